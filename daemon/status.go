@@ -1,0 +1,120 @@
+package daemon
+
+import "time"
+
+// Role is what the node is, as the API and routing report it.
+type Role string
+
+// Roles. The strings are Patroni's where Patroni has one.
+const (
+	RolePrimary       Role = "primary"
+	RoleReplica       Role = "replica"
+	RoleStandbyLeader Role = "standby_leader"
+	RoleUninitialized Role = "uninitialized"
+	RoleDemoted       Role = "demoted"
+)
+
+// Status is the immutable snapshot the HA loop publishes after every cycle. Health endpoints,
+// metrics and routing read only this; nothing in it may be changed after publication.
+type Status struct {
+	// CycleAt is the wall time the cycle that produced this snapshot finished.
+	CycleAt time.Time
+	// Scope, Name and Version identify the node.
+	Scope   string
+	Name    string
+	Version string
+
+	Role Role
+	// State is Patroni's member state: "running", "starting", "stopped", "stopping",
+	// "crashed", "creating replica", "initializing new cluster", "running custom bootstrap
+	// script", "restart failed", "start failed".
+	State string
+	// HasLock is true while this node holds the leader lock (confirmed this cycle or within
+	// its fencing deadline).
+	HasLock bool
+	// Leader is the name in the leader key ("" when unlocked).
+	Leader          string
+	ClusterUnlocked bool
+	Paused          bool
+	FailsafeActive  bool
+
+	PGRunning       bool
+	ServerVersion   int
+	Timeline        int
+	SystemID        string
+	PostmasterStart time.Time
+
+	// WALLocation is pg_current_wal_lsn on a primary.
+	WALLocation uint64
+	// ReceiveLSN and ReplayLSN are a replica's positions; ReplayPaused and ReplayTimestamp
+	// come from the replay functions.
+	ReceiveLSN      uint64
+	ReplayLSN       uint64
+	ReplayPaused    bool
+	ReplayTimestamp time.Time
+	// ReplicationState is "streaming" or "in archive recovery" on a replica, "" otherwise.
+	ReplicationState string
+	// Replication lists the standbys connected to a primary (pg_stat_replication).
+	Replication []Replica
+
+	// LeaderOptime is the leader's last published WAL position (status key, or the leader's
+	// own position on the leader).
+	LeaderOptime uint64
+
+	Tags map[string]any
+
+	// SyncStandby and QuorumStandby tell whether this replica is in the sync key.
+	SyncStandby   bool
+	QuorumStandby bool
+
+	PendingRestart        bool
+	PendingRestartReasons map[string]PendingChange
+
+	DCSReachable bool
+	DCSLastSeen  time.Time
+
+	// TTL and LoopWait are the timings in force, for liveness.
+	TTL                  time.Duration
+	LoopWait             time.Duration
+	MaximumLagOnFailover uint64
+
+	// Members is the cluster as last observed, for /cluster.
+	Members []MemberStatus
+}
+
+// Replica is one row of pg_stat_replication as published.
+type Replica struct {
+	ApplicationName string `json:"application_name"`
+	ClientAddr      string `json:"client_addr"`
+	State           string `json:"state"`
+	SyncState       string `json:"sync_state"`
+	SyncPriority    int    `json:"sync_priority"`
+	Usename         string `json:"usename"`
+}
+
+// PendingChange is a parameter whose new value needs a restart.
+type PendingChange struct {
+	OldValue string `json:"old_value"`
+	NewValue string `json:"new_value"`
+}
+
+// MemberStatus is one member as seen from this node.
+type MemberStatus struct {
+	Name       string
+	Role       string // leader, replica, sync_standby, quorum_standby, standby_leader
+	State      string
+	APIURL     string
+	Host       string
+	Port       int
+	Timeline   int
+	Tags       map[string]any
+	ReceiveLSN uint64
+	ReplayLSN  uint64
+	LSN        uint64
+	// Lag is the leader optime minus this member's position, in bytes (0 for the leader).
+	Lag            uint64
+	PendingRestart bool
+}
+
+// IsReplicaRole reports whether the role is a replica-like one.
+func (r Role) IsReplicaRole() bool { return r == RoleReplica || r == RoleStandbyLeader }
