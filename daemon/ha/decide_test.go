@@ -1,0 +1,243 @@
+package ha
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var timings = Timings{TTL: 3 * time.Second, LoopWait: time.Second, RetryTimeout: time.Second, FenceMargin: time.Second}
+
+// base is a healthy three-node cluster seen from replica n2: leader n1 alive, n3 a replica.
+func base(opts ...func(*Input)) Input {
+	in := Input{
+		Now:              100 * time.Second,
+		Name:             "n2",
+		Timings:          timings,
+		MaxStartFailures: 3,
+		ConsulOK:         true,
+		SessionOK:        true,
+		Session:          "s2",
+		Initialized:      true,
+		ClusterSystemID:  42,
+		Leader:           LeaderKey{Present: true, Name: "n1", Session: "s1"},
+		LastLeader:       "n1",
+		LeaderSeenAt:     99500 * time.Millisecond,
+		LeaderOptime:     1000,
+		MaxTimeline:      1,
+		PG:               PGState{SystemID: 42, Running: true, InRecovery: true, Timeline: 1, LSN: 1000, Streaming: true, Upstream: "n1"},
+		Members: []Member{
+			{Name: "n1", Role: "primary", State: "running", LSN: 1000, Timeline: 1},
+			{Name: "n2", Role: "replica", State: "running", LSN: 1000, Timeline: 1},
+			{Name: "n3", Role: "replica", State: "running", LSN: 900, Timeline: 1},
+		},
+	}
+	for _, o := range opts {
+		o(&in)
+	}
+	return in
+}
+
+// asLeader turns the view into n1's own, holding the lock.
+func asLeader(in *Input) {
+	in.Name, in.Session = "n1", "s1"
+	in.PG = PGState{SystemID: 42, Running: true, Timeline: 1, LSN: 1000}
+	in.LockConfirmedAt = in.Now - 500*time.Millisecond
+}
+
+// leaderDead: the leader key is stale for more than TTL and its API does not answer.
+func leaderDead(in *Input) {
+	in.LeaderSeenAt = in.Now - 4*time.Second
+	in.LeaderProbe = Probe{Asked: true}
+}
+
+func reachable(name string, lsn uint64) func(*Input) {
+	return func(in *Input) {
+		for i := range in.Members {
+			if in.Members[i].Name == name {
+				in.Members[i].Probe = Probe{Asked: true, Reached: true, Running: true, ConsulOK: true, LSN: lsn}
+			}
+		}
+	}
+}
+
+func kinds(p Plan) []Kind {
+	out := []Kind{}
+	for _, a := range p.Actions {
+		out = append(out, a.Kind)
+	}
+	return out
+}
+
+func TestDecide(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   Input
+		want []Kind
+	}{
+		{"healthy replica does nothing", base(), []Kind{}},
+		{"uninitialized with empty data races to bootstrap", base(func(in *Input) {
+			in.Initialized, in.ClusterSystemID, in.Leader = false, 0, LeaderKey{}
+			in.PG = PGState{DataEmpty: true}
+		}), []Kind{ActBootstrap}},
+		{"uninitialized with existing data claims initialize", base(func(in *Input) {
+			in.Initialized, in.ClusterSystemID = false, 0
+		}), []Kind{ActClaimInitialize}},
+		{"another node bootstrapping: wait", base(func(in *Input) {
+			in.ClusterSystemID = 0
+			in.PG = PGState{DataEmpty: true}
+		}), []Kind{}},
+		{"foreign data directory is refused", base(func(in *Input) { in.PG.SystemID = 7 }), []Kind{}},
+		{"empty data dir clones from a live leader", base(func(in *Input) { in.PG = PGState{DataEmpty: true} }),
+			[]Kind{ActClone, ActStartReplica}},
+		{"empty data dir and no leader waits", base(func(in *Input) {
+			in.PG = PGState{DataEmpty: true}
+			in.Leader = LeaderKey{}
+		}), []Kind{}},
+		{"leader heartbeats", base(asLeader), []Kind{ActHeartbeat}},
+		{"leader with crashed postgres restarts in place", base(asLeader, func(in *Input) { in.PG.Running = false }),
+			[]Kind{ActHeartbeat, ActStartPrimary}},
+		{"leader whose postgres keeps failing hands over", base(asLeader, func(in *Input) {
+			in.PG.Running, in.PG.StartFailures = false, 3
+		}), []Kind{ActRelease}},
+		{"lock holder still in recovery promotes", base(asLeader, func(in *Input) { in.PG.InRecovery = true }),
+			[]Kind{ActHeartbeat, ActPromote}},
+		{"leader carries out a due switchover to a named replica", base(asLeader, func(in *Input) {
+			in.Switchover = &Switchover{From: "n1", To: "n3", Due: true}
+		}), []Kind{ActHeartbeat, ActSwitchover}},
+		{"switchover to a missing member is rejected", base(asLeader, func(in *Input) {
+			in.Switchover = &Switchover{From: "n1", To: "n9", Due: true}
+		}), []Kind{ActHeartbeat, ActRejectSwitchover}},
+		{"scheduled switchover not yet due", base(asLeader, func(in *Input) {
+			in.Switchover = &Switchover{From: "n1", To: "n3"}
+		}), []Kind{ActHeartbeat}},
+		{"primary that sees another leader fences", base(asLeader, func(in *Input) {
+			in.Leader = LeaderKey{Present: true, Name: "n2", Session: "s2"}
+		}), []Kind{ActFence}},
+		{"primary whose key vanished re-acquires within its deadline", base(asLeader, func(in *Input) {
+			in.Leader = LeaderKey{}
+		}), []Kind{ActAcquire, ActHeartbeat}},
+		{"primary whose key vanished past its deadline fences", base(asLeader, func(in *Input) {
+			in.Leader = LeaderKey{}
+			in.LockConfirmedAt = in.Now - 2*time.Second
+		}), []Kind{ActFence}},
+		{"primary without consul within its deadline asks members", base(asLeader, func(in *Input) { in.ConsulOK = false }),
+			[]Kind{ActFailsafe}},
+		{"primary without consul past its deadline fences", base(asLeader, func(in *Input) {
+			in.ConsulOK = false
+			in.LockConfirmedAt = in.Now - 2*time.Second
+		}), []Kind{ActFence}},
+		{"paused primary without consul keeps running", base(asLeader, func(in *Input) {
+			in.ConsulOK, in.Paused = false, true
+			in.LockConfirmedAt = 0
+		}), []Kind{}},
+		{"replica without consul waits", base(func(in *Input) { in.ConsulOK = false }), []Kind{}},
+		{"replica follows a new leader", base(func(in *Input) {
+			in.Leader = LeaderKey{Present: true, Name: "n3", Session: "s3"}
+		}), []Kind{ActFollow}},
+		{"stopped replica starts", base(func(in *Input) { in.PG.Running = false }), []Kind{ActStartReplica}},
+		{"stopped former primary rewinds then starts", base(func(in *Input) {
+			in.PG.Running, in.PG.WasPrimary = false, true
+		}), []Kind{ActRewind, ActStartReplica}},
+		{"failed rewind without reclone stays stopped", base(func(in *Input) {
+			in.PG.Running, in.PG.WasPrimary, in.PG.RewindFailed = false, true, true
+		}), []Kind{}},
+		{"failed rewind with reclone reclones", base(func(in *Input) {
+			in.PG.Running, in.PG.WasPrimary, in.PG.RewindFailed = false, true, true
+			in.RecloneOnRewindFailure = true
+		}), []Kind{ActReclone, ActStartReplica}},
+		{"stale leader answering as primary is not raced", base(leaderDead, func(in *Input) {
+			in.LeaderProbe = Probe{Asked: true, Reached: true, Primary: true, Running: true, HasLock: true}
+		}), []Kind{}},
+		{"leader key gone but ttl not over: wait", base(func(in *Input) {
+			in.Leader = LeaderKey{}
+			in.LeaderProbe = Probe{Asked: true}
+		}), []Kind{}},
+		{"leader dead: best replica takes over", base(leaderDead, reachable("n3", 900)), []Kind{ActAcquire, ActPromote}},
+		{"leader dead: a replica ahead wins", base(leaderDead, reachable("n3", 1100)), []Kind{}},
+		{"leader dead: equal lsn, higher priority wins", base(leaderDead, reachable("n3", 1000), func(in *Input) {
+			in.Members[2].FailoverPriority = 5
+		}), []Kind{}},
+		{"leader dead: equal lsn and priority, lower name wins", base(leaderDead, reachable("n3", 1000)), []Kind{ActAcquire, ActPromote}},
+		{"leader dead: a member ahead that lost consul does not block", base(leaderDead, reachable("n3", 5000), func(in *Input) {
+			in.Members[2].Probe.ConsulOK = false
+		}), []Kind{ActAcquire, ActPromote}},
+		{"leader dead: an unreachable member does not block", base(leaderDead), []Kind{ActAcquire, ActPromote}},
+		{"leader dead: the old leader's higher lsn does not block", base(leaderDead, func(in *Input) {
+			in.Members[0].Probe = Probe{Asked: true, Reached: false, LSN: 9000}
+		}), []Kind{ActAcquire, ActPromote}},
+		{"leader dead: nofailover does not race", base(leaderDead, func(in *Input) { in.NoFailover = true }), []Kind{}},
+		{"leader dead: too much lag does not race", base(leaderDead, func(in *Input) {
+			in.MaximumLagOnFailover, in.LeaderOptime = 100, 5000
+		}), []Kind{}},
+		{"leader dead: stopped standby does not race", base(leaderDead, func(in *Input) { in.PG.Running = false }), []Kind{}},
+		{"leader dead: old timeline does not race", base(leaderDead, func(in *Input) { in.MaxTimeline = 2 }), []Kind{}},
+		{"leader dead but paused: no failover", base(leaderDead, func(in *Input) { in.Paused = true }), []Kind{}},
+		{"leader released: race at once", base(func(in *Input) {
+			in.Leader, in.LeaderReleased = LeaderKey{}, true
+		}), []Kind{ActAcquire, ActPromote}},
+		{"leader API says it stopped: race at once", base(func(in *Input) {
+			in.Leader = LeaderKey{}
+			in.LeaderProbe = Probe{Asked: true, Reached: true, Running: false}
+		}), []Kind{ActAcquire, ActPromote}},
+		{"switchover names another: wait", base(func(in *Input) {
+			in.Leader, in.LeaderReleased = LeaderKey{}, true
+			in.Switchover = &Switchover{From: "n1", To: "n3", Due: true}
+		}), []Kind{}},
+		{"switchover names me: race", base(func(in *Input) {
+			in.Leader, in.LeaderReleased = LeaderKey{}, true
+			in.Switchover = &Switchover{From: "n1", To: "n2", Due: true}
+		}), []Kind{ActAcquire, ActPromote}},
+		{"designated candidate that never came: others race after 2*ttl", base(leaderDead, func(in *Input) {
+			in.LeaderSeenAt = in.Now - 7*time.Second
+			in.Switchover = &Switchover{From: "n1", To: "n3", Due: true}
+		}), []Kind{ActAcquire, ActPromote}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := Decide(tt.in)
+			if diff := cmp.Diff(tt.want, kinds(p)); diff != "" {
+				t.Errorf("plan %q (-want +got):\n%s", p.String(), diff)
+			}
+			if p.Reason == "" {
+				t.Error("plan without a reason")
+			}
+		})
+	}
+}
+
+func TestDecideDestroysDeadLeaderSession(t *testing.T) {
+	t.Parallel()
+	p := Decide(base(leaderDead))
+	if len(p.Actions) == 0 || p.Actions[0].Kind != ActAcquire || p.Actions[0].Session != "s1" {
+		t.Fatalf("want acquire destroying s1, got %+v", p.Actions)
+	}
+}
+
+func TestTimingsValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		t    Timings
+		ok   bool
+	}{
+		{"defaults", timings, true},
+		{"margin too small", Timings{TTL: 3 * time.Second, LoopWait: time.Second, RetryTimeout: time.Second, FenceMargin: 100 * time.Millisecond}, false},
+		{"loop_wait + retry_timeout beyond fence point", Timings{TTL: 3 * time.Second, LoopWait: 2 * time.Second, RetryTimeout: time.Second, FenceMargin: time.Second}, false},
+		{"margin not below ttl", Timings{TTL: 2 * time.Second, LoopWait: 200 * time.Millisecond, RetryTimeout: 200 * time.Millisecond, FenceMargin: 2 * time.Second}, false},
+		{"zero loop_wait", Timings{TTL: 3 * time.Second, RetryTimeout: time.Second, FenceMargin: time.Second}, false},
+		{"large", Timings{TTL: 30 * time.Second, LoopWait: 10 * time.Second, RetryTimeout: 10 * time.Second, FenceMargin: 5 * time.Second}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := tt.t.Validate()
+			if (err == nil) != tt.ok {
+				t.Fatalf("Validate() = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}

@@ -1,0 +1,168 @@
+package ha
+
+import "time"
+
+// Timings are the durations the decision depends on. They are validated together by
+// Timings.Validate (the fencing inequality).
+type Timings struct {
+	// TTL is how long a leader heartbeat stays fresh for the replicas: a replica may race for
+	// the lock only when it has seen no heartbeat (and no direct confirmation) for TTL.
+	TTL time.Duration
+	// LoopWait is the interval between HA cycles.
+	LoopWait time.Duration
+	// RetryTimeout bounds the Consul calls of one cycle.
+	RetryTimeout time.Duration
+	// FenceMargin is how much earlier than TTL the leader stops taking writes when it cannot
+	// confirm its leadership: the time needed to stop PostgreSQL plus clock-rate slack.
+	FenceMargin time.Duration
+}
+
+// FenceAfter is how long after the start of its last successful heartbeat a leader may keep
+// taking writes. See Validate for why it is safe.
+func (t Timings) FenceAfter() time.Duration { return t.TTL - t.FenceMargin }
+
+// PGState is what the node knows of its local PostgreSQL.
+type PGState struct {
+	// DataEmpty is true when the data directory is absent or empty.
+	DataEmpty bool
+	// SystemID of the data directory (0 when unknown).
+	SystemID uint64
+	Running  bool
+	// InRecovery is true for a standby. Meaningful only when Running.
+	InRecovery bool
+	// WasPrimary is true when the data directory was last a primary (pg_control state is
+	// "in production" or "shut down", not a recovery state): a rejoin needs pg_rewind.
+	WasPrimary bool
+	Timeline   int
+	// LSN is the write position on a primary, max(receive, replay) on a standby, or the last
+	// checkpoint location when stopped.
+	LSN uint64
+	// Streaming is true when the walreceiver streams.
+	Streaming bool
+	// Upstream is the member this standby is configured to follow ("" when none).
+	Upstream string
+	// StartFailures counts consecutive failed starts (or crashes) since the last healthy cycle.
+	StartFailures int
+	// RewindFailed is true after pg_rewind failed for the current leader.
+	RewindFailed bool
+}
+
+// LeaderKey is the leader key as read this cycle.
+type LeaderKey struct {
+	Present bool
+	Name    string
+	Session string
+}
+
+// Probe is the answer of a member's API to a direct status request.
+type Probe struct {
+	Asked   bool
+	Reached bool
+	// Primary is true when the member's PostgreSQL runs as a writable primary.
+	Primary bool
+	Running bool
+	HasLock bool
+	// ConsulOK is true when the member itself can reach Consul.
+	ConsulOK bool
+	LSN      uint64
+	// Timeline of the member.
+	Timeline int
+}
+
+// Member is another node of the cluster as observed.
+type Member struct {
+	Name             string
+	Role             string // as published: primary, replica, demoted, uninitialized
+	State            string // running, stopped, ...
+	LSN              uint64
+	Timeline         int
+	NoFailover       bool
+	FailoverPriority int
+	// Probe is set when the member's API was asked this cycle.
+	Probe Probe
+}
+
+// Switchover is a pending planned switchover (or manual failover) request.
+type Switchover struct {
+	// From is the leader that must hand over ("" for a failover request without a leader).
+	From string
+	// To is the designated candidate ("" = the best replica).
+	To string
+	// Due is true when the scheduled time (if any) has come.
+	Due bool
+	// AllowDataLoss lets a manual failover promote a candidate that may lack commits.
+	AllowDataLoss bool
+	// JobID identifies the job tracking this request.
+	JobID string
+}
+
+// Input is everything a node observed in one cycle. It is a value: Decide never changes it.
+type Input struct {
+	// Now is the node's monotonic clock, read once per cycle.
+	Now  time.Duration
+	Name string
+	// NoFailover and FailoverPriority are this node's own tags.
+	NoFailover       bool
+	FailoverPriority int
+	Timings          Timings
+	// MaximumLagOnFailover in bytes: a replica further behind the last known leader optime
+	// does not race. 0 means no limit.
+	MaximumLagOnFailover uint64
+	Paused               bool
+	// MaxStartFailures is how many failed starts of a leader's PostgreSQL are tolerated before
+	// it hands over.
+	MaxStartFailures int
+	// RecloneOnRewindFailure allows removing the data directory and cloning again when
+	// pg_rewind fails.
+	RecloneOnRewindFailure bool
+
+	// ConsulOK is true when every Consul read of this cycle succeeded.
+	ConsulOK bool
+	// SessionOK is true when this node holds a live session (created or renewed this cycle).
+	SessionOK bool
+	// Session is this node's session id.
+	Session string
+	// Initialized reports whether the initialize key exists; ClusterSystemID is its value
+	// (0 while a bootstrap is in progress).
+	Initialized     bool
+	ClusterSystemID uint64
+	// InitializeMine is true when this node wrote the initialize key and is bootstrapping.
+	InitializeMine bool
+
+	Leader LeaderKey
+	// LastLeader is the last leader name this node saw ("" when never).
+	LastLeader string
+	// LeaderSeenAt is the monotonic time this node last saw proof that the leader is alive:
+	// a change of the leader key written by its holder, or a direct confirmation. A replica
+	// races only when Now-LeaderSeenAt >= TTL (or the leader said it stopped).
+	LeaderSeenAt time.Duration
+	// LeaderProbe is the last leader's answer to a direct request, when it was asked.
+	LeaderProbe Probe
+	// LeaderReleased is true when the last leader announced that it released the lock after
+	// stopping PostgreSQL (graceful stop or switchover).
+	LeaderReleased bool
+	// LeaderOptime is the last known leader WAL position (status key).
+	LeaderOptime uint64
+	// MaxTimeline is the highest timeline known in the cluster (history, members).
+	MaxTimeline int
+
+	// LockConfirmedAt is the start (monotonic) of this node's last successful leader
+	// heartbeat; 0 when it never held the lock in this epoch.
+	LockConfirmedAt time.Duration
+
+	PG      PGState
+	Members []Member
+
+	Switchover *Switchover
+}
+
+// HoldsLock reports whether the leader key names this node with its own live session.
+func (in Input) HoldsLock() bool {
+	return in.Leader.Present && in.Leader.Name == in.Name && in.Session != "" && in.Leader.Session == in.Session
+}
+
+// LockValid reports whether this node may still act as the leader: it confirmed the lock
+// and its fencing deadline has not passed.
+func (in Input) LockValid() bool {
+	return in.LockConfirmedAt > 0 && in.Now < in.LockConfirmedAt+in.Timings.FenceAfter()
+}

@@ -1,0 +1,39 @@
+package ha
+
+import (
+	"fmt"
+	"time"
+)
+
+// MinFenceMargin is the smallest FenceMargin accepted: the fence guard needs a few
+// milliseconds to stop PostgreSQL and two hosts' monotonic clocks may run at slightly
+// different rates; half a second covers both with room to spare.
+const MinFenceMargin = 500 * time.Millisecond
+
+// Validate checks how the timings relate. The fencing inequality:
+//
+//	leader stops writes at   S + TTL - FenceMargin   (S = start of its last good heartbeat)
+//	a replica may race at    R + TTL                 (R = when it saw that heartbeat, R >= S)
+//
+// so the old leader is fenced at least FenceMargin before any replica can take the lock.
+// For this to hold without flapping, a leader must get at least one full cycle of Consul
+// calls before its deadline: LoopWait + RetryTimeout <= TTL - FenceMargin.
+func (t Timings) Validate() error {
+	if t.LoopWait <= 0 {
+		return fmt.Errorf("loop_wait must be positive, got %s", t.LoopWait)
+	}
+	if t.RetryTimeout <= 0 {
+		return fmt.Errorf("retry_timeout must be positive, got %s", t.RetryTimeout)
+	}
+	if t.FenceMargin < MinFenceMargin {
+		return fmt.Errorf("fence margin %s is below the minimum %s", t.FenceMargin, MinFenceMargin)
+	}
+	if t.FenceMargin >= t.TTL {
+		return fmt.Errorf("fence margin %s must be below ttl %s", t.FenceMargin, t.TTL)
+	}
+	if t.LoopWait+t.RetryTimeout > t.FenceAfter() {
+		return fmt.Errorf("loop_wait (%s) + retry_timeout (%s) must not exceed ttl (%s) - fence margin (%s) = %s: a leader must get a full cycle of Consul calls before it fences itself",
+			t.LoopWait, t.RetryTimeout, t.TTL, t.FenceMargin, t.FenceAfter())
+	}
+	return nil
+}
