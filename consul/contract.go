@@ -1,12 +1,7 @@
 package consul
 
-// This file is the contract the rest of ramd codes against. Bodies are filled in by the
-// implementation files; signatures here are fixed.
-
 import (
-	"context"
 	"errors"
-	"log/slog"
 	"time"
 )
 
@@ -65,13 +60,3 @@ type SessionOptions struct {
 	TTL       time.Duration // clamped up to Consul's floor (10s) by Consul itself if lower: pass >= 10s
 	LockDelay time.Duration // e.g. 1ms; 0 means Consul's default (15s) so callers always set it
 }
-
-// Client talks to one Consul agent. Safe for concurrent use.
-// (Implementation: client.go.)
-
-// Store is the KV store of one cluster under "<namespace>/<scope>/". Safe for concurrent use.
-// Every method takes keys relative to the prefix ("leader", "members/n1").
-// (Implementation: store.go.)
-
-var _ = slog.Default
-var _ context.Context

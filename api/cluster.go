@@ -1,0 +1,89 @@
+package api
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/ramd-project/ramd/daemon"
+)
+
+// Member roles in /cluster (Patroni's cluster_as_json).
+const (
+	memberRoleLeader        = "leader"
+	memberRoleStandbyLeader = "standby_leader"
+	unknownLSN              = "unknown"
+)
+
+// clusterView is the JSON document of GET /cluster.
+type clusterView struct {
+	Members []memberView `json:"members"`
+	Scope   string       `json:"scope"`
+	Pause   bool         `json:"pause,omitempty"`
+}
+
+// memberView is one member in /cluster. The LSN fields are left out for the leader; on the
+// others each is a formatted LSN and its lag in bytes behind the leader, or "unknown" for
+// both when the member reported no position.
+type memberView struct {
+	Name           string         `json:"name"`
+	Role           string         `json:"role"`
+	State          string         `json:"state"`
+	APIURL         string         `json:"api_url"`
+	Host           string         `json:"host,omitempty"`
+	Port           int            `json:"port,omitempty"`
+	Timeline       int            `json:"timeline,omitempty"`
+	PendingRestart bool           `json:"pending_restart,omitempty"`
+	Tags           map[string]any `json:"tags,omitempty"`
+	ReceiveLSN     any            `json:"receive_lsn,omitempty"`
+	ReceiveLag     any            `json:"receive_lag,omitempty"`
+	ReplayLSN      any            `json:"replay_lsn,omitempty"`
+	ReplayLag      any            `json:"replay_lag,omitempty"`
+	LSN            any            `json:"lsn,omitempty"`
+	Lag            any            `json:"lag,omitempty"`
+}
+
+// newClusterView builds /cluster from the members in st, sorted by name.
+func newClusterView(st *daemon.Status) clusterView {
+	view := clusterView{Members: make([]memberView, 0, len(st.Members)), Scope: st.Scope, Pause: st.Paused}
+	for _, m := range st.Members {
+		mv := memberView{
+			Name:           m.Name,
+			Role:           m.Role,
+			State:          m.State,
+			APIURL:         m.APIURL,
+			Timeline:       m.Timeline,
+			PendingRestart: m.PendingRestart,
+			Tags:           m.Tags,
+		}
+		if m.Host != "" {
+			mv.Host = m.Host
+			mv.Port = m.Port
+		}
+		isLeader := m.Role == memberRoleLeader || m.Role == memberRoleStandbyLeader ||
+			(st.Leader != "" && m.Name == st.Leader)
+		if !isLeader {
+			mv.ReceiveLSN, mv.ReceiveLag = lsnAndLag(m.ReceiveLSN, bytesBehind(st.LeaderOptime, m.ReceiveLSN))
+			mv.ReplayLSN, mv.ReplayLag = lsnAndLag(m.ReplayLSN, bytesBehind(st.LeaderOptime, m.ReplayLSN))
+			mv.LSN, mv.Lag = lsnAndLag(m.LSN, m.Lag)
+		}
+		view.Members = append(view.Members, mv)
+	}
+	slices.SortFunc(view.Members, func(a, b memberView) int { return strings.Compare(a.Name, b.Name) })
+	return view
+}
+
+// lsnAndLag is the pair Patroni prints for one position: both "unknown" when it is 0.
+func lsnAndLag(lsn, lag uint64) (any, any) {
+	if lsn == 0 {
+		return unknownLSN, unknownLSN
+	}
+	return formatLSN(lsn), lag
+}
+
+// bytesBehind is how many bytes pos trails the leader's optime, 0 when it is ahead.
+func bytesBehind(optime, pos uint64) uint64 {
+	if optime >= pos {
+		return optime - pos
+	}
+	return 0
+}

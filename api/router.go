@@ -1,0 +1,165 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ramd-project/ramd/daemon"
+)
+
+// Node is what the API needs from the node agent (satisfied by *daemon.Node).
+type Node interface {
+	// Status returns the snapshot the HA loop published last, nil before the first cycle.
+	// The API never changes it.
+	Status() *daemon.Status
+}
+
+// releaseMode sets Gin's process-wide mode once, before the first engine is built.
+var releaseMode sync.Once
+
+// NewRouter builds the API's Gin engine: Patroni's health endpoints, /patroni, /cluster and
+// /metrics, all answered from node.Status() without any PostgreSQL or Consul call. It
+// registers the patroni_* collector on reg, which /metrics serves, so the caller can add its
+// own collectors to the same registry. now is the clock /liveness compares the last cycle
+// with; nil means time.Now. A nil logger discards the access log.
+func NewRouter(node Node, reg *prometheus.Registry, logger *slog.Logger, now func() time.Time) *gin.Engine {
+	releaseMode.Do(func() { gin.SetMode(gin.ReleaseMode) })
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	if err := reg.Register(newStatusCollector(node)); err != nil {
+		if are := (prometheus.AlreadyRegisteredError{}); !errors.As(err, &are) {
+			panic("api: register status collector: " + err.Error()) // programmer error at start-up
+		}
+	}
+
+	h := &handlers{
+		node: node,
+		now:  now,
+		metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+			ErrorLog:      promLogger{logger},
+			ErrorHandling: promhttp.ContinueOnError,
+		}),
+		logger: logger,
+	}
+
+	r := gin.New()
+	// Patroni matches health paths by substring, so "/replica/" must reach the health
+	// handler instead of being redirected.
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	_ = r.SetTrustedProxies(nil) // log the peer address, never a forwarded header
+	r.Use(recovery(logger), accessLog(logger), errorResponses())
+
+	for _, p := range healthPaths {
+		r.GET(p, h.health)
+		r.HEAD(p, h.health)
+		r.OPTIONS(p, h.health)
+	}
+	for _, p := range probePaths {
+		r.GET(p, h.probe)
+		r.HEAD(p, h.probe)
+		r.OPTIONS(p, h.probe)
+	}
+	r.GET("/patroni", h.patroni)
+	r.GET("/cluster", h.cluster)
+	r.GET("/metrics", gin.WrapH(h.metrics))
+	r.NoRoute(h.fallback)
+	return r
+}
+
+// handlers holds what the route handlers share. Handlers only read the snapshot.
+type handlers struct {
+	node    Node
+	now     func() time.Time
+	metrics http.Handler
+	logger  *slog.Logger
+}
+
+// health answers a health path: the status code with the /patroni document for GET, the bare
+// status line for HEAD and OPTIONS.
+func (h *handlers) health(c *gin.Context) {
+	st := h.node.Status()
+	code := healthCode(c.Request.URL.Path, c.Request.URL.Query(), st, h.now())
+	if c.Request.Method != http.MethodGet {
+		writeStatusLine(c, code, h.logger)
+		return
+	}
+	if st == nil {
+		_ = c.Error(ErrNoStatus)
+		return
+	}
+	c.JSON(code, newNodeStatus(st))
+}
+
+// probe answers /liveness and /readiness with the bare status line for every method.
+func (h *handlers) probe(c *gin.Context) {
+	writeStatusLine(c, healthCode(c.Request.URL.Path, c.Request.URL.Query(), h.node.Status(), h.now()), h.logger)
+}
+
+// patroni answers GET /patroni with the node's status document.
+func (h *handlers) patroni(c *gin.Context) {
+	st := h.node.Status()
+	if st == nil {
+		_ = c.Error(ErrNoStatus)
+		return
+	}
+	c.JSON(http.StatusOK, newNodeStatus(st))
+}
+
+// cluster answers GET /cluster with the members as last observed.
+func (h *handlers) cluster(c *gin.Context) {
+	st := h.node.Status()
+	if st == nil {
+		_ = c.Error(ErrNoStatus)
+		return
+	}
+	c.JSON(http.StatusOK, newClusterView(st))
+}
+
+// fallback routes what no registered route matched the way Patroni does: a GET goes by its
+// first path segment ("/patroni/x" is /patroni), and every other GET, HEAD or OPTIONS path
+// goes to the health handler, whose substring rules answer it (503 when none matches).
+func (h *handlers) fallback(c *gin.Context) {
+	method := c.Request.Method
+	if method != http.MethodGet && method != http.MethodHead && method != http.MethodOptions {
+		_ = c.Error(ErrNotFound)
+		return
+	}
+	switch seg := firstSegment(c.Request.URL.Path); {
+	case seg == "liveness" || seg == "readiness":
+		h.probe(c)
+	case method != http.MethodGet:
+		h.health(c)
+	case seg == "patroni":
+		h.patroni(c)
+	case seg == "cluster":
+		h.cluster(c)
+	case seg == "metrics":
+		c.Status(http.StatusOK) // Gin preset 404 for NoRoute; promhttp only sets error codes
+		h.metrics.ServeHTTP(c.Writer, c.Request)
+	default:
+		h.health(c)
+	}
+}
+
+// promLogger sends promhttp's gathering errors to slog.
+type promLogger struct{ logger *slog.Logger }
+
+// Println logs one promhttp error at warn level.
+func (l promLogger) Println(v ...any) {
+	l.logger.Warn("metrics gathering failed", slog.Any("err", v))
+}
