@@ -49,7 +49,10 @@ type Member struct {
 
 // Status is the leader's status key: the last known leader optime and slot positions.
 type Status struct {
-	Optime      uint64            `json:"optime"`
+	Optime uint64 `json:"optime"`
+	// Heartbeat changes with every leader heartbeat (a counter), so replicas watching the key
+	// see each one; Patroni readers ignore it.
+	Heartbeat   uint64            `json:"heartbeat,omitempty"`
 	Slots       map[string]uint64 `json:"slots,omitempty"`
 	RetainSlots []string          `json:"retain_slots,omitempty"`
 }

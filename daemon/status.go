@@ -78,6 +78,9 @@ type Status struct {
 	LoopWait             time.Duration
 	MaximumLagOnFailover uint64
 
+	// Plan is the last cycle's plan and reason, in plain words.
+	Plan string
+
 	// Members is the cluster as last observed, for /cluster.
 	Members []MemberStatus
 }

@@ -136,6 +136,11 @@ func decideReplica(in Input) Plan {
 	if in.Paused {
 		return plan("paused: no leader, no automatic failover")
 	}
+	if !in.PG.Running {
+		// No live leader: start read-only without an upstream, so this node's position becomes
+		// visible and it can take part in the race (a whole-cluster restart).
+		return plan("no live leader: starting postgres read-only to join the race", actOn(ActStartReplica, ""))
+	}
 	gone, why := leaderGone(in)
 	if !gone {
 		if in.Leader.Present && in.Leader.Name != in.Name {

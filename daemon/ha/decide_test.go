@@ -172,7 +172,11 @@ func TestDecide(t *testing.T) {
 		{"leader dead: too much lag does not race", base(leaderDead, func(in *Input) {
 			in.MaximumLagOnFailover, in.LeaderOptime = 100, 5000
 		}), []Kind{}},
-		{"leader dead: stopped standby does not race", base(leaderDead, func(in *Input) { in.PG.Running = false }), []Kind{}},
+		{"leader dead: stopped standby starts read-only first", base(leaderDead, func(in *Input) { in.PG.Running = false }), []Kind{ActStartReplica}},
+		{"no leader at all: stopped former primary starts read-only", base(func(in *Input) {
+			in.Leader, in.LastLeader = LeaderKey{}, ""
+			in.PG.Running, in.PG.WasPrimary = false, true
+		}), []Kind{ActStartReplica}},
 		{"leader dead: old timeline does not race", base(leaderDead, func(in *Input) { in.MaxTimeline = 2 }), []Kind{}},
 		{"leader dead but paused: no failover", base(leaderDead, func(in *Input) { in.Paused = true }), []Kind{}},
 		{"leader released: race at once", base(func(in *Input) {

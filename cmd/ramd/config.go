@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/ramd-project/ramd/api"
+	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/daemon"
+	"github.com/ramd-project/ramd/daemon/pg"
+	"github.com/ramd-project/ramd/observability"
+	"github.com/ramd-project/ramd/routing"
+)
+
+// Config is ramd's whole static configuration, composed from each package's own.
+type Config struct {
+	Node    daemon.Config
+	PG      pg.Config
+	Consul  consul.Config
+	API     api.Config
+	Routing routing.Config
+	Log     observability.Config
+}
+
+// loadConfig reads the environment through lookuper and fills derived defaults.
+func loadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
+	var c Config
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: l}); err != nil {
+		return c, fmt.Errorf("read environment: %w", err)
+	}
+	if c.Node.Name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return c, fmt.Errorf("RAMD_NAME is unset and the host name is unknown: %w", err)
+		}
+		c.Node.Name = h
+	}
+	if c.Node.APIURL == "" {
+		c.Node.APIURL = "http://" + c.API.Listen
+	}
+	return c, nil
+}
+
+// Validate checks every part; the first error names the variable, the value and the rule.
+func (c Config) Validate() error {
+	for _, v := range []interface{ Validate() error }{c.Node, c.PG, c.API, c.Routing, c.Log} {
+		if err := v.Validate(); err != nil {
+			return err
+		}
+	}
+	if c.Consul.Timeout <= 0 || c.Consul.Timeout > c.Node.RetryTimeout*10 {
+		return fmt.Errorf("RAMD_CONSUL_TIMEOUT=%s: must be positive and at most 10 x RAMD_RETRY_TIMEOUT", c.Consul.Timeout)
+	}
+	return nil
+}
+
+// Variable is one environment variable ramd reads.
+type Variable struct {
+	Name     string
+	Default  string
+	Required bool
+}
+
+// Variables lists every variable of Config from its struct tags, in declaration order.
+func Variables() []Variable {
+	var out []Variable
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag, ok := f.Tag.Lookup("env")
+			if !ok {
+				if f.Type.Kind() == reflect.Struct {
+					walk(f.Type)
+				}
+				continue
+			}
+			parts := strings.Split(tag, ",")
+			v := Variable{Name: strings.TrimSpace(parts[0])}
+			for _, p := range parts[1:] {
+				p = strings.TrimSpace(p)
+				switch {
+				case strings.HasPrefix(p, "default="):
+					v.Default = strings.TrimPrefix(p, "default=")
+				case p == "required":
+					v.Required = true
+				}
+			}
+			out = append(out, v)
+		}
+	}
+	walk(reflect.TypeOf(Config{}))
+	return out
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+)
+
+// descriptions explain each variable for --help. A test keeps it and the README's table
+// equal to the struct tags.
+var descriptions = map[string]string{
+	"RAMD_SCOPE":                     "cluster name; Consul keys live under <namespace>/<scope>/",
+	"RAMD_NAMESPACE":                 "Consul key namespace (Patroni's default)",
+	"RAMD_NAME":                      "member name, unique in the cluster (default: host name)",
+	"RAMD_API_URL":                   "URL other members use to reach this node's API (default: http://<RAMD_API_LISTEN>)",
+	"RAMD_TTL":                       "leader heartbeat freshness: replicas race only after this long without one",
+	"RAMD_LOOP_WAIT":                 "interval between HA cycles",
+	"RAMD_RETRY_TIMEOUT":             "bound on one cycle's Consul calls",
+	"RAMD_FENCE_MARGIN":              "a leader stops writes this long before replicas may race (TTL - margin after its last heartbeat)",
+	"RAMD_LOCK_DELAY":                "Consul lock-delay of ramd's sessions",
+	"RAMD_SESSION_TTL":               "Consul session TTL, the backstop behind the heartbeat (Consul's floor is 10s)",
+	"RAMD_TAGS":                      "member tags as key:value pairs (nofailover, failover_priority, noloadbalance, clonefrom, nosync)",
+	"RAMD_PG_MAX_START_FAILURES":     "failed starts of the leader's PostgreSQL before it hands over",
+	"RAMD_RECLONE_ON_REWIND_FAILURE": "remove the data directory and clone again when pg_rewind fails",
+	"RAMD_MEMBER_SLOTS_TTL":          "keep replication slots of departed members this long",
+	"RAMD_HANDOVER_WAIT":             "on SIGTERM a primary waits this long for a successor before exiting",
+	"RAMD_PG_BIN_DIR":                "PostgreSQL binaries (default: from PATH, else the highest /usr/lib/postgresql/<N>/bin)",
+	"RAMD_DATA_DIR":                  "PostgreSQL data directory (required)",
+	"RAMD_PG_LISTEN":                 "PostgreSQL listen address",
+	"RAMD_PG_PORT":                   "PostgreSQL port",
+	"RAMD_PG_CONNECT_ADDRESS":        "address other members and clients use to reach PostgreSQL (default: RAMD_PG_LISTEN)",
+	"RAMD_PG_SOCKET_DIR":             "unix socket directory (default: the data directory when short enough, else a per-port temp directory)",
+	"RAMD_PG_OS_USER":                "OS account that runs PostgreSQL when ramd runs as root",
+	"RAMD_PG_SUPERUSER":              "database superuser ramd connects as",
+	"RAMD_PG_SUPERUSER_PASSWORD":     "its password (unset: trust on the allowed addresses)",
+	"RAMD_PG_REPLICATION_USER":       "role replicas stream as",
+	"RAMD_PG_REPLICATION_PASSWORD":   "its password",
+	"RAMD_PG_HBA_ALLOW":              "comma-separated CIDRs allowed to connect (pg_hba.conf)",
+	"RAMD_PG_LOG_FILE":               "PostgreSQL server log (default: <data dir>.log)",
+	"CONSUL_HTTP_ADDR":               "local Consul agent address",
+	"CONSUL_HTTP_TOKEN":              "Consul ACL token",
+	"CONSUL_HTTP_TOKEN_FILE":         "file holding the Consul ACL token",
+	"CONSUL_HTTP_SSL":                "talk HTTPS to Consul",
+	"CONSUL_HTTP_SSL_VERIFY":         "verify Consul's TLS certificate",
+	"CONSUL_CACERT":                  "CA certificate file for Consul TLS",
+	"CONSUL_CAPATH":                  "directory of CA certificates for Consul TLS",
+	"CONSUL_CLIENT_CERT":             "client certificate for Consul TLS",
+	"CONSUL_CLIENT_KEY":              "client key for Consul TLS",
+	"CONSUL_TLS_SERVER_NAME":         "server name to verify in Consul's certificate",
+	"RAMD_CONSUL_DATACENTER":         "Consul datacenter (default: the agent's)",
+	"RAMD_CONSUL_TIMEOUT":            "timeout of one Consul request",
+	"RAMD_API_LISTEN":                "REST API listen address",
+	"RAMD_SERVICE_NAME":              "Consul service name (default: the scope, sanitised for DNS)",
+	"RAMD_SERVICE_TAGS":              "extra tags on the service, comma-separated",
+	"RAMD_SERVICE_DEREGISTER_AFTER":  "Consul removes a registration critical this long",
+	"RAMD_LOG_FORMAT":                "log format: text or json",
+	"RAMD_LOG_LEVEL":                 "log level: debug, info, warn, error",
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprintln(w, `ramd keeps a PostgreSQL cluster highly available with Consul.
+
+Usage:
+  ramd            run the node agent (configured by environment variables)
+  ramd --help     this text
+  ramd --version  print the version
+
+Environment variables (OpenTelemetry also reads the standard OTEL_* variables):`)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  VARIABLE\tDEFAULT\tMEANING")
+	for _, v := range Variables() {
+		def := v.Default
+		if v.Required {
+			def = "(required)"
+		}
+		if def == "" {
+			def = "-"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.Name, def, descriptions[v.Name])
+	}
+	_ = tw.Flush()
+}

@@ -1,0 +1,138 @@
+// Command ramd is the node agent: it owns one PostgreSQL server and keeps the cluster highly
+// available through Consul. Configuration comes from environment variables (ramd --help).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/ramd-project/ramd/api"
+	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/daemon"
+	"github.com/ramd-project/ramd/daemon/fence"
+	"github.com/ramd-project/ramd/daemon/pg"
+	"github.com/ramd-project/ramd/observability"
+	"github.com/ramd-project/ramd/routing"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitConfig = 2
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "--help", "help":
+			printHelp(stdout)
+			return exitOK
+		case "--version", "version":
+			fmt.Fprintln(stdout, "ramd", daemon.Version)
+			return exitOK
+		case fence.SubcommandName:
+			return runGuard(stderr)
+		default:
+			fmt.Fprintf(stderr, "ramd: unknown argument %q (see ramd --help)\n", args[0])
+			return exitConfig
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	cfg, err := loadConfig(ctx, envconfig.OsLookuper())
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ramd: invalid configuration: %v\n", err)
+		return exitConfig
+	}
+	logger := observability.NewLogger(cfg.Log, stderr)
+	if err := serve(ctx, cfg, logger); err != nil {
+		logger.Error("ramd stopped with an error", "err", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// runGuard is the fence guard process: it reads its duty from stdin (see package fence).
+func runGuard(stderr io.Writer) int {
+	// The guard ignores the signals a terminal sends to its group; only ramd's pipe or a
+	// SIGKILL ends it.
+	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	logger := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "fence-guard")
+	if err := fence.RunGuard(context.Background(), os.Stdin, logger); err != nil {
+		logger.Error("guard failed", "err", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	inst, err := pg.New(cfg.PG, logger)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	client, err := consul.New(cfg.Consul, logger)
+	if err != nil {
+		return fmt.Errorf("consul: %w", err)
+	}
+	checkAgent(ctx, client, cfg.Node.RetryTimeout, logger)
+	ln, err := net.Listen("tcp", cfg.API.Listen)
+	if err != nil {
+		return fmt.Errorf("api listen %s: %w", cfg.API.Listen, err)
+	}
+	guard, err := fence.Start(ctx, logger)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	registrar := routing.NewRegistrar(cfg.Routing, client, cfg.Node.TTL)
+	node := daemon.New(cfg.Node, inst, client, guard, registrar, logger)
+	srv := api.NewServer(cfg.API, api.NewRouter(node, observability.NewRegistry(), logger, time.Now))
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Info("api listening", "addr", ln.Addr().String(), "api_url", cfg.Node.APIURL)
+
+	runErr := node.Run(ctx)
+
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Warn("api server", "err", err)
+	}
+	if err := guard.Close(sctx); err != nil {
+		logger.Warn("fence guard", "err", err)
+	}
+	return runErr
+}
+
+// checkAgent warns loudly when ramd talks to a Consul server agent: sessions made through a
+// server die with it (hashicorp/consul#20424); run a client agent on every ramd host.
+func checkAgent(ctx context.Context, c *consul.Client, timeout time.Duration, logger *slog.Logger) {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	info, err := c.Agent(cctx)
+	if err != nil {
+		logger.Warn("consul agent not reachable yet; will keep trying", "err", err)
+		return
+	}
+	if info.Server && !info.DevMode {
+		logger.Warn("ramd talks to a Consul SERVER agent: its sessions die when that server is partitioned; run a local client agent", "agent", info.NodeName)
+	}
+}

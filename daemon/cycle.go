@@ -1,0 +1,37 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"github.com/ramd-project/ramd/daemon/fence"
+	"github.com/ramd-project/ramd/daemon/ha"
+)
+
+// cycle runs observe, decide, act and publish once, and returns when the next cycle is due.
+func (n *Node) cycle(ctx context.Context) time.Duration {
+	o := n.observe(ctx)
+	p := ha.Decide(o.in)
+	if s := p.String(); s != n.lastPlan {
+		n.logger.Info("plan", "plan", s)
+		n.lastPlan = s
+	}
+	if err := n.act(ctx, &o, p); err != nil {
+		n.logger.Error("action failed", "plan", p.String(), "err", err)
+	}
+	n.publish(ctx, &o, p)
+	return n.nextWake(&o)
+}
+
+// nextWake is LoopWait, or sooner when the leader's heartbeat goes stale before that: a
+// replica then checks at the exact moment it may race.
+func (n *Node) nextWake(o *observation) time.Duration {
+	next := n.cfg.LoopWait
+	if o.in.HoldsLock() || n.lastLeader == "" || n.lastLeader == n.cfg.Name {
+		return next
+	}
+	if until := n.leaderSeenAt + n.cfg.TTL - fence.Now(); until > 0 && until < next {
+		next = until + time.Millisecond
+	}
+	return next
+}

@@ -1,0 +1,170 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/daemon/fence"
+	"github.com/ramd-project/ramd/daemon/pg"
+	"github.com/ramd-project/ramd/routing"
+)
+
+// Version is ramd's version, published in member records and the API.
+var Version = "0.1.0"
+
+// Node is the node agent. Run owns all state below "loop goroutine only".
+type Node struct {
+	cfg      Config
+	pg       *pg.Instance
+	consul   *consul.Client
+	store    *consul.Store
+	guard    *fence.Guard
+	registry *routing.Registrar
+	logger   *slog.Logger
+	http     *http.Client
+	connURL  string
+
+	status atomic.Pointer[Status]
+	wake   chan struct{}
+
+	// failsafeMu guards failsafeFrom and failsafeAt, written by API handlers when the leader
+	// confirms itself directly.
+	failsafeMu   sync.Mutex
+	failsafeFrom string
+	failsafeAt   time.Duration
+
+	// Loop goroutine only.
+	session         string
+	leaderSession   string
+	leaderPresent   bool
+	leaderSeenAt    time.Duration
+	lastLeader      string
+	lockConfirmedAt time.Duration
+	startFailures   int
+	rewindFailedFor string
+	initializeMine  bool
+	members         map[string]consul.Member
+	slotsGoneSince  map[string]time.Time
+	lastPlan        string
+	lastRole        Role
+	dcsLastSeen     time.Time
+	lastPGStart     time.Time
+	following       string
+	statusIndex     uint64
+	heartbeats      uint64
+	lockHeld        bool
+	failsafeActive  bool
+	state           string
+}
+
+// New wires a node. Nothing is started until Run.
+func New(cfg Config, inst *pg.Instance, client *consul.Client, guard *fence.Guard, reg *routing.Registrar, logger *slog.Logger) *Node {
+	pc := inst.Config()
+	host := pc.ConnectAddr
+	if host == "" {
+		host = pc.ListenAddr
+	}
+	return &Node{
+		cfg:            cfg,
+		pg:             inst,
+		consul:         client,
+		store:          client.Store(cfg.Namespace, cfg.Scope),
+		guard:          guard,
+		registry:       reg,
+		logger:         logger.With("node", cfg.Name, "cluster", cfg.Scope),
+		http:           &http.Client{Timeout: probeTimeout(cfg)},
+		connURL:        fmt.Sprintf("postgres://%s/postgres", hostPort(host, pc.Port)),
+		wake:           make(chan struct{}, 1),
+		members:        map[string]consul.Member{},
+		slotsGoneSince: map[string]time.Time{},
+	}
+}
+
+// probeTimeout bounds a direct request to another member's API: a frozen member must not
+// stall a cycle for long.
+func probeTimeout(cfg Config) time.Duration { return min(cfg.LoopWait/2, 500*time.Millisecond) }
+
+// Status returns the last published snapshot (nil before the first cycle).
+func (n *Node) Status() *Status { return n.status.Load() }
+
+// Wake asks the loop to run a cycle now. Never blocks.
+func (n *Node) Wake() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// ConfirmLeader records a direct confirmation from the leader (failsafe): it counts as a
+// heartbeat seen now. It reports whether name is the leader this node knows.
+func (n *Node) ConfirmLeader(name string) bool {
+	n.failsafeMu.Lock()
+	defer n.failsafeMu.Unlock()
+	st := n.Status()
+	if st == nil || (st.Leader != "" && st.Leader != name) {
+		return false
+	}
+	n.failsafeFrom, n.failsafeAt = name, fence.Now()
+	return true
+}
+
+// Run is the HA loop: one cycle every LoopWait or when woken, until ctx ends; then it stops
+// cleanly (handing over the lock when primary) and returns.
+func (n *Node) Run(ctx context.Context) error {
+	n.logger.Info("starting", "ttl", n.cfg.TTL, "loop_wait", n.cfg.LoopWait, "fence_after", n.cfg.Timings().FenceAfter())
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, key := range []string{consul.KeyLeader, consul.KeyStatus} {
+		wg.Add(1)
+		go func() { defer wg.Done(); n.watchKey(watchCtx, key) }()
+	}
+	defer func() { stopWatch(); wg.Wait() }()
+
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return n.shutdown(context.WithoutCancel(ctx))
+		case <-t.C:
+		case <-n.wake:
+		}
+		next := n.cycle(ctx)
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(next)
+	}
+}
+
+// watchKey wakes the loop whenever key changes: the leader key (a release, a new leader) or
+// the status key (each leader heartbeat), so replicas see heartbeats as they happen and
+// switchovers are picked up at once.
+func (n *Node) watchKey(ctx context.Context, key string) {
+	var index uint64
+	for i := 0; ctx.Err() == nil; i++ {
+		_, _, last, err := n.store.Watch(ctx, key, index, 30*time.Second)
+		if err != nil {
+			index = 0
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(n.cfg.LoopWait):
+			}
+			continue
+		}
+		if last != index {
+			index = last
+			n.Wake()
+		}
+	}
+}

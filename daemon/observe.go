@@ -1,0 +1,274 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/daemon/fence"
+	"github.com/ramd-project/ramd/daemon/ha"
+	"github.com/ramd-project/ramd/daemon/pg"
+)
+
+func hostPort(h string, p int) string { return net.JoinHostPort(h, strconv.Itoa(p)) }
+
+// observation is one cycle's view: the pure input plus the raw records the act step needs.
+type observation struct {
+	in        ha.Input
+	pg        pg.Status
+	control   pg.ControlData
+	members   map[string]consul.Member
+	failover  *consul.Failover
+	failIdx   uint64
+	initIdx   uint64
+	history   []consul.HistoryEntry
+	histIdx   uint64
+	dyn       dynamicConfig
+	leaderIdx uint64
+}
+
+// observe reads the local PostgreSQL and the cluster's keys. It never fails: what could not
+// be read becomes a fact in the input (ConsulOK false, PG not running).
+func (n *Node) observe(ctx context.Context) observation {
+	now := fence.Now()
+	o := observation{members: map[string]consul.Member{}}
+	in := &o.in
+	in.Now = now
+	in.Name = n.cfg.Name
+	in.Timings = n.cfg.Timings()
+	in.NoFailover = n.cfg.tagBool("nofailover")
+	in.FailoverPriority, _ = strconv.Atoi(n.cfg.Tags["failover_priority"])
+	in.MaxStartFailures = n.cfg.MaxStartFailures
+	in.RecloneOnRewindFailure = n.cfg.RecloneOnRewindFailure
+
+	n.observePG(ctx, &o)
+	n.observeConsul(ctx, &o)
+	in.LockConfirmedAt = n.lockConfirmedAt
+	in.LastLeader = n.lastLeader
+	in.LeaderSeenAt = n.leaderSeenAt
+	n.failsafeMu.Lock()
+	if n.failsafeFrom != "" && n.failsafeFrom == n.lastLeader && n.failsafeAt > in.LeaderSeenAt {
+		in.LeaderSeenAt = n.failsafeAt
+		n.leaderSeenAt = n.failsafeAt
+	}
+	n.failsafeMu.Unlock()
+	n.probe(ctx, &o)
+	return o
+}
+
+func (n *Node) observePG(ctx context.Context, o *observation) {
+	in := &o.in
+	in.PG.StartFailures = n.startFailures
+	st, err := n.pg.DataDirState()
+	if err != nil || !st.Initialized {
+		in.PG.DataEmpty = true
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout+time.Second)
+	defer cancel()
+	if n.pg.Running() {
+		s, err := n.pg.Status(cctx)
+		if err == nil && s.Running {
+			o.pg = s
+			in.PG.Running = true
+			in.PG.InRecovery = s.InRecovery
+			in.PG.WasPrimary = !s.InRecovery
+			in.PG.SystemID = s.SystemID
+			in.PG.Timeline = s.Timeline
+			in.PG.Streaming = s.ReceiverStatus == "streaming"
+			in.PG.LSN = uint64(s.WriteLSN)
+			if s.InRecovery {
+				in.PG.LSN = uint64(max(s.ReceiveLSN, s.ReplayLSN))
+				in.PG.Upstream = n.upstream()
+			}
+			return
+		}
+		if err != nil {
+			n.logger.Debug("postgres runs but cannot be queried", "err", err)
+		}
+		// Starting up or shutting down: neither primary nor a usable standby this cycle.
+		in.PG.Running = true
+		in.PG.InRecovery = true
+	}
+	cd, err := n.pg.ControlData(cctx)
+	if err != nil {
+		n.logger.Warn("read pg_controldata", "err", err)
+		return
+	}
+	o.control = cd
+	in.PG.SystemID = cd.SystemID
+	in.PG.Timeline = cd.Timeline
+	in.PG.LSN = uint64(cd.CheckpointLSN)
+	in.PG.WasPrimary = cd.State == "in production" || cd.State == "shut down"
+	in.PG.RewindFailed = n.rewindFailedFor != ""
+}
+
+// upstream is the member this standby's primary_conninfo names, as remembered by the loop.
+func (n *Node) upstream() string { return n.following }
+
+func (n *Node) observeConsul(ctx context.Context, o *observation) {
+	in := &o.in
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	defer cancel()
+	if err := n.ensureSession(cctx); err != nil {
+		n.logger.Debug("session", "err", err)
+	} else {
+		in.SessionOK = true
+	}
+	in.Session = n.session
+	pairs, err := n.store.List(cctx, "")
+	if err != nil {
+		n.logger.Debug("read cluster keys", "err", err)
+		return
+	}
+	in.ConsulOK = true
+	n.dcsLastSeen = time.Now()
+	leaderSeen := false
+	var statusIdx uint64
+	for _, p := range pairs {
+		switch {
+		case p.Key == consul.KeyLeader:
+			leaderSeen = true
+			in.Leader = ha.LeaderKey{Present: p.Session != "", Name: strings.TrimSpace(string(p.Value)), Session: p.Session}
+			o.leaderIdx = p.ModifyIndex
+		case p.Key == consul.KeyInitialize:
+			in.Initialized = true
+			o.initIdx = p.ModifyIndex
+			if id, err := consul.Initialize(p.Value).SystemID(); err == nil {
+				in.ClusterSystemID = id
+			}
+		case p.Key == consul.KeyConfig:
+			if c, err := parseDynamicConfig(p.Value); err == nil {
+				o.dyn = c
+			} else {
+				n.logger.Warn("ignoring unreadable config key", "err", err)
+			}
+		case p.Key == consul.KeyFailover:
+			var f consul.Failover
+			if json.Unmarshal(p.Value, &f) == nil {
+				o.failover, o.failIdx = &f, p.ModifyIndex
+			}
+		case p.Key == consul.KeyHistory:
+			_ = json.Unmarshal(p.Value, &o.history)
+			o.histIdx = p.ModifyIndex
+		case p.Key == consul.KeyStatus:
+			statusIdx = p.ModifyIndex
+			var s consul.Status
+			if json.Unmarshal(p.Value, &s) == nil {
+				in.LeaderOptime = s.Optime
+			}
+		case strings.HasPrefix(p.Key, consul.KeyMembers):
+			var m consul.Member
+			if json.Unmarshal(p.Value, &m) == nil {
+				name := strings.TrimPrefix(p.Key, consul.KeyMembers)
+				o.members[name] = m
+				n.members[name] = m
+			}
+		}
+	}
+	if !leaderSeen {
+		in.Leader = ha.LeaderKey{}
+	}
+	in.InitializeMine = n.initializeMine
+	in.Paused = o.dyn.Pause
+	in.MaximumLagOnFailover = o.dyn.maximumLag()
+	// Proof that a leader was alive no earlier than the start of the write: a heartbeat (the
+	// status key is written only while the lock is held) or a new holder acquiring the key.
+	// A deletion proves nothing (an expired or destroyed session deletes the key too), and
+	// safety rests on heartbeats alone: the leader fences TTL-FenceMargin after its last one.
+	newHolder := in.Leader.Present && (!n.leaderPresent || in.Leader.Session != n.leaderSession)
+	if statusIdx != n.statusIndex || newHolder {
+		n.leaderSeenAt = in.Now
+	}
+	n.statusIndex, n.leaderPresent, n.leaderSession = statusIdx, in.Leader.Present, in.Leader.Session
+	if in.Leader.Present && in.Leader.Name != "" {
+		n.lastLeader = in.Leader.Name
+	}
+	if !in.HoldsLock() {
+		n.lockHeld = false
+	}
+	if n.leaderSeenAt == 0 {
+		n.leaderSeenAt = in.Now // a node that never saw a leader waits a full TTL first
+	}
+	in.MaxTimeline = maxTimeline(o.history, o.members)
+	for name, m := range o.members {
+		in.Members = append(in.Members, memberView(name, m))
+	}
+	if last, ok := o.members[n.lastLeader]; ok && !in.Leader.Present {
+		in.LeaderReleased = last.Role == string(RoleDemoted) && last.State == "stopped"
+	}
+	if f := o.failover; f != nil {
+		in.Switchover = &ha.Switchover{From: f.Leader, To: f.Member, Due: due(f.ScheduledAt), JobID: f.JobID}
+	}
+}
+
+func due(scheduledAt string) bool {
+	if scheduledAt == "" {
+		return true
+	}
+	t, err := time.Parse(time.RFC3339, scheduledAt)
+	return err != nil || !time.Now().Before(t)
+}
+
+func maxTimeline(h []consul.HistoryEntry, members map[string]consul.Member) int {
+	tl := 1
+	if len(h) > 0 {
+		tl = h[len(h)-1].Timeline + 1
+	}
+	for _, m := range members {
+		tl = max(tl, m.Timeline)
+	}
+	return tl
+}
+
+func memberView(name string, m consul.Member) ha.Member {
+	v := ha.Member{Name: name, Role: m.Role, State: m.State, LSN: m.XLogLocation, Timeline: m.Timeline}
+	if m.ReceiveLSN != nil || m.ReplayLSN != nil {
+		v.LSN = max(deref(m.ReceiveLSN), deref(m.ReplayLSN))
+	}
+	if b, ok := m.Tags["nofailover"].(bool); ok {
+		v.NoFailover = b
+	}
+	if p, ok := m.Tags["failover_priority"].(float64); ok {
+		v.FailoverPriority = int(p)
+	}
+	return v
+}
+
+func deref(p *uint64) uint64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// ensureSession renews the node's session or creates a new one when it is gone.
+func (n *Node) ensureSession(ctx context.Context) error {
+	if n.session != "" {
+		err := n.consul.RenewSession(ctx, n.session)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, consul.ErrSessionLost) {
+			return err
+		}
+		n.logger.Warn("session lost; creating a new one", "session_id", n.session)
+		n.session = ""
+	}
+	id, err := n.consul.CreateSession(ctx, consul.SessionOptions{
+		Name:      n.cfg.Scope + "-" + n.cfg.Name,
+		TTL:       n.cfg.SessionTTL,
+		LockDelay: n.cfg.LockDelay,
+	})
+	if err != nil {
+		return err
+	}
+	n.session = id
+	n.logger.Info("session created", "session_id", id)
+	return nil
+}

@@ -1,0 +1,168 @@
+package pg
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const (
+	// outputKeep bounds the command output kept in memory (the tail is kept).
+	outputKeep = 64 << 10
+	// tailLines is how many output lines a CommandError carries.
+	tailLines = 20
+	// waitDelay bounds how long Wait waits for pipes after the process was killed.
+	waitDelay = 3 * time.Second
+)
+
+// command builds the *exec.Cmd for a short-lived program name in BinDir, bound to ctx:
+// when ctx is done the whole process group is killed by pid.
+func (i *Instance) command(ctx context.Context, name string, args []string, extraEnv []string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, filepath.Join(i.cfg.BinDir, name), args...)
+	cmd.Cancel = func() error {
+		// Kill the process group led by the child (Setpgid makes pgid == pid).
+		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if errors.Is(err, syscall.ESRCH) {
+			return os.ErrProcessDone
+		}
+		return err
+	}
+	cmd.WaitDelay = waitDelay
+	i.setup(cmd, extraEnv)
+	return cmd
+}
+
+// setup prepares every PostgreSQL program ramd starts, including the postmaster: its own
+// process group (Setpgid, so the group can be killed by pid), the OS user's credentials
+// when ramd runs as root, a clean environment (see env) and a working directory the OS
+// user can enter.
+func (i *Instance) setup(cmd *exec.Cmd, extraEnv []string) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: i.cred}
+	cmd.Env = i.env(extraEnv)
+	cmd.Dir = i.workDir()
+}
+
+// workDir is a directory the OS user can enter (the child starts there).
+func (i *Instance) workDir() string {
+	if i.cred != nil && i.home != "" {
+		if st, err := os.Stat(i.home); err == nil && st.IsDir() {
+			return i.home
+		}
+	}
+	return "/"
+}
+
+// env returns the environment for PostgreSQL programs: ramd's own environment without
+// PG* variables (which would redirect the tools) and locale variables, with LC_ALL=C so
+// output can be parsed, the OS user's HOME/USER when running as root, and extra.
+func (i *Instance) env(extra []string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(k, "PG"), k == "LANG", k == "LANGUAGE", strings.HasPrefix(k, "LC_"):
+			continue
+		case i.cred != nil && (k == "HOME" || k == "USER" || k == "LOGNAME"):
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env, "LC_ALL=C", "LANG=C")
+	if i.cred != nil {
+		env = append(env, "HOME="+i.home, "USER="+i.cfg.OSUser, "LOGNAME="+i.cfg.OSUser)
+	}
+	return append(env, extra...)
+}
+
+// run is the one helper for short-lived external commands: it runs program name from
+// BinDir with args (as the OS user when root), captures stdout+stderr, logs them at debug,
+// and returns the output. On failure it returns a *CommandError with the exit code and the
+// output tail. When ctx is done the whole process group is killed by pid. extraEnv carries
+// secrets such as PGPASSWORD, never argv.
+func (i *Instance) run(ctx context.Context, name string, args []string, extraEnv ...string) (string, error) {
+	cmd := i.command(ctx, name, args, extraEnv)
+	buf := &tailBuffer{}
+	cmd.Stdout = buf
+	cmd.Stderr = buf
+	start := time.Now()
+	err := cmd.Run()
+	out := buf.String()
+	code := 0
+	if cmd.ProcessState != nil {
+		code = cmd.ProcessState.ExitCode()
+	}
+	i.logger.DebugContext(ctx, "command finished", "cmd", name, "args", args,
+		"exit_code", code, "duration", time.Since(start), "output", out)
+	if err == nil {
+		return out, nil
+	}
+	if ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if code == 0 {
+		code = -1
+	}
+	return out, &CommandError{Cmd: name, ExitCode: code, Output: tail(out, tailLines), Err: err}
+}
+
+// tailBuffer keeps the last outputKeep bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex // guards b
+	b   []byte
+	cut bool
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > outputKeep {
+		t.b = append(t.b[:0:0], t.b[len(t.b)-outputKeep:]...)
+		t.cut = true
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cut {
+		return "...\n" + string(t.b)
+	}
+	return string(t.b)
+}
+
+// tail returns the last n non-empty lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// readTail returns the last n lines of at most the last 16 KiB of file path ("" on error).
+func readTail(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	const maxRead = 16 << 10
+	st, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	off := max(st.Size()-maxRead, 0)
+	b := make([]byte, st.Size()-off)
+	if _, err := f.ReadAt(b, off); err != nil {
+		return ""
+	}
+	return tail(string(b), n)
+}

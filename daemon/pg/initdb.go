@@ -1,0 +1,168 @@
+package pg
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// includeLine is appended to postgresql.conf so ramd.conf (written by WriteConfig)
+// overrides it; postgresql.auto.conf (ALTER SYSTEM) still comes last.
+const includeLine = "include_if_exists = 'ramd.conf'"
+
+// Initdb creates a new cluster in the (absent or empty) data directory:
+//
+//	initdb -D <DataDir> --data-checksums -U <Superuser> -E UTF8 --locale=C [--pwfile]
+//
+// running as the OS user when ramd runs as root. The superuser password goes through a
+// temporary 0600 file, never argv. Data checksums make pg_rewind possible (wal_log_hints
+// is set as well). Afterwards it writes pg_hba.conf (see hbaConf) and appends
+// include_if_exists = 'ramd.conf' to postgresql.conf. On failure the partial data
+// directory is removed. ctx bounds the run.
+func (i *Instance) Initdb(ctx context.Context) error {
+	created, err := i.prepareDataDir()
+	if err != nil {
+		return fmt.Errorf("initdb: %w", err)
+	}
+	args := []string{
+		"-D", i.cfg.DataDir,
+		"--data-checksums",
+		"-U", i.cfg.Superuser,
+		"-E", "UTF8",
+		"--locale=C",
+	}
+	if i.cfg.SuperuserPassword != "" {
+		pw, err := i.writeTempSecret(i.cfg.SuperuserPassword + "\n")
+		if err != nil {
+			return fmt.Errorf("initdb: %w", err)
+		}
+		defer os.Remove(pw)
+		// scram-sha-256 for host lines makes initdb store the password as a SCRAM verifier
+		// also on PostgreSQL 13, whose password_encryption default is still md5.
+		args = append(args, "--pwfile="+pw, "--auth-local=trust", "--auth-host=scram-sha-256")
+	} else {
+		args = append(args, "--auth=trust")
+	}
+	i.logger.InfoContext(ctx, "initializing data directory", "data_dir", i.cfg.DataDir)
+	if _, err := i.run(ctx, "initdb", args); err != nil {
+		if rmErr := i.clearDataDir(created); rmErr != nil {
+			i.logger.WarnContext(ctx, "could not remove partial data directory", "data_dir", i.cfg.DataDir, "err", rmErr)
+		}
+		return fmt.Errorf("initdb: %w", err)
+	}
+	if err := i.writeFileAtomic(filepath.Join(i.cfg.DataDir, "pg_hba.conf"), []byte(i.hbaConf()), 0o600); err != nil {
+		return fmt.Errorf("initdb: write pg_hba.conf: %w", err)
+	}
+	if err := i.ensureInclude(); err != nil {
+		return fmt.Errorf("initdb: %w", err)
+	}
+	return nil
+}
+
+// writeTempSecret writes s to a new 0600 file under os.TempDir() owned by the OS user and
+// returns its path; the caller removes it.
+func (i *Instance) writeTempSecret(s string) (string, error) {
+	f, err := os.CreateTemp("", "ramd-pw-*")
+	if err != nil {
+		return "", fmt.Errorf("create password file: %w", err)
+	}
+	name := f.Name()
+	_, werr := f.WriteString(s)
+	cerr := f.Close()
+	if werr != nil || cerr != nil {
+		_ = os.Remove(name)
+		return "", fmt.Errorf("write password file: %w", errors.Join(werr, cerr))
+	}
+	if err := i.chown(name); err != nil {
+		_ = os.Remove(name)
+		return "", err
+	}
+	if err := i.ensureTraversable(name); err != nil {
+		_ = os.Remove(name)
+		return "", err
+	}
+	return name, nil
+}
+
+// hbaConf renders pg_hba.conf. Rules, first match wins:
+//
+//   - the superuser over the unix socket, over loopback TCP and from every concrete
+//     listen address (ramd connects over TCP to LocalConn);
+//   - replication connections and connections to all databases from each HBAAllow CIDR.
+//
+// The method for a user is scram-sha-256 when that user has a password configured, else
+// trust (the no-password setup is meant for tests and closed networks). The catch-all
+// "all users" lines use scram-sha-256 as soon as any password is configured.
+func (i *Instance) hbaConf() string {
+	method := func(password string) string {
+		if password != "" {
+			return "scram-sha-256"
+		}
+		return "trust"
+	}
+	su, suM := i.cfg.Superuser, method(i.cfg.SuperuserPassword)
+	rep, repM := i.cfg.ReplicationUser, method(i.cfg.ReplicationPassword)
+	allM := method(i.cfg.SuperuserPassword + i.cfg.ReplicationPassword)
+
+	var b strings.Builder
+	b.WriteString("# Written by ramd at initdb. TYPE DATABASE USER ADDRESS METHOD\n")
+	line := func(typ, db, user, addr, m string) {
+		fmt.Fprintf(&b, "%-6s %-12s %-16s %-24s %s\n", typ, db, user, addr, m)
+	}
+	line("local", "all", su, "", suM)
+	line("local", "replication", su, "", suM)
+	local := []string{"127.0.0.1/32", "::1/128"}
+	for _, h := range strings.Split(i.cfg.ListenAddr, ",") {
+		if a, err := netip.ParseAddr(strings.TrimSpace(h)); err == nil && !a.IsUnspecified() {
+			p := netip.PrefixFrom(a, a.BitLen()).String()
+			if !slices.Contains(local, p) {
+				local = append(local, p)
+			}
+		}
+	}
+	for _, cidr := range local {
+		line("host", "all", su, cidr, suM)
+		line("host", "replication", su, cidr, suM)
+	}
+	cidrs, _ := parseCIDRs(i.cfg.HBAAllow) // validated in New
+	for _, p := range cidrs {
+		line("host", "replication", rep, p.String(), repM)
+		line("host", "replication", su, p.String(), suM)
+		line("host", "all", su, p.String(), suM)
+		line("host", "all", "all", p.String(), allM)
+	}
+	return b.String()
+}
+
+// ensureInclude appends includeLine to postgresql.conf unless it is already there (also
+// after a pg_basebackup from a server whose configuration lacks it).
+func (i *Instance) ensureInclude() error {
+	path := filepath.Join(i.cfg.DataDir, "postgresql.conf")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read postgresql.conf: %w", err)
+	}
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		if strings.TrimSpace(string(l)) == includeLine {
+			return nil
+		}
+	}
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		b = append(b, '\n')
+	}
+	b = append(b, "\n# Settings managed by ramd.\n"+includeLine+"\n"...)
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("stat postgresql.conf: %w", err)
+	}
+	if err := i.writeFileAtomic(path, b, st.Mode().Perm()); err != nil {
+		return fmt.Errorf("append include to postgresql.conf: %w", err)
+	}
+	return nil
+}

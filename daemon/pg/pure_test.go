@@ -1,0 +1,254 @@
+package pg_test
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ramd-project/ramd/daemon/pg"
+)
+
+func TestParseLSN(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		in      string
+		want    pg.LSN
+		wantErr bool
+	}{
+		{name: "zero", in: "0/0", want: 0},
+		{name: "typical", in: "16/B374D848", want: 0x16_B374D848},
+		{name: "lower case", in: "16/b374d848", want: 0x16_B374D848},
+		{name: "max", in: "FFFFFFFF/FFFFFFFF", want: ^pg.LSN(0)},
+		{name: "leading zeros", in: "00000001/00000002", want: 1<<32 | 2},
+		{name: "empty", in: "", wantErr: true},
+		{name: "no slash", in: "16B374D848", wantErr: true},
+		{name: "empty half", in: "16/", wantErr: true},
+		{name: "too long", in: "1/123456789", wantErr: true},
+		{name: "not hex", in: "1/XYZ", wantErr: true},
+		{name: "sign", in: "+1/2", wantErr: true},
+		{name: "spaces", in: " 1/2", wantErr: true},
+		{name: "two slashes", in: "1/2/3", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := pg.ParseLSN(tt.in)
+			if tt.wantErr {
+				if !errors.Is(err, pg.ErrInvalidLSN) {
+					t.Fatalf("ParseLSN(%q) = %v, %v; want ErrInvalidLSN", tt.in, got, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseLSN(%q): %v", tt.in, err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("ParseLSN(%q) (-want +got):\n%s", tt.in, diff)
+			}
+		})
+	}
+}
+
+func TestLSNString(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   pg.LSN
+		want string
+	}{
+		{name: "zero", in: 0, want: "0/0"},
+		{name: "typical", in: 0x16_B374D848, want: "16/B374D848"},
+		{name: "low only", in: 0x3000060, want: "0/3000060"},
+		{name: "max", in: ^pg.LSN(0), want: "FFFFFFFF/FFFFFFFF"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, tt.in.String()); diff != "" {
+				t.Errorf("String (-want +got):\n%s", diff)
+			}
+			back, err := pg.ParseLSN(tt.in.String())
+			if err != nil || back != tt.in {
+				t.Errorf("round trip: ParseLSN(%q) = %v, %v", tt.in.String(), back, err)
+			}
+		})
+	}
+}
+
+func TestSlotName(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, member, want string
+	}{
+		{name: "plain", member: "node1", want: "node1"},
+		{name: "upper case", member: "Node1", want: "node1"},
+		{name: "dash and dot", member: "pg-1.dc1", want: "pg_1_dc1"},
+		{name: "underscore kept", member: "pg_1", want: "pg_1"},
+		{name: "other characters as code points", member: "a b@c", want: "au0032bu0064c"},
+		{name: "non ascii", member: "é", want: "u0233"},
+		{name: "cut to 63", member: strings.Repeat("x", 70), want: strings.Repeat("x", 63)},
+		{name: "empty", member: "", want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, pg.SlotName(tt.member)); diff != "" {
+				t.Errorf("SlotName(%q) (-want +got):\n%s", tt.member, diff)
+			}
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	valid := func() pg.Config {
+		return pg.Config{DataDir: "/var/lib/ramd/data"}
+	}
+	tests := []struct {
+		name    string
+		mod     func(*pg.Config)
+		wantErr []string // substrings of the error, empty for valid
+	}{
+		{name: "defaults", mod: func(*pg.Config) {}},
+		{name: "full", mod: func(c *pg.Config) {
+			c.BinDir, c.ListenAddr, c.Port, c.ConnectAddr = "/opt/pg/bin", "10.0.0.1,127.0.0.1", 6432, "db1.example.com"
+			c.SocketDir, c.HBAAllow, c.LogFile = "/run/ramd", "10.0.0.0/8, 192.168.1.0/24,::1/128", "/var/log/ramd/pg.log"
+			c.SuperuserPassword, c.ReplicationPassword = "s3cret'\\", "r"
+		}},
+		{name: "wildcard listen", mod: func(c *pg.Config) { c.ListenAddr = "*" }},
+		{name: "sockets disabled", mod: func(c *pg.Config) { c.SocketDir = pg.SocketDirNone }},
+		{name: "data dir missing", mod: func(c *pg.Config) { c.DataDir = "" },
+			wantErr: []string{`RAMD_DATA_DIR="": is required`}},
+		{name: "data dir relative", mod: func(c *pg.Config) { c.DataDir = "data" },
+			wantErr: []string{`RAMD_DATA_DIR="data": must be an absolute path`}},
+		{name: "data dir root", mod: func(c *pg.Config) { c.DataDir = "/" },
+			wantErr: []string{`RAMD_DATA_DIR="/"`}},
+		{name: "port too high", mod: func(c *pg.Config) { c.Port = 70000 },
+			wantErr: []string{`RAMD_PG_PORT="70000": must be in 1..65535`}},
+		{name: "port negative", mod: func(c *pg.Config) { c.Port = -1 },
+			wantErr: []string{`RAMD_PG_PORT="-1"`}},
+		{name: "bad cidr", mod: func(c *pg.Config) { c.HBAAllow = "10.0.0.0/8,nope" },
+			wantErr: []string{`RAMD_PG_HBA_ALLOW="10.0.0.0/8,nope": must be a comma-separated list of CIDRs`}},
+		{name: "bad listen", mod: func(c *pg.Config) { c.ListenAddr = "a b" },
+			wantErr: []string{`RAMD_PG_LISTEN="a b"`}},
+		{name: "bad connect addr", mod: func(c *pg.Config) { c.ConnectAddr = "host'x" },
+			wantErr: []string{`RAMD_PG_CONNECT_ADDRESS="host'x"`}},
+		{name: "relative bin dir", mod: func(c *pg.Config) { c.BinDir = "bin" },
+			wantErr: []string{`RAMD_PG_BIN_DIR="bin": must be an absolute path`}},
+		{name: "socket dir too long", mod: func(c *pg.Config) { c.SocketDir = "/" + strings.Repeat("s", 100) },
+			wantErr: []string{"RAMD_PG_SOCKET_DIR", "shorter than 100 bytes"}},
+		{name: "socket dir relative", mod: func(c *pg.Config) { c.SocketDir = "run" },
+			wantErr: []string{`RAMD_PG_SOCKET_DIR="run": must be an absolute path or "none"`}},
+		{name: "root os user", mod: func(c *pg.Config) { c.OSUser = "root" },
+			wantErr: []string{`RAMD_PG_OS_USER="root": must be an unprivileged user name`}},
+		{name: "bad superuser", mod: func(c *pg.Config) { c.Superuser = "post gres" },
+			wantErr: []string{`RAMD_PG_SUPERUSER="post gres"`}},
+		{name: "same users", mod: func(c *pg.Config) { c.ReplicationUser = "postgres" },
+			wantErr: []string{`RAMD_PG_REPLICATION_USER="postgres": must differ from RAMD_PG_SUPERUSER`}},
+		{name: "password with newline is redacted", mod: func(c *pg.Config) { c.ReplicationPassword = "a\nb" },
+			wantErr: []string{`RAMD_PG_REPLICATION_PASSWORD="REDACTED": must not contain line breaks`}},
+		{name: "log file inside data dir", mod: func(c *pg.Config) { c.LogFile = "/var/lib/ramd/data/log" },
+			wantErr: []string{`RAMD_PG_LOG_FILE="/var/lib/ramd/data/log": must be outside RAMD_DATA_DIR`}},
+		{name: "several problems at once", mod: func(c *pg.Config) { c.Port = 0x10000; c.HBAAllow = "x" },
+			wantErr: []string{"RAMD_PG_PORT", "RAMD_PG_HBA_ALLOW"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.mod(&c)
+			err := c.Validate()
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, pg.ErrInvalidConfig) {
+				t.Fatalf("Validate = %v; want ErrInvalidConfig", err)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Validate = %q; want it to contain %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "a\nb") {
+				t.Errorf("Validate leaks the password: %q", err)
+			}
+		})
+	}
+}
+
+func TestConfigLogValueRedactsPasswords(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	logger := slog.New(slog.NewTextHandler(&b, nil))
+	logger.Info("config", "pg", pg.Config{DataDir: "/d", SuperuserPassword: "topsecret1", ReplicationPassword: "topsecret2"})
+	out := b.String()
+	if strings.Contains(out, "topsecret") {
+		t.Errorf("log leaks a password: %s", out)
+	}
+	if !strings.Contains(out, "pg.superuser_password=REDACTED") || !strings.Contains(out, "pg.data_dir=/d") {
+		t.Errorf("log lacks expected fields: %s", out)
+	}
+}
+
+func TestConnParamsDSN(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   pg.ConnParams
+		want string
+	}{
+		{name: "full", in: pg.ConnParams{Host: "127.0.0.1", Port: 5432, User: "postgres", Password: "pw", DBName: "app"},
+			want: "host='127.0.0.1' port='5432' user='postgres' password='pw' dbname='app' connect_timeout=2"},
+		{name: "default database, no password", in: pg.ConnParams{Host: "h", Port: 1, User: "u"},
+			want: "host='h' port='1' user='u' dbname='postgres' connect_timeout=2"},
+		{name: "quoting", in: pg.ConnParams{Host: "h", Port: 1, User: "u", Password: `a'b\c d`},
+			want: `host='h' port='1' user='u' password='a\'b\\c d' dbname='postgres' connect_timeout=2`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.in.DSN()
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("DSN (-want +got):\n%s", diff)
+			}
+			// libpq's grammar, as implemented by pgconn, reads the values back.
+			cc, err := pgconn.ParseConfig(got)
+			if err != nil {
+				t.Fatalf("ParseConfig(%q): %v", got, err)
+			}
+			wantDB := tt.in.DBName
+			if wantDB == "" {
+				wantDB = "postgres"
+			}
+			type parsed struct {
+				Host, User, Password, DB string
+				Port                     uint16
+			}
+			want := parsed{tt.in.Host, tt.in.User, tt.in.Password, wantDB, uint16(tt.in.Port)}
+			if diff := cmp.Diff(want, parsed{cc.Host, cc.User, cc.Password, cc.Database, cc.Port}); diff != "" {
+				t.Errorf("parsed back (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestPrimaryConnInfo(t *testing.T) {
+	t.Parallel()
+	src := pg.ConnParams{Host: "10.0.0.1", Port: 5433, User: "replicator", Password: `p'w`, DBName: "ignored"}
+	got := pg.PrimaryConnInfo(src, "node-2")
+	want := `host='10.0.0.1' port='5433' user='replicator' password='p\'w' application_name='node-2' ` +
+		`connect_timeout=2 keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3`
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("PrimaryConnInfo (-want +got):\n%s", diff)
+	}
+	cc, err := pgconn.ParseConfig(got)
+	if err != nil {
+		t.Fatalf("ParseConfig: %v", err)
+	}
+	if cc.Password != `p'w` || cc.Port != 5433 || cc.RuntimeParams["application_name"] != "node-2" {
+		t.Errorf("parsed back: password %q port %d application_name %q", cc.Password, cc.Port, cc.RuntimeParams["application_name"])
+	}
+}

@@ -1,0 +1,228 @@
+package pg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Status is what the HA loop observes of the local server.
+type Status struct {
+	Running   bool
+	PID       int
+	StartTime time.Time // pg_postmaster_start_time()
+	// ServerVersion is server_version_num, e.g. 150004.
+	ServerVersion int
+	InRecovery    bool
+	// Timeline is the timeline the server is on. On a primary it is the timeline of
+	// pg_walfile_name(pg_current_wal_lsn()), i.e. the timeline WAL is inserted on (the
+	// checkpoint's timeline in pg_control_checkpoint() stays stale after a promotion until
+	// the next checkpoint). On a standby it is pg_stat_wal_receiver.received_tli while a
+	// WAL receiver runs, else the greater of pg_control_recovery().min_recovery_end_timeline
+	// and the last restartpoint's timeline.
+	Timeline int
+	// SystemID is the cluster's system identifier (pg_control_system()).
+	SystemID uint64
+	// WriteLSN is pg_current_wal_lsn() on a primary, 0 on a standby.
+	WriteLSN LSN
+	// ReceiveLSN and ReplayLSN are pg_last_wal_receive_lsn() and pg_last_wal_replay_lsn()
+	// on a standby, 0 on a primary.
+	ReceiveLSN, ReplayLSN LSN
+	// ReplayPaused is pg_is_wal_replay_paused() on a standby.
+	ReplayPaused bool
+	// ReplayTimestamp is pg_last_xact_replay_timestamp() on a standby (zero when none).
+	ReplayTimestamp time.Time
+	// ReceiverStatus is pg_stat_wal_receiver.status ("streaming", "startup", ...), "" when
+	// no WAL receiver runs.
+	ReceiverStatus string
+	// ReceiverHost and ReceiverPort are the sender the WAL receiver is connected to.
+	ReceiverHost string
+	ReceiverPort int
+	// Replication holds the pg_stat_replication rows (standbys streaming from this server),
+	// ordered by application_name.
+	Replication []Replication
+	// PendingRestart is true when a changed setting waits for a restart (after a reload).
+	PendingRestart bool
+	// PendingRestartReasons maps each such setting to {current value, value in the files}.
+	PendingRestartReasons map[string][2]string
+}
+
+// Replication is one row of pg_stat_replication.
+type Replication struct {
+	ApplicationName string
+	ClientAddr      string // "" for a unix-socket client
+	State           string
+	SyncState       string
+	Usename         string
+	SyncPriority    int
+	SentLSN         LSN
+	WriteLSN        LSN
+	FlushLSN        LSN
+	ReplayLSN       LSN
+}
+
+// Status observes the server over one short-lived TCP connection as the superuser
+// (connect timeout 2s, every query bounded by ctx). When no postmaster runs it returns
+// Status{Running: false} and no error. When one runs but cannot be queried it returns the
+// Status with Running and PID set and the error (wrapping ErrNotReady while the server
+// starts up, shuts down, or is a standby that has not reached consistency).
+func (i *Instance) Status(ctx context.Context) (Status, error) {
+	s := Status{PID: i.PID()}
+	if s.PID == 0 {
+		return s, nil
+	}
+	s.Running = true
+	conn, err := i.connect(ctx)
+	if err != nil {
+		return s, fmt.Errorf("status: %w", err)
+	}
+	defer closeConn(conn)
+	if err := queryStatus(ctx, conn, &s); err != nil {
+		return s, fmt.Errorf("status: %w", err)
+	}
+	return s, nil
+}
+
+func queryStatus(ctx context.Context, conn *pgx.Conn, s *Status) error {
+	var sysID int64
+	err := conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int,
+		pg_is_in_recovery(), pg_postmaster_start_time(),
+		(SELECT system_identifier FROM pg_control_system())`).
+		Scan(&s.ServerVersion, &s.InRecovery, &s.StartTime, &sysID)
+	if err != nil {
+		return fmt.Errorf("query server: %w", err)
+	}
+	s.SystemID = uint64(sysID) // bigint on the server; the identifier is unsigned
+
+	if !s.InRecovery {
+		var lsn, walfile string
+		err := conn.QueryRow(ctx, `SELECT l::text, pg_walfile_name(l)
+			FROM pg_current_wal_lsn() AS l`).Scan(&lsn, &walfile)
+		if err != nil {
+			return fmt.Errorf("query wal position: %w", err)
+		}
+		if s.WriteLSN, err = ParseLSN(lsn); err != nil {
+			return err
+		}
+		if len(walfile) < 8 {
+			return fmt.Errorf("unexpected wal file name %q", walfile)
+		}
+		tli, err := strconv.ParseUint(walfile[:8], 16, 32)
+		if err != nil {
+			return fmt.Errorf("parse timeline of wal file %q: %w", walfile, err)
+		}
+		s.Timeline = int(tli)
+	} else {
+		var recv, replay *string
+		var ts *time.Time
+		var minTLI, ckptTLI int
+		err := conn.QueryRow(ctx, `SELECT pg_last_wal_receive_lsn()::text,
+			pg_last_wal_replay_lsn()::text, pg_is_wal_replay_paused(),
+			pg_last_xact_replay_timestamp(),
+			coalesce((SELECT min_recovery_end_timeline FROM pg_control_recovery()), 0),
+			coalesce((SELECT timeline_id FROM pg_control_checkpoint()), 0)`).
+			Scan(&recv, &replay, &s.ReplayPaused, &ts, &minTLI, &ckptTLI)
+		if err != nil {
+			return fmt.Errorf("query recovery: %w", err)
+		}
+		if s.ReceiveLSN, err = parseNullLSN(recv); err != nil {
+			return err
+		}
+		if s.ReplayLSN, err = parseNullLSN(replay); err != nil {
+			return err
+		}
+		if ts != nil {
+			s.ReplayTimestamp = *ts
+		}
+		s.Timeline = max(minTLI, ckptTLI)
+
+		var status, host *string
+		var port, tli *int
+		err = conn.QueryRow(ctx, `SELECT status, sender_host, sender_port, received_tli
+			FROM pg_stat_wal_receiver`).Scan(&status, &host, &port, &tli)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("query wal receiver: %w", err)
+		default:
+			s.ReceiverStatus = deref(status)
+			s.ReceiverHost = deref(host)
+			if port != nil {
+				s.ReceiverPort = *port
+			}
+			if tli != nil && *tli > 0 {
+				s.Timeline = *tli
+			}
+		}
+	}
+
+	rows, err := conn.Query(ctx, `SELECT coalesce(application_name, ''),
+		coalesce(client_addr::text, ''), coalesce(state, ''), coalesce(sync_state, ''),
+		coalesce(usename::text, ''), coalesce(sync_priority, 0),
+		sent_lsn::text, write_lsn::text, flush_lsn::text, replay_lsn::text
+		FROM pg_stat_replication ORDER BY application_name, pid`)
+	if err != nil {
+		return fmt.Errorf("query pg_stat_replication: %w", err)
+	}
+	s.Replication, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Replication, error) {
+		var r Replication
+		var sent, write, flush, replay *string
+		if err := row.Scan(&r.ApplicationName, &r.ClientAddr, &r.State, &r.SyncState,
+			&r.Usename, &r.SyncPriority, &sent, &write, &flush, &replay); err != nil {
+			return r, err
+		}
+		var errs [4]error
+		r.SentLSN, errs[0] = parseNullLSN(sent)
+		r.WriteLSN, errs[1] = parseNullLSN(write)
+		r.FlushLSN, errs[2] = parseNullLSN(flush)
+		r.ReplayLSN, errs[3] = parseNullLSN(replay)
+		for _, e := range errs {
+			if e != nil {
+				return r, e
+			}
+		}
+		return r, nil
+	})
+	if err != nil {
+		return fmt.Errorf("read pg_stat_replication: %w", err)
+	}
+
+	// The pending value is the last entry for the name in the configuration files.
+	rows, err = conn.Query(ctx, `SELECT s.name, current_setting(s.name), coalesce(f.setting, '')
+		FROM pg_settings s
+		LEFT JOIN (SELECT DISTINCT ON (name) name, setting FROM pg_file_settings
+		           ORDER BY name, seqno DESC) f
+		       ON f.name = s.name
+		WHERE s.pending_restart ORDER BY s.name`)
+	if err != nil {
+		return fmt.Errorf("query pending restart: %w", err)
+	}
+	type pending struct{ name, current, next string }
+	ps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (pending, error) {
+		var p pending
+		err := row.Scan(&p.name, &p.current, &p.next)
+		return p, err
+	})
+	if err != nil {
+		return fmt.Errorf("read pending restart: %w", err)
+	}
+	if len(ps) > 0 {
+		s.PendingRestart = true
+		s.PendingRestartReasons = make(map[string][2]string, len(ps))
+		for _, p := range ps {
+			s.PendingRestartReasons[p.name] = [2]string{p.current, p.next}
+		}
+	}
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

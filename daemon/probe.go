@@ -1,0 +1,143 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/ramd-project/ramd/daemon/ha"
+)
+
+// probeDoc is the part of another member's GET /patroni answer the loop reads.
+type probeDoc struct {
+	State    string `json:"state"`
+	Role     string `json:"role"`
+	Timeline int    `json:"timeline"`
+	Xlog     struct {
+		Location         uint64 `json:"location"`
+		ReceivedLocation uint64 `json:"received_location"`
+		ReplayedLocation uint64 `json:"replayed_location"`
+	} `json:"xlog"`
+	Ramd struct {
+		HasLock      bool   `json:"has_lock"`
+		Role         string `json:"role"`
+		DCSReachable *bool  `json:"dcs_reachable"`
+	} `json:"ramd"`
+}
+
+// probe asks the last leader and the other members directly, but only when the leader looks
+// gone: a healthy cluster costs no extra requests.
+func (n *Node) probe(ctx context.Context, o *observation) {
+	in := &o.in
+	if !in.ConsulOK || in.HoldsLock() {
+		return
+	}
+	stale := in.Now-in.LeaderSeenAt >= in.Timings.TTL
+	if in.Leader.Present && !stale {
+		return
+	}
+	if in.PG.Running && !in.PG.InRecovery {
+		return // a running primary decides from its own lock state
+	}
+	targets := map[string]string{}
+	if n.lastLeader != "" && n.lastLeader != n.cfg.Name {
+		if m, ok := n.members[n.lastLeader]; ok && m.APIURL != "" {
+			targets[n.lastLeader] = m.APIURL
+		}
+	}
+	for name, m := range o.members {
+		if name != n.cfg.Name && m.APIURL != "" {
+			targets[name] = m.APIURL
+		}
+	}
+	results := make(map[string]ha.Probe, len(targets))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, url := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := n.probeOne(ctx, url)
+			mu.Lock()
+			results[name] = p
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if p, ok := results[n.lastLeader]; ok {
+		in.LeaderProbe = p
+	} else if n.lastLeader != "" {
+		in.LeaderProbe = ha.Probe{Asked: true}
+	}
+	for i := range in.Members {
+		if p, ok := results[in.Members[i].Name]; ok {
+			in.Members[i].Probe = p
+		}
+	}
+}
+
+func (n *Node) probeOne(ctx context.Context, apiURL string) ha.Probe {
+	p := ha.Probe{Asked: true}
+	doc, err := n.fetchStatus(ctx, apiURL)
+	if err != nil {
+		n.logger.Debug("probe", "url", apiURL, "err", err)
+		return p
+	}
+	p.Reached = true
+	p.Running = doc.State == "running"
+	p.Primary = p.Running && doc.Ramd.Role == string(RolePrimary)
+	p.HasLock = doc.Ramd.HasLock
+	p.ConsulOK = doc.Ramd.DCSReachable == nil || *doc.Ramd.DCSReachable
+	p.Timeline = doc.Timeline
+	p.LSN = max(doc.Xlog.Location, doc.Xlog.ReceivedLocation, doc.Xlog.ReplayedLocation)
+	return p
+}
+
+func (n *Node) fetchStatus(ctx context.Context, apiURL string) (probeDoc, error) {
+	var doc probeDoc
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout(n.cfg))
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(apiURL, "/")+"/patroni", nil)
+	if err != nil {
+		return doc, fmt.Errorf("probe request: %w", err)
+	}
+	resp, err := n.http.Do(req)
+	if err != nil {
+		return doc, fmt.Errorf("probe %s: %w", apiURL, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return doc, fmt.Errorf("probe %s: read: %w", apiURL, err)
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return doc, fmt.Errorf("probe %s: decode: %w", apiURL, err)
+	}
+	return doc, nil
+}
+
+// postFailsafe asks one member to confirm this node as leader.
+func (n *Node) postFailsafe(ctx context.Context, apiURL string) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout(n.cfg))
+	defer cancel()
+	body := strings.NewReader(fmt.Sprintf(`{"name":%q}`, n.cfg.Name))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(apiURL, "/")+"/failsafe", body)
+	if err != nil {
+		return fmt.Errorf("failsafe request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := n.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("failsafe %s: %w", apiURL, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("failsafe %s: status %d", apiURL, resp.StatusCode)
+	}
+	return nil
+}

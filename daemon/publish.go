@@ -1,0 +1,215 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/daemon/fence"
+	"github.com/ramd-project/ramd/daemon/ha"
+	"github.com/ramd-project/ramd/routing"
+)
+
+// setState shows a transitional state (creating replica, starting, promoting) at once,
+// without waiting for the end of the cycle.
+func (n *Node) setState(s string) {
+	n.state = s
+	if cur := n.Status(); cur != nil {
+		next := *cur
+		next.State = s
+		n.status.Store(&next)
+	}
+}
+
+// publish writes the member record, reconciles routing and stores the status snapshot.
+func (n *Node) publish(ctx context.Context, o *observation, p ha.Plan) {
+	// Re-read the local server after acting: the plan may have changed its role.
+	if len(p.Actions) > 0 && !(len(p.Actions) == 1 && p.Actions[0].Kind == ha.ActHeartbeat) {
+		fresh := observation{members: o.members}
+		n.observePG(ctx, &fresh)
+		o.pg, o.control, o.in.PG = fresh.pg, fresh.control, fresh.in.PG
+	}
+	st := n.buildStatus(o, p)
+	n.status.Store(st)
+	n.state = ""
+	if st.Role != n.lastRole {
+		n.logger.Info("role", "role", st.Role, "timeline", st.Timeline, "has_lock", st.HasLock)
+		n.lastRole = st.Role
+	}
+	if !o.in.ConsulOK || n.session == "" {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	defer cancel()
+	b, _ := json.Marshal(n.memberRecord(st))
+	if err := n.store.Acquire(cctx, consul.MemberKey(n.cfg.Name), b, n.session); err != nil {
+		n.logger.Debug("publish member", "err", err)
+	}
+	if n.registry != nil {
+		if err := n.registry.Reconcile(cctx, n.routingWant(st)); err != nil {
+			n.logger.Debug("reconcile routing", "err", err)
+		}
+	}
+}
+
+func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
+	in := o.in
+	s := &Status{
+		CycleAt:              time.Now(),
+		Scope:                n.cfg.Scope,
+		Name:                 n.cfg.Name,
+		Version:              Version,
+		Leader:               in.Leader.Name,
+		ClusterUnlocked:      !in.Leader.Present,
+		Paused:               in.Paused,
+		FailsafeActive:       n.failsafeActive && !in.ConsulOK,
+		PGRunning:            in.PG.Running && o.pg.Running,
+		ServerVersion:        o.pg.ServerVersion,
+		Timeline:             in.PG.Timeline,
+		PostmasterStart:      o.pg.StartTime,
+		Tags:                 n.cfg.publishedTags(),
+		DCSReachable:         in.ConsulOK,
+		DCSLastSeen:          n.dcsLastSeen,
+		TTL:                  n.cfg.TTL,
+		LoopWait:             n.cfg.LoopWait,
+		MaximumLagOnFailover: in.MaximumLagOnFailover,
+		LeaderOptime:         in.LeaderOptime,
+		Plan:                 p.String(),
+	}
+	if in.PG.SystemID != 0 {
+		s.SystemID = strconv.FormatUint(in.PG.SystemID, 10)
+	}
+	// Holding the lock means: the key is ours (or Consul is away) and the fencing deadline
+	// has not passed.
+	s.HasLock = n.lockHeld && n.lockConfirmedAt > 0 && fence.Now() < n.lockConfirmedAt+n.cfg.Timings().FenceAfter()
+	if s.HasLock {
+		s.Leader = n.cfg.Name
+	}
+	switch {
+	case in.PG.DataEmpty:
+		s.Role, s.State = RoleUninitialized, "stopped"
+	case s.PGRunning && !o.pg.InRecovery:
+		s.Role, s.State = RolePrimary, "running"
+		s.WALLocation = uint64(o.pg.WriteLSN)
+		if s.HasLock {
+			s.LeaderOptime = s.WALLocation
+		}
+		for _, r := range o.pg.Replication {
+			s.Replication = append(s.Replication, Replica{ApplicationName: r.ApplicationName, ClientAddr: r.ClientAddr,
+				State: r.State, SyncState: r.SyncState, SyncPriority: r.SyncPriority, Usename: r.Usename})
+		}
+	case s.PGRunning:
+		s.Role, s.State = RoleReplica, "running"
+		s.ReceiveLSN, s.ReplayLSN = uint64(o.pg.ReceiveLSN), uint64(o.pg.ReplayLSN)
+		s.ReplayPaused, s.ReplayTimestamp = o.pg.ReplayPaused, o.pg.ReplayTimestamp
+		s.ReplicationState = "in archive recovery"
+		if o.pg.ReceiverStatus == "streaming" {
+			s.ReplicationState = "streaming"
+		}
+	case in.PG.WasPrimary:
+		s.Role, s.State = RoleDemoted, "stopped"
+	default:
+		s.Role, s.State = RoleReplica, "stopped"
+	}
+	if !s.PGRunning && n.startFailures > 0 {
+		s.State = "start failed"
+	}
+	if o.pg.PendingRestart {
+		s.PendingRestart = true
+		s.PendingRestartReasons = map[string]PendingChange{}
+		for k, v := range o.pg.PendingRestartReasons {
+			s.PendingRestartReasons[k] = PendingChange{OldValue: v[0], NewValue: v[1]}
+		}
+	}
+	for name, m := range o.members {
+		ms := MemberStatus{Name: name, Role: m.Role, State: m.State, APIURL: m.APIURL, Timeline: m.Timeline, Tags: m.Tags,
+			ReceiveLSN: deref(m.ReceiveLSN), ReplayLSN: deref(m.ReplayLSN), LSN: m.XLogLocation, PendingRestart: m.PendingRestart}
+		ms.Host, ms.Port = connHostPort(m.ConnURL)
+		if name == in.Leader.Name {
+			ms.Role = "leader"
+		} else if pos := max(ms.ReceiveLSN, ms.ReplayLSN, ms.LSN); s.LeaderOptime > pos {
+			ms.Lag = s.LeaderOptime - pos
+		}
+		s.Members = append(s.Members, ms)
+	}
+	return s
+}
+
+func (n *Node) memberRecord(st *Status) consul.Member {
+	m := consul.Member{
+		ConnURL:        n.connURL,
+		APIURL:         n.cfg.APIURL,
+		State:          st.State,
+		Role:           string(st.Role),
+		Version:        Version,
+		Timeline:       st.Timeline,
+		Tags:           st.Tags,
+		PendingRestart: st.PendingRestart,
+		Pause:          st.Paused,
+		DCSLastSeen:    st.DCSLastSeen.Unix(),
+	}
+	if st.Role == RolePrimary {
+		m.XLogLocation = st.WALLocation
+	} else {
+		rcv, rep := st.ReceiveLSN, st.ReplayLSN
+		m.ReceiveLSN, m.ReplayLSN = &rcv, &rep
+		m.XLogLocation = max(rcv, rep)
+		m.ReplicationState = st.ReplicationState
+	}
+	return m
+}
+
+// publishStopped announces that this node's PostgreSQL is stopped and it no longer leads:
+// replicas that see it may race at once instead of waiting for TTL.
+func (n *Node) publishStopped(ctx context.Context, o *observation) {
+	st := n.Status()
+	if st == nil {
+		return
+	}
+	next := *st
+	next.Role, next.State, next.HasLock, next.PGRunning = RoleDemoted, "stopped", false, false
+	n.status.Store(&next)
+	if n.session == "" {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	defer cancel()
+	b, _ := json.Marshal(n.memberRecord(&next))
+	if err := n.store.Acquire(cctx, consul.MemberKey(n.cfg.Name), b, n.session); err != nil {
+		n.logger.Warn("publish stopped member", "err", err)
+	}
+}
+
+// connHostPort extracts host and port from a conn_url.
+func connHostPort(connURL string) (string, int) {
+	u, err := url.Parse(connURL)
+	if err != nil {
+		return "", 0
+	}
+	port, _ := strconv.Atoi(u.Port())
+	return u.Hostname(), port
+}
+
+func (n *Node) routingWant(st *Status) routing.Want {
+	pc := n.pg.Config()
+	addr := pc.ConnectAddr
+	if addr == "" {
+		addr = pc.ListenAddr
+	}
+	w := routing.Want{Scope: n.cfg.Scope, Node: n.cfg.Name, Address: addr, Port: pc.Port, Role: routing.RoleNone,
+		Timeline: st.Timeline, Output: st.Plan}
+	switch {
+	case st.Role == RolePrimary && st.HasLock:
+		w.Role, w.Healthy, w.LSN = routing.RolePrimary, true, st.WALLocation
+	case st.Role == RoleReplica && st.PGRunning:
+		w.Role, w.Healthy = routing.RoleReplica, st.ReplicationState == "streaming"
+		w.LSN = max(st.ReceiveLSN, st.ReplayLSN)
+		if st.LeaderOptime > w.LSN {
+			w.LagBytes = st.LeaderOptime - w.LSN
+		}
+	}
+	return w
+}

@@ -1,0 +1,85 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/daemon/fence"
+	"github.com/ramd-project/ramd/daemon/pg"
+)
+
+// shutdown stops the node cleanly. A primary stops PostgreSQL, announces it, releases the
+// lock and waits (bounded) until a successor holds it, keeping the API up meanwhile so the
+// replicas can confirm; then the registration, the member key and the session go.
+func (n *Node) shutdown(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, stopTimeout+n.cfg.HandoverWait+10*time.Second)
+	defer cancel()
+	n.logger.Info("stopping")
+	var errs []error
+	if n.lockHeld {
+		if err := n.release(ctx, nil, "shutting down"); err != nil {
+			errs = append(errs, err)
+		}
+		n.waitSuccessor(ctx)
+	} else if n.pg.Running() {
+		n.setState("stopping")
+		sctx, scancel := context.WithTimeout(ctx, stopTimeout)
+		if err := n.pg.Stop(sctx, pg.StopFast); err != nil {
+			errs = append(errs, fmt.Errorf("stop postgres: %w", err))
+		}
+		scancel()
+	}
+	_ = n.guard.Disarm()
+	cctx, ccancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	defer ccancel()
+	if n.registry != nil {
+		if err := n.registry.Deregister(cctx, n.cfg.Scope, n.cfg.Name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.session != "" {
+		if err := n.store.Release(cctx, consul.MemberKey(n.cfg.Name), n.session); err == nil {
+			_ = n.store.Delete(cctx, consul.MemberKey(n.cfg.Name))
+		}
+		if err := n.consul.DestroySession(cctx, n.session); err != nil {
+			errs = append(errs, fmt.Errorf("destroy session: %w", err))
+		}
+		n.session = ""
+	}
+	n.setState("stopped")
+	n.logger.Info("stopped")
+	return errors.Join(errs...)
+}
+
+// waitSuccessor waits until another member holds the leader key, at most HandoverWait, and
+// only when another member could take over.
+func (n *Node) waitSuccessor(ctx context.Context) {
+	others := 0
+	for name, m := range n.members {
+		if name != n.cfg.Name && m.State == "running" {
+			others++
+		}
+	}
+	if others == 0 {
+		return
+	}
+	deadline := fence.Now() + n.cfg.HandoverWait
+	for i := 0; fence.Now() < deadline && i < 10000; i++ {
+		cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+		p, err := n.store.Get(cctx, consul.KeyLeader, false)
+		cancel()
+		if err == nil && p.Session != "" && string(p.Value) != n.cfg.Name {
+			n.logger.Info("handed over", "leader", string(p.Value))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	n.logger.Warn("no successor took the lock within the handover wait")
+}

@@ -1,0 +1,227 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/daemon/fence"
+	"github.com/ramd-project/ramd/daemon/pg"
+)
+
+// Errors of switchover requests, for the API to map to status codes.
+var (
+	ErrSwitchoverPending = errors.New("daemon: a switchover is already pending")
+	ErrNotLeader         = errors.New("daemon: the named leader does not hold the lock")
+	ErrBadCandidate      = errors.New("daemon: candidate is not a member that can take over")
+	ErrNoLeader          = errors.New("daemon: the cluster has no leader")
+	ErrPaused            = errors.New("daemon: paused: a named candidate is required")
+)
+
+// candidateWait bounds how long a stopped primary waits for the candidate to receive its
+// shutdown checkpoint before it gives up and starts again as primary.
+const candidateWait = 10 * time.Second
+
+// SwitchoverRequest asks for a planned switchover (From set) or a manual failover (From
+// empty, To required).
+type SwitchoverRequest struct {
+	From        string
+	To          string
+	ScheduledAt time.Time
+	// AllowDataLoss lets a failover promote a candidate that may lack commits.
+	AllowDataLoss bool
+}
+
+// RequestSwitchover validates a request against what Consul says now, records a job and the
+// failover key (create-only: one request at a time), wakes the loop and returns the job id.
+func (n *Node) RequestSwitchover(ctx context.Context, r SwitchoverRequest) (string, error) {
+	leader, err := n.store.Get(ctx, consul.KeyLeader, true)
+	switch {
+	case errors.Is(err, consul.ErrNotFound):
+		if r.From != "" {
+			return "", ErrNoLeader
+		}
+	case err != nil:
+		return "", fmt.Errorf("read leader: %w", err)
+	case r.From != "" && string(leader.Value) != r.From:
+		return "", fmt.Errorf("%w: %s holds it", ErrNotLeader, string(leader.Value))
+	}
+	if r.From == "" && r.To == "" {
+		return "", fmt.Errorf("%w: a failover needs a candidate", ErrBadCandidate)
+	}
+	if r.To != "" {
+		if r.To == r.From {
+			return "", fmt.Errorf("%w: candidate is the current leader", ErrBadCandidate)
+		}
+		var m consul.Member
+		if _, err := n.store.GetJSON(ctx, consul.MemberKey(r.To), true, &m); err != nil {
+			return "", fmt.Errorf("%w: %s: %w", ErrBadCandidate, r.To, err)
+		}
+	}
+	id := newJobID()
+	kind := "switchover"
+	if r.From == "" {
+		kind = "failover"
+	}
+	job := consul.Job{ID: id, Kind: kind, From: r.From, To: r.To, State: consul.JobPending, CreatedAt: time.Now().UTC(),
+		Phases: []consul.JobPhase{{Name: "requested", At: time.Now().UTC()}}}
+	f := consul.Failover{Leader: r.From, Member: r.To, JobID: id}
+	if !r.ScheduledAt.IsZero() {
+		f.ScheduledAt = r.ScheduledAt.UTC().Format(time.RFC3339)
+		job.ScheduledAt = f.ScheduledAt
+	}
+	jb, _ := json.Marshal(job)
+	if err := n.store.Put(ctx, consul.JobKey(id), jb); err != nil {
+		return "", fmt.Errorf("record job: %w", err)
+	}
+	fb, _ := json.Marshal(f)
+	if err := n.store.CAS(ctx, consul.KeyFailover, fb, 0); err != nil {
+		_ = n.store.Delete(ctx, consul.JobKey(id))
+		if errors.Is(err, consul.ErrConflict) {
+			return "", ErrSwitchoverPending
+		}
+		return "", fmt.Errorf("record switchover: %w", err)
+	}
+	n.Wake()
+	return id, nil
+}
+
+// Job reads a tracked job.
+func (n *Node) Job(ctx context.Context, id string) (consul.Job, error) {
+	var j consul.Job
+	_, err := n.store.GetJSON(ctx, consul.JobKey(id), true, &j)
+	return j, err
+}
+
+func newJobID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// jobPhase appends a phase to the job (best effort: a job record is for following, the
+// switchover itself never waits on it).
+func (n *Node) jobPhase(ctx context.Context, id, phase, state, errText string) {
+	if id == "" {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	defer cancel()
+	for range 3 {
+		var j consul.Job
+		idx, err := n.store.GetJSON(cctx, consul.JobKey(id), true, &j)
+		if err != nil {
+			return
+		}
+		now := time.Now().UTC()
+		j.Phases = append(j.Phases, consul.JobPhase{Name: phase, At: now, Node: n.cfg.Name})
+		if state != "" {
+			j.State = state
+		}
+		if errText != "" {
+			j.Error = errText
+		}
+		if state == consul.JobSucceeded || state == consul.JobFailed {
+			j.FinishedAt = &now
+		}
+		b, _ := json.Marshal(j)
+		if err := n.store.CAS(cctx, consul.JobKey(id), b, idx); err == nil {
+			return
+		}
+	}
+}
+
+// switchover hands the lock to target: checkpoint, fail the routing check, stop cleanly, wait
+// until target received the shutdown checkpoint, then release. If target never catches up,
+// PostgreSQL starts again as primary (the lock was never released) and the job fails.
+func (n *Node) switchover(ctx context.Context, o *observation, target string) error {
+	jobID := o.failover.JobID
+	n.jobPhase(ctx, jobID, "checkpoint", consul.JobRunning, "")
+	cctx, cancel := context.WithTimeout(ctx, stopTimeout)
+	defer cancel()
+	if err := n.pg.Checkpoint(cctx); err != nil {
+		n.logger.Warn("checkpoint before switchover", "err", err)
+	}
+	if n.registry != nil {
+		_ = n.registry.MarkCritical(cctx, "switchover to "+target)
+	}
+	n.jobPhase(ctx, jobID, "stopping", "", "")
+	n.setState("stopping")
+	if err := n.pg.Stop(cctx, pg.StopFast); err != nil {
+		return fmt.Errorf("stop for switchover: %w", err)
+	}
+	_ = n.guard.Disarm()
+	cd, err := n.pg.ControlData(cctx)
+	if err != nil {
+		return fmt.Errorf("read final position: %w", err)
+	}
+	n.jobPhase(ctx, jobID, "waiting for candidate", "", "")
+	if err := n.waitReceived(ctx, target, uint64(cd.CheckpointLSN)); err != nil {
+		n.logger.Error("candidate did not catch up; staying primary", "candidate", target, "err", err)
+		n.finishSwitchover(ctx, o, false, fmt.Sprintf("candidate %s did not receive everything: %v", target, err))
+		sctx, scancel := context.WithTimeout(ctx, startTimeout)
+		defer scancel()
+		if serr := n.startPG(sctx); serr != nil {
+			return serr
+		}
+		n.confirmed(n.lockConfirmedAt)
+		return err
+	}
+	n.jobPhase(ctx, jobID, "releasing", "", "")
+	n.lockConfirmedAt, n.lockHeld = 0, false
+	n.publishStopped(ctx, o)
+	if err := n.dropLeaderKey(ctx); err != nil {
+		return err
+	}
+	n.logger.Info("switchover: lock released", "candidate", target, "lsn", cd.CheckpointLSN)
+	return nil
+}
+
+// waitReceived polls the candidate's API until it received past lsn.
+func (n *Node) waitReceived(ctx context.Context, target string, lsn uint64) error {
+	m, ok := n.members[target]
+	if !ok {
+		return fmt.Errorf("unknown member %s", target)
+	}
+	deadline := fence.Now() + candidateWait
+	for i := 0; fence.Now() < deadline && i < 1000; i++ {
+		doc, err := n.fetchStatus(ctx, m.APIURL)
+		if err == nil && max(doc.Xlog.ReceivedLocation, doc.Xlog.ReplayedLocation) > lsn {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("not past %s within %s", pg.LSN(lsn), candidateWait)
+}
+
+// finishSwitchover clears the failover key and closes the job.
+func (n *Node) finishSwitchover(ctx context.Context, o *observation, ok bool, why string) {
+	if o.failover == nil {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	defer cancel()
+	if err := n.store.DeleteCAS(cctx, consul.KeyFailover, o.failIdx); err != nil {
+		n.logger.Warn("clear failover key", "err", err)
+	}
+	if ok {
+		n.jobPhase(ctx, o.failover.JobID, "promoted", consul.JobSucceeded, "")
+	} else {
+		n.jobPhase(ctx, o.failover.JobID, "failed", consul.JobFailed, why)
+	}
+}
+
+func (n *Node) rejectSwitchover(ctx context.Context, o *observation) error {
+	n.logger.Warn("switchover refused", "reason", n.lastPlan)
+	n.finishSwitchover(ctx, o, false, n.lastPlan)
+	return nil
+}
