@@ -85,6 +85,11 @@ type ramdInfo struct {
 	Leader  string `json:"leader"`
 	Role    string `json:"role"`
 	State   string `json:"state"`
+	// DCSReachable tells peers whether this node reaches Consul: a member that lost Consul
+	// must not block a leader race.
+	DCSReachable bool `json:"dcs_reachable"`
+	// Plan is the last HA decision and its reason, in plain words.
+	Plan string `json:"plan,omitempty"`
 }
 
 // newNodeStatus builds the /patroni document from st. Like Patroni, it publishes the
@@ -103,10 +108,12 @@ func newNodeStatus(st *daemon.Status) nodeStatus {
 		PendingRestart:           pendingRestart(st),
 		Patroni:                  patroniInfo{Version: st.Version, Scope: st.Scope, Name: st.Name},
 		Ramd: ramdInfo{
-			HasLock: st.HasLock,
-			Leader:  st.Leader,
-			Role:    string(st.Role),
-			State:   st.State,
+			HasLock:      st.HasLock,
+			Leader:       st.Leader,
+			Role:         string(st.Role),
+			State:        st.State,
+			DCSReachable: st.DCSReachable,
+			Plan:         st.Plan,
 		},
 	}
 	if len(st.PendingRestartReasons) > 0 {

@@ -77,6 +77,9 @@ func NewRouter(node Node, reg *prometheus.Registry, logger *slog.Logger, now fun
 	r.GET("/patroni", h.patroni)
 	r.GET("/cluster", h.cluster)
 	r.GET("/metrics", gin.WrapH(h.metrics))
+	if a, ok := node.(Admin); ok {
+		registerAdmin(r, a)
+	}
 	r.NoRoute(h.fallback)
 	return r
 }

@@ -244,6 +244,10 @@ func isBestCandidate(in Input) (bool, string) {
 		if !m.Probe.Reached || !m.Probe.ConsulOK || !m.Probe.Running || m.Probe.Primary {
 			continue
 		}
+		// A member on an older timeline cannot take over either; it must not block us.
+		if in.MaxTimeline > 0 && m.Probe.Timeline > 0 && m.Probe.Timeline < in.MaxTimeline {
+			continue
+		}
 		r := rival{name: m.Name, lsn: m.Probe.LSN, priority: m.FailoverPriority}
 		if r.better(me) {
 			ahead = append(ahead, m.Name)

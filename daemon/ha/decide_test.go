@@ -164,6 +164,11 @@ func TestDecide(t *testing.T) {
 		{"leader dead: a member ahead that lost consul does not block", base(leaderDead, reachable("n3", 5000), func(in *Input) {
 			in.Members[2].Probe.ConsulOK = false
 		}), []Kind{ActAcquire, ActPromote}},
+		{"leader dead: a member ahead on an old timeline does not block", base(leaderDead, reachable("n3", 5000), func(in *Input) {
+			in.MaxTimeline = 2
+			in.PG.Timeline = 2
+			in.Members[2].Probe.Timeline = 1
+		}), []Kind{ActAcquire, ActPromote}},
 		{"leader dead: an unreachable member does not block", base(leaderDead), []Kind{ActAcquire, ActPromote}},
 		{"leader dead: the old leader's higher lsn does not block", base(leaderDead, func(in *Input) {
 			in.Members[0].Probe = Probe{Asked: true, Reached: false, LSN: 9000}

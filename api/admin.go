@@ -1,0 +1,181 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/daemon"
+)
+
+// Admin is what the administrative endpoints need from the node agent (satisfied by
+// *daemon.Node). Handlers record intent in Consul through it and the HA loop acts.
+type Admin interface {
+	// ConfirmLeader records a direct confirmation from the leader while Consul is away.
+	ConfirmLeader(name string) bool
+	// RequestSwitchover records a switchover or failover request and returns its job id.
+	RequestSwitchover(ctx context.Context, r daemon.SwitchoverRequest) (string, error)
+	// Job reads a tracked job.
+	Job(ctx context.Context, id string) (consul.Job, error)
+}
+
+// switchoverWait bounds how long POST /switchover waits for the job before answering 503
+// with the job id to follow (Patroni gives up after 20 s with "status unknown").
+const switchoverWait = 30 * time.Second
+
+// maxBody bounds request bodies of the admin endpoints.
+const maxBody = 64 << 10
+
+func registerAdmin(r *gin.Engine, a Admin) {
+	h := &adminHandlers{a: a}
+	r.POST("/failsafe", h.failsafe)
+	r.POST("/switchover", h.switchover(false))
+	r.POST("/failover", h.switchover(true))
+	r.GET("/api/v1/jobs/:id", h.job)
+}
+
+type adminHandlers struct{ a Admin }
+
+func decodeStrict(c *gin.Context, v any) error {
+	dec := json.NewDecoder(io.LimitReader(c.Request.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("invalid JSON body: %w", err)
+	}
+	return nil
+}
+
+func (h *adminHandlers) failsafe(c *gin.Context) {
+	var body struct {
+		Name string `json:"name"`
+	}
+	if err := decodeStrict(c, &body); err != nil || body.Name == "" {
+		c.String(http.StatusBadRequest, "a JSON body {\"name\": <leader>} is required")
+		return
+	}
+	if !h.a.ConfirmLeader(body.Name) {
+		c.String(http.StatusConflict, "%s is not the leader this node knows", body.Name)
+		return
+	}
+	c.String(http.StatusOK, "Accepted")
+}
+
+// switchoverBody is Patroni's request: leader, candidate (alias member), scheduled_at.
+type switchoverBody struct {
+	Leader        string `json:"leader"`
+	Candidate     string `json:"candidate"`
+	Member        string `json:"member"`
+	ScheduledAt   string `json:"scheduled_at"`
+	AllowDataLoss bool   `json:"allow_data_loss"`
+}
+
+func (h *adminHandlers) switchover(failover bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var b switchoverBody
+		if err := decodeStrict(c, &b); err != nil {
+			c.String(http.StatusBadRequest, err.Error())
+			return
+		}
+		if b.Candidate == "" {
+			b.Candidate = b.Member
+		}
+		req := daemon.SwitchoverRequest{From: b.Leader, To: b.Candidate, AllowDataLoss: b.AllowDataLoss}
+		switch {
+		case failover && b.Candidate == "":
+			c.String(http.StatusBadRequest, "failover could be performed only to a specific candidate")
+			return
+		case !failover && b.Leader == "":
+			c.String(http.StatusBadRequest, "Switchover could be performed only from a specific leader")
+			return
+		case b.Leader != "" && b.Leader == b.Candidate:
+			c.String(http.StatusBadRequest, "Switchover target and source are the same")
+			return
+		}
+		if b.ScheduledAt != "" {
+			if failover {
+				c.String(http.StatusBadRequest, "Failover can't be scheduled")
+				return
+			}
+			at, err := time.Parse(time.RFC3339, b.ScheduledAt)
+			if err != nil {
+				c.String(http.StatusBadRequest, "Timezone information is mandatory for the scheduled switchover: %v", err)
+				return
+			}
+			if at.Before(time.Now()) {
+				c.String(http.StatusUnprocessableEntity, "Can't schedule switchover in the past")
+				return
+			}
+			req.ScheduledAt = at
+		}
+		id, err := h.a.RequestSwitchover(c.Request.Context(), req)
+		if err != nil {
+			c.String(switchoverCode(err), err.Error())
+			return
+		}
+		c.Header("X-Ramd-Job-Id", id)
+		if !req.ScheduledAt.IsZero() {
+			c.String(http.StatusAccepted, "Switchover scheduled (job %s)", id)
+			return
+		}
+		h.waitJob(c, id)
+	}
+}
+
+func switchoverCode(err error) int {
+	switch {
+	case errors.Is(err, daemon.ErrSwitchoverPending):
+		return http.StatusConflict
+	case errors.Is(err, daemon.ErrNotLeader), errors.Is(err, daemon.ErrBadCandidate), errors.Is(err, daemon.ErrNoLeader):
+		return http.StatusPreconditionFailed
+	case errors.Is(err, consul.ErrUnavailable):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// waitJob polls the job until it ends or switchoverWait passes.
+func (h *adminHandlers) waitJob(c *gin.Context, id string) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), switchoverWait)
+	defer cancel()
+	for i := 0; i < 10_000; i++ {
+		j, err := h.a.Job(ctx, id)
+		if err == nil {
+			switch j.State {
+			case consul.JobSucceeded:
+				c.String(http.StatusOK, "Successfully switched over to %q (job %s)", j.To, id)
+				return
+			case consul.JobFailed:
+				c.String(http.StatusPreconditionFailed, "Switchover failed: %s (job %s)", j.Error, id)
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			c.String(http.StatusServiceUnavailable, "Switchover still in progress after %s; follow GET /api/v1/jobs/%s", switchoverWait, id)
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (h *adminHandlers) job(c *gin.Context) {
+	id := strings.TrimSpace(c.Param("id"))
+	j, err := h.a.Job(c.Request.Context(), id)
+	if errors.Is(err, consul.ErrNotFound) {
+		c.JSON(http.StatusNotFound, errorBody{Error: "no job " + id})
+		return
+	}
+	if err != nil {
+		c.JSON(http.StatusServiceUnavailable, errorBody{Error: err.Error()})
+		return
+	}
+	c.JSON(http.StatusOK, j)
+}

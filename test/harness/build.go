@@ -1,0 +1,27 @@
+package harness
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// BuildRamd compiles cmd/ramd into dir and returns the binary's path. Call it once from
+// TestMain.
+func BuildRamd(dir string) (string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	if err != nil {
+		return "", fmt.Errorf("find module root: %w", err)
+	}
+	root := strings.TrimSpace(string(out))
+	bin := filepath.Join(dir, "ramd")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/ramd")
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build ramd: %w", err)
+	}
+	return bin, nil
+}

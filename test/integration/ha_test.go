@@ -1,0 +1,365 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ramd-project/ramd/test/harness"
+	"github.com/ramd-project/ramd/test/testenv"
+)
+
+// report checks the invariants after a fault: no two nodes accepted writes together, and
+// says how many acknowledged rows are missing on the current primary (asynchronous mode
+// may lose the last ones; the count is reported, not hidden).
+func report(t *testing.T, c *harness.Cluster, w *harness.Writer) {
+	t.Helper()
+	w.Stop()
+	if v := w.Violations(); len(v) > 0 {
+		t.Errorf("split brain: %d ticks with two writable nodes: %v", len(v), v)
+	}
+	p := c.WaitPrimary(60 * time.Second)
+	missing, err := w.Missing(context.Background(), p)
+	if err != nil {
+		t.Fatalf("read back: %v", err)
+	}
+	t.Logf("acknowledged %d rows, %d missing on %s (async mode), longest write gap %s",
+		len(w.Acked()), len(missing), p.Name, w.LongestGap().Round(time.Millisecond))
+}
+
+func timeline(t *testing.T, n *harness.Node) int {
+	t.Helper()
+	d, err := n.Patroni()
+	if err != nil {
+		t.Fatalf("%s: %v", n.Name, err)
+	}
+	return d.Timeline
+}
+
+func putKV(t *testing.T, addr, key, value string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, "http://"+addr+"/v1/kv/"+key, strings.NewReader(value))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
+func post(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 60 * time.Second}).Post(url, "application/json", bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestNodeLossFailoverAndRejoin: three nodes bootstrap and replicate; SIGKILL of the primary's
+// ramd and postmaster elects a new primary; the old node restarted rejoins through pg_rewind
+// on the new timeline.
+func TestNodeLossFailoverAndRejoin(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	c := harness.New(t, ramdBin, addr, 3, harness.Options{})
+	c.StartAll()
+	old := c.WaitPrimary(120 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	ctx := context.Background()
+	if err := old.Exec(ctx, "CREATE TABLE seen (v int); INSERT INTO seen VALUES (42)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.Nodes {
+		testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
+			v, err := n.QueryInt(ctx, "SELECT count(*) FROM seen WHERE v = 42")
+			if err != nil || v != 1 {
+				return fmt.Errorf("%s: row not replicated (%d, %v)", n.Name, v, err)
+			}
+			return nil
+		})
+	}
+	tl := timeline(t, old)
+	w := c.StartWriter(t)
+	w.WaitAcked(t, 20, 30*time.Second)
+
+	old.Kill()
+	var next *harness.Node
+	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
+		p, err := c.Primary()
+		if err != nil {
+			return err
+		}
+		next = p
+		return nil
+	})
+	if next == old {
+		t.Fatal("the killed node is still primary")
+	}
+	w.WaitAcked(t, 20, 60*time.Second)
+	if got := timeline(t, next); got != tl+1 {
+		t.Errorf("new primary on timeline %d, want %d", got, tl+1)
+	}
+
+	old.Start()
+	testenv.Eventually(t, 120*time.Second, 200*time.Millisecond, func() error {
+		if code := old.Health("/replica"); code != http.StatusOK {
+			return fmt.Errorf("old primary /replica = %d", code)
+		}
+		if got := timeline(t, old); got != tl+1 {
+			return fmt.Errorf("old primary on timeline %d", got)
+		}
+		return nil
+	})
+	b, _ := os.ReadFile(old.LogPath)
+	if !strings.Contains(string(b), "pg_rewind done") {
+		t.Error("old primary rejoined without pg_rewind")
+	}
+	report(t, c, w)
+	// The rejoined node has every row the new primary has.
+	p := c.WaitPrimary(30 * time.Second)
+	want, _ := p.QueryInt(ctx, "SELECT count(*) FROM ramd_writes")
+	testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
+		got, err := old.QueryInt(ctx, "SELECT count(*) FROM ramd_writes")
+		if err != nil || got < want {
+			return fmt.Errorf("rejoined node has %d rows of %d (%v)", got, want, err)
+		}
+		return nil
+	})
+}
+
+// TestPostgresCrashOnPrimary: the primary's postmaster dies under a live ramd: it is
+// restarted in place, no failover, same timeline.
+func TestPostgresCrashOnPrimary(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	c := harness.New(t, ramdBin, addr, 3, harness.Options{})
+	c.StartAll()
+	p := c.WaitPrimary(120 * time.Second)
+	w := c.StartWriter(t)
+	w.WaitAcked(t, 10, 30*time.Second)
+	tl := timeline(t, p)
+	pm := p.PostmasterPID()
+	if err := syscall.Kill(-pm, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	w.WaitAcked(t, 20, 60*time.Second)
+	if now := c.WaitPrimary(30 * time.Second); now != p {
+		t.Errorf("primary moved from %s to %s after a postmaster crash", p.Name, now.Name)
+	}
+	if got := timeline(t, p); got != tl {
+		t.Errorf("timeline %d after restart in place, want %d", got, tl)
+	}
+	report(t, c, w)
+}
+
+// TestFencingSIGSTOP: a frozen primary ramd loses the lock to a replica; its postmaster is
+// killed by the fence guard before the replica is promoted, and after SIGCONT the old node
+// rejoins as a replica. At no moment do two nodes accept writes.
+func TestFencingSIGSTOP(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	c := harness.New(t, ramdBin, addr, 3, harness.Options{})
+	c.StartAll()
+	old := c.WaitPrimary(120 * time.Second)
+	w := c.StartWriter(t)
+	w.WaitAcked(t, 10, 30*time.Second)
+
+	old.Signal(syscall.SIGSTOP)
+	var next *harness.Node
+	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
+		for _, n := range c.Nodes {
+			if n != old && n.Health("/primary") == http.StatusOK {
+				next = n
+				return nil
+			}
+		}
+		return fmt.Errorf("no replica took over")
+	})
+	w.WaitAcked(t, 20, 60*time.Second)
+	if old.PostmasterPID() != 0 {
+		t.Error("the frozen primary's postmaster still runs after a replica took over")
+	}
+	old.Signal(syscall.SIGCONT)
+	testenv.Eventually(t, 120*time.Second, 200*time.Millisecond, func() error {
+		if code := old.Health("/replica"); code != http.StatusOK {
+			return fmt.Errorf("old primary /replica = %d", code)
+		}
+		return nil
+	})
+	if p, err := c.Primary(); err != nil || p != next {
+		t.Errorf("primary after SIGCONT: %v, %v; want %s", p, err, next.Name)
+	}
+	report(t, c, w)
+}
+
+// TestConsulRestartNoFailover: the Consul agent (a server with persistent data) stops for a
+// few seconds and comes back: no failover, no timeline change.
+func TestConsulRestartNoFailover(t *testing.T) {
+	t.Parallel()
+	needReal(t)
+	agent := testenv.StartConsul(t, testenv.ConsulOptions{Server: true})
+	c := harness.New(t, ramdBin, agent.HTTPAddr, 3, harness.Options{})
+	c.StartAll()
+	p := c.WaitPrimary(120 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	w := c.StartWriter(t)
+	w.WaitAcked(t, 10, 30*time.Second)
+	tl := timeline(t, p)
+
+	agent.Stop(t)
+	time.Sleep(3 * time.Second) // the outage itself, not a wait for state
+	w.WaitAcked(t, 10, 30*time.Second)
+	agent.Start(t)
+	time.Sleep(5 * time.Second) // let every node see Consul again
+	w.WaitAcked(t, 10, 30*time.Second)
+
+	if now := c.WaitPrimary(60 * time.Second); now != p {
+		t.Errorf("primary moved from %s to %s across a Consul restart", p.Name, now.Name)
+	}
+	if got := timeline(t, p); got != tl {
+		t.Errorf("timeline changed from %d to %d across a Consul restart", tl, got)
+	}
+	report(t, c, w)
+}
+
+// TestSwitchover: to a named replica, to the best replica, and scheduled.
+func TestSwitchover(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	c := harness.New(t, ramdBin, addr, 3, harness.Options{})
+	c.StartAll()
+	p := c.WaitPrimary(120 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	w := c.StartWriter(t)
+	w.WaitAcked(t, 10, 30*time.Second)
+
+	var target *harness.Node
+	for _, n := range c.Nodes {
+		if n != p {
+			target = n
+			break
+		}
+	}
+	code, body := post(t, p.APIURL()+"/switchover", fmt.Sprintf(`{"leader":%q,"candidate":%q}`, p.Name, target.Name))
+	if code != http.StatusOK {
+		t.Fatalf("named switchover: %d %s", code, body)
+	}
+	if now := c.WaitPrimary(30 * time.Second); now != target {
+		t.Fatalf("primary is %s after a switchover to %s", now.Name, target.Name)
+	}
+	c.WaitReplicas(120 * time.Second)
+	w.WaitAcked(t, 10, 30*time.Second)
+
+	// To the best replica (no candidate named).
+	code, body = post(t, target.APIURL()+"/switchover", fmt.Sprintf(`{"leader":%q}`, target.Name))
+	if code != http.StatusOK {
+		t.Fatalf("switchover to the best replica: %d %s", code, body)
+	}
+	second := c.WaitPrimary(30 * time.Second)
+	if second == target {
+		t.Fatal("primary did not move")
+	}
+	c.WaitReplicas(120 * time.Second)
+
+	// Scheduled two seconds ahead: nothing moves before, the switchover happens after.
+	var third *harness.Node
+	for _, n := range c.Nodes {
+		if n != second {
+			third = n
+			break
+		}
+	}
+	at := time.Now().Add(3 * time.Second).UTC().Format(time.RFC3339)
+	code, body = post(t, second.APIURL()+"/switchover", fmt.Sprintf(`{"leader":%q,"candidate":%q,"scheduled_at":%q}`, second.Name, third.Name, at))
+	if code != http.StatusAccepted {
+		t.Fatalf("scheduled switchover: %d %s", code, body)
+	}
+	if now, _ := c.Primary(); now != second {
+		t.Fatal("scheduled switchover happened early")
+	}
+	testenv.Eventually(t, 60*time.Second, 100*time.Millisecond, func() error {
+		now, err := c.Primary()
+		if err != nil {
+			return err
+		}
+		if now != third {
+			return fmt.Errorf("primary is %s", now.Name)
+		}
+		return nil
+	})
+	c.WaitReplicas(120 * time.Second)
+	w.WaitAcked(t, 10, 30*time.Second)
+	report(t, c, w)
+}
+
+// TestPauseNoFailover: in pause a node loss causes no failover; after resume it does.
+func TestPauseNoFailover(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	c := harness.New(t, ramdBin, addr, 3, harness.Options{})
+	c.StartAll()
+	p := c.WaitPrimary(120 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	putKV(t, addr, "service/"+c.Scope+"/config", `{"pause": true}`)
+	testenv.Eventually(t, 10*time.Second, 100*time.Millisecond, func() error {
+		for _, n := range c.Nodes {
+			b, _ := http.Get(n.APIURL() + "/patroni")
+			if b == nil {
+				return fmt.Errorf("%s unreachable", n.Name)
+			}
+			body, _ := io.ReadAll(b.Body)
+			b.Body.Close()
+			if !strings.Contains(string(body), `"pause":true`) {
+				return fmt.Errorf("%s not paused yet", n.Name)
+			}
+		}
+		return nil
+	})
+	p.Kill()
+	// Several TTLs pass without anyone taking over.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if n, err := c.Primary(); err == nil && n != p {
+			t.Fatalf("%s took over while paused", n.Name)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	putKV(t, addr, "service/"+c.Scope+"/config", `{"pause": false}`)
+	next := c.WaitPrimary(60 * time.Second)
+	if next == p {
+		t.Fatal("killed node is primary")
+	}
+}
+
+// TestGracefulStopHandover: SIGTERM of the primary hands the lock over at once.
+func TestGracefulStopHandover(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	c := harness.New(t, ramdBin, addr, 3, harness.Options{})
+	c.StartAll()
+	p := c.WaitPrimary(120 * time.Second)
+	w := c.StartWriter(t)
+	w.WaitAcked(t, 10, 30*time.Second)
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	next := c.WaitPrimary(30 * time.Second)
+	if next == p {
+		t.Fatal("stopped node is primary")
+	}
+	w.WaitAcked(t, 20, 30*time.Second)
+	report(t, c, w)
+	b, _ := os.ReadFile(p.LogPath)
+	if !strings.Contains(string(b), "handed over") {
+		t.Error("the stopping primary did not see its successor take the lock")
+	}
+}
