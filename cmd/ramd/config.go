@@ -31,6 +31,13 @@ type Config struct {
 func loadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 	var c Config
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: l}); err != nil {
+		// go-envconfig names the Go field ("Node: TTL: ..."); name the variable instead.
+		for _, v := range Variables() {
+			if strings.HasPrefix(err.Error(), v.path+":") {
+				val, _ := l.Lookup(v.Name)
+				return c, fmt.Errorf("%s=%q: %w", v.Name, val, err)
+			}
+		}
 		return c, fmt.Errorf("read environment: %w", err)
 	}
 	if c.Node.Name == "" {
@@ -64,24 +71,25 @@ type Variable struct {
 	Name     string
 	Default  string
 	Required bool
+	path     string // "Node: TTL", as go-envconfig names the field in errors
 }
 
 // Variables lists every variable of Config from its struct tags, in declaration order.
 func Variables() []Variable {
 	var out []Variable
-	var walk func(t reflect.Type)
-	walk = func(t reflect.Type) {
+	var walk func(t reflect.Type, path string)
+	walk = func(t reflect.Type, path string) {
 		for i := range t.NumField() {
 			f := t.Field(i)
 			tag, ok := f.Tag.Lookup("env")
 			if !ok {
 				if f.Type.Kind() == reflect.Struct {
-					walk(f.Type)
+					walk(f.Type, path+f.Name+": ")
 				}
 				continue
 			}
 			parts := strings.Split(tag, ",")
-			v := Variable{Name: strings.TrimSpace(parts[0])}
+			v := Variable{Name: strings.TrimSpace(parts[0]), path: path + f.Name}
 			for _, p := range parts[1:] {
 				p = strings.TrimSpace(p)
 				switch {
@@ -94,6 +102,6 @@ func Variables() []Variable {
 			out = append(out, v)
 		}
 	}
-	walk(reflect.TypeOf(Config{}))
+	walk(reflect.TypeOf(Config{}), "")
 	return out
 }
