@@ -154,7 +154,7 @@ func (i *Instance) WriteConfig(s Settings) (restartNeeded bool, err error) {
 		}
 		key := strings.ToLower(name)
 		if protectedParams[key] || key == "wal_level" && !strings.EqualFold(value, "logical") {
-			i.logger.Warn("ignoring parameter managed by ramd", "param", key, "value", value)
+			i.logger.Warn("ignoring parameter managed by ramd", "param", key)
 			continue
 		}
 		if n, ok := index[key]; ok {

@@ -42,8 +42,9 @@ type Config struct {
 	ListenAddr string `env:"RAMD_PG_LISTEN, default=127.0.0.1"`
 	// Port is the TCP port of the server.
 	Port int `env:"RAMD_PG_PORT, default=5432"`
-	// ConnectAddr is the host others use to reach this server; empty means ListenAddr
-	// (its first concrete address, or 127.0.0.1 for a wildcard).
+	// ConnectAddr is the host others use to reach this server; empty means the first
+	// entry of ListenAddr that is neither a wildcard nor loopback, else the loopback
+	// address.
 	ConnectAddr string `env:"RAMD_PG_CONNECT_ADDRESS"`
 	// SocketDir is unix_socket_directories (one absolute directory). Empty: a short
 	// per-data-directory directory under os.TempDir() (never the data directory itself,
@@ -99,7 +100,7 @@ func (c Config) withDefaults() Config {
 		c.HBAAllow = DefaultHBAAllow
 	}
 	if c.ConnectAddr == "" {
-		c.ConnectAddr = localHost(c.ListenAddr)
+		c.ConnectAddr = connectHost(c.ListenAddr)
 	}
 	if c.LogFile == "" && c.DataDir != "" {
 		c.LogFile = filepath.Clean(c.DataDir) + ".log"
@@ -236,6 +237,22 @@ func parseCIDRs(s string) ([]netip.Prefix, error) {
 		return nil, errors.New("no cidr given")
 	}
 	return out, nil
+}
+
+// connectHost picks the address others use by default: the first entry of listen that
+// is neither a wildcard nor a loopback address, else the loopback address.
+func connectHost(listen string) string {
+	for _, h := range strings.Split(listen, ",") {
+		h = strings.TrimSpace(h)
+		if h == "" || h == "*" || h == "localhost" {
+			continue
+		}
+		if a, err := netip.ParseAddr(h); err == nil && (a.IsUnspecified() || a.IsLoopback()) {
+			continue
+		}
+		return h
+	}
+	return localHost(listen)
 }
 
 // localHost picks the address ramd uses to reach a server listening on listen: the

@@ -39,6 +39,9 @@ var (
 	// ErrStartFailed is returned by Start when the postmaster exits before accepting
 	// connections; the error text carries the tail of the log file.
 	ErrStartFailed = errors.New("pg: postmaster exited during start")
+	// ErrOrphans is returned by Start when processes of a dead postmaster still run on the
+	// data directory (they keep the old shared memory attached).
+	ErrOrphans = errors.New("pg: processes of a dead postmaster still running")
 	// ErrInRecovery is returned by primary-only operations on a server in recovery.
 	ErrInRecovery = errors.New("pg: server is in recovery")
 	// ErrNotInRecovery is returned by standby-only operations on a primary.

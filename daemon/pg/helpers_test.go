@@ -90,16 +90,37 @@ func opCtx(t *testing.T) context.Context {
 }
 
 // startPrimary initializes, configures and starts a primary.
-func startPrimary(t *testing.T, inst *pg.Instance) {
+func startPrimary(t *testing.T, inst **pg.Instance, logger *slog.Logger) {
 	t.Helper()
-	if err := inst.Initdb(opCtx(t)); err != nil {
+	if err := (*inst).Initdb(opCtx(t)); err != nil {
 		t.Fatalf("Initdb: %v", err)
 	}
-	if _, err := inst.WriteConfig(pg.Settings{}); err != nil {
-		t.Fatalf("WriteConfig: %v", err)
-	}
-	if err := inst.Start(opCtx(t)); err != nil {
-		t.Fatalf("Start: %v", err)
+	start(t, inst, logger, pg.Settings{})
+}
+
+// start writes s and starts the server. Other processes on this host (other test
+// binaries, smoke clusters) may grab the port between FreePort and the postmaster's bind;
+// then the server is moved to a new port (a new Instance on the same data directory) and
+// started again, a few times at most.
+func start(t *testing.T, inst **pg.Instance, logger *slog.Logger, s pg.Settings) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		if _, err := (*inst).WriteConfig(s); err != nil {
+			t.Fatalf("WriteConfig: %v", err)
+		}
+		err := (*inst).Start(opCtx(t))
+		if err == nil {
+			return
+		}
+		if attempt == 3 || !errors.Is(err, pg.ErrStartFailed) || !strings.Contains(err.Error(), "already in use") {
+			t.Fatalf("Start: %v", err)
+		}
+		cfg := (*inst).Config()
+		t.Logf("port %d taken by another process, moving to a new port", cfg.Port)
+		cfg.Port = testenv.FreePort(t)
+		if *inst, err = pg.New(cfg, logger); err != nil {
+			t.Fatalf("New: %v", err)
+		}
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ramd-project/ramd/daemon/pg"
 	"github.com/ramd-project/ramd/test/testenv"
 )
@@ -18,11 +20,12 @@ import (
 // TestPrimaryLifecycle: Initdb, Start, Status, reload with a pending restart, Stop fast.
 func TestPrimaryLifecycle(t *testing.T) {
 	t.Parallel()
-	inst := newInstance(t, "p", testLogger(t), nil)
+	logger := testLogger(t)
+	inst := newInstance(t, "p", logger, nil)
 	if st, err := inst.DataDirState(); err != nil || st.Exists {
 		t.Fatalf("DataDirState before initdb = %+v, %v; want absent", st, err)
 	}
-	startPrimary(t, inst)
+	startPrimary(t, &inst, logger)
 
 	ds, err := inst.DataDirState()
 	if err != nil || !ds.Initialized || ds.MajorVersion < pg.MinMajorVersion {
@@ -142,7 +145,7 @@ func TestReplicationPromoteRewind(t *testing.T) {
 	a := newInstance(t, "a", logger.With("node", "a"), withPasswords)
 	b := newInstance(t, "b", logger.With("node", "b"), withPasswords)
 
-	startPrimary(t, a)
+	startPrimary(t, &a, logger)
 	if err := a.EnsureRoles(opCtx(t)); err != nil {
 		t.Fatalf("EnsureRoles: %v", err)
 	}
@@ -167,16 +170,11 @@ func TestReplicationPromoteRewind(t *testing.T) {
 	if err := b.Start(opCtx(t)); !errors.Is(err, pg.ErrNotConfigured) {
 		t.Fatalf("Start of a fresh clone without WriteConfig = %v; want ErrNotConfigured", err)
 	}
-	if _, err := b.WriteConfig(pg.Settings{
+	start(t, &b, logger, pg.Settings{
 		Standby:         true,
 		PrimaryConnInfo: pg.PrimaryConnInfo(a.ReplicationConn(), "b"),
 		PrimarySlotName: slotB,
-	}); err != nil {
-		t.Fatalf("WriteConfig standby: %v", err)
-	}
-	if err := b.Start(opCtx(t)); err != nil {
-		t.Fatalf("Start standby: %v", err)
-	}
+	})
 	stB := waitStreaming(t, b, 1)
 	stA := mustStatus(t, a)
 	if stB.SystemID != stA.SystemID || stB.ReceiverPort != a.Config().Port || stB.ReceiverHost != "127.0.0.1" {
@@ -229,16 +227,11 @@ func TestReplicationPromoteRewind(t *testing.T) {
 	if err := a.Rewind(opCtx(t), b.LocalConn()); err != nil {
 		t.Fatalf("Rewind: %v", err)
 	}
-	if _, err := a.WriteConfig(pg.Settings{
+	start(t, &a, logger, pg.Settings{
 		Standby:         true,
 		PrimaryConnInfo: pg.PrimaryConnInfo(b.ReplicationConn(), "a"),
 		PrimarySlotName: slotA,
-	}); err != nil {
-		t.Fatalf("WriteConfig a as standby: %v", err)
-	}
-	if err := a.Start(opCtx(t)); err != nil {
-		t.Fatalf("Start rewound a: %v", err)
-	}
+	})
 	waitStreaming(t, a, 2)
 	if err := b.Exec(opCtx(t), "INSERT INTO t VALUES (4, 'b')"); err != nil {
 		t.Fatal(err)
@@ -252,8 +245,9 @@ func TestReplicationPromoteRewind(t *testing.T) {
 // TestCrashRestart: SIGKILL of the postmaster is seen as not running; Start recovers.
 func TestCrashRestart(t *testing.T) {
 	t.Parallel()
-	inst := newInstance(t, "c", testLogger(t), nil)
-	startPrimary(t, inst)
+	logger := testLogger(t)
+	inst := newInstance(t, "c", logger, nil)
+	startPrimary(t, &inst, logger)
 	if err := inst.Exec(opCtx(t), "CREATE TABLE t AS SELECT 1 AS id"); err != nil {
 		t.Fatal(err)
 	}
@@ -270,9 +264,7 @@ func TestCrashRestart(t *testing.T) {
 	if st, err := inst.Status(opCtx(t)); err != nil || st.Running {
 		t.Errorf("Status after SIGKILL = %+v, %v; want not running, no error", st, err)
 	}
-	if err := inst.Start(opCtx(t)); err != nil {
-		t.Fatalf("Start after crash: %v", err)
-	}
+	start(t, &inst, logger, pg.Settings{})
 	if inst.PID() == pid || inst.PID() == 0 {
 		t.Errorf("PID after restart %d (crashed %d)", inst.PID(), pid)
 	}
@@ -286,8 +278,8 @@ func TestCrashRestart(t *testing.T) {
 func TestAdopt(t *testing.T) {
 	t.Parallel()
 	logger := testLogger(t)
-	first := newInstance(t, "d", logger, nil)
-	startPrimary(t, first)
+	first := newInstance(t, "d", logger, func(c *pg.Config) { c.SocketDir = pg.SocketDirNone })
+	startPrimary(t, &first, logger)
 	second, err := pg.New(first.Config(), logger.With("instance", "second"))
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -305,6 +297,9 @@ func TestAdopt(t *testing.T) {
 	if st := mustStatus(t, second); !st.Running || st.PID != pid || st.InRecovery {
 		t.Errorf("Status via adopter = %+v", st)
 	}
+	if n, err := queryInt(t.Context(), second, "SELECT length(current_setting('unix_socket_directories'))"); err != nil || n != 0 {
+		t.Errorf("unix_socket_directories length %d, %v; want sockets disabled", n, err)
+	}
 	if err := second.Stop(opCtx(t), pg.StopFast); err != nil {
 		t.Fatalf("Stop via adopter: %v", err)
 	}
@@ -317,7 +312,8 @@ func TestAdopt(t *testing.T) {
 // TestWriteConfig: restartNeeded, quoting, protected parameters, standby.signal.
 func TestWriteConfig(t *testing.T) {
 	t.Parallel()
-	inst := newInstance(t, "w", testLogger(t), nil)
+	logger := testLogger(t)
+	inst := newInstance(t, "w", logger, nil)
 	if _, err := inst.WriteConfig(pg.Settings{}); !errors.Is(err, pg.ErrNotInitialized) {
 		t.Fatalf("WriteConfig before initdb = %v; want ErrNotInitialized", err)
 	}
@@ -382,12 +378,7 @@ func TestWriteConfig(t *testing.T) {
 	}
 
 	// A value needing quotes survives the server's parser: start and read it back.
-	if _, err := inst.WriteConfig(pg.Settings{Parameters: map[string]string{"application_name": `it's a \ test`}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := inst.Start(opCtx(t)); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
+	start(t, &inst, logger, pg.Settings{Parameters: map[string]string{"application_name": `it's a \ test`}})
 	if err := inst.Exec(opCtx(t), "DO $$ BEGIN IF current_setting('application_name') <> 'ramd' THEN RAISE 'bad'; END IF; END $$"); err != nil {
 		t.Errorf("session application_name: %v", err)
 	}
@@ -434,7 +425,7 @@ func TestBasebackupFailure(t *testing.T) {
 	t.Parallel()
 	logger := testLogger(t)
 	src := newInstance(t, "s", logger, nil)
-	startPrimary(t, src)
+	startPrimary(t, &src, logger)
 	if err := src.EnsureRoles(opCtx(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -486,5 +477,54 @@ func TestNewErrors(t *testing.T) {
 	}
 	if st, err := inst.Status(context.Background()); err != nil || st.Running {
 		t.Errorf("Status = %+v, %v", st, err)
+	}
+}
+
+// TestStopEscalation: smart gives up with the server still running when ctx expires;
+// fast escalates to immediate and SIGKILL when the shutdown checkpoint cannot happen
+// (the checkpointer is frozen with SIGSTOP), and nothing of the server survives.
+func TestStopEscalation(t *testing.T) {
+	t.Parallel()
+	logger := testLogger(t)
+	inst := newInstance(t, "e", logger, nil)
+	startPrimary(t, &inst, logger)
+	pid := inst.PID()
+
+	conn, err := pgx.Connect(t.Context(), inst.LocalConn().DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	var checkpointer int
+	if err := conn.QueryRow(t.Context(), "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'").Scan(&checkpointer); err != nil {
+		t.Fatal(err)
+	}
+
+	// Smart waits for our open session: it times out and leaves the server running.
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if err := inst.Stop(ctx, pg.StopSmart); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Stop smart with a session open = %v; want deadline exceeded", err)
+	}
+	if inst.PID() != pid {
+		t.Fatalf("after smart timeout PID %d, want %d", inst.PID(), pid)
+	}
+
+	if err := syscall.Kill(checkpointer, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if err := inst.Stop(ctx, pg.StopFast); err != nil {
+		t.Fatalf("Stop fast with a frozen checkpointer: %v", err)
+	}
+	if err := pidGone(pid); err != nil {
+		t.Error(err)
+	}
+	testenv.Eventually(t, waitFor, pollEvery, func() error { return pidGone(checkpointer) })
+	// The next start recovers from the crash.
+	start(t, &inst, logger, pg.Settings{})
+	if st := mustStatus(t, inst); st.InRecovery || !st.Running {
+		t.Errorf("after restart: %+v", st)
 	}
 }

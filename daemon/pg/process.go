@@ -166,6 +166,9 @@ func (i *Instance) Start(ctx context.Context) error {
 	if err := i.prepareSocketDir(); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
+	if err := i.ensureTraversable(i.cfg.DataDir); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
 	if err := i.waitOrphans(ctx); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
@@ -201,49 +204,92 @@ func (i *Instance) Start(ctx context.Context) error {
 	return i.waitReady(ctx, c)
 }
 
-// orphanGrace is how long Start lets the children of a crashed postmaster exit by
-// themselves before it kills their process group.
-const orphanGrace = 5 * time.Second
+// orphanWait bounds how long Start waits for the processes of a dead postmaster (killed
+// with SIGKILL by someone else, say) to exit by themselves.
+const orphanWait = 10 * time.Second
 
-// waitOrphans deals with the children of a dead postmaster (killed with SIGKILL, say):
-// while they live, the old shared memory is attached and a new postmaster refuses to
-// start. They are found by process group: the postmasters ramd (and pg_ctl) start lead
-// their own group, and Linux does not reuse a pid while a group with that id exists. They
-// get orphanGrace to notice the postmaster's death, then the group is killed.
+// waitOrphans waits until no process of a dead postmaster runs on the data directory:
+// while one lives, the old shared memory is attached and a new postmaster refuses to
+// start. Postmaster children lead their own process groups (they call setsid), so they are
+// found as the postgres processes whose working directory is the data directory (Linux
+// /proc). They notice the postmaster's death and exit within moments; ones that do not
+// (frozen, say) are not killed, since ramd did not see them start: the error names them.
 func (i *Instance) waitOrphans(ctx context.Context) error {
-	b, err := os.ReadFile(filepath.Join(i.cfg.DataDir, postmasterPID))
+	pids := i.dataDirPIDs()
+	if len(pids) == 0 {
+		return nil
+	}
+	i.logger.WarnContext(ctx, "waiting for processes of a dead postmaster to exit", "pids", pids)
+	ctx, cancel := context.WithTimeout(ctx, orphanWait)
+	defer cancel()
+	ticker := time.NewTicker(pollEvery)
+	defer ticker.Stop()
+	for range maxPolls {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: pids %v: %w", ErrOrphans, pids, ctx.Err())
+		case <-ticker.C:
+		}
+		if pids = i.dataDirPIDs(); len(pids) == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: pids %v", ErrOrphans, pids)
+}
+
+// dataDirPIDs lists the live postgres processes whose working directory is the data
+// directory (the postmaster chdirs there and its children inherit it). Linux only; nil
+// where /proc is unavailable.
+func (i *Instance) dataDirPIDs() []int {
+	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	pid, err := strconv.Atoi(strings.TrimSpace(first))
-	if err != nil || pid <= 1 || processAlive(pid) {
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid <= 1 {
+			continue
+		}
+		cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+		if err != nil || filepath.Clean(cwd) != i.cfg.DataDir {
+			continue
+		}
+		if processAlive(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// childPIDs lists the processes whose parent is ppid (Linux /proc; nil elsewhere).
+func childPIDs(ppid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
 		return nil
 	}
-	if syscall.Kill(-pid, 0) != nil {
-		return nil // no process left in the group
-	}
-	i.logger.WarnContext(ctx, "waiting for processes of the dead postmaster to exit", "pid", pid)
-	deadline := time.Now().Add(orphanGrace)
-	ticker := time.NewTicker(pollEvery)
-	defer ticker.Stop()
-	killed := false
-	for range maxPolls {
-		if syscall.Kill(-pid, 0) != nil {
-			return nil
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
 		}
-		if !killed && time.Now().After(deadline) {
-			i.logger.WarnContext(ctx, "killing processes of the dead postmaster", "pgid", pid)
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-			killed = true
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for processes of dead postmaster %d: %w", pid, ctx.Err())
-		case <-ticker.C:
+		// pid (comm) state ppid ...
+		s := string(stat)
+		closing := strings.LastIndexByte(s, ')')
+		if closing < 0 {
+			continue
+		}
+		f := strings.Fields(s[closing+1:])
+		if len(f) > 1 && f[1] == strconv.Itoa(ppid) {
+			pids = append(pids, pid)
 		}
 	}
-	return fmt.Errorf("processes of dead postmaster %d still alive after %d polls", pid, maxPolls)
+	return pids
 }
 
 // prepareSocketDir creates the socket directory (0700, owned by the OS user) when missing.
@@ -333,7 +379,8 @@ func (i *Instance) logTail(off int64) string {
 // Stop shuts the postmaster down: smart sends SIGTERM, fast SIGINT, immediate SIGQUIT to
 // the postmaster pid, then waits for it to exit, bounded by ctx. When ctx expires, fast
 // escalates to immediate and then to SIGKILL of the process group (each given a few
-// seconds), immediate escalates to SIGKILL, and smart returns ctx's error with the server
+// seconds; SIGKILL goes to the postmaster and each of its children), immediate escalates
+// to SIGKILL, and smart returns ctx's error with the server
 // still running. Stop is a no-op when no postmaster runs.
 func (i *Instance) Stop(ctx context.Context, mode StopMode) error {
 	var sig syscall.Signal
@@ -373,8 +420,8 @@ func (i *Instance) Stop(ctx context.Context, mode StopMode) error {
 			return nil
 		}
 	}
-	i.logger.WarnContext(ctx, "shutdown timed out, killing the postmaster process group", "pid", pid)
-	killGroup(pid)
+	i.logger.WarnContext(ctx, "shutdown timed out, killing the postmaster and its children", "pid", pid)
+	killAll(pid)
 	if err := i.waitExitFor(pid, escalateGrace); err != nil {
 		return fmt.Errorf("stop %s: postmaster %d survived SIGKILL: %w", mode, pid, err)
 	}
@@ -389,14 +436,21 @@ func signal(pid int, sig syscall.Signal) error {
 	return nil
 }
 
-// killGroup sends SIGKILL to pid's process group when pid leads one (the postmasters we
-// start do), else to pid alone.
-func killGroup(pid int) {
-	if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		return
-	}
+// killAll kills the postmaster pid and its children with SIGKILL. The postmaster is
+// stopped first so that it forks nothing while its children are listed; each child leads
+// its own process group (PostgreSQL calls setsid), which is killed with it so helper
+// processes such as an archive_command shell die too.
+func killAll(pid int) {
+	_ = syscall.Kill(pid, syscall.SIGSTOP)
+	children := childPIDs(pid)
 	_ = syscall.Kill(pid, syscall.SIGKILL)
+	for _, c := range children {
+		if pgid, err := syscall.Getpgid(c); err == nil && pgid == c {
+			_ = syscall.Kill(-c, syscall.SIGKILL)
+		} else {
+			_ = syscall.Kill(c, syscall.SIGKILL)
+		}
+	}
 }
 
 func (i *Instance) waitExitFor(pid int, d time.Duration) error {

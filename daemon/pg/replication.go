@@ -177,7 +177,7 @@ func (i *Instance) EnsureRoles(ctx context.Context) error {
 	return nil
 }
 
-// quoteLiteral quotes s as an SQL string literal (E'' form when it holds backslashes).
+// quoteLiteral quotes s as an SQL string literal, as an E-string when s holds backslashes.
 func quoteLiteral(s string) string {
 	q := "'" + strings.ReplaceAll(s, "'", "''") + "'"
 	if strings.Contains(s, `\`) {
