@@ -58,6 +58,8 @@ type Node struct {
 	following       string
 	statusIndex     uint64
 	heartbeats      uint64
+	timelinePID     int
+	standbyTimeline int
 	lockHeld        bool
 	failsafeActive  bool
 	state           string

@@ -85,6 +85,12 @@ func (n *Node) observePG(ctx context.Context, o *observation) {
 			if s.InRecovery {
 				in.PG.LSN = uint64(max(s.ReceiveLSN, s.ReplayLSN))
 				in.PG.Upstream = n.upstream()
+				// Without a walreceiver a standby reports its last checkpoint's timeline, which
+				// lags after it followed a promotion: keep the highest seen while it runs.
+				if s.PID == n.timelinePID {
+					in.PG.Timeline = max(in.PG.Timeline, n.standbyTimeline)
+				}
+				n.timelinePID, n.standbyTimeline = s.PID, in.PG.Timeline
 			}
 			return
 		}

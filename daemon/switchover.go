@@ -182,25 +182,30 @@ func (n *Node) switchover(ctx context.Context, o *observation, target string) er
 	return nil
 }
 
-// waitReceived polls the candidate's API until it received past lsn.
+// waitReceived asks the candidate's PostgreSQL directly (fresh, not its API's last
+// snapshot) until it received past lsn, the stopped primary's shutdown checkpoint.
 func (n *Node) waitReceived(ctx context.Context, target string, lsn uint64) error {
-	m, ok := n.members[target]
-	if !ok {
-		return fmt.Errorf("unknown member %s", target)
+	conn, err := n.memberConn(target, false)
+	if err != nil {
+		return err
 	}
 	deadline := fence.Now() + candidateWait
-	for i := 0; fence.Now() < deadline && i < 1000; i++ {
-		doc, err := n.fetchStatus(ctx, m.APIURL)
-		if err == nil && max(doc.Xlog.ReceivedLocation, doc.Xlog.ReplayedLocation) > lsn {
+	var last error
+	for i := 0; fence.Now() < deadline && i < 5000; i++ {
+		qctx, cancel := context.WithTimeout(ctx, time.Second)
+		got, err := pg.ReceivedLSN(qctx, conn)
+		cancel()
+		if err == nil && uint64(got) > lsn {
 			return nil
 		}
+		last = err
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("not past %s within %s", pg.LSN(lsn), candidateWait)
+	return fmt.Errorf("not past %s within %s (last error: %v)", pg.LSN(lsn), candidateWait, last)
 }
 
 // finishSwitchover clears the failover key and closes the job.

@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -109,8 +108,8 @@ func parse(line string) (*armed, error) {
 	return nil, errors.New("fence: unknown command")
 }
 
-// fire kills the postmaster's process group (the postmaster is a group leader, its backends
-// inherit the group), after checking the pid still names the same process.
+// fire kills the postmaster and all its children, after checking the pid still names the
+// same process.
 func fire(a *armed, logger *slog.Logger) {
 	st, err := procStartTime(a.pid)
 	if err != nil || st != a.startTime {
@@ -118,9 +117,7 @@ func fire(a *armed, logger *slog.Logger) {
 		return
 	}
 	late := Now() - a.deadline
-	if err := syscall.Kill(-a.pid, syscall.SIGKILL); err != nil {
-		_ = syscall.Kill(a.pid, syscall.SIGKILL)
-	}
+	KillPostmaster(a.pid)
 	logger.Warn("fencing deadline passed without a leader heartbeat: killed postgres", "pid", a.pid, "late", late)
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -13,18 +15,33 @@ import (
 // victim starts a real process as a process-group leader, standing in for a postmaster, with
 // a child in its group standing in for a backend.
 type proc struct {
-	pid  int
-	done chan struct{}
+	pid      int
+	children []int
+	done     chan struct{}
 }
 
 func victim(t *testing.T) proc {
 	t.Helper()
-	leader := exec.Command("sh", "-c", "sleep 60 & wait")
+	// Like a postmaster: the child leaves the parent's process group (setsid), so only a kill
+	// of each child reaches it.
+	leader := exec.Command("sh", "-c", "setsid sleep 60 & wait")
 	leader.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := leader.Start(); err != nil {
 		t.Fatalf("start victim: %v", err)
 	}
 	p := proc{pid: leader.Process.Pid, done: make(chan struct{})}
+	for i := 0; i < 100 && len(p.children) == 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+		p.children = Children(p.pid)
+	}
+	if len(p.children) == 0 {
+		t.Fatal("victim has no child")
+	}
+	t.Cleanup(func() {
+		for _, c := range p.children {
+			_ = syscall.Kill(c, syscall.SIGKILL)
+		}
+	})
 	go func() { _ = leader.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
@@ -33,7 +50,17 @@ func victim(t *testing.T) proc {
 	return p
 }
 
-func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+// alive reports whether pid runs (a zombie does not count).
+func alive(pid int) bool {
+	st, err := procStartTime(pid)
+	if err != nil || st == "" {
+		return false
+	}
+	b, _ := os.ReadFile("/proc/" + itoa(pid) + "/stat")
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z'
+}
 
 func runGuard(t *testing.T) (*io.PipeWriter, chan error) {
 	t.Helper()
@@ -69,10 +96,10 @@ func TestGuardFiresAtDeadline(t *testing.T) {
 	if elapsed := Now() - armAt; elapsed < 300*time.Millisecond {
 		t.Fatalf("fired early: %s after arming", elapsed)
 	}
-	// The backend stand-in was in the group too; once reaped by init it is gone.
-	for i := 0; syscall.Kill(-v.pid, 0) == nil; i++ {
+	// The backend stand-in (its own session) must be gone too.
+	for i := 0; len(v.children) > 0 && alive(v.children[0]); i++ {
 		if i > 100 {
-			t.Fatal("a process of the victim's group survived")
+			t.Fatal("the victim's child survived the fence")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ramd-project/ramd/daemon/fence"
 	"github.com/ramd-project/ramd/test/testenv"
 )
 
@@ -202,13 +203,14 @@ func alive(pid int) bool {
 	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z'
 }
 
-// Signal sends sig to the ramd process only.
+// Signal sends sig to the ramd process only (nothing when it already exited).
 func (n *Node) Signal(sig syscall.Signal) {
 	n.c.t.Helper()
-	if pid := n.PID(); pid > 0 {
-		if err := syscall.Kill(pid, sig); err != nil {
-			n.c.t.Fatalf("signal %s: %v", n.Name, err)
-		}
+	if !n.Running() {
+		return
+	}
+	if err := syscall.Kill(n.PID(), sig); err != nil && n.Running() {
+		n.c.t.Fatalf("signal %s: %v", n.Name, err)
 	}
 }
 
@@ -220,8 +222,7 @@ func (n *Node) Kill() {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	if pm > 0 {
-		_ = syscall.Kill(-pm, syscall.SIGKILL)
-		_ = syscall.Kill(pm, syscall.SIGKILL)
+		fence.KillPostmaster(pm) // the whole node dies: postmaster and every backend
 	}
 	n.wait(10 * time.Second)
 }
@@ -282,8 +283,7 @@ func (c *Cluster) cleanup() {
 				}
 			}
 			if pm := n.PostmasterPID(); pm > 0 {
-				_ = syscall.Kill(-pm, syscall.SIGKILL)
-				_ = syscall.Kill(pm, syscall.SIGKILL)
+				fence.KillPostmaster(pm)
 			}
 		}()
 	}

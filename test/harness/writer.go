@@ -26,6 +26,13 @@ type Writer struct {
 	writable   map[string]int // successful probe writes per node
 	lastAckAt  time.Time
 	gaps       []time.Duration // spans without any acknowledged write longer than 2 ticks
+	log        []Ack
+}
+
+// Ack is one acknowledged write.
+type Ack struct {
+	At   time.Time
+	Node string
 }
 
 // Tick is the writer's interval.
@@ -103,6 +110,7 @@ func (w *Writer) run(ctx context.Context) {
 			accepted = append(accepted, n.Name)
 			w.mu.Lock()
 			w.acked = append(w.acked, id)
+			w.log = append(w.log, Ack{At: time.Now(), Node: n.Name})
 			w.writable[n.Name]++
 			now := time.Now()
 			if !w.lastAckAt.IsZero() && now.Sub(w.lastAckAt) > 3*Tick {
@@ -129,6 +137,30 @@ func isConnErr(err error) bool {
 func (w *Writer) Stop() {
 	w.cancel()
 	<-w.done
+}
+
+// FirstAckAfter returns the first acknowledged write after t on a node other than exclude.
+func (w *Writer) FirstAckAfter(t time.Time, exclude string) (Ack, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, a := range w.log {
+		if a.At.After(t) && a.Node != exclude {
+			return a, true
+		}
+	}
+	return Ack{}, false
+}
+
+// LastAckBefore returns the last acknowledged write before t.
+func (w *Writer) LastAckBefore(t time.Time) (Ack, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := len(w.log) - 1; i >= 0; i-- {
+		if w.log[i].At.Before(t) {
+			return w.log[i], true
+		}
+	}
+	return Ack{}, false
 }
 
 // Acked returns the acknowledged ids.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ramd-project/ramd/daemon/fence"
 	"github.com/ramd-project/ramd/test/harness"
 	"github.com/ramd-project/ramd/test/testenv"
 )
@@ -148,9 +149,10 @@ func TestPostgresCrashOnPrimary(t *testing.T) {
 	w.WaitAcked(t, 10, 30*time.Second)
 	tl := timeline(t, p)
 	pm := p.PostmasterPID()
-	if err := syscall.Kill(-pm, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
+	if pm == 0 {
+		t.Fatal("no postmaster")
 	}
+	fence.KillPostmaster(pm) // PostgreSQL dies whole: postmaster and every backend
 	w.WaitAcked(t, 20, 60*time.Second)
 	if now := c.WaitPrimary(30 * time.Second); now != p {
 		t.Errorf("primary moved from %s to %s after a postmaster crash", p.Name, now.Name)

@@ -1,0 +1,211 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/ramd-project/ramd/daemon/fence"
+	"github.com/ramd-project/ramd/test/harness"
+	"github.com/ramd-project/ramd/test/testenv"
+)
+
+// rounds is how many times each scenario runs.
+var rounds = envInt("RAMD_BENCH_ROUNDS", 5)
+
+func envInt(k string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+type samples struct{ d []time.Duration }
+
+func (s *samples) add(d time.Duration) { s.d = append(s.d, d) }
+
+func (s *samples) report(b *testing.B, name string) {
+	b.Helper()
+	if len(s.d) == 0 {
+		b.Fatalf("%s: no samples", name)
+	}
+	sort.Slice(s.d, func(i, j int) bool { return s.d[i] < s.d[j] })
+	med := s.d[len(s.d)/2]
+	if len(s.d)%2 == 0 {
+		med = (s.d[len(s.d)/2-1] + s.d[len(s.d)/2]) / 2
+	}
+	b.ReportMetric(s.d[0].Seconds(), name+"_min_s")
+	b.ReportMetric(med.Seconds(), name+"_median_s")
+	b.ReportMetric(s.d[len(s.d)-1].Seconds(), name+"_max_s")
+	b.Logf("%s over %d rounds: min %s median %s max %s (all: %v)", name, len(s.d),
+		s.d[0].Round(time.Millisecond), med.Round(time.Millisecond), s.d[len(s.d)-1].Round(time.Millisecond), s.d)
+}
+
+func cluster(b *testing.B) (*harness.Cluster, *harness.Writer) {
+	b.Helper()
+	c := testenv.SharedConsul(b, shared)
+	testenv.PGBinDir(b)
+	cl := harness.New(b, ramdBin, c.HTTPAddr, 3, harness.Options{})
+	cl.StartAll()
+	cl.WaitPrimary(120 * time.Second)
+	cl.WaitReplicas(120 * time.Second)
+	w := cl.StartWriter(b)
+	w.WaitAcked(b, 10, 30*time.Second)
+	return cl, w
+}
+
+// dnsPrimaryPort answers the port that primary.<scope>.service.consul names (0 when none or
+// several).
+func dnsPrimaryPort(scope string) int {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn("primary."+scope+".service.consul"), dns.TypeSRV)
+	r, _, err := (&dns.Client{Timeout: time.Second}).Exchange(m, shared.DNSAddr)
+	if err != nil || len(r.Answer) != 1 {
+		return 0
+	}
+	if s, ok := r.Answer[0].(*dns.SRV); ok {
+		return int(s.Port)
+	}
+	return 0
+}
+
+func waitDNS(b *testing.B, scope string, port int, since time.Time) time.Duration {
+	b.Helper()
+	var at time.Time
+	testenv.Eventually(b, 60*time.Second, 10*time.Millisecond, func() error {
+		if got := dnsPrimaryPort(scope); got != port {
+			return fmt.Errorf("dns names port %d, want %d", got, port)
+		}
+		at = time.Now()
+		return nil
+	})
+	return at.Sub(since)
+}
+
+func firstAck(b *testing.B, w *harness.Writer, since time.Time, exclude string) harness.Ack {
+	b.Helper()
+	var a harness.Ack
+	testenv.Eventually(b, 60*time.Second, 10*time.Millisecond, func() error {
+		var ok bool
+		if a, ok = w.FirstAckAfter(since, exclude); !ok {
+			return fmt.Errorf("no write acknowledged since the fault")
+		}
+		return nil
+	})
+	return a
+}
+
+func settle(b *testing.B, c *harness.Cluster, w *harness.Writer) {
+	b.Helper()
+	c.WaitPrimary(60 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	w.WaitAcked(b, 10, 30*time.Second)
+}
+
+// BenchmarkNodeLoss: SIGKILL of the primary's ramd and postmaster → first acknowledged write
+// on the new primary, and → Consul DNS names only the new primary.
+func BenchmarkNodeLoss(b *testing.B) {
+	c, w := cluster(b)
+	var write, name samples
+	for range rounds {
+		p := c.WaitPrimary(60 * time.Second)
+		// A random phase against the heartbeat.
+		time.Sleep(time.Duration(time.Now().UnixNano()%1000) * time.Millisecond)
+		t0 := time.Now()
+		p.Kill()
+		a := firstAck(b, w, t0, p.Name)
+		write.add(a.At.Sub(t0))
+		np := c.Node(a.Node)
+		name.add(waitDNS(b, c.Scope, np.PGPort, t0))
+		p.Start()
+		settle(b, c, w)
+	}
+	write.report(b, "kill_to_write")
+	name.report(b, "kill_to_dns")
+	checkSafe(b, w)
+}
+
+// BenchmarkPostgresCrash: SIGKILL of the primary's postmaster under a live ramd → writes
+// acknowledged again.
+func BenchmarkPostgresCrash(b *testing.B) {
+	c, w := cluster(b)
+	var s samples
+	for range rounds {
+		p := c.WaitPrimary(60 * time.Second)
+		time.Sleep(time.Duration(time.Now().UnixNano()%1000) * time.Millisecond)
+		pm := p.PostmasterPID()
+		t0 := time.Now()
+		fence.KillPostmaster(pm)
+		a := firstAck(b, w, t0, "")
+		s.add(a.At.Sub(t0))
+		settle(b, c, w)
+	}
+	s.report(b, "crash_to_write")
+	checkSafe(b, w)
+}
+
+// BenchmarkSwitchover: planned switchover → the write gap (last write on the old primary to
+// first write on the new one) and the time until DNS names the new primary.
+func BenchmarkSwitchover(b *testing.B) {
+	c, w := cluster(b)
+	var gap, name samples
+	for range rounds {
+		p := c.WaitPrimary(60 * time.Second)
+		var target *harness.Node
+		for _, n := range c.Nodes {
+			if n != p {
+				target = n
+				break
+			}
+		}
+		t0 := time.Now()
+		code, body := post(p.APIURL()+"/switchover", fmt.Sprintf(`{"leader":%q,"candidate":%q}`, p.Name, target.Name))
+		if code != 200 {
+			b.Fatalf("switchover: %d %s", code, body)
+		}
+		a := firstAck(b, w, t0, p.Name)
+		last, _ := w.LastAckBefore(a.At)
+		gap.add(a.At.Sub(last.At))
+		name.add(waitDNS(b, c.Scope, target.PGPort, t0))
+		settle(b, c, w)
+	}
+	gap.report(b, "switchover_write_gap")
+	name.report(b, "switchover_to_dns")
+	checkSafe(b, w)
+}
+
+// BenchmarkGracefulStop: SIGTERM of the primary's ramd → the write gap until the successor
+// acknowledges.
+func BenchmarkGracefulStop(b *testing.B) {
+	c, w := cluster(b)
+	var gap samples
+	for range rounds {
+		p := c.WaitPrimary(60 * time.Second)
+		t0 := time.Now()
+		p.Signal(syscall.SIGTERM)
+		a := firstAck(b, w, t0, p.Name)
+		last, _ := w.LastAckBefore(a.At)
+		gap.add(a.At.Sub(last.At))
+		if err := p.Stop(); err != nil {
+			b.Fatal(err)
+		}
+		p.Start()
+		settle(b, c, w)
+	}
+	gap.report(b, "graceful_stop_write_gap")
+	checkSafe(b, w)
+}
+
+func checkSafe(b *testing.B, w *harness.Writer) {
+	b.Helper()
+	w.Stop()
+	if v := w.Violations(); len(v) > 0 {
+		b.Errorf("split brain observed: %v", v)
+	}
+}
