@@ -373,10 +373,18 @@ func (n *Node) heartbeat(ctx context.Context, o *observation) error {
 	}
 	b, _ := json.Marshal(st)
 	if err := n.store.PutIfHeld(cctx, consul.KeyLeader, n.session, consul.KeyStatus, b); err != nil {
-		n.lockHeld = false
-		return fmt.Errorf("leader heartbeat: %w", err)
+		// Consul may answer reads before writes, or not know a session yet, while a server
+		// recovers. Confirm directly with the members instead: each confirms only the leader
+		// it knows, so a node that really lost the lock to another gets no confirmation.
+		if ferr := n.failsafe(ctx, o); ferr != nil {
+			n.lockHeld = false
+			return fmt.Errorf("leader heartbeat: %w; failsafe: %w", err, ferr)
+		}
+		n.logger.Warn("heartbeat failed; leadership confirmed by every member", "err", err)
+		return nil
 	}
 	n.confirmed(start)
+	n.failsafeActive = false
 	if o.pg.Running && !o.pg.InRecovery {
 		n.startFailures = 0
 		n.maintainSlots(cctx, o)

@@ -8,6 +8,14 @@ import (
 	"github.com/ramd-project/ramd/daemon/ha"
 )
 
+// Timings of a leader that lives on member confirmations while Consul is away: its cycle
+// (Consul budget + confirmation round + interval) stays far below FenceAfter (>= 1s by
+// validation: loop_wait + retry_timeout <= ttl - margin).
+const (
+	failsafeConsulBudget = 200 * time.Millisecond
+	failsafeInterval     = 300 * time.Millisecond
+)
+
 // cycle runs observe, decide, act and publish once, and returns when the next cycle is due.
 func (n *Node) cycle(ctx context.Context) time.Duration {
 	o := n.observe(ctx)
@@ -27,6 +35,11 @@ func (n *Node) cycle(ctx context.Context) time.Duration {
 // replica then checks at the exact moment it may race.
 func (n *Node) nextWake(o *observation) time.Duration {
 	next := n.cfg.LoopWait
+	n.leading.Store(n.lockHeld)
+	if n.failsafeActive {
+		// Confirmations through the members must come well within the fencing deadline.
+		return min(next, failsafeInterval)
+	}
 	if o.in.HoldsLock() || n.lastLeader == "" || n.lastLeader == n.cfg.Name {
 		return next
 	}

@@ -32,6 +32,9 @@ type Node struct {
 
 	status atomic.Pointer[Status]
 	wake   chan struct{}
+	// leading is true while this node holds the lock; the status watcher reads it so the
+	// leader is not woken by its own heartbeats.
+	leading atomic.Bool
 
 	// failsafeMu guards failsafeFrom and failsafeAt, written by API handlers when the leader
 	// confirms itself directly.
@@ -166,6 +169,9 @@ func (n *Node) watchKey(ctx context.Context, key string) {
 		}
 		if last != index {
 			index = last
+			if key == consul.KeyStatus && n.leading.Load() {
+				continue // our own heartbeat
+			}
 			n.Wake()
 		}
 	}

@@ -119,7 +119,14 @@ func (n *Node) upstream() string { return n.following }
 
 func (n *Node) observeConsul(ctx context.Context, o *observation) {
 	in := &o.in
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	// One budget for the cycle's Consul reads. A leader living on member confirmations keeps
+	// it short, so a hanging (restarting) agent cannot delay the next confirmation past the
+	// fencing deadline.
+	budget := n.cfg.RetryTimeout
+	if n.failsafeActive {
+		budget = min(budget, failsafeConsulBudget)
+	}
+	cctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	if err := n.ensureSession(cctx); err != nil {
 		n.logger.Debug("session", "err", err)

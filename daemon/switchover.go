@@ -48,8 +48,15 @@ func (n *Node) RequestSwitchover(ctx context.Context, r SwitchoverRequest) (stri
 		}
 	case err != nil:
 		return "", fmt.Errorf("read leader: %w", err)
+	case leader.Session == "":
+		if r.From != "" {
+			return "", ErrNoLeader
+		}
 	case r.From != "" && string(leader.Value) != r.From:
 		return "", fmt.Errorf("%w: %s holds it", ErrNotLeader, string(leader.Value))
+	case r.From == "":
+		// A failover request while a leader lives is a switchover from it (as Patroni does).
+		r.From = string(leader.Value)
 	}
 	if r.From == "" && r.To == "" {
 		return "", fmt.Errorf("%w: a failover needs a candidate", ErrBadCandidate)

@@ -440,3 +440,21 @@ func (c *Cluster) WaitReplicas(timeout time.Duration) {
 		return nil
 	})
 }
+
+// LogEvents returns the lines of every node's log that contain one of the words, for
+// verbose test output.
+func (c *Cluster) LogEvents(words ...string) []string {
+	var out []string
+	for _, n := range c.Nodes {
+		b, _ := os.ReadFile(n.LogPath)
+		for _, line := range strings.Split(string(b), "\n") {
+			for _, w := range words {
+				if w != "" && strings.Contains(line, w) {
+					out = append(out, n.Name+": "+line)
+					break
+				}
+			}
+		}
+	}
+	return out
+}

@@ -33,6 +33,11 @@ func report(t *testing.T, c *harness.Cluster, w *harness.Writer) {
 	}
 	t.Logf("acknowledged %d rows, %d missing on %s (async mode), longest write gap %s",
 		len(w.Acked()), len(missing), p.Name, w.LongestGap().Round(time.Millisecond))
+	if testing.Verbose() {
+		for _, e := range c.LogEvents(os.Getenv("RAMD_TEST_LOG_GREP"), "fenc", "failsafe", "promoted", "restarted", "lock acquired", "released", "level=ERROR", "level=WARN") {
+			t.Log(e)
+		}
+	}
 }
 
 func timeline(t *testing.T, n *harness.Node) int {
@@ -209,7 +214,7 @@ func TestConsulRestartNoFailover(t *testing.T) {
 	t.Parallel()
 	needReal(t)
 	agent := testenv.StartConsul(t, testenv.ConsulOptions{Server: true})
-	c := harness.New(t, ramdBin, agent.HTTPAddr, 3, harness.Options{})
+	c := harness.New(t, ramdBin, agent.HTTPAddr, 3, harness.Options{Env: map[string]string{"RAMD_LOG_LEVEL": os.Getenv("RAMD_TEST_LOG_LEVEL")}})
 	c.StartAll()
 	p := c.WaitPrimary(120 * time.Second)
 	c.WaitReplicas(120 * time.Second)
@@ -229,6 +234,54 @@ func TestConsulRestartNoFailover(t *testing.T) {
 	}
 	if got := timeline(t, p); got != tl {
 		t.Errorf("timeline changed from %d to %d across a Consul restart", tl, got)
+	}
+	// The leader lived on member confirmations: its fence guard never had to fire.
+	if ev := c.LogEvents("fencing deadline passed", "fencing: stopping postgres"); len(ev) > 0 {
+		t.Errorf("the primary was fenced during the Consul restart: %v", ev)
+	}
+	report(t, c, w)
+}
+
+// TestLeaderSessionLossReacquires: the leader's session is destroyed out of band (as a
+// restart of its local Consul agent does): the live primary re-acquires the lock and no
+// replica races it.
+func TestLeaderSessionLossReacquires(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	c := harness.New(t, ramdBin, addr, 3, harness.Options{})
+	c.StartAll()
+	p := c.WaitPrimary(120 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	w := c.StartWriter(t)
+	w.WaitAcked(t, 10, 30*time.Second)
+	tl := timeline(t, p)
+	keys := kv(t, addr, "service/"+c.Scope+"/")
+	sid := keys["leader"][1]
+	if sid == "" {
+		t.Fatal("leader key has no session")
+	}
+	req, _ := http.NewRequest(http.MethodPut, "http://"+addr+"/v1/session/destroy/"+sid, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
+		k := kv(t, addr, "service/"+c.Scope+"/")
+		if k["leader"][0] != p.Name || k["leader"][1] == "" || k["leader"][1] == sid {
+			return fmt.Errorf("leader key %v", k["leader"])
+		}
+		return nil
+	})
+	w.WaitAcked(t, 20, 30*time.Second)
+	if now := c.WaitPrimary(30 * time.Second); now != p {
+		t.Errorf("primary moved from %s to %s after a session loss", p.Name, now.Name)
+	}
+	if got := timeline(t, p); got != tl {
+		t.Errorf("timeline changed from %d to %d", tl, got)
+	}
+	if ev := c.LogEvents("msg=promoted"); len(ev) > 0 {
+		t.Errorf("a replica was promoted: %v", ev)
 	}
 	report(t, c, w)
 }
