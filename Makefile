@@ -1,0 +1,69 @@
+# ramd developer targets. `make test` is the test command of the README and of CI.
+# Each recipe runs as one bash script (.ONESHELL) that stops at the first failing command.
+
+GO        ?= go
+BIN       := bin
+CONSUL_SH := scripts/build-consul.sh
+PG_GLOB   := /usr/lib/postgresql/*/bin/initdb
+# Consul binary for the tests: $RAMD_CONSUL_BIN if set, else the one build-consul.sh caches.
+USE_CONSUL = export RAMD_CONSUL_BIN="$${RAMD_CONSUL_BIN:-$$($(CONSUL_SH))}"
+
+SHELL       := bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+.PHONY: build consul deps test bench chaos lint demo clean
+
+build:
+	$(GO) build -o $(BIN)/ramd ./cmd/ramd
+	$(GO) build -o $(BIN)/ramctrl ./cmd/ramctrl
+
+consul:
+	$(CONSUL_SH)
+
+# Installs only what is missing: PostgreSQL server binaries, a C compiler for -race, Consul.
+deps: consul
+	@missing=()
+	ls $(PG_GLOB) >/dev/null 2>&1 || missing+=(postgresql)
+	command -v gcc >/dev/null || missing+=(gcc libc6-dev)
+	if [ "$${#missing[@]}" -gt 0 ]; then
+	  sudo=(); [ "$$(id -u)" -eq 0 ] || sudo=(sudo)
+	  before="$$(pg_lsclusters -h 2>/dev/null || true)"
+	  echo "deps: installing $${missing[*]}"
+	  "$${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	  "$${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$${missing[@]}"
+	  # Drop the default cluster the package may have created and started (it holds port 5432).
+	  if command -v pg_lsclusters >/dev/null && command -v pg_dropcluster >/dev/null; then
+	    pg_lsclusters -h | while read -r ver name _; do
+	      grep -qE "^$$ver +$$name " <<<"$$before" && continue
+	      echo "deps: dropping the default cluster $$ver/$$name the package created"
+	      "$${sudo[@]}" pg_dropcluster --stop "$$ver" "$$name" || echo "deps: warning: could not drop $$ver/$$name"
+	    done
+	  fi
+	fi
+	initdb="$$(ls -d $(PG_GLOB) 2>/dev/null | sort -V | tail -n 1 || true)"
+	[ -n "$$initdb" ] || { echo "deps: no $(PG_GLOB) found" >&2; exit 1; }
+	echo "deps: PostgreSQL server in $$(dirname "$$initdb")"
+
+test: deps
+	$(USE_CONSUL)
+	$(GO) test -race -count=1 -timeout 25m ./...
+
+bench: deps
+	$(USE_CONSUL)
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./test/...
+
+chaos: deps
+	$(USE_CONSUL)
+	$(GO) test -tags chaos -run Chaos -timeout 90m ./test/...
+
+lint:
+	@echo "go vet ./..."; $(GO) vet ./...
+	unformatted="$$(find . \( -path ./demo-data -o -path './.*' \) -prune -o -name '*.go' -print | xargs gofmt -l)"
+	if [ -n "$$unformatted" ]; then echo "gofmt -l lists files needing gofmt -w:"; echo "$$unformatted"; exit 1; fi
+	if command -v staticcheck >/dev/null; then staticcheck ./...; else echo "lint: staticcheck not installed, skipped"; fi
+
+demo: build deps
+	scripts/demo.sh
+
+clean:
+	rm -rf $(BIN)
