@@ -6,7 +6,7 @@ set -euo pipefail
 version=1.14.11
 cache="${RAMD_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ramd}"
 dest="$cache/consul-$version/consul"
-if [ -x "$dest" ] && "$dest" version 2>/dev/null | grep -q "v$version"; then
+if [ -x "$dest" ] && "$dest" version 2>/dev/null | grep "v$version" >/dev/null; then
   echo "$dest"
   exit 0
 fi
