@@ -602,26 +602,8 @@ func (c *Consul) logTail() string {
 	return strings.Join(lines, "\n")
 }
 
-// freePort is FreePort without a testing.TB, for StartConsulMain; it draws from the same
-// rotating window.
-func freePort() (int, error) {
-	for range 200 {
-		p := 20000 + int(portCounter.Add(1)+int32(os.Getpid()%400)*50)%30000
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			continue
-		}
-		lu, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			_ = l.Close()
-			continue
-		}
-		_ = lu.Close()
-		_ = l.Close()
-		return p, nil
-	}
-	return 0, errors.New("no free port found in 200 tries")
-}
+// freePort is FreePort without a testing.TB, for StartConsulMain.
+func freePort() (int, error) { return reservePort() }
 
 func randomHex(n int) (string, error) {
 	b := make([]byte, n)

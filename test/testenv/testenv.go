@@ -3,11 +3,9 @@ package testenv
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -29,29 +27,15 @@ func Missing(t testing.TB, format string, args ...any) {
 	t.Skipf("skipping: %s (set RAMD_TEST_REQUIRE_REAL=1 to fail instead)", msg)
 }
 
-var portCounter atomic.Int32
-
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. Ports are drawn from
-// a per-process rotating window so that parallel tests rarely race for the same one.
+// FreePort returns a TCP and UDP port on 127.0.0.1, below the ephemeral range and reserved
+// for this test process (see reservePort).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	for range 200 {
-		p := 20000 + int(portCounter.Add(1)+int32(os.Getpid()%400)*50)%30000
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			continue
-		}
-		lu, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			_ = l.Close()
-			continue
-		}
-		_ = lu.Close()
-		_ = l.Close()
-		return p
+	p, err := reservePort()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free port found in 200 tries")
-	return 0
+	return p
 }
 
 var nonKey = regexp.MustCompile(`[^a-z0-9-]+`)
