@@ -37,9 +37,14 @@ const (
 )
 
 // act runs the plan in order and stops at the first failure.
+// Each action runs in its own span (telemetry.go) and is counted.
 func (n *Node) act(ctx context.Context, o *observation, p ha.Plan) error {
+	t := n.telemetry()
 	for _, a := range p.Actions {
-		if err := n.do(ctx, o, a); err != nil {
+		at := n.startAction(ctx, t, o, p, a)
+		err := n.do(at.ctx, o, a)
+		at.end(err)
+		if err != nil {
 			return fmt.Errorf("%s: %w", a.Kind, err)
 		}
 	}
@@ -84,6 +89,8 @@ func (n *Node) do(ctx context.Context, o *observation, a ha.Action) error {
 		return n.fence(ctx, "lost the leader lock")
 	case ha.ActRelease:
 		return n.release(ctx, o, "handing over")
+	case ha.ActSyncStandbys:
+		return n.syncStandbys(ctx, o)
 	}
 	return fmt.Errorf("unknown action %q", a.Kind)
 }
@@ -119,7 +126,7 @@ func (n *Node) createCluster(ctx context.Context) error {
 	if err := n.pg.Initdb(bctx); err != nil {
 		return fmt.Errorf("initdb: %w", err)
 	}
-	if _, err := n.pg.WriteConfig(pg.Settings{}); err != nil {
+	if _, err := n.pg.WriteConfig(n.primarySettings()); err != nil {
 		return fmt.Errorf("write config: %w", err)
 	}
 	if err := n.startPG(bctx); err != nil {
@@ -468,7 +475,7 @@ func (n *Node) startPrimary(ctx context.Context, o *observation) error {
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	if o.in.PG.WasPrimary {
-		if _, err := n.pg.WriteConfig(pg.Settings{}); err != nil {
+		if _, err := n.pg.WriteConfig(n.primarySettings()); err != nil {
 			return fmt.Errorf("write config: %w", err)
 		}
 		if err := n.startPG(sctx); err != nil {
@@ -477,7 +484,9 @@ func (n *Node) startPrimary(ctx context.Context, o *observation) error {
 	} else {
 		// The data directory is a standby's: start it as one, then promote, so the new
 		// history gets its own timeline.
-		if _, err := n.pg.WriteConfig(pg.Settings{Standby: true}); err != nil {
+		s := n.primarySettings()
+		s.Standby = true
+		if _, err := n.pg.WriteConfig(s); err != nil {
 			return fmt.Errorf("write config: %w", err)
 		}
 		if err := n.startPG(sctx); err != nil {
@@ -501,6 +510,9 @@ func (n *Node) promote(ctx context.Context, o *observation) error {
 	cancel()
 	if err != nil {
 		n.logger.Warn("replay did not finish before promotion", "err", err)
+	}
+	if err := n.beforePromote(ctx, o); err != nil {
+		return err
 	}
 	pctx, pcancel := context.WithTimeout(ctx, promoteTimeout)
 	defer pcancel()

@@ -62,10 +62,14 @@ type Node struct {
 	statusIndex     uint64
 	heartbeats      uint64
 	timelinePID     int
+	syncNames       string // synchronous_standby_names this node enforces as primary
+	syncCommit      string
+	syncChangeLSN   uint64
 	standbyTimeline int
 	lockHeld        bool
 	failsafeActive  bool
 	state           string
+	memberWritten   memberWrite
 }
 
 // New wires a node. Nothing is started until Run.

@@ -30,6 +30,7 @@ type observation struct {
 	histIdx   uint64
 	dyn       dynamicConfig
 	leaderIdx uint64
+	sync      syncObservation
 }
 
 // observe reads the local PostgreSQL and the cluster's keys. It never fails: what could not
@@ -58,6 +59,11 @@ func (n *Node) observe(ctx context.Context) observation {
 	}
 	n.failsafeMu.Unlock()
 	n.probe(ctx, &o)
+	if o.in.ConsulOK {
+		n.observeSyncPG(ctx, &o)
+		o.in.Sync = n.syncGate(&o)
+		o.in.SyncManaged = o.syncManaged()
+	}
 	return o
 }
 
@@ -165,6 +171,11 @@ func (n *Node) observeConsul(ctx context.Context, o *observation) {
 			var f consul.Failover
 			if json.Unmarshal(p.Value, &f) == nil {
 				o.failover, o.failIdx = &f, p.ModifyIndex
+			}
+		case p.Key == consul.KeySync:
+			var sk consul.Sync
+			if json.Unmarshal(p.Value, &sk) == nil {
+				o.sync.key, o.sync.keyIdx = &sk, p.ModifyIndex
 			}
 		case p.Key == consul.KeyHistory:
 			_ = json.Unmarshal(p.Value, &o.history)

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/ramd-project/ramd/daemon/ha"
+	"github.com/ramd-project/ramd/daemon/pg"
 )
 
 // probeDoc is the part of another member's GET /patroni answer the loop reads.
@@ -62,6 +63,9 @@ func (n *Node) probe(ctx context.Context, o *observation) {
 		go func() {
 			defer wg.Done()
 			p := n.probeOne(ctx, url)
+			if p.Reached && p.Running && !p.Primary {
+				n.freshPosition(ctx, name, &p)
+			}
 			mu.Lock()
 			results[name] = p
 			mu.Unlock()
@@ -78,6 +82,25 @@ func (n *Node) probe(ctx context.Context, o *observation) {
 			in.Members[i].Probe = p
 		}
 	}
+}
+
+// freshPosition replaces a standby's position from its API (the snapshot of its last cycle,
+// up to a loop old) with one read from its PostgreSQL now. Candidates compare positions with
+// it: a stale, lower position of the standby that acknowledged the last commit would let a
+// less advanced node win. A position that cannot be read counts as unknown.
+func (n *Node) freshPosition(ctx context.Context, name string, p *ha.Probe) {
+	conn, err := n.memberConn(name, false)
+	if err == nil {
+		qctx, cancel := context.WithTimeout(ctx, probeTimeout(n.cfg))
+		defer cancel()
+		var lsn pg.LSN
+		if lsn, err = pg.ReceivedLSN(qctx, conn); err == nil {
+			p.LSN = uint64(lsn)
+			return
+		}
+	}
+	n.logger.Debug("read position of member", "member", name, "err", err)
+	p.Running, p.LSN = false, 0
 }
 
 func (n *Node) probeOne(ctx context.Context, apiURL string) ha.Probe {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/url"
@@ -44,15 +45,64 @@ func (n *Node) publish(ctx context.Context, o *observation, p ha.Plan) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
 	defer cancel()
-	b, _ := json.Marshal(n.memberRecord(st))
-	if err := n.store.Acquire(cctx, consul.MemberKey(n.cfg.Name), b, n.session); err != nil {
-		n.logger.Debug("publish member", "err", err)
-	}
+	n.writeMember(cctx, o, p, st)
 	if n.registry != nil {
 		if err := n.registry.Reconcile(cctx, n.routingWant(st)); err != nil {
-			n.logger.Debug("reconcile routing", "err", err)
+			if n.registry.Failures() == 1 {
+				n.logger.Warn("reconcile routing", "err", err)
+			} else {
+				n.logger.Debug("reconcile routing", "err", err)
+			}
 		}
 	}
+}
+
+// memberRefresh is how often the member key is rewritten when nothing in it changed: its
+// dcs_last_seen then tells readers the member is alive, at two writes a minute instead of
+// one per cycle.
+const memberRefresh = 30 * time.Second
+
+// memberWrite is what this node last wrote to its member key. Loop goroutine only.
+type memberWrite struct {
+	record  []byte // the record without dcs_last_seen
+	session string
+	at      time.Time
+}
+
+// writeMember acquires members/<name> with this node's record when it changed: when the
+// record (dcs_last_seen aside) differs from the last one written, the session changed, the
+// cycle acted (an action may have written the key itself, e.g. a release), the key read
+// this cycle differs or is missing (deleted by hand, or with a lost session), or
+// memberRefresh passed. A steady idle node writes it twice a minute.
+func (n *Node) writeMember(ctx context.Context, o *observation, p ha.Plan, st *Status) {
+	rec := n.memberRecord(st)
+	key := memberContent(rec)
+	have, seen := o.members[n.cfg.Name]
+	last := n.memberWritten
+	if !acted(p) && seen && bytes.Equal(memberContent(have), key) && bytes.Equal(last.record, key) &&
+		last.session == n.session && time.Since(last.at) < memberRefresh {
+		return
+	}
+	b, _ := json.Marshal(rec)
+	if err := n.store.Acquire(ctx, consul.MemberKey(n.cfg.Name), b, n.session); err != nil {
+		n.logger.Debug("publish member", "err", err)
+		n.memberWritten = memberWrite{}
+		return
+	}
+	n.memberWritten = memberWrite{record: key, session: n.session, at: time.Now()}
+}
+
+// memberContent is a member record's JSON without dcs_last_seen, which changes every
+// second and alone is no reason to write.
+func memberContent(m consul.Member) []byte {
+	m.DCSLastSeen = 0
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// acted reports whether the plan did more than the leader's heartbeat.
+func acted(p ha.Plan) bool {
+	return len(p.Actions) > 0 && !(len(p.Actions) == 1 && p.Actions[0].Kind == ha.ActHeartbeat)
 }
 
 func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
@@ -116,6 +166,10 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 	}
 	if !s.PGRunning && n.startFailures > 0 {
 		s.State = "start failed"
+	}
+	s.SyncStandby, s.QuorumStandby = n.syncRole(o)
+	if s.Role == RolePrimary {
+		s.SyncStandby, s.QuorumStandby = false, false
 	}
 	if o.pg.PendingRestart {
 		s.PendingRestart = true
@@ -193,22 +247,39 @@ func connHostPort(connURL string) (string, int) {
 	return u.Hostname(), port
 }
 
+// routingWant maps the status to what clients should see. A primary is announced only
+// while it holds the lock and accepts writes; a replica's read-pool membership depends on
+// its replay lag (what a read on it misses) and the noloadbalance tag; its sync state comes
+// from the sync key as the status carries it (async when not named there).
 func (n *Node) routingWant(st *Status) routing.Want {
 	pc := n.pg.Config()
 	addr := pc.ConnectAddr
 	if addr == "" {
 		addr = pc.ListenAddr
 	}
+	switch addr {
+	case "*", "0.0.0.0", "::":
+		addr = "" // Consul then answers with the agent's node address
+	}
+	noLB, _ := st.Tags["noloadbalance"].(bool)
 	w := routing.Want{Scope: n.cfg.Scope, Node: n.cfg.Name, Address: addr, Port: pc.Port, Role: routing.RoleNone,
-		Timeline: st.Timeline, Output: st.Plan}
+		Leader: st.HasLock, NoLoadBalance: noLB, Timeline: st.Timeline, Output: st.Plan}
 	switch {
 	case st.Role == RolePrimary && st.HasLock:
 		w.Role, w.Healthy, w.LSN = routing.RolePrimary, true, st.WALLocation
 	case st.Role == RoleReplica && st.PGRunning:
 		w.Role, w.Healthy = routing.RoleReplica, st.ReplicationState == "streaming"
 		w.LSN = max(st.ReceiveLSN, st.ReplayLSN)
-		if st.LeaderOptime > w.LSN {
-			w.LagBytes = st.LeaderOptime - w.LSN
+		if st.LeaderOptime > st.ReplayLSN {
+			w.LagBytes = st.LeaderOptime - st.ReplayLSN
+		}
+		switch {
+		case st.SyncStandby:
+			w.SyncState = routing.SyncSync
+		case st.QuorumStandby:
+			w.SyncState = routing.SyncQuorum
+		default:
+			w.SyncState = routing.SyncAsync
 		}
 	}
 	return w

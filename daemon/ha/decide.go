@@ -93,6 +93,10 @@ func decideLeader(in Input) Plan {
 		}
 		return plan("holding the lock as a standby: promoting", hb, act(ActPromote))
 	}
+	actions := []Action{hb}
+	if in.SyncManaged {
+		actions = append(actions, act(ActSyncStandbys))
+	}
 	if sw := in.Switchover; sw != nil && sw.From == in.Name && sw.Due {
 		target, why := switchoverTarget(in, sw)
 		if target == "" {
@@ -100,7 +104,7 @@ func decideLeader(in Input) Plan {
 		}
 		return plan("switchover to "+target, hb, actOn(ActSwitchover, target))
 	}
-	return plan("leader", hb)
+	return plan("leader", actions...)
 }
 
 // decideUnlockedPrimary handles PostgreSQL running as a primary without the lock in hand.
@@ -227,6 +231,9 @@ func isBestCandidate(in Input) (bool, string) {
 		return false, fmt.Sprintf("on timeline %d behind the cluster's %d", in.PG.Timeline, in.MaxTimeline)
 	}
 	allowLoss := designated && sw.AllowDataLoss
+	if in.Sync.Enabled && !allowLoss {
+		return syncCandidate(in)
+	}
 	if in.MaximumLagOnFailover > 0 && !allowLoss && in.LeaderOptime > in.PG.LSN+in.MaximumLagOnFailover {
 		return false, fmt.Sprintf("lag %d bytes exceeds maximum_lag_on_failover", in.LeaderOptime-in.PG.LSN)
 	}
@@ -258,6 +265,46 @@ func isBestCandidate(in Input) (bool, string) {
 		return false, fmt.Sprintf("better candidates: %v", ahead)
 	}
 	return true, "best candidate"
+}
+
+// syncCandidate is the candidate rule in synchronous mode: only a member of the sync key, and
+// only after comparing positions with Quorum other members (the ones that answered) and
+// being the most advanced of them, so that every acknowledged commit is on this node.
+// failover_priority and then the name break ties, also in quorum mode.
+func syncCandidate(in Input) (bool, string) {
+	if !in.Sync.has(in.Name) {
+		return false, "not a synchronous standby: promoting it could lose acknowledged commits"
+	}
+	me := rival{name: in.Name, lsn: in.PG.LSN, priority: in.FailoverPriority}
+	designated := in.Switchover != nil && in.Switchover.To == in.Name
+	compared := 0
+	var ahead []string
+	for _, m := range in.Members {
+		// Only a position actually reported counts: a member whose PostgreSQL is down may be
+		// the one holding a commit nobody else has.
+		if m.Name == in.Name || !in.Sync.has(m.Name) || !m.Probe.Reached || !m.Probe.Running || m.Probe.LSN == 0 {
+			continue
+		}
+		compared++
+		if m.Probe.LSN > me.lsn {
+			ahead = append(ahead, m.Name)
+			continue
+		}
+		if designated || !m.Probe.ConsulOK || m.Probe.Primary || m.NoFailover {
+			continue // it cannot (or must not) win the race, but its position counted
+		}
+		if (rival{name: m.Name, lsn: m.Probe.LSN, priority: m.FailoverPriority}).better(me) {
+			ahead = append(ahead, m.Name)
+		}
+	}
+	if compared < in.Sync.Quorum {
+		return false, fmt.Sprintf("compared with %d of the %d synchronous standbys needed", compared, in.Sync.Quorum)
+	}
+	if len(ahead) > 0 {
+		sort.Strings(ahead)
+		return false, fmt.Sprintf("synchronous standbys ahead: %v", ahead)
+	}
+	return true, "best synchronous candidate"
 }
 
 type rival struct {
@@ -296,6 +343,12 @@ func switchoverTarget(in Input, sw *Switchover) (string, string) {
 		if m.Role != "replica" || m.State != "running" {
 			if sw.To != "" {
 				return "", sw.To + " is not a running replica"
+			}
+			continue
+		}
+		if in.Sync.Enabled && !in.Sync.has(m.Name) {
+			if sw.To != "" {
+				return "", sw.To + " is not a synchronous standby"
 			}
 			continue
 		}

@@ -199,6 +199,47 @@ func TestDecide(t *testing.T) {
 			in.Leader, in.LeaderReleased = LeaderKey{}, true
 			in.Switchover = &Switchover{From: "n1", To: "n2", Due: true}
 		}), []Kind{ActAcquire, ActPromote}},
+		{"sync: a member of the sync key takes over", base(leaderDead, reachable("n3", 900), func(in *Input) {
+			in.Sync = SyncGate{Enabled: true, Members: []string{"n2"}}
+		}), []Kind{ActAcquire, ActPromote}},
+		{"sync: a non-member never takes over even when ahead", base(leaderDead, func(in *Input) {
+			in.Sync = SyncGate{Enabled: true, Members: []string{"n3"}}
+			in.PG.LSN = 5000
+		}), []Kind{}},
+		{"sync: no members (standalone leader): nobody takes over", base(leaderDead, func(in *Input) {
+			in.Sync = SyncGate{Enabled: true}
+		}), []Kind{}},
+		{"sync: lag limit does not apply to a sync member", base(leaderDead, func(in *Input) {
+			in.Sync = SyncGate{Enabled: true, Members: []string{"n2"}}
+			in.MaximumLagOnFailover, in.LeaderOptime = 100, 5000
+		}), []Kind{ActAcquire, ActPromote}},
+		{"quorum: compared with enough members and most advanced", base(leaderDead, reachable("n3", 900), func(in *Input) {
+			in.Sync = SyncGate{Enabled: true, Members: []string{"n2", "n3"}, Quorum: 1}
+		}), []Kind{ActAcquire, ActPromote}},
+		{"quorum: the other member did not answer", base(leaderDead, func(in *Input) {
+			in.Sync = SyncGate{Enabled: true, Members: []string{"n2", "n3"}, Quorum: 1}
+		}), []Kind{}},
+		{"quorum: the other member answers but its postgres is down", base(leaderDead, func(in *Input) {
+			in.Sync = SyncGate{Enabled: true, Members: []string{"n2", "n3"}, Quorum: 1}
+			in.Members[2].Probe = Probe{Asked: true, Reached: true, ConsulOK: true}
+		}), []Kind{}},
+		{"quorum: a member ahead that lost consul still blocks (it may hold commits)", base(leaderDead, reachable("n3", 2000), func(in *Input) {
+			in.Sync = SyncGate{Enabled: true, Members: []string{"n2", "n3"}, Quorum: 1}
+			in.Members[2].Probe.ConsulOK = false
+		}), []Kind{}},
+		{"quorum: failover_priority breaks a tie", base(leaderDead, reachable("n3", 1000), func(in *Input) {
+			in.Sync = SyncGate{Enabled: true, Members: []string{"n2", "n3"}, Quorum: 1}
+			in.Members[2].FailoverPriority = 3
+		}), []Kind{}},
+		{"sync: forced failover with allow_data_loss to a non-member", base(leaderDead, func(in *Input) {
+			in.Sync = SyncGate{Enabled: true, Members: []string{"n3"}}
+			in.Switchover = &Switchover{To: "n2", Due: true, AllowDataLoss: true}
+		}), []Kind{ActAcquire, ActPromote}},
+		{"sync: leader manages its standbys", base(asLeader, func(in *Input) { in.SyncManaged = true }), []Kind{ActHeartbeat, ActSyncStandbys}},
+		{"sync: switchover only to a sync member", base(asLeader, func(in *Input) {
+			in.Sync = SyncGate{Enabled: true, Members: []string{"n2"}}
+			in.Switchover = &Switchover{From: "n1", To: "n3", Due: true}
+		}), []Kind{ActHeartbeat, ActRejectSwitchover}},
 		{"designated candidate that never came: others race after 2*ttl", base(leaderDead, func(in *Input) {
 			in.LeaderSeenAt = in.Now - 7*time.Second
 			in.Switchover = &Switchover{From: "n1", To: "n3", Due: true}

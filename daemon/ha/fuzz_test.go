@@ -69,6 +69,14 @@ func fuzzInput(bits, lsns uint64, seenAgoMs, confirmedAgoMs int64, who, sw uint8
 		m.Probe = Probe{Reached: b(uint(25 + i)), Running: true, ConsulOK: b(uint(28 + i)), LSN: m.LSN}
 		in.Members = append(in.Members, m)
 	}
+	if b(31) {
+		in.Sync = SyncGate{Enabled: true, Quorum: int(bits>>47) % 3}
+		for i, n := range names {
+			if b(uint(32 + i)) {
+				in.Sync.Members = append(in.Sync.Members, n)
+			}
+		}
+	}
 	if sw%4 != 0 {
 		in.Switchover = &Switchover{From: names[int(sw>>2)%3], To: names[int(sw>>4)%3], Due: sw&0x40 != 0, AllowDataLoss: sw&0x80 != 0}
 		if sw%4 == 2 {
@@ -95,6 +103,26 @@ func checkInvariants(t *testing.T, in Input, p Plan) {
 		case ActPromote:
 			if !acquired {
 				t.Fatalf("promote without the lock: %s\n%+v", p, in)
+			}
+		}
+	}
+	if in.Sync.Enabled && p.Has(ActAcquire) && p.Has(ActPromote) && !in.HoldsLock() {
+		forced := in.Switchover != nil && in.Switchover.To == in.Name && in.Switchover.AllowDataLoss
+		if !in.Sync.has(in.Name) && !forced {
+			t.Fatalf("promotes %s, not in the sync key %v: %s", in.Name, in.Sync.Members, p)
+		}
+		if !forced {
+			compared := 0
+			for _, m := range in.Members {
+				if m.Name != in.Name && in.Sync.has(m.Name) && m.Probe.Reached && m.Probe.Running && m.Probe.LSN > 0 {
+					compared++
+					if m.Probe.LSN > in.PG.LSN {
+						t.Fatalf("promotes %s behind synchronous standby %s: %s", in.Name, m.Name, p)
+					}
+				}
+			}
+			if compared < in.Sync.Quorum {
+				t.Fatalf("promotes after comparing with %d of %d: %s", compared, in.Sync.Quorum, p)
 			}
 		}
 	}

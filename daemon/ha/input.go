@@ -154,6 +154,30 @@ type Input struct {
 	Members []Member
 
 	Switchover *Switchover
+
+	// Sync is the synchronous-replication gate for failover (the sync key).
+	Sync SyncGate
+	// SyncManaged is true when the leader must manage synchronous standbys this cycle
+	// (synchronous mode on, or leftovers of it to clear).
+	SyncManaged bool
+}
+
+// SyncGate is what the sync key allows: in synchronous mode only Members may be promoted, and
+// a candidate must compare its position with Quorum other Members and be the most advanced.
+type SyncGate struct {
+	// Enabled is true when synchronous mode is on and the key was written by LastLeader.
+	Enabled bool
+	Members []string
+	Quorum  int
+}
+
+func (g SyncGate) has(name string) bool {
+	for _, m := range g.Members {
+		if m == name {
+			return true
+		}
+	}
+	return false
 }
 
 // HoldsLock reports whether the leader key names this node with its own live session.

@@ -43,6 +43,9 @@ const (
 	ActFence Kind = "fence"
 	// ActRelease stops PostgreSQL if needed and releases the leader key.
 	ActRelease Kind = "release"
+	// ActSyncStandbys takes one step toward the wanted synchronous standbys (sync key and
+	// synchronous_standby_names, in the order that keeps the guarantee).
+	ActSyncStandbys Kind = "sync_standbys"
 )
 
 // Action is one step of a plan.

@@ -1,0 +1,217 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/daemon/ha"
+	"github.com/ramd-project/ramd/daemon/pg"
+	"github.com/ramd-project/ramd/daemon/syncstandby"
+)
+
+// syncObservation is what the loop read about synchronous replication.
+type syncObservation struct {
+	key    *consul.Sync // nil when absent
+	keyIdx uint64
+	pg     syncstandby.Config // what the running primary enforces
+	pgRead bool
+}
+
+// published converts the sync key.
+func (s syncObservation) published() syncstandby.Published {
+	if s.key == nil {
+		return syncstandby.Published{}
+	}
+	p := syncstandby.Published{Exists: true, Leader: s.key.Leader, Quorum: s.key.Quorum}
+	for _, n := range strings.Split(s.key.SyncStandby, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			p.Names = append(p.Names, n)
+		}
+	}
+	return p
+}
+
+// syncGate is the failover gate for ha: only in synchronous mode and only from a key written
+// by the leader that is gone.
+func (n *Node) syncGate(o *observation) ha.SyncGate {
+	if o.dyn.syncModeValue() == "off" || o.sync.key == nil {
+		return ha.SyncGate{}
+	}
+	p := o.sync.published()
+	if p.Leader != n.lastLeader && p.Leader != "" {
+		// The key describes another leader's standbys: nothing can be promoted safely from it.
+		return ha.SyncGate{Enabled: true}
+	}
+	return ha.SyncGate{Enabled: true, Members: p.Names, Quorum: p.Quorum}
+}
+
+// observeSyncPG reads synchronous_standby_names from a running primary.
+func (n *Node) observeSyncPG(ctx context.Context, o *observation) {
+	if !o.pg.Running || o.pg.InRecovery {
+		return
+	}
+	v, err := n.pg.Setting(ctx, "synchronous_standby_names")
+	if err != nil {
+		n.logger.Debug("read synchronous_standby_names", "err", err)
+		return
+	}
+	c, err := syncstandby.Parse(v)
+	if err != nil {
+		n.logger.Warn("unreadable synchronous_standby_names; will replace it", "value", v, "err", err)
+		c = syncstandby.Config{Method: syncstandby.MethodFirst, Num: 1, Names: []string{"unparsable"}}
+	}
+	o.sync.pg, o.sync.pgRead = c, true
+}
+
+// syncManaged reports whether the leader has synchronous standbys to manage or clear.
+func (o *observation) syncManaged() bool {
+	return o.dyn.syncModeValue() != "off" || !o.sync.pg.Empty() || o.sync.key != nil
+}
+
+// syncStandbys takes one step toward the wanted synchronous standbys.
+func (n *Node) syncStandbys(ctx context.Context, o *observation) error {
+	if !o.sync.pgRead {
+		return errors.New("synchronous_standby_names unknown this cycle")
+	}
+	in := syncstandby.Input{
+		Mode:      syncstandby.Mode(o.dyn.syncModeValue()),
+		Count:     o.dyn.syncCount(),
+		Strict:    o.dyn.SynchronousModeStrict,
+		Leader:    n.cfg.Name,
+		PG:        o.sync.pg,
+		Published: o.sync.published(),
+		ChangeLSN: n.syncChangeLSN,
+	}
+	if in.ChangeLSN == 0 {
+		// Unknown (ramd restarted): the current position is a safe bound.
+		n.syncChangeLSN = uint64(o.pg.WriteLSN)
+		in.ChangeLSN = n.syncChangeLSN
+	}
+	for _, r := range o.pg.Replication {
+		m := o.members[r.ApplicationName]
+		s := syncstandby.Standby{Name: r.ApplicationName, Streaming: r.State == "streaming", SyncState: r.SyncState, Flush: uint64(r.FlushLSN)}
+		if b, ok := m.Tags["nosync"].(bool); ok {
+			s.NoSync = b
+		}
+		if p, ok := m.Tags["sync_priority"].(float64); ok {
+			s.Priority = int(p)
+		}
+		if _, member := o.members[r.ApplicationName]; !member {
+			continue // not a member of this cluster (e.g. pg_basebackup)
+		}
+		in.Standbys = append(in.Standbys, s)
+	}
+	if in.Mode == syncstandby.ModeOff && in.PG.Empty() {
+		if o.sync.key != nil {
+			cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+			defer cancel()
+			if err := n.store.DeleteCAS(cctx, consul.KeySync, o.sync.keyIdx); err != nil {
+				return fmt.Errorf("clear sync key: %w", err)
+			}
+			n.logger.Info("synchronous mode off: sync key cleared")
+		}
+		return nil
+	}
+	step := syncstandby.Next(in)
+	switch {
+	case step.Publish != nil:
+		return n.publishSync(ctx, o, *step.Publish, step.Reason)
+	case step.SetPG != nil:
+		return n.setSyncNames(ctx, o, *step.SetPG, step.Reason)
+	}
+	return nil
+}
+
+func (n *Node) publishSync(ctx context.Context, o *observation, p syncstandby.Published, why string) error {
+	rec := consul.Sync{Leader: p.Leader, SyncStandby: strings.Join(p.Names, ","), Quorum: p.Quorum}
+	b, _ := json.Marshal(rec)
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	defer cancel()
+	if err := n.store.CAS(cctx, consul.KeySync, b, o.sync.keyIdx); err != nil {
+		return fmt.Errorf("write sync key: %w", err)
+	}
+	n.logger.Info("sync key", "sync_standby", rec.SyncStandby, "quorum", rec.Quorum, "reason", why)
+	return nil
+}
+
+// setSyncNames makes PostgreSQL enforce c (managed config + reload) and remembers the
+// position at the change: a standby added now is published only once it flushed past it.
+func (n *Node) setSyncNames(ctx context.Context, o *observation, c syncstandby.Config, why string) error {
+	n.syncNames = c.String()
+	n.syncCommit = o.dyn.syncCommit()
+	if _, err := n.pg.WriteConfig(n.primarySettings()); err != nil {
+		return fmt.Errorf("write synchronous_standby_names: %w", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	defer cancel()
+	if err := n.pg.Reload(cctx); err != nil {
+		return fmt.Errorf("reload for synchronous_standby_names: %w", err)
+	}
+	n.syncChangeLSN = uint64(o.pg.WriteLSN)
+	if st, err := n.pg.Status(cctx); err == nil && !st.InRecovery {
+		n.syncChangeLSN = uint64(st.WriteLSN)
+	}
+	n.logger.Info("synchronous_standby_names", "value", c.String(), "reason", why, "lsn", pg.LSN(n.syncChangeLSN))
+	return nil
+}
+
+// primarySettings is the managed configuration of this node as a primary.
+func (n *Node) primarySettings() pg.Settings {
+	s := pg.Settings{Parameters: map[string]string{}}
+	s.Parameters["synchronous_standby_names"] = n.syncNames
+	if n.syncCommit != "" {
+		s.Parameters["synchronous_commit"] = n.syncCommit
+	}
+	return s
+}
+
+// beforePromote prepares synchronous mode for a new leader: the sync key names no standby
+// (nobody may be promoted from the old leader's set any more) and, in strict mode, writes wait
+// for a synchronous standby from the first commit on.
+func (n *Node) beforePromote(ctx context.Context, o *observation) error {
+	if o.dyn.syncModeValue() == "off" {
+		n.syncNames, n.syncCommit = "", ""
+		return nil
+	}
+	empty := syncstandby.Published{Leader: n.cfg.Name}
+	if err := n.publishSync(ctx, o, empty, "new leader: no synchronous standby yet"); err != nil {
+		return err
+	}
+	n.syncNames, n.syncCommit, n.syncChangeLSN = "", o.dyn.syncCommit(), 0
+	if o.dyn.SynchronousModeStrict {
+		n.syncNames = syncstandby.Config{Method: syncstandby.MethodFirst, Num: 1,
+			Names: []string{syncstandby.PlaceholderPrefix + "0"}}.String()
+	}
+	s, err := n.standbySettings(n.following)
+	if err != nil {
+		s = pg.Settings{Standby: true}
+	}
+	s.Parameters = n.primarySettings().Parameters
+	if _, err := n.pg.WriteConfig(s); err != nil {
+		return fmt.Errorf("write synchronous settings before promotion: %w", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	defer cancel()
+	if err := n.pg.Reload(cctx); err != nil {
+		return fmt.Errorf("reload before promotion: %w", err)
+	}
+	return nil
+}
+
+// syncRole tells whether this replica is published as sync or quorum standby.
+func (n *Node) syncRole(o *observation) (sync, quorum bool) {
+	mode := o.dyn.syncModeValue()
+	if mode == "off" || o.sync.key == nil {
+		return false, false
+	}
+	for _, name := range o.sync.published().Names {
+		if name == n.cfg.Name {
+			return mode == "on", mode == "quorum"
+		}
+	}
+	return false, false
+}

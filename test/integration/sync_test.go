@@ -1,0 +1,128 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ramd-project/ramd/test/harness"
+	"github.com/ramd-project/ramd/test/testenv"
+)
+
+// syncRounds is how many failovers each synchronous mode goes through: def in the normal
+// run (the chaos target runs 20), or RAMD_SYNC_ROUNDS.
+func syncRounds(def int) int {
+	if n, err := strconv.Atoi(os.Getenv("RAMD_SYNC_ROUNDS")); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+type syncKey struct {
+	Leader      string `json:"leader"`
+	SyncStandby string `json:"sync_standby"`
+	Quorum      int    `json:"quorum"`
+}
+
+// waitSync waits until the sync key names want standbys for the current primary and the
+// primary enforces a setting of method.
+func waitSync(t *testing.T, c *harness.Cluster, addr string, want int, method string) *harness.Node {
+	t.Helper()
+	var p *harness.Node
+	testenv.Eventually(t, 90*time.Second, 200*time.Millisecond, func() error {
+		var err error
+		if p, err = c.Primary(); err != nil {
+			return err
+		}
+		raw, ok := kv(t, addr, "service/"+c.Scope+"/")["sync"]
+		if !ok {
+			return fmt.Errorf("no sync key")
+		}
+		var k syncKey
+		if err := json.Unmarshal([]byte(raw[0]), &k); err != nil {
+			return err
+		}
+		names := strings.FieldsFunc(k.SyncStandby, func(r rune) bool { return r == ',' })
+		if k.Leader != p.Name || len(names) != want {
+			return fmt.Errorf("sync key %+v, want %d standbys for %s", k, want, p.Name)
+		}
+		conn, err := p.Conn(context.Background())
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.Background())
+		var ssn string
+		if err := conn.QueryRow(context.Background(), "SHOW synchronous_standby_names").Scan(&ssn); err != nil {
+			return err
+		}
+		if !strings.HasPrefix(ssn, method) {
+			return fmt.Errorf("synchronous_standby_names = %q, want %s", ssn, method)
+		}
+		return nil
+	})
+	return p
+}
+
+// syncFailovers kills the primary at random moments, rounds times, and checks after each
+// failover that every acknowledged row is on the new primary.
+func syncFailovers(t *testing.T, rounds, nodes int, mode string, count, want int, method string) {
+	t.Parallel()
+	addr := needReal(t)
+	c := harness.New(t, ramdBin, addr, nodes, harness.Options{})
+	c.StartAll()
+	c.WaitPrimary(120 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	putKV(t, addr, "service/"+c.Scope+"/config", fmt.Sprintf(`{"synchronous_mode": %q, "synchronous_node_count": %d}`, mode, count))
+	waitSync(t, c, addr, want, method)
+	w := c.StartWriter(t)
+	ctx := context.Background()
+	for round := 1; round <= rounds; round++ {
+		w.WaitAcked(t, 20, 60*time.Second)
+		p := waitSync(t, c, addr, want, method)
+		time.Sleep(time.Duration(rand.IntN(400)) * time.Millisecond) // a random moment
+		p.Kill()
+		next := c.WaitPrimary(90 * time.Second)
+		if next == p {
+			t.Fatalf("round %d: the killed node is primary", round)
+		}
+		w.WaitAcked(t, 5, 60*time.Second)
+		missing, err := w.Missing(ctx, next)
+		if err != nil {
+			t.Fatalf("round %d: read back: %v", round, err)
+		}
+		if len(missing) > 0 {
+			t.Fatalf("round %d (%s): %d acknowledged rows missing on %s: %v", round, mode, len(missing), next.Name, missing)
+		}
+		t.Logf("round %d: %s -> %s, %d acknowledged rows all present", round, p.Name, next.Name, len(w.Acked()))
+		p.Start()
+		c.WaitReplicas(120 * time.Second)
+	}
+	w.Stop()
+	if v := w.Violations(); len(v) > 0 {
+		t.Errorf("split brain: %v", v)
+	}
+	p := c.WaitPrimary(60 * time.Second)
+	missing, err := w.Missing(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(missing) > 0 {
+		t.Fatalf("%d acknowledged rows missing at the end: %v", len(missing), missing)
+	}
+	t.Logf("%s: %d failovers, %d acknowledged rows, 0 missing", mode, rounds, len(w.Acked()))
+}
+
+// TestSyncFirst1of2: synchronous_mode on, one synchronous standby out of two replicas.
+func TestSyncFirst1of2(t *testing.T) { syncFailovers(t, syncRounds(3), 3, "on", 1, 1, "FIRST 1") }
+
+// TestSyncAny1of2: quorum mode, ANY 1 over two replicas.
+func TestSyncAny1of2(t *testing.T) { syncFailovers(t, syncRounds(3), 3, "quorum", 1, 2, "ANY 1") }
+
+// TestSyncAny2of3: quorum mode, ANY 2 over three replicas (four nodes).
+func TestSyncAny2of3(t *testing.T) { syncFailovers(t, syncRounds(3), 4, "quorum", 2, 3, "ANY 2") }
