@@ -40,6 +40,9 @@ func registerAdmin(r *gin.Engine, a Admin) {
 	r.POST("/switchover", h.switchover(false))
 	r.POST("/failover", h.switchover(true))
 	r.GET("/api/v1/jobs/:id", h.job)
+	if s, ok := a.(SyncAdmin); ok {
+		registerSync(r, s)
+	}
 }
 
 type adminHandlers struct{ a Admin }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -78,7 +80,21 @@ func syncFailovers(t *testing.T, rounds, nodes int, mode string, count, want int
 	c.StartAll()
 	c.WaitPrimary(120 * time.Second)
 	c.WaitReplicas(120 * time.Second)
-	putKV(t, addr, "service/"+c.Scope+"/config", fmt.Sprintf(`{"synchronous_mode": %q, "synchronous_node_count": %d}`, mode, count))
+	// Configured through the API of a replica: the request is validated and written by CAS.
+	var replica *harness.Node
+	for _, n := range c.Nodes {
+		if p, _ := c.Primary(); n != p {
+			replica = n
+			break
+		}
+	}
+	code, body := put(t, replica.APIURL()+"/api/v1/sync-standbys", fmt.Sprintf(`{"synchronous_mode": %q, "synchronous_node_count": %d}`, mode, count))
+	if code != http.StatusOK {
+		t.Fatalf("PUT /api/v1/sync-standbys: %d %s", code, body)
+	}
+	if code, body := put(t, replica.APIURL()+"/api/v1/sync-standbys", `{"synchronous_node_count": 0}`); code != http.StatusBadRequest || !strings.Contains(body, "synchronous_node_count") {
+		t.Fatalf("a bad count was not refused: %d %s", code, body)
+	}
 	waitSync(t, c, addr, want, method)
 	w := c.StartWriter(t)
 	ctx := context.Background()
@@ -126,3 +142,16 @@ func TestSyncAny1of2(t *testing.T) { syncFailovers(t, syncRounds(3), 3, "quorum"
 
 // TestSyncAny2of3: quorum mode, ANY 2 over three replicas (four nodes).
 func TestSyncAny2of3(t *testing.T) { syncFailovers(t, syncRounds(3), 4, "quorum", 2, 3, "ANY 2") }
+
+func put(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("PUT %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}

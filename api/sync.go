@@ -1,0 +1,73 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/daemon"
+)
+
+// SyncAdmin is what /api/v1/sync-standbys needs (satisfied by *daemon.Node).
+type SyncAdmin interface {
+	SyncStandbys(ctx context.Context) (daemon.SyncView, error)
+	SetSync(ctx context.Context, s daemon.SyncSettings) (daemon.SyncView, error)
+}
+
+// fieldErrorBody is the 400 answer naming the refused field.
+type fieldErrorBody struct {
+	Error  string `json:"error"`
+	Detail string `json:"detail"`
+	Field  string `json:"field,omitempty"`
+}
+
+func registerSync(r *gin.Engine, s SyncAdmin) {
+	r.GET("/api/v1/sync-standbys", func(c *gin.Context) {
+		v, err := s.SyncStandbys(c.Request.Context())
+		if err != nil {
+			c.JSON(http.StatusServiceUnavailable, fieldErrorBody{Error: "unavailable", Detail: err.Error()})
+			return
+		}
+		c.JSON(http.StatusOK, v)
+	})
+	r.PUT("/api/v1/sync-standbys", func(c *gin.Context) {
+		var in daemon.SyncSettings
+		dec := json.NewDecoder(io.LimitReader(c.Request.Body, maxBody))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&in); err != nil {
+			c.JSON(http.StatusBadRequest, badJSON(err))
+			return
+		}
+		v, err := s.SetSync(c.Request.Context(), in)
+		var fe *daemon.FieldError
+		switch {
+		case errors.As(err, &fe):
+			c.JSON(http.StatusBadRequest, fieldErrorBody{Error: "invalid value", Detail: fe.Error(), Field: fe.Field})
+		case errors.Is(err, consul.ErrConflict):
+			c.JSON(http.StatusConflict, fieldErrorBody{Error: "conflict", Detail: "the configuration changed meanwhile; read it again"})
+		case err != nil:
+			c.JSON(http.StatusServiceUnavailable, fieldErrorBody{Error: "unavailable", Detail: err.Error()})
+		default:
+			c.JSON(http.StatusOK, v)
+		}
+	})
+}
+
+// badJSON describes a JSON decoding error, naming the field when Go's decoder does.
+func badJSON(err error) fieldErrorBody {
+	b := fieldErrorBody{Error: "invalid JSON", Detail: err.Error()}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		b.Field = te.Field
+	}
+	if strings.HasPrefix(err.Error(), "json: unknown field ") {
+		b.Field = strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+	}
+	return b
+}
