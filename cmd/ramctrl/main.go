@@ -32,6 +32,8 @@ const usage = `ramctrl controls a ramd cluster through a member's REST API.
 
 Usage:
   ramctrl list [--api URL[,URL...]] [--watch] [--output table|json]
+  ramctrl sync show [--api URL] [--output table|json]
+  ramctrl sync set [--mode off|on|quorum] [--count N] [--strict true|false] [--commit on|remote_write|remote_apply]
   ramctrl version
   ramctrl help
 
@@ -54,6 +56,8 @@ func run(ctx context.Context, args []string, envAPI string, stdout, stderr io.Wr
 	switch args[0] {
 	case "list":
 		return runList(ctx, args[1:], envAPI, stdout, stderr)
+	case "sync":
+		return runSync(ctx, args[1:], envAPI, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "ramctrl", buildVersion())
 		return exitOK

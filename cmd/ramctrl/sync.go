@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+)
+
+// syncView is GET /api/v1/sync-standbys.
+type syncView struct {
+	Mode     string `json:"synchronous_mode"`
+	Count    int    `json:"synchronous_node_count"`
+	Strict   bool   `json:"synchronous_mode_strict"`
+	Commit   string `json:"synchronous_commit"`
+	Leader   string `json:"leader"`
+	Quorum   int    `json:"quorum"`
+	Standbys []struct {
+		Name       string `json:"name"`
+		ReceiveLSN uint64 `json:"receive_lsn"`
+		ReplayLSN  uint64 `json:"replay_lsn"`
+		State      string `json:"state"`
+	} `json:"sync_standbys"`
+}
+
+// runSync: ramctrl sync show | ramctrl sync set [--mode] [--count] [--strict] [--commit].
+func runSync(ctx context.Context, args []string, envAPI string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "show" && args[0] != "set") {
+		fmt.Fprintln(stderr, "usage: ramctrl sync show|set [--api URL] [--output table|json] [--mode off|on|quorum] [--count N] [--strict=true|false] [--commit on|remote_write|remote_apply]")
+		return exitUsage
+	}
+	fs := flag.NewFlagSet("ramctrl sync "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	api := fs.String("api", "", "ramd API URL(s), comma-separated")
+	output := fs.String("output", "table", "output format: table or json")
+	mode := fs.String("mode", "", "synchronous_mode: off, on (FIRST N) or quorum (ANY N)")
+	count := fs.Int("count", 0, "synchronous_node_count")
+	strict := fs.String("strict", "", "synchronous_mode_strict: true or false")
+	commit := fs.String("commit", "", "synchronous_commit: on, remote_write or remote_apply")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	raw := firstNonEmpty(*api, envAPI, defaultAPI)
+	urls, err := parseAPIURLs(raw)
+	if err != nil {
+		fmt.Fprintf(stderr, "ramctrl sync: %v\n", err)
+		return exitUsage
+	}
+	c := newClient(urls)
+	var body []byte
+	if args[0] == "show" {
+		body, err = c.get(ctx, "/api/v1/sync-standbys")
+	} else {
+		req := map[string]any{}
+		if *mode != "" {
+			req["synchronous_mode"] = *mode
+		}
+		if *count != 0 {
+			req["synchronous_node_count"] = *count
+		}
+		switch *strict {
+		case "":
+		case "true", "false":
+			req["synchronous_mode_strict"] = *strict == "true"
+		default:
+			fmt.Fprintf(stderr, "ramctrl sync set: --strict must be true or false, not %q\n", *strict)
+			return exitUsage
+		}
+		if *commit != "" {
+			req["synchronous_commit"] = *commit
+		}
+		if len(req) == 0 {
+			fmt.Fprintln(stderr, "ramctrl sync set: nothing to set (use --mode, --count, --strict or --commit)")
+			return exitUsage
+		}
+		body, err = c.put(ctx, "/api/v1/sync-standbys", req)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ramctrl: %v\n", err)
+		return exitError
+	}
+	if *output == "json" {
+		var out bytes.Buffer
+		_ = json.Indent(&out, body, "", "  ")
+		fmt.Fprintln(stdout, out.String())
+		return exitOK
+	}
+	var v syncView
+	if err := json.Unmarshal(body, &v); err != nil {
+		fmt.Fprintf(stderr, "ramctrl: unreadable answer: %v\n", err)
+		return exitError
+	}
+	renderSync(stdout, v)
+	return exitOK
+}
+
+func renderSync(w io.Writer, v syncView) {
+	fmt.Fprintf(w, "Synchronous mode: %s (count %d, strict %v, synchronous_commit %s)\n", v.Mode, v.Count, v.Strict, v.Commit)
+	if v.Leader != "" {
+		fmt.Fprintf(w, "Leader: %s, quorum %d\n", v.Leader, v.Quorum)
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "Sync standby\tState\tReceived LSN\tReplayed LSN")
+	for _, s := range v.Standbys {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, dash(s.State), lsn(s.ReceiveLSN), lsn(s.ReplayLSN))
+	}
+	_ = tw.Flush()
+}
+
+func lsn(v uint64) string { return fmt.Sprintf("%X/%X", v>>32, uint32(v)) }
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// put sends a JSON body to the first URL that answers; a 4xx answer is final (the request
+// was understood and refused) and its message is returned.
+func (c *client) put(ctx context.Context, path string, v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var errs []string
+	for _, base := range c.urls {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, base+path, bytes.NewReader(b))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.http.Do(req)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return body, nil
+		}
+		var e struct {
+			Error, Detail, Field string
+		}
+		_ = json.Unmarshal(body, &e)
+		return nil, fmt.Errorf("%s refused (%s): %s", path, resp.Status, firstNonEmpty(e.Detail, e.Error, strings.TrimSpace(string(body))))
+	}
+	return nil, fmt.Errorf("no ramd API answered at %s (%s)", strings.Join(c.urls, ", "), strings.Join(errs, "; "))
+}
