@@ -42,9 +42,10 @@ func bodyContains(err error, s string) bool {
 }
 
 // translate maps an api error to this package's vocabulary: transport errors, timeouts and
-// 5xx answers wrap ErrUnavailable; other answers (4xx) are returned as they are. When the
-// caller's ctx was cancelled the error is returned unchanged (it wraps context.Canceled):
-// the caller gave up, Consul is not to blame. ctx is the caller's context.
+// 5xx answers wrap ErrUnavailable; 403 wraps ErrPermissionDenied (acl.go); other answers
+// (4xx) are returned as they are. When the caller's ctx was cancelled the error is returned
+// unchanged (it wraps context.Canceled): the caller gave up, Consul is not to blame. ctx is
+// the caller's context.
 func (c *Client) translate(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
@@ -53,6 +54,8 @@ func (c *Client) translate(ctx context.Context, err error) error {
 	switch {
 	case code >= http.StatusInternalServerError:
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case isPermissionDenied(err):
+		return permissionDenied(err)
 	case code != 0:
 		return err
 	case errors.Is(ctx.Err(), context.Canceled):

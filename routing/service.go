@@ -1,50 +1,13 @@
 package routing
 
 import (
-	"fmt"
-	"regexp"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/consul/api"
 )
-
-// Config is how a node's PostgreSQL endpoint is published.
-type Config struct {
-	// ServiceName defaults to the cluster scope, sanitised for Consul DNS.
-	ServiceName string `env:"RAMD_SERVICE_NAME"`
-	// ServiceTags are extra tags added to every registration.
-	ServiceTags []string `env:"RAMD_SERVICE_TAGS"`
-	// DeregisterAfter removes a registration whose check stayed critical this long (a node
-	// that vanished without deregistering).
-	DeregisterAfter time.Duration `env:"RAMD_SERVICE_DEREGISTER_AFTER, default=10m"`
-}
-
-// Validate checks the routing settings.
-func (c Config) Validate() error {
-	if c.ServiceName != "" && SanitizeName(c.ServiceName) != c.ServiceName {
-		return fmt.Errorf("RAMD_SERVICE_NAME=%q: must be lowercase letters, digits and dashes (a DNS label), e.g. %q",
-			c.ServiceName, SanitizeName(c.ServiceName))
-	}
-	if c.DeregisterAfter < time.Minute {
-		return fmt.Errorf("RAMD_SERVICE_DEREGISTER_AFTER=%s: must be at least 1m (Consul's floor)", c.DeregisterAfter)
-	}
-	return nil
-}
-
-var nonDNS = regexp.MustCompile(`[^a-z0-9-]+`)
-
-// SanitizeName turns a scope into a valid Consul DNS service name.
-func SanitizeName(s string) string {
-	s = nonDNS.ReplaceAllString(strings.ToLower(s), "-")
-	s = strings.Trim(s, "-")
-	if len(s) > 63 {
-		s = s[:63]
-	}
-	return s
-}
 
 // Role is the node's role as routing sees it.
 type Role string
@@ -53,21 +16,80 @@ type Role string
 const (
 	RolePrimary Role = "primary"
 	RoleReplica Role = "replica"
-	RoleNone    Role = "none" // stopped, fencing, bootstrapping: no role tag, check critical
+	// RoleStandbyLeader is reserved for the leader of a standby cluster (none exist yet).
+	RoleStandbyLeader Role = "standby-leader"
+	// RoleNone is a node that serves nothing: stopped, fencing, demoted, bootstrapping. It
+	// keeps its registration (no role tag) with a critical check.
+	RoleNone Role = "none"
 )
+
+// SyncState is a replica's replication mode as published in the sync key.
+type SyncState string
+
+// Sync states. A primary and a node without a role have SyncNone.
+const (
+	SyncNone   SyncState = ""
+	SyncSync   SyncState = "sync"   // named in the sync key, synchronous_standby_names FIRST n
+	SyncQuorum SyncState = "quorum" // named in the sync key with quorum > 0 (ANY n)
+	SyncAsync  SyncState = "async"  // streaming, not synchronous
+)
+
+// Tags ramd sets from the node's state. Users cannot set them (Config.Validate).
+const (
+	TagPrimary = "primary"
+	// TagMaster is TagPrimary under the name old clients and Patroni-era templates use.
+	TagMaster        = "master"
+	TagReplica       = "replica"
+	TagStandbyLeader = "standby-leader"
+	TagSync          = "sync"
+	TagQuorum        = "quorum"
+	TagAsync         = "async"
+	// TagLagging marks a replica whose replay lag is over ReplicaMaxLag: it is not in the
+	// read pool (no TagReplica) but keeps its sync state tag.
+	TagLagging = "lagging"
+	// TagNoLoadBalance marks a node with Patroni's noloadbalance tag: never in the read pool.
+	TagNoLoadBalance = "noloadbalance"
+)
+
+// Meta keys of a registration. Consul's filter expressions (resolver subsets, the health
+// API's ?filter=) select on them as Service.Meta.<key>.
+const (
+	MetaNode      = "node"
+	MetaRole      = "role"
+	MetaTimeline  = "timeline"
+	MetaLSN       = "lsn"
+	MetaLagBytes  = "lag_bytes"
+	MetaSyncState = "sync_state"
+)
+
+// positionMeta are the meta keys that move with every write on the primary. They are
+// refreshed with any other change, and on their own at most every positionRefresh, so a
+// busy cluster does not re-register every cycle.
+var positionMeta = []string{MetaLSN, MetaLagBytes}
 
 // Want is the wanted publication of one node, derived from the loop's status.
 type Want struct {
 	Scope   string
 	Node    string
-	Address string
+	Address string // "" lets Consul use the agent's node address
 	Port    int
 	Role    Role
-	// Healthy is true when the role is really true right now (primary holding the lock and
-	// accepting writes; replica running and streaming).
-	Healthy  bool
-	Timeline int
-	LSN      uint64
+	// Healthy is true when the role is really true right now: a primary holds the lock and
+	// accepts writes; a replica runs and streams.
+	Healthy bool
+	// Leader is true on the node holding the leader lock: it keeps the cluster-wide objects
+	// (prepared queries, mesh config entries) current.
+	Leader bool
+	// SyncState is the replica's replication mode (SyncNone on a primary).
+	SyncState SyncState
+	// NoLoadBalance is Patroni's noloadbalance member tag: never in the read pool.
+	NoLoadBalance bool
+	Timeline      int
+	// LSN is the node's WAL position: written on a primary, received or replayed on a
+	// replica.
+	LSN uint64
+	// LagBytes is a replica's replay lag behind the leader's last published position: what
+	// a read on it misses.
 	LagBytes uint64
 	// Output is the check's text, saying why it passes or fails.
 	Output string
@@ -79,80 +101,143 @@ type Registration struct {
 	CheckID     string
 	CheckStatus string
 	CheckOutput string
+	// SidecarID is the ID of the Connect sidecar the agent creates with the service ("" when
+	// the mesh is off).
+	SidecarID string
 }
 
 // ServiceID is the node's service instance id.
 func ServiceID(service, node string) string { return service + "-" + node }
 
-// Build computes the registration for want. Pure.
-func Build(cfg Config, want Want, ttl time.Duration) Registration {
-	name := cfg.ServiceName
-	if name == "" {
-		name = SanitizeName(want.Scope)
-	}
-	id := ServiceID(name, want.Node)
-	tags := append([]string(nil), cfg.ServiceTags...)
+// SidecarID is the ID Consul gives the sidecar registered with service instance id.
+func SidecarID(id string) string { return id + "-sidecar-proxy" }
+
+// CheckID is the ID of the TTL check of service instance id.
+func CheckID(id string) string { return "service:" + id }
+
+// InReadPool reports whether want belongs in the read pool (replica.<svc>): a replica that
+// is not tagged noloadbalance and whose replay lag is within maxLag (0: no limit). Health is
+// the check's business, not this.
+func InReadPool(want Want, maxLag uint64) bool {
+	return want.Role == RoleReplica && !want.NoLoadBalance && (maxLag == 0 || want.LagBytes <= maxLag)
+}
+
+// Tags returns the sorted tags of want: the user's extra tags, then the role's.
+//
+//	primary         primary, master
+//	standby-leader  standby-leader
+//	replica         its sync state (sync, quorum or async), plus replica when in the read
+//	                pool, lagging when over the lag limit, noloadbalance when tagged so
+//	none            nothing but the user's tags
+func Tags(cfg Config, want Want) []string {
+	tags := slices.Clone(cfg.ServiceTags)
 	switch want.Role {
 	case RolePrimary:
-		tags = append(tags, "primary", "master")
+		tags = append(tags, TagPrimary, TagMaster)
+	case RoleStandbyLeader:
+		tags = append(tags, TagStandbyLeader)
 	case RoleReplica:
-		tags = append(tags, "replica")
+		if want.SyncState != SyncNone {
+			tags = append(tags, string(want.SyncState))
+		}
+		if InReadPool(want, cfg.ReplicaMaxLag) {
+			tags = append(tags, TagReplica)
+		}
+		if cfg.ReplicaMaxLag > 0 && want.LagBytes > cfg.ReplicaMaxLag {
+			tags = append(tags, TagLagging)
+		}
 	}
-	sort.Strings(tags)
-	checkID := "service:" + id
+	if want.NoLoadBalance && want.Role != RoleNone {
+		tags = append(tags, TagNoLoadBalance)
+	}
+	slices.Sort(tags)
+	return slices.Compact(tags)
+}
+
+// Build computes the registration for want. Pure.
+func Build(cfg Config, want Want, ttl time.Duration) Registration {
+	name := cfg.Service(want.Scope)
+	id := ServiceID(name, want.Node)
 	status := api.HealthCritical
 	if want.Healthy && want.Role != RoleNone {
 		status = api.HealthPassing
 	}
-	return Registration{
+	meta := map[string]string{
+		MetaNode:     want.Node,
+		MetaRole:     string(want.Role),
+		MetaTimeline: strconv.Itoa(want.Timeline),
+		MetaLSN:      strconv.FormatUint(want.LSN, 10),
+		MetaLagBytes: strconv.FormatUint(want.LagBytes, 10),
+	}
+	if want.SyncState != SyncNone {
+		meta[MetaSyncState] = string(want.SyncState)
+	}
+	reg := Registration{
 		Service: &api.AgentServiceRegistration{
 			ID:      id,
 			Name:    name,
 			Address: want.Address,
 			Port:    want.Port,
-			Tags:    tags,
-			Meta: map[string]string{
-				"node":      want.Node,
-				"role":      string(want.Role),
-				"timeline":  strconv.Itoa(want.Timeline),
-				"lsn":       strconv.FormatUint(want.LSN, 10),
-				"lag_bytes": strconv.FormatUint(want.LagBytes, 10),
-			},
+			Tags:    Tags(cfg, want),
+			Meta:    meta,
 			Check: &api.AgentServiceCheck{
-				CheckID:                        checkID,
-				Name:                           "ramd role " + string(want.Role),
+				CheckID:                        CheckID(id),
+				Name:                           "ramd: PostgreSQL " + string(want.Role),
 				TTL:                            ttl.String(),
 				Status:                         status,
 				DeregisterCriticalServiceAfter: cfg.DeregisterAfter.String(),
 			},
 		},
-		CheckID:     checkID,
+		CheckID:     CheckID(id),
 		CheckStatus: status,
 		CheckOutput: want.Output,
 	}
+	if cfg.Mesh {
+		// The agent derives the sidecar (ID, port, tags and meta) from the parent; the
+		// resolver subsets filter the sidecars on the inherited meta and tags.
+		reg.Service.Connect = &api.AgentServiceConnect{SidecarService: &api.AgentServiceRegistration{}}
+		reg.SidecarID = SidecarID(id)
+	}
+	return reg
 }
 
-// SameService reports whether the registered service already matches the wanted one (tags,
-// address, port, meta), so the reconcile re-registers only on a difference.
+// SameService reports whether the registered service already matches the wanted one
+// (name, address, port, tags, and meta other than the WAL positions), so the reconcile
+// re-registers only on a difference.
 func SameService(have *api.AgentService, want *api.AgentServiceRegistration) bool {
-	if have == nil {
+	if have == nil || want == nil {
 		return false
 	}
-	if have.Service != want.Name || have.Address != want.Address || have.Port != want.Port {
+	if have.ID != want.ID || have.Service != want.Name || have.Address != want.Address || have.Port != want.Port {
 		return false
 	}
-	ht := append([]string(nil), have.Tags...)
-	sort.Strings(ht)
-	if strings.Join(ht, ",") != strings.Join(want.Tags, ",") {
+	ht := slices.Clone(have.Tags)
+	slices.Sort(ht)
+	if !slices.Equal(ht, want.Tags) {
 		return false
 	}
-	for k, v := range want.Meta {
-		if k == "lsn" || k == "lag_bytes" {
-			continue // change every cycle; refreshed with the role, not on their own
-		}
-		if have.Meta[k] != v {
+	return maps.Equal(withoutPositions(have.Meta), withoutPositions(want.Meta))
+}
+
+// SamePositions reports whether the registered WAL position meta equals the wanted.
+func SamePositions(have *api.AgentService, want *api.AgentServiceRegistration) bool {
+	if have == nil || want == nil {
+		return false
+	}
+	for _, k := range positionMeta {
+		if have.Meta[k] != want.Meta[k] {
 			return false
 		}
 	}
 	return true
+}
+
+func withoutPositions(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if !slices.Contains(positionMeta, k) {
+			out[k] = v
+		}
+	}
+	return out
 }
