@@ -25,6 +25,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 		}
 		n.waitSuccessor(ctx)
 	} else if n.pg.Running() {
+		n.leaveSync(ctx)
 		n.setState("stopping")
 		sctx, scancel := context.WithTimeout(ctx, stopTimeout)
 		if err := n.pg.Stop(sctx, pg.StopFast); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ramd-project/ramd/consul"
 	"github.com/ramd-project/ramd/daemon/ha"
@@ -116,7 +117,18 @@ func (n *Node) syncStandbys(ctx context.Context, o *observation) error {
 		}
 		return nil
 	}
+	if in.Mode != syncstandby.ModeOff && n.syncCommit != o.dyn.syncCommit() && n.syncNames == o.sync.pg.String() {
+		// Only the commit level changed: apply it without touching the standbys.
+		return n.setSyncNames(ctx, o, o.sync.pg, "synchronous_commit "+o.dyn.syncCommit())
+	}
 	step := syncstandby.Next(in)
+	if step.Publish != nil || step.SetPG != nil {
+		var seen []string
+		for _, s := range in.Standbys {
+			seen = append(seen, fmt.Sprintf("%s(streaming=%v sync_state=%s flush=%s nosync=%v)", s.Name, s.Streaming, s.SyncState, pg.LSN(s.Flush), s.NoSync))
+		}
+		n.logger.Info("synchronous standbys step", "reason", step.Reason, "standbys", strings.Join(seen, " "), "enforced", o.sync.pg.String())
+	}
 	switch {
 	case step.Publish != nil:
 		return n.publishSync(ctx, o, *step.Publish, step.Reason)
@@ -214,4 +226,85 @@ func (n *Node) syncRole(o *observation) (sync, quorum bool) {
 		}
 	}
 	return false, false
+}
+
+// leaveSync runs when a synchronous standby stops cleanly: it asks to be removed (the nosync
+// tag in its member record) and waits, bounded, until the leader no longer counts on it, so
+// its stop neither blocks commits nor shrinks the set that protects them unannounced.
+func (n *Node) leaveSync(ctx context.Context) {
+	st := n.Status()
+	// Read the sync key now: the last snapshot may predate this node's promotion to it.
+	if st == nil || n.session == "" || !n.listedAsSync(ctx) {
+		return
+	}
+	next := *st
+	tags := map[string]any{}
+	for k, v := range st.Tags {
+		tags[k] = v
+	}
+	tags["nosync"] = true
+	next.Tags = tags
+	b, _ := json.Marshal(n.memberRecord(&next))
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	err := n.store.Acquire(cctx, consul.MemberKey(n.cfg.Name), b, n.session)
+	cancel()
+	if err != nil {
+		n.logger.Warn("could not ask to leave the synchronous standbys", "err", err)
+		return
+	}
+	n.logger.Info("stopping: asked the leader to remove this node from the synchronous standbys")
+	deadline := time.Now().Add(syncLeaveWait)
+	for i := 0; time.Now().Before(deadline) && i < 1000; i++ {
+		if !n.listedAsSync(ctx) {
+			n.logger.Info("removed from the synchronous standbys")
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	n.logger.Warn("the leader did not remove this node from the synchronous standbys in time")
+}
+
+// syncLeaveWait bounds how long a stopping synchronous standby waits to be removed: a few
+// leader cycles (narrow the sync key, then synchronous_standby_names).
+const syncLeaveWait = 10 * time.Second
+
+// listedAsSync reports whether the sync key or the leader's synchronous_standby_names still
+// name this node.
+func (n *Node) listedAsSync(ctx context.Context) bool {
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	defer cancel()
+	var k consul.Sync
+	if _, err := n.store.GetJSON(cctx, consul.KeySync, true, &k); err == nil {
+		for _, name := range strings.Split(k.SyncStandby, ",") {
+			if strings.TrimSpace(name) == n.cfg.Name {
+				return true
+			}
+		}
+	}
+	if n.lastLeader == "" || n.lastLeader == n.cfg.Name {
+		return false
+	}
+	conn, err := n.memberConn(n.lastLeader, false)
+	if err != nil {
+		return false
+	}
+	v, err := pg.RemoteSetting(cctx, conn, "synchronous_standby_names")
+	if err != nil {
+		return false
+	}
+	c, err := syncstandby.Parse(v)
+	return err == nil && contains(c.Names, n.cfg.Name)
+}
+
+func contains(list []string, x string) bool {
+	for _, y := range list {
+		if y == x {
+			return true
+		}
+	}
+	return false
 }

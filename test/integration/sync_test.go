@@ -155,3 +155,54 @@ func put(t *testing.T, url, body string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// TestSyncStandbyCleanStop: a synchronous standby stopped with SIGTERM first asks to be
+// removed; the leader moves the synchronous role to the other replica and writes go on.
+func TestSyncStandbyCleanStop(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	c := harness.New(t, ramdBin, addr, 3, harness.Options{})
+	c.StartAll()
+	c.WaitPrimary(120 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	putKV(t, addr, "service/"+c.Scope+"/config", `{"synchronous_mode": "on", "synchronous_node_count": 1}`)
+	p := waitSync(t, c, addr, 1, "FIRST 1")
+	w := c.StartWriter(t)
+	w.WaitAcked(t, 10, 30*time.Second)
+	var k syncKey
+	testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
+		_ = json.Unmarshal([]byte(kv(t, addr, "service/"+c.Scope+"/")["sync"][0]), &k)
+		if k.SyncStandby == "" {
+			return fmt.Errorf("no synchronous standby published")
+		}
+		return nil
+	})
+	sync := c.Node(k.SyncStandby)
+	if err := sync.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(sync.LogPath)
+	if !strings.Contains(string(b), "removed from the synchronous standbys") {
+		t.Error("the stopping synchronous standby was not removed before it stopped")
+	}
+	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+		var now syncKey
+		_ = json.Unmarshal([]byte(kv(t, addr, "service/"+c.Scope+"/")["sync"][0]), &now)
+		if now.SyncStandby == "" || now.SyncStandby == sync.Name {
+			return fmt.Errorf("sync key %+v", now)
+		}
+		return nil
+	})
+	w.WaitAcked(t, 20, 30*time.Second)
+	w.Stop()
+	missing, err := w.Missing(context.Background(), p)
+	if err != nil || len(missing) > 0 {
+		t.Fatalf("missing %v (%v)", missing, err)
+	}
+	t.Logf("longest write gap while the synchronous standby left: %s", w.LongestGap())
+	if testing.Verbose() {
+		for _, e := range c.LogEvents("synchronous standbys step", "removed from", "asked the leader") {
+			t.Log(e)
+		}
+	}
+}
