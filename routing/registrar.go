@@ -38,9 +38,14 @@ type Registrar struct {
 	last         Registration // last registration applied, for MarkCritical
 	registered   bool         // registered at least once by this process
 	registeredAt time.Time
-	leading      bool      // the previous reconcile ran as leader
-	clusterAt    time.Time // last check of the cluster-wide objects
-	failures     int       // consecutive failed reconciles
+	fedStatus    string // status and output of the last check update
+	fedOutput    string
+	fedAt        time.Time
+	calledAt     time.Time     // last Reconcile
+	gap          time.Duration // decaying maximum of the time between two Reconciles
+	leading      bool          // the previous reconcile ran as leader
+	clusterAt    time.Time     // last check of the cluster-wide objects
+	failures     int           // consecutive failed reconciles
 }
 
 // NewRegistrar returns a registrar; ttl is the TTL of the role check: a node whose loop stops
@@ -55,11 +60,14 @@ func (r *Registrar) Failures() int { return r.failures }
 
 // Reconcile makes Consul show want: it re-registers the service when the registration
 // differs from want or is gone (deleted by hand, lost with an agent restart), then feeds
-// the TTL check (the liveness signal: a node that stops calling this drops out of every
-// name within ttl). On the leader it also keeps the prepared queries and, with the mesh on,
-// the config entries current. Idempotent: when nothing changed it makes one local read and
-// one check update, and no catalog or KV write.
+// the TTL check when its status changes and often enough that the next feed comes within
+// half the TTL (the liveness signal: a node that stops calling this drops out of every name
+// within ttl). On the leader it also keeps the prepared queries and, with the mesh on, the
+// config entries current. Idempotent: when nothing changed it makes one local read and a
+// check update about every ttl/2 or every cycle, whichever is rarer, and no catalog or KV
+// write.
 func (r *Registrar) Reconcile(ctx context.Context, want Want) error {
+	r.observeGap(time.Now())
 	reg := Build(r.cfg, want, r.ttl)
 	err := r.reconcileService(ctx, reg)
 	if want.Leader {
@@ -100,10 +108,36 @@ func (r *Registrar) reconcileService(ctx context.Context, reg Registration) erro
 		r.registered, r.registeredAt = true, time.Now()
 	}
 	r.last = reg
+	// Feed the check when its status or text changes, and otherwise skip a cycle only when
+	// the next one (judged by the longest recent gap between cycles) still comes within half
+	// the TTL of the last feed: a replica is woken by every leader heartbeat and may cycle
+	// twice a second, while the agent needs one feed per TTL. A loop that stops (frozen, dead)
+	// stops feeding, so the check still goes critical within ttl of the last feed.
+	if !stale && reg.CheckStatus == r.fedStatus && reg.CheckOutput == r.fedOutput && time.Since(r.fedAt)+r.gap < r.ttl/2 {
+		return nil
+	}
 	if err := r.client.UpdateTTL(ctx, reg.CheckID, reg.CheckOutput, reg.CheckStatus); err != nil {
+		if errors.Is(err, consul.ErrNotFound) {
+			r.registered = false // the check is gone: register again next cycle
+		}
+		r.fedAt = time.Time{}
 		return fmt.Errorf("update check %s: %w", reg.CheckID, err)
 	}
+	r.fedStatus, r.fedOutput, r.fedAt = reg.CheckStatus, reg.CheckOutput, time.Now()
 	return nil
+}
+
+// observeGap tracks a decaying maximum of the time between two Reconciles: it jumps to a
+// longer gap at once (a long action, a slow Consul) and forgets it slowly.
+func (r *Registrar) observeGap(now time.Time) {
+	if !r.calledAt.IsZero() {
+		if g := now.Sub(r.calledAt); g > r.gap {
+			r.gap = g
+		} else {
+			r.gap -= (r.gap - g) / 8
+		}
+	}
+	r.calledAt = now
 }
 
 // reconcileCluster keeps the prepared queries and config entries of service equal to what
@@ -173,9 +207,11 @@ func (r *Registrar) MarkCritical(ctx context.Context, why string) error {
 	if r.last.CheckID == "" {
 		return nil
 	}
+	r.fedAt = time.Time{} // whatever happens, the next reconcile feeds the check again
 	if err := r.client.UpdateTTL(ctx, r.last.CheckID, why, api.HealthCritical); err != nil {
 		return fmt.Errorf("fail check %s: %w", r.last.CheckID, err)
 	}
+	r.fedStatus, r.fedOutput = api.HealthCritical, why
 	return nil
 }
 

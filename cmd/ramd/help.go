@@ -55,6 +55,11 @@ var descriptions = map[string]string{
 	"RAMD_SERVICE_DEREGISTER_AFTER":  "Consul removes a registration critical this long",
 	"RAMD_LOG_FORMAT":                "log format: text or json",
 	"RAMD_LOG_LEVEL":                 "log level: debug, info, warn, error",
+
+	// Routing (docs/ROUTING.md).
+	"RAMD_REPLICA_MAX_LAG":             "replay lag in bytes above which a replica leaves replica.<service> (0: no limit)",
+	"RAMD_PREPARED_QUERY_FAILOVER_DCS": "datacenters the prepared queries <service>-primary/-replica fail over to, comma-separated",
+	"RAMD_MESH":                        "register a Connect sidecar; the leader writes the service-defaults and service-resolver (subsets primary, replica)",
 }
 
 func printHelp(w io.Writer) {
