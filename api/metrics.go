@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ramd-project/ramd/daemon"
+	"github.com/ramd-project/ramd/observability"
 )
 
 // statusMetric is one patroni_* series computed from a Status.
@@ -179,4 +180,69 @@ func standbyValue(st *daemon.Status, v uint64) float64 {
 		return 0
 	}
 	return runningValue(st, v)
+}
+
+// statusGauges are the ramd_* gauges read from node.Status() at scrape time: each reads 0
+// before the first HA cycle. Names and help texts live in observability.
+func statusGauges(node Node, now func() time.Time) observability.StatusGauges {
+	read := func(f func(st *daemon.Status) float64) func() float64 {
+		return func() float64 {
+			st := node.Status()
+			if st == nil {
+				return 0
+			}
+			return f(st)
+		}
+	}
+	return observability.StatusGauges{
+		LockHeld:              read(func(st *daemon.Status) float64 { return boolValue(st.HasLock) }),
+		ReplicationLagBytes:   read(lagBytes),
+		ReplicationLagSeconds: read(func(st *daemon.Status) float64 { return lagSeconds(st, now()) }),
+		SyncStandbys:          read(syncStandbys),
+		PendingRestart:        read(func(st *daemon.Status) float64 { return boolValue(pendingRestart(st)) }),
+	}
+}
+
+// replaying reports whether the node is a running replica (or standby leader) that has
+// replayed something, so that its lag means something. A demoted former primary may have
+// diverged: it has no lag, it needs a rewind.
+func replaying(st *daemon.Status) bool {
+	return st.PGRunning && st.Role.IsReplicaRole() && st.ReplayLSN != 0
+}
+
+// lagBytes is how far this replica's replayed position is behind the leader's last known
+// position (the /replica?lag= measure), 0 on the primary or when PostgreSQL is not running.
+func lagBytes(st *daemon.Status) float64 {
+	if !replaying(st) {
+		return 0
+	}
+	if optime := leaderOptime(st); optime > st.ReplayLSN {
+		return float64(optime - st.ReplayLSN)
+	}
+	return 0
+}
+
+// lagSeconds is, while this replica's replay is behind the leader's position, how old the
+// last transaction it replayed is; 0 when it replayed everything known (an idle primary
+// makes no lag), on the primary, or when PostgreSQL is not running.
+func lagSeconds(st *daemon.Status, now time.Time) float64 {
+	if lagBytes(st) == 0 || st.ReplayTimestamp.IsZero() {
+		return 0
+	}
+	return max(now.Sub(st.ReplayTimestamp).Seconds(), 0)
+}
+
+// syncStandbys counts the standbys PostgreSQL reports as synchronous or quorum on this
+// primary: what it enforces, not what the sync key says.
+func syncStandbys(st *daemon.Status) float64 {
+	if publicRole(st.Role) != rolePrimary || !st.PGRunning {
+		return 0
+	}
+	n := 0
+	for _, r := range st.Replication {
+		if r.SyncState == "sync" || r.SyncState == "quorum" {
+			n++
+		}
+	}
+	return float64(n)
 }

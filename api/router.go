@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ramd-project/ramd/daemon"
+	"github.com/ramd-project/ramd/observability"
 )
 
 // Node is what the API needs from the node agent (satisfied by *daemon.Node).
@@ -28,8 +29,9 @@ var releaseMode sync.Once
 // /metrics, all answered from node.Status() without any PostgreSQL or Consul call. It
 // registers the patroni_* collector on reg, which /metrics serves, so the caller can add its
 // own collectors to the same registry. now is the clock /liveness compares the last cycle
-// with; nil means time.Now. A nil logger discards the access log.
-func NewRouter(node Node, reg *prometheus.Registry, logger *slog.Logger, now func() time.Time) *gin.Engine {
+// with; nil means time.Now. A nil logger discards the access log. The ramd_* gauges read
+// from the status are registered on reg too; opts add tracing (WithTracerProvider).
+func NewRouter(node Node, reg *prometheus.Registry, logger *slog.Logger, now func() time.Time, opts ...Option) *gin.Engine {
 	releaseMode.Do(func() { gin.SetMode(gin.ReleaseMode) })
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -44,6 +46,13 @@ func NewRouter(node Node, reg *prometheus.Registry, logger *slog.Logger, now fun
 		if are := (prometheus.AlreadyRegisteredError{}); !errors.As(err, &are) {
 			panic("api: register status collector: " + err.Error()) // programmer error at start-up
 		}
+	}
+	if err := observability.RegisterStatusGauges(reg, statusGauges(node, now)); err != nil {
+		panic("api: " + err.Error()) // programmer error at start-up
+	}
+	var o routerOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
 
 	h := &handlers{
@@ -62,7 +71,7 @@ func NewRouter(node Node, reg *prometheus.Registry, logger *slog.Logger, now fun
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	_ = r.SetTrustedProxies(nil) // log the peer address, never a forwarded header
-	r.Use(recovery(logger), accessLog(logger), errorResponses())
+	r.Use(recovery(logger), tracing(o), accessLog(logger), errorResponses())
 
 	for _, p := range healthPaths {
 		r.GET(p, h.health)

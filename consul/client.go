@@ -136,6 +136,7 @@ func (c *Client) write(ctx context.Context, op, key string, f func(context.Conte
 
 // debug logs one request at Debug level.
 func (c *Client) debug(ctx context.Context, op, key string, start time.Time, err error) {
+	c.observe(ctx, op, key, start, err) // metrics and spans (observe.go)
 	if !c.log.Enabled(ctx, slog.LevelDebug) {
 		return
 	}

@@ -17,17 +17,23 @@ const (
 )
 
 // cycle runs observe, decide, act and publish once, and returns when the next cycle is due.
+// Every cycle is measured; one that acts is traced (telemetry.go).
 func (n *Node) cycle(ctx context.Context) time.Duration {
+	tc := n.beginCycle()
 	o := n.observe(ctx)
+	tc.observed()
 	p := ha.Decide(o.in)
+	ctx = tc.decided(ctx, &o, p)
 	if s := p.String(); s != n.lastPlan {
-		n.logger.Info("plan", "plan", s)
+		n.logger.InfoContext(ctx, "plan", "plan", s)
 		n.lastPlan = s
 	}
-	if err := n.act(ctx, &o, p); err != nil {
-		n.logger.Error("action failed", "plan", p.String(), "err", err)
+	err := n.act(ctx, &o, p)
+	if err != nil {
+		n.logger.ErrorContext(ctx, "action failed", "plan", p.String(), "err", err)
 	}
 	n.publish(ctx, &o, p)
+	tc.end(err, o.in.ConsulOK)
 	return n.nextWake(&o)
 }
 

@@ -76,7 +76,8 @@ func (n *Node) RequestSwitchover(ctx context.Context, r SwitchoverRequest) (stri
 		kind = "failover"
 	}
 	job := consul.Job{ID: id, Kind: kind, From: r.From, To: r.To, State: consul.JobPending, CreatedAt: time.Now().UTC(),
-		Phases: []consul.JobPhase{{Name: "requested", At: time.Now().UTC()}}}
+		Phases:      []consul.JobPhase{{Name: "requested", At: time.Now().UTC()}},
+		TraceParent: traceParent(ctx)} // the nodes that carry the job out continue this trace
 	f := consul.Failover{Leader: r.From, Member: r.To, JobID: id}
 	if !r.ScheduledAt.IsZero() {
 		f.ScheduledAt = r.ScheduledAt.UTC().Format(time.RFC3339)
@@ -117,6 +118,7 @@ func (n *Node) jobPhase(ctx context.Context, id, phase, state, errText string) {
 	if id == "" {
 		return
 	}
+	n.tracePhase(ctx, phase)
 	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
 	defer cancel()
 	for range 3 {

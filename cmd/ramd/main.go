@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
+	"go.opentelemetry.io/otel"
 
 	"github.com/ramd-project/ramd/api"
 	"github.com/ramd-project/ramd/consul"
@@ -61,8 +62,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ramd: invalid configuration: %v\n", err)
 		return exitConfig
 	}
+	tracing, err := observability.NewTracing(ctx, os.LookupEnv, observability.Identity{
+		Instance: cfg.Node.Name, Version: daemon.Version, Scope: cfg.Node.Scope})
+	if err != nil {
+		fmt.Fprintf(stderr, "ramd: invalid configuration: %v\n", err)
+		return exitConfig
+	}
 	logger := observability.NewLogger(cfg.Log, stderr)
-	if err := serve(ctx, cfg, logger); err != nil {
+	// Export failures (collector down) are reported through the process's log.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { logger.Warn("opentelemetry", "err", err) }))
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tracing.Shutdown(sctx); err != nil {
+			logger.Warn("flush traces", "err", err)
+		}
+	}()
+	if err := serve(ctx, cfg, tracing, logger); err != nil {
 		logger.Error("ramd stopped with an error", "err", err)
 		return exitFailed
 	}
@@ -82,7 +98,12 @@ func runGuard(stderr io.Writer) int {
 	return exitOK
 }
 
-func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
+func serve(ctx context.Context, cfg Config, tracing *observability.Tracing, logger *slog.Logger) error {
+	reg := observability.NewRegistry()
+	metrics, err := observability.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
 	inst, err := pg.New(cfg.PG, logger)
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
@@ -103,10 +124,15 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	registrar := routing.NewRegistrar(cfg.Routing, client, cfg.Node.TTL)
 	node := daemon.New(cfg.Node, inst, client, guard, registrar, logger)
-	srv := api.NewServer(cfg.API, api.NewRouter(node, observability.NewRegistry(), logger, time.Now))
+	node.SetTelemetry(&daemon.Telemetry{TracerProvider: tracing.Provider(), Metrics: metrics})
+	var apiOpts []api.Option
+	if tracing.Enabled() {
+		apiOpts = append(apiOpts, api.WithTracerProvider(tracing.Provider()))
+	}
+	srv := api.NewServer(cfg.API, api.NewRouter(node, reg, logger, time.Now, apiOpts...))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	logger.Info("api listening", "addr", ln.Addr().String(), "api_url", cfg.Node.APIURL)
+	logger.Info("api listening", "addr", ln.Addr().String(), "api_url", cfg.Node.APIURL, "traces", tracing.Exporter())
 
 	runErr := node.Run(ctx)
 
