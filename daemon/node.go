@@ -12,6 +12,7 @@ import (
 	"github.com/ramd-project/ramd/consul"
 	"github.com/ramd-project/ramd/daemon/fence"
 	"github.com/ramd-project/ramd/daemon/pg"
+	"github.com/ramd-project/ramd/daemon/syncstandby"
 	"github.com/ramd-project/ramd/routing"
 )
 
@@ -65,6 +66,7 @@ type Node struct {
 	syncNames       string // synchronous_standby_names this node enforces as primary
 	syncCommit      string
 	syncChangeLSN   uint64
+	syncPending     *syncstandby.Config // set, not yet seen in effect
 	standbyTimeline int
 	lockHeld        bool
 	failsafeActive  bool

@@ -78,6 +78,23 @@ func (n *Node) syncStandbys(ctx context.Context, o *observation) error {
 	if !o.sync.pgRead {
 		return errors.New("synchronous_standby_names unknown this cycle")
 	}
+	// A new setting counts only once the walsenders applied it (pg_stat_replication shows
+	// it); the change point is the WAL position read after that, so every commit
+	// acknowledged under the old setting lies before it.
+	if n.syncPending != nil {
+		if !o.sync.pg.Equal(*n.syncPending) || !effective(*n.syncPending, o.pg.Replication) {
+			n.syncChangeLSN = ^uint64(0) // nothing new may be published yet
+		} else {
+			cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+			st, err := n.pg.Status(cctx)
+			cancel()
+			if err != nil || st.InRecovery {
+				return fmt.Errorf("read position after synchronous_standby_names took effect: %w", err)
+			}
+			n.syncChangeLSN, n.syncPending = uint64(st.WriteLSN), nil
+			n.logger.Info("synchronous_standby_names in effect", "value", o.sync.pg.String(), "lsn", pg.LSN(n.syncChangeLSN))
+		}
+	}
 	in := syncstandby.Input{
 		Mode:      syncstandby.Mode(o.dyn.syncModeValue()),
 		Count:     o.dyn.syncCount(),
@@ -88,8 +105,9 @@ func (n *Node) syncStandbys(ctx context.Context, o *observation) error {
 		ChangeLSN: n.syncChangeLSN,
 	}
 	if in.ChangeLSN == 0 {
-		// Unknown (ramd restarted): the current position is a safe bound.
-		n.syncChangeLSN = uint64(o.pg.WriteLSN)
+		// Unknown (ramd restarted): treat the setting as just changed.
+		c := o.sync.pg
+		n.syncPending, n.syncChangeLSN = &c, ^uint64(0)
 		in.ChangeLSN = n.syncChangeLSN
 	}
 	for _, r := range o.pg.Replication {
@@ -163,12 +181,31 @@ func (n *Node) setSyncNames(ctx context.Context, o *observation, c syncstandby.C
 	if err := n.pg.Reload(cctx); err != nil {
 		return fmt.Errorf("reload for synchronous_standby_names: %w", err)
 	}
-	n.syncChangeLSN = uint64(o.pg.WriteLSN)
-	if st, err := n.pg.Status(cctx); err == nil && !st.InRecovery {
-		n.syncChangeLSN = uint64(st.WriteLSN)
-	}
-	n.logger.Info("synchronous_standby_names", "value", c.String(), "reason", why, "lsn", pg.LSN(n.syncChangeLSN))
+	n.syncPending, n.syncChangeLSN = &c, ^uint64(0)
+	n.logger.Info("synchronous_standby_names", "value", c.String(), "reason", why)
 	return nil
+}
+
+// effective reports whether the walsenders apply c: every listed standby that is connected
+// shows the state c gives it, and no other one is synchronous. A listed standby that is not
+// connected cannot acknowledge anything, so it does not hold the check back.
+func effective(c syncstandby.Config, rows []pg.Replication) bool {
+	want := "sync"
+	if c.Method == syncstandby.MethodAny {
+		want = "quorum"
+	}
+	for _, r := range rows {
+		listed := contains(c.Names, r.ApplicationName)
+		switch {
+		case c.Empty() && (r.SyncState == "sync" || r.SyncState == "quorum"):
+			return false
+		case !c.Empty() && listed && r.SyncState != want:
+			return false
+		case !listed && (r.SyncState == "sync" || r.SyncState == "quorum"):
+			return false
+		}
+	}
+	return true
 }
 
 // primarySettings is the managed configuration of this node as a primary.
@@ -193,7 +230,7 @@ func (n *Node) beforePromote(ctx context.Context, o *observation) error {
 	if err := n.publishSync(ctx, o, empty, "new leader: no synchronous standby yet"); err != nil {
 		return err
 	}
-	n.syncNames, n.syncCommit, n.syncChangeLSN = "", o.dyn.syncCommit(), 0
+	n.syncNames, n.syncCommit, n.syncChangeLSN, n.syncPending = "", o.dyn.syncCommit(), 0, nil
 	if o.dyn.SynchronousModeStrict {
 		n.syncNames = syncstandby.Config{Method: syncstandby.MethodFirst, Num: 1,
 			Names: []string{syncstandby.PlaceholderPrefix + "0"}}.String()

@@ -33,6 +33,7 @@ type Writer struct {
 type Ack struct {
 	At   time.Time
 	Node string
+	ID   int64
 }
 
 // Tick is the writer's interval.
@@ -110,7 +111,7 @@ func (w *Writer) run(ctx context.Context) {
 			accepted = append(accepted, n.Name)
 			w.mu.Lock()
 			w.acked = append(w.acked, id)
-			w.log = append(w.log, Ack{At: time.Now(), Node: n.Name})
+			w.log = append(w.log, Ack{At: time.Now(), Node: n.Name, ID: id})
 			w.writable[n.Name]++
 			now := time.Now()
 			if !w.lastAckAt.IsZero() && now.Sub(w.lastAckAt) > 3*Tick {
@@ -145,6 +146,18 @@ func (w *Writer) FirstAckAfter(t time.Time, exclude string) (Ack, bool) {
 	defer w.mu.Unlock()
 	for _, a := range w.log {
 		if a.At.After(t) && a.Node != exclude {
+			return a, true
+		}
+	}
+	return Ack{}, false
+}
+
+// AckOf returns the acknowledgement of id.
+func (w *Writer) AckOf(id int64) (Ack, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, a := range w.log {
+		if a.ID == id {
 			return a, true
 		}
 	}

@@ -102,6 +102,7 @@ func syncFailovers(t *testing.T, rounds, nodes int, mode string, count, want int
 		w.WaitAcked(t, 20, 60*time.Second)
 		p := waitSync(t, c, addr, want, method)
 		time.Sleep(time.Duration(rand.IntN(400)) * time.Millisecond) // a random moment
+		killedAt := time.Now()
 		p.Kill()
 		next := c.WaitPrimary(90 * time.Second)
 		if next == p {
@@ -113,7 +114,11 @@ func syncFailovers(t *testing.T, rounds, nodes int, mode string, count, want int
 			t.Fatalf("round %d: read back: %v", round, err)
 		}
 		if len(missing) > 0 {
-			t.Fatalf("round %d (%s): %d acknowledged rows missing on %s: %v", round, mode, len(missing), next.Name, missing)
+			for _, id := range missing {
+				a, _ := w.AckOf(id)
+				t.Logf("missing id %d was acknowledged by %s at %s", id, a.Node, a.At.Format("15:04:05.000"))
+			}
+			t.Fatalf("round %d (%s): %d acknowledged rows missing on %s (killed %s at %s): %v", round, mode, len(missing), next.Name, p.Name, killedAt.Format("15:04:05.000"), missing)
 		}
 		t.Logf("round %d: %s -> %s, %d acknowledged rows all present", round, p.Name, next.Name, len(w.Acked()))
 		p.Start()
