@@ -46,6 +46,11 @@ func (n *Node) nextWake(o *observation) time.Duration {
 		// Confirmations through the members must come well within the fencing deadline.
 		return min(next, failsafeInterval)
 	}
+	if n.lockHeld {
+		// Fixed rate from the start of the last heartbeat, not LoopWait after a slow cycle:
+		// heartbeats must stay LoopWait apart however long the leader's cycle takes.
+		return max(time.Millisecond, n.lockConfirmedAt+n.cfg.LoopWait-fence.Now())
+	}
 	if o.in.HoldsLock() || n.lastLeader == "" || n.lastLeader == n.cfg.Name {
 		return next
 	}

@@ -44,34 +44,35 @@ type Node struct {
 	failsafeAt   time.Duration
 
 	// Loop goroutine only.
-	session         string
-	leaderSession   string
-	leaderPresent   bool
-	leaderSeenAt    time.Duration
-	lastLeader      string
-	lockConfirmedAt time.Duration
-	startFailures   int
-	rewindFailedFor string
-	initializeMine  bool
-	members         map[string]consul.Member
-	slotsGoneSince  map[string]time.Time
-	lastPlan        string
-	lastRole        Role
-	dcsLastSeen     time.Time
-	lastPGStart     time.Time
-	following       string
-	statusIndex     uint64
-	heartbeats      uint64
-	timelinePID     int
-	syncNames       string // synchronous_standby_names this node enforces as primary
-	syncCommit      string
-	syncChangeLSN   uint64
-	syncPending     *syncstandby.Config // set, not yet seen in effect
-	standbyTimeline int
-	lockHeld        bool
-	failsafeActive  bool
-	state           string
-	memberWritten   memberWrite
+	session          string
+	leaderSession    string
+	leaderPresent    bool
+	leaderSeenAt     time.Duration
+	lastLeader       string
+	lockConfirmedAt  time.Duration
+	startFailures    int
+	rewindFailedFor  string
+	initializeMine   bool
+	members          map[string]consul.Member
+	slotsGoneSince   map[string]time.Time
+	lastPlan         string
+	lastRole         Role
+	dcsLastSeen      time.Time
+	lastPGStart      time.Time
+	following        string
+	statusIndex      uint64
+	heartbeats       uint64
+	timelinePID      int
+	syncNames        string // synchronous_standby_names this node enforces as primary
+	syncCommit       string
+	syncChangeLSN    uint64
+	syncPending      *syncstandby.Config // set, not yet seen in effect
+	syncPendingSince time.Time
+	standbyTimeline  int
+	lockHeld         bool
+	failsafeActive   bool
+	state            string
+	memberWritten    memberWrite
 }
 
 // New wires a node. Nothing is started until Run.

@@ -103,9 +103,10 @@ func (n *Node) observePG(ctx context.Context, o *observation) {
 		if err != nil {
 			n.logger.Debug("postgres runs but cannot be queried", "err", err)
 		}
-		// Starting up or shutting down: neither primary nor a usable standby this cycle.
+		// Starting up, shutting down or overloaded: its role is unknown this cycle.
 		in.PG.Running = true
-		in.PG.InRecovery = true
+		in.PG.Unknown = true
+		return
 	}
 	cd, err := n.pg.ControlData(cctx)
 	if err != nil {

@@ -82,8 +82,13 @@ func (n *Node) syncStandbys(ctx context.Context, o *observation) error {
 	// it); the change point is the WAL position read after that, so every commit
 	// acknowledged under the old setting lies before it.
 	if n.syncPending != nil {
-		if !o.sync.pg.Equal(*n.syncPending) || !effective(*n.syncPending, o.pg.Replication) {
-			n.syncChangeLSN = ^uint64(0) // nothing new may be published yet
+		// A listed standby that never streams again must not wedge the leader: after a while
+		// it is enough that no standby outside the new setting is synchronous any more.
+		lenient := time.Since(n.syncPendingSince) > syncApplyWait
+		if !o.sync.pg.Equal(*n.syncPending) || !effective(*n.syncPending, o.pg.Replication, lenient) {
+			// Commits may still be acknowledged under the previous setting: decide nothing
+			// new until this one is in effect (the walsenders apply it within a cycle).
+			return nil
 		} else {
 			cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
 			st, err := n.pg.Status(cctx)
@@ -107,7 +112,7 @@ func (n *Node) syncStandbys(ctx context.Context, o *observation) error {
 	if in.ChangeLSN == 0 {
 		// Unknown (ramd restarted): treat the setting as just changed.
 		c := o.sync.pg
-		n.syncPending, n.syncChangeLSN = &c, ^uint64(0)
+		n.syncPending, n.syncChangeLSN, n.syncPendingSince = &c, ^uint64(0), time.Now()
 		in.ChangeLSN = n.syncChangeLSN
 	}
 	for _, r := range o.pg.Replication {
@@ -181,7 +186,7 @@ func (n *Node) setSyncNames(ctx context.Context, o *observation, c syncstandby.C
 	if err := n.pg.Reload(cctx); err != nil {
 		return fmt.Errorf("reload for synchronous_standby_names: %w", err)
 	}
-	n.syncPending, n.syncChangeLSN = &c, ^uint64(0)
+	n.syncPending, n.syncChangeLSN, n.syncPendingSince = &c, ^uint64(0), time.Now()
 	n.logger.Info("synchronous_standby_names", "value", c.String(), "reason", why)
 	return nil
 }
@@ -189,7 +194,7 @@ func (n *Node) setSyncNames(ctx context.Context, o *observation, c syncstandby.C
 // effective reports whether the walsenders apply c: every listed standby that is connected
 // shows the state c gives it, and no other one is synchronous. A listed standby that is not
 // connected cannot acknowledge anything, so it does not hold the check back.
-func effective(c syncstandby.Config, rows []pg.Replication) bool {
+func effective(c syncstandby.Config, rows []pg.Replication, lenient bool) bool {
 	want := "sync"
 	if c.Method == syncstandby.MethodAny {
 		want = "quorum"
@@ -199,7 +204,7 @@ func effective(c syncstandby.Config, rows []pg.Replication) bool {
 		switch {
 		case c.Empty() && (r.SyncState == "sync" || r.SyncState == "quorum"):
 			return false
-		case !c.Empty() && listed && r.SyncState != want:
+		case !c.Empty() && listed && r.SyncState != want && !lenient:
 			return false
 		case !listed && (r.SyncState == "sync" || r.SyncState == "quorum"):
 			return false
@@ -304,6 +309,10 @@ func (n *Node) leaveSync(ctx context.Context) {
 	}
 	n.logger.Warn("the leader did not remove this node from the synchronous standbys in time")
 }
+
+// syncApplyWait is how long a new synchronous_standby_names may take to show in
+// pg_stat_replication before a listed standby that does not stream is ignored.
+const syncApplyWait = 10 * time.Second
 
 // syncLeaveWait bounds how long a stopping synchronous standby waits to be removed: a few
 // leader cycles (narrow the sync key, then synchronous_standby_names).

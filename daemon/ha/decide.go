@@ -32,6 +32,12 @@ func Decide(in Input) Plan {
 	if in.PG.DataEmpty {
 		return decideEmpty(in)
 	}
+	if in.PG.Unknown {
+		if in.HoldsLock() {
+			return plan("postgres runs but does not answer: keeping the lock, deciding nothing", act(ActHeartbeat))
+		}
+		return plan("postgres runs but does not answer: waiting")
+	}
 	if in.HoldsLock() {
 		return decideLeader(in)
 	}

@@ -97,6 +97,10 @@ func TestDecide(t *testing.T) {
 			in.Leader = LeaderKey{}
 		}), []Kind{}},
 		{"leader heartbeats", base(asLeader), []Kind{ActHeartbeat}},
+		{"leader whose postgres does not answer only heartbeats", base(asLeader, func(in *Input) {
+			in.PG.InRecovery, in.PG.Unknown = true, true
+		}), []Kind{ActHeartbeat}},
+		{"replica whose postgres does not answer waits", base(leaderDead, func(in *Input) { in.PG.Unknown = true }), []Kind{}},
 		{"leader with crashed postgres restarts in place", base(asLeader, func(in *Input) { in.PG.Running = false }),
 			[]Kind{ActHeartbeat, ActStartPrimary}},
 		{"leader whose postgres keeps failing hands over", base(asLeader, func(in *Input) {

@@ -45,6 +45,9 @@ type PGState struct {
 	StartFailures int
 	// RewindFailed is true after pg_rewind failed for the current leader.
 	RewindFailed bool
+	// Unknown is true when the postmaster runs but did not answer this cycle (starting,
+	// stopping, overloaded): nothing is decided from its state.
+	Unknown bool
 }
 
 // LeaderKey is the leader key as read this cycle.
