@@ -88,7 +88,10 @@ var actionKinds = []ha.Kind{
 // telemetry is a node's tracer and metrics, and what the loop remembers between cycles to
 // report failovers and switchovers.
 type telemetry struct {
-	tracer      trace.Tracer
+	tracer trace.Tracer
+	// tracing is false when the provider records nothing (none given, or a no-op one): the
+	// loop then skips building spans and their attributes altogether.
+	tracing     bool
 	metrics     *observability.Metrics
 	node, scope string
 	// readJob reads a switchover job; nil means the node's Job (tests replace it).
@@ -117,8 +120,8 @@ func newTelemetry(t *Telemetry, node, scope string) *telemetry {
 	tel := &telemetry{node: node, scope: scope, detection: -1}
 	var tp trace.TracerProvider = noop.NewTracerProvider()
 	if t != nil {
-		if t.TracerProvider != nil {
-			tp = t.TracerProvider
+		if _, isNoop := t.TracerProvider.(noop.TracerProvider); t.TracerProvider != nil && !isNoop {
+			tp, tel.tracing = t.TracerProvider, true
 		}
 		tel.metrics = t.Metrics
 	}
@@ -142,7 +145,9 @@ func (n *Node) SetTelemetry(t *Telemetry) {
 	tel.metrics.InitActions(kinds...)
 	if n.consul != nil {
 		n.consul.SetObserver(tel.consulRequest)
-		n.consul.SetSpanObserver(tel.consulSpan)
+		if tel.tracing {
+			n.consul.SetSpanObserver(tel.consulSpan)
+		}
 	}
 }
 
@@ -211,7 +216,10 @@ func (c *cycleTrace) decided(ctx context.Context, o *observation, p ha.Plan) con
 			t.detection = o.in.Now - o.in.LeaderSeenAt
 		}
 	}
-	if routine(p) {
+	if !t.tracing || routine(p) {
+		if jobID != "" && p.Has(ha.ActPromote) {
+			n.switchoverJob(ctx, t, jobID) // for ramd_switchover_duration_seconds
+		}
 		return ctx
 	}
 
@@ -307,7 +315,7 @@ type actionTrace struct {
 // the cycle is traced) whose context the action runs in.
 func (n *Node) startAction(ctx context.Context, t *telemetry, o *observation, p ha.Plan, a ha.Action) actionTrace {
 	at := actionTrace{t: t, ctx: ctx, kind: a.Kind, job: switchoverJobID(o, n.cfg.Name), start: time.Now()}
-	if !trace.SpanFromContext(ctx).IsRecording() {
+	if !t.tracing || !trace.SpanFromContext(ctx).IsRecording() {
 		return at
 	}
 	attrs := []attribute.KeyValue{
@@ -399,7 +407,7 @@ func (t *telemetry) consulRequest(op string, d time.Duration, err error) {
 // fact (the request started at start and ends now). Requests outside spans (watches, idle
 // cycles) record nothing.
 func (t *telemetry) consulSpan(ctx context.Context, op, key string, start time.Time, err error) {
-	if !trace.SpanFromContext(ctx).IsRecording() {
+	if !t.tracing || !trace.SpanFromContext(ctx).IsRecording() {
 		return
 	}
 	_, s := t.tracer.Start(ctx, spanConsulPrefix+strings.TrimPrefix(op, "kv."),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -404,6 +405,34 @@ func TestTraceSwitchoverCandidate(t *testing.T) {
 	}
 }
 
+// TestMetricsWithoutTracing: with metrics and no tracer provider (tracing off), a switchover
+// is still measured from its job, and nothing builds spans.
+func TestMetricsWithoutTracing(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	m, err := observability.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &Node{cfg: Config{Name: "n2", Scope: "demo", RetryTimeout: time.Second}}
+	n.SetTelemetry(&Telemetry{Metrics: m})
+	n.telemetry().readJob = func(context.Context, string) (consul.Job, error) {
+		return consul.Job{ID: "j1", CreatedAt: time.Now().Add(-time.Second)}, nil
+	}
+	r := recorded{n: n, reg: reg}
+	o := &observation{failover: &consul.Failover{Leader: "n1", Member: "n2", JobID: "j1"}}
+	p := ha.Plan{Reason: "leader is gone: taking over", Actions: []ha.Action{{Kind: ha.ActAcquire}, {Kind: ha.ActPromote}}}
+	r.runCycle(t.Context(), o, p, func(ctx context.Context, _ ha.Action) error {
+		if trace.SpanFromContext(ctx).SpanContext().IsValid() {
+			t.Error("an action runs in a span with tracing off")
+		}
+		return nil
+	})
+	if c, sum := histogram(t, reg, "ramd_switchover_duration_seconds"); c != 1 || sum < 1 {
+		t.Errorf("switchover histogram: count %d sum %v, want 1 and about 1 s", c, sum)
+	}
+}
+
 // TestTraceJobWithoutTraceparent: a job from an untraced request still gets a (root) cycle
 // span, and a scheduled job's duration counts from its scheduled time.
 func TestTraceJobWithoutTraceparent(t *testing.T) {
@@ -531,6 +560,7 @@ func BenchmarkCycleTelemetry(b *testing.B) {
 				o := failoverObservation()
 				ctx := context.Background()
 				b.ReportAllocs()
+				cpu0 := processCPU()
 				for b.Loop() {
 					tc := n.beginCycle()
 					tc.observed()
@@ -544,7 +574,19 @@ func BenchmarkCycleTelemetry(b *testing.B) {
 					}
 					tc.end(nil, true)
 				}
+				// CPU time of the whole process (the exporter's goroutine included) per cycle:
+				// unlike ns/op it does not grow when other processes take the CPU.
+				b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 			})
 		}
 	}
+}
+
+// processCPU is the user and system CPU time this process used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
