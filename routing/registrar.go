@@ -48,8 +48,9 @@ type Registrar struct {
 	failures     int           // consecutive failed reconciles
 }
 
-// NewRegistrar returns a registrar; ttl is the TTL of the role check: a node whose loop stops
-// feeding it drops out of every DNS name within ttl.
+// NewRegistrar returns a registrar; ttl is the TTL of the role check (unless Want.CheckTTL
+// says otherwise): a node whose loop stops feeding it drops out of every DNS name within
+// ttl.
 func NewRegistrar(cfg Config, client *consul.Client, ttl time.Duration) *Registrar {
 	return &Registrar{cfg: cfg, client: client, ttl: ttl}
 }
@@ -113,7 +114,7 @@ func (r *Registrar) reconcileService(ctx context.Context, reg Registration) erro
 	// the TTL of the last feed: a replica is woken by every leader heartbeat and may cycle
 	// twice a second, while the agent needs one feed per TTL. A loop that stops (frozen, dead)
 	// stops feeding, so the check still goes critical within ttl of the last feed.
-	if !stale && reg.CheckStatus == r.fedStatus && reg.CheckOutput == r.fedOutput && time.Since(r.fedAt)+r.gap < r.ttl/2 {
+	if !stale && reg.CheckStatus == r.fedStatus && reg.CheckOutput == r.fedOutput && time.Since(r.fedAt)+r.gap < reg.CheckTTL/2 {
 		return nil
 	}
 	if err := r.client.UpdateTTL(ctx, reg.CheckID, reg.CheckOutput, reg.CheckStatus); err != nil {

@@ -116,6 +116,18 @@ func TestBuild(t *testing.T) {
 	}
 }
 
+func TestBuildCheckTTL(t *testing.T) {
+	t.Parallel()
+	w := primary()
+	if reg := Build(defaultConfig(), w, 3*time.Second); reg.Service.Check.TTL != "3s" || reg.CheckTTL != 3*time.Second {
+		t.Errorf("default check ttl %q (%s)", reg.Service.Check.TTL, reg.CheckTTL)
+	}
+	w.CheckTTL = 2 * time.Second // the loop's fencing deadline
+	if reg := Build(defaultConfig(), w, 3*time.Second); reg.Service.Check.TTL != "2s" || reg.CheckTTL != 2*time.Second {
+		t.Errorf("overridden check ttl %q (%s)", reg.Service.Check.TTL, reg.CheckTTL)
+	}
+}
+
 // TestBuildGolden pins the rendered registrations, prepared queries and config entries.
 func TestBuildGolden(t *testing.T) {
 	t.Parallel()

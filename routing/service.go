@@ -93,6 +93,12 @@ type Want struct {
 	LagBytes uint64
 	// Output is the check's text, saying why it passes or fails.
 	Output string
+	// CheckTTL overrides the registrar's TTL of the check when above 0. The loop sets it to
+	// the leader's fencing deadline (TTL - fence margin after its last heartbeat): a dead
+	// primary's check then expires no later than it would have fenced itself, before any
+	// replica may race; and the fencing inequality already makes every healthy loop cycle
+	// within it.
+	CheckTTL time.Duration
 }
 
 // Registration is what a node registers in Consul and the state of its TTL check.
@@ -101,6 +107,8 @@ type Registration struct {
 	CheckID     string
 	CheckStatus string
 	CheckOutput string
+	// CheckTTL is the TTL of the check: the node must feed it at least this often.
+	CheckTTL time.Duration
 	// SidecarID is the ID of the Connect sidecar the agent creates with the service ("" when
 	// the mesh is off).
 	SidecarID string
@@ -156,6 +164,9 @@ func Tags(cfg Config, want Want) []string {
 
 // Build computes the registration for want. Pure.
 func Build(cfg Config, want Want, ttl time.Duration) Registration {
+	if want.CheckTTL > 0 {
+		ttl = want.CheckTTL
+	}
 	name := cfg.Service(want.Scope)
 	id := ServiceID(name, want.Node)
 	status := api.HealthCritical
@@ -191,6 +202,7 @@ func Build(cfg Config, want Want, ttl time.Duration) Registration {
 		CheckID:     CheckID(id),
 		CheckStatus: status,
 		CheckOutput: want.Output,
+		CheckTTL:    ttl,
 	}
 	if cfg.Mesh {
 		// The agent derives the sidecar (ID, port, tags and meta) from the parent; the
