@@ -214,8 +214,11 @@ func (w *Writer) WaitAcked(t testing.TB, n int, timeout time.Duration) {
 	}
 }
 
-// Missing returns the acknowledged ids absent from node's table (read after Stop).
+// Missing returns the ids acknowledged before the call that are absent from node's table.
+// The acknowledged list is taken first: a row acknowledged while the table is read is not
+// in that read, and must not count as missing.
 func (w *Writer) Missing(ctx context.Context, n *Node) ([]int64, error) {
+	acked := w.Acked()
 	conn, err := n.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -237,7 +240,7 @@ func (w *Writer) Missing(ctx context.Context, n *Node) ([]int64, error) {
 		return nil, err
 	}
 	var missing []int64
-	for _, id := range w.Acked() {
+	for _, id := range acked {
 		if !have[id] {
 			missing = append(missing, id)
 		}
