@@ -15,6 +15,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ramd-project/ramd/consul"
 	"github.com/ramd-project/ramd/daemon/ha"
@@ -521,9 +522,10 @@ func (e *discardExporter) ExportSpans(_ context.Context, s []sdktrace.ReadOnlySp
 func (e *discardExporter) Shutdown(context.Context) error { return nil }
 
 // BenchmarkCycleTelemetry measures what the telemetry adds to one HA cycle: the cycle
-// wrapper, the action spans and one Consul request span per action, with no telemetry, with
-// metrics only (tracing off: a no-op provider), and with the SDK's provider, a batch span
-// processor and an in-memory exporter. "heartbeat" is the leader's steady cycle (no span),
+// wrapper, the action spans and one Consul request span per action, with no telemetry at
+// all ("off"), with metrics and a no-op provider ("noop": what ramd runs without OTEL_*),
+// and with metrics and the SDK's provider, a batch span processor and an in-memory exporter
+// ("sdk"). "heartbeat" is the leader's steady cycle (no span),
 // "failover" an acting cycle [acquire, promote].
 func BenchmarkCycleTelemetry(b *testing.B) {
 	plans := []struct {
@@ -538,9 +540,9 @@ func BenchmarkCycleTelemetry(b *testing.B) {
 		tel  func() (*Telemetry, func())
 	}{
 		{"off", func() (*Telemetry, func()) { return nil, func() {} }},
-		{"metrics", func() (*Telemetry, func()) {
+		{"noop", func() (*Telemetry, func()) { // what cmd/ramd wires when no OTEL_* is set
 			m, _ := observability.NewMetrics(prometheus.NewRegistry())
-			return &Telemetry{Metrics: m}, func() {}
+			return &Telemetry{TracerProvider: noop.NewTracerProvider(), Metrics: m}, func() {}
 		}},
 		{"sdk", func() (*Telemetry, func()) {
 			m, _ := observability.NewMetrics(prometheus.NewRegistry())

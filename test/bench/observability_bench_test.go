@@ -151,7 +151,8 @@ func loopTotals(n *harness.Node) (float64, uint64) {
 // what it gets. Health checks are not traced unless the caller sends a traceparent, so
 // "on" measures what a load balancer's checks cost with tracing configured, and
 // "on_traced" sends a sampled traceparent with every request: one exported span per
-// request, the cost of tracing itself. Phases rotate (RAMD_BENCH_LOAD_ROUNDS rounds of
+// request, the cost of tracing itself. "control" is a second node without OTEL_*: its
+// difference from "off" is the noise floor of the run. Phases rotate (RAMD_BENCH_LOAD_ROUNDS rounds of
 // RAMD_BENCH_LOAD_MS each) so that drift in the machine's load hits every mode. The main
 // figure is ramd's CPU time per request (from /proc), which the load of other processes
 // hardly moves; throughput and latency are reported beside it.
@@ -168,13 +169,16 @@ func BenchmarkTracingOverheadAPI(b *testing.B) {
 	b.Cleanup(sink.Close)
 
 	off := harness.New(b, ramdBin, c.HTTPAddr, 1, harness.Options{})
+	control := harness.New(b, ramdBin, c.HTTPAddr, 1, harness.Options{})
 	on := harness.New(b, ramdBin, c.HTTPAddr, 1, harness.Options{Env: map[string]string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT": sink.URL,
 		"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
 	}})
 	off.StartAll()
+	control.StartAll()
 	on.StartAll()
 	offNode, onNode := off.WaitPrimary(120*time.Second), on.WaitPrimary(120*time.Second)
+	controlNode := control.WaitPrimary(120 * time.Second)
 
 	// The HA loop of both idle primaries over the same window, before any load.
 	sumOff0, nOff0 := loopTotals(offNode)
@@ -194,7 +198,7 @@ func BenchmarkTracingOverheadAPI(b *testing.B) {
 		name        string
 		node        *harness.Node
 		traceparent string
-	}{{"off", offNode, ""}, {"on", onNode, ""}, {"on_traced", onNode, traceparent}}
+	}{{"off", offNode, ""}, {"control", controlNode, ""}, {"on", onNode, ""}, {"on_traced", onNode, traceparent}}
 	for _, m := range modes { // warm up connections and caches
 		load(m.node.APIURL()+"/primary", m.traceparent, m.node.PID(), loadPhase)
 	}
@@ -236,17 +240,17 @@ func BenchmarkTracingOverheadAPI(b *testing.B) {
 		b.Logf("%-9s: median ramd CPU %.1f µs/request, %.0f req/s, p50 %.0f µs, p99 %.0f µs (req/s per round: %.0f)", m.name,
 			median(over(m.name, cpu)), median(over(m.name, rate)), median(over(m.name, p50)), median(over(m.name, p99)), over(m.name, rate))
 	}
-	for _, name := range []string{"on", "on_traced"} {
+	for _, name := range []string{"control", "on", "on_traced"} {
 		var cpuRatio, rateRatio, lat []float64
 		for i := range results[name] {
 			on, off := results[name][i], results["off"][i]
 			cpuRatio = append(cpuRatio, 100*(cpu(on)/cpu(off)-1))
-			rateRatio = append(rateRatio, 100*(1-rate(on)/rate(off)))
+			rateRatio = append(rateRatio, 100*(rate(on)/rate(off)-1))
 			lat = append(lat, 100*(p50(on)/p50(off)-1))
 		}
 		b.ReportMetric(median(cpuRatio), "cpu_overhead_%_"+name)
-		b.ReportMetric(median(rateRatio), "throughput_overhead_%_"+name)
-		b.Logf("%s vs off, median of %d paired rounds: ramd CPU per request +%.1f %%, throughput -%.1f %%, p50 latency +%.1f %%",
+		b.ReportMetric(median(rateRatio), "throughput_change_%_"+name)
+		b.Logf("%s vs off, median of %d paired rounds: ramd CPU per request %+.1f %%, throughput %+.1f %%, p50 latency %+.1f %%",
 			name, len(cpuRatio), median(cpuRatio), median(rateRatio), median(lat))
 	}
 	b.Logf("%d OTLP requests, %d bytes exported", batches.Load(), exported.Load())
