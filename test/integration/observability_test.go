@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -210,6 +211,38 @@ func checkRoleMetrics(t *testing.T, n *harness.Node, primary bool) error {
 	return nil
 }
 
+// waitCaughtUp waits until the primary's /cluster shows member n with no lag: right after
+// the cluster starts, the primary may not yet have seen n publish a position close enough to
+// its own, and would refuse a switchover to n.
+func waitCaughtUp(t *testing.T, p, n *harness.Node) {
+	t.Helper()
+	testenv.Eventually(t, 60*time.Second, 200*time.Millisecond, func() error {
+		resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(p.APIURL() + "/cluster")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var doc struct {
+			Members []struct {
+				Name string `json:"name"`
+				Lag  any    `json:"lag"`
+			} `json:"members"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+			return err
+		}
+		for _, m := range doc.Members {
+			if m.Name == n.Name {
+				if lag, ok := m.Lag.(float64); ok && lag == 0 {
+					return nil
+				}
+				return fmt.Errorf("%s lag on %s: %v", n.Name, p.Name, m.Lag)
+			}
+		}
+		return fmt.Errorf("%s not in %s's /cluster", n.Name, p.Name)
+	})
+}
+
 // TestObservabilitySwitchoverTrace: three nodes export spans to a real OTLP/HTTP receiver;
 // an API switchover makes ONE trace holding the API request, the old primary's switchover
 // and stop, and the new primary's promotion; /metrics on live nodes parses, passes lint and
@@ -254,6 +287,7 @@ func TestObservabilitySwitchoverTrace(t *testing.T) {
 		t.Errorf("%s: no loop duration observed", target.Name)
 	}
 
+	waitCaughtUp(t, p, target)
 	code, body := post(t, p.APIURL()+"/switchover", fmt.Sprintf(`{"leader":%q,"candidate":%q}`, p.Name, target.Name))
 	if code != http.StatusOK {
 		t.Fatalf("switchover: %d %s", code, body)
