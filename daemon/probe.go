@@ -34,7 +34,11 @@ type probeDoc struct {
 // gone: a healthy cluster costs no extra requests.
 func (n *Node) probe(ctx context.Context, o *observation) {
 	in := &o.in
-	if !in.ConsulOK || in.HoldsLock() {
+	if !in.ConsulOK {
+		return
+	}
+	if in.HoldsLock() {
+		n.switchoverPositions(ctx, o)
 		return
 	}
 	stale := in.Now-in.LeaderSeenAt >= in.Timings.TTL
@@ -82,6 +86,33 @@ func (n *Node) probe(ctx context.Context, o *observation) {
 			in.Members[i].Probe = p
 		}
 	}
+}
+
+// switchoverPositions reads the candidates' positions from their PostgreSQL when this leader
+// has a switchover due: the published member records can be a loop old, and a lag check
+// against them would refuse a candidate that is in fact caught up.
+func (n *Node) switchoverPositions(ctx context.Context, o *observation) {
+	sw := o.in.Switchover
+	if sw == nil || sw.From != n.cfg.Name || !sw.Due {
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range o.in.Members {
+		m := &o.in.Members[i]
+		if m.Name == n.cfg.Name || (sw.To != "" && m.Name != sw.To) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := ha.Probe{Reached: true, Running: true}
+			n.freshPosition(ctx, m.Name, &p)
+			if p.Running {
+				m.LSN = p.LSN
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // freshPosition replaces a standby's position from its API (the snapshot of its last cycle,

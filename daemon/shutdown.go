@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ramd-project/ramd/consul"
@@ -58,9 +60,19 @@ func (n *Node) shutdown(ctx context.Context) error {
 // waitSuccessor waits until another member holds the leader key, at most HandoverWait, and
 // only when another member could take over.
 func (n *Node) waitSuccessor(ctx context.Context) {
+	// Read the members now: the loop's view can predate replicas that just started, and
+	// leaving without waiting deletes the record that tells them this node stopped.
 	others := 0
-	for name, m := range n.members {
-		if name != n.cfg.Name && m.State == "running" {
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	pairs, err := n.store.List(cctx, consul.KeyMembers)
+	cancel()
+	if err != nil {
+		n.logger.Warn("read members before handing over", "err", err)
+	}
+	for _, p := range pairs {
+		var m consul.Member
+		name := strings.TrimPrefix(p.Key, consul.KeyMembers)
+		if json.Unmarshal(p.Value, &m) == nil && name != n.cfg.Name && m.State == "running" && m.Role == string(RoleReplica) {
 			others++
 		}
 	}
