@@ -4,7 +4,6 @@
 package bench
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
@@ -17,25 +16,6 @@ var (
 	shared  *testenv.Consul
 )
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "ramd-bench-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if ramdBin, err = harness.BuildRamd(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	c, stop, err := testenv.StartConsulMain(testenv.ConsulOptions{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
-	shared = c
-	return m.Run()
+func TestMain(m *testing.M) {
+	os.Exit(harness.Main(m, func(bin string, c *testenv.Consul) { ramdBin, shared = bin, c }))
 }

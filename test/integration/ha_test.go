@@ -40,6 +40,19 @@ func report(t *testing.T, c *harness.Cluster, w *harness.Writer) {
 	}
 }
 
+// writing starts a three-node cluster on agent addr, waits for a primary and streaming
+// replicas, and starts the writer.
+func writing(t *testing.T, addr string, opts harness.Options) (*harness.Cluster, *harness.Node, *harness.Writer) {
+	t.Helper()
+	c := harness.New(t, ramdBin, addr, 3, opts)
+	c.StartAll()
+	p := c.WaitPrimary(120 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	w := c.StartWriter(t)
+	w.WaitAcked(t, 10, 30*time.Second)
+	return c, p, w
+}
+
 func timeline(t *testing.T, n *harness.Node) int {
 	t.Helper()
 	d, err := n.Patroni()
@@ -147,11 +160,7 @@ func TestNodeLossFailoverAndRejoin(t *testing.T) {
 func TestPostgresCrashOnPrimary(t *testing.T) {
 	t.Parallel()
 	addr := needReal(t)
-	c := harness.New(t, ramdBin, addr, 3, harness.Options{})
-	c.StartAll()
-	p := c.WaitPrimary(120 * time.Second)
-	w := c.StartWriter(t)
-	w.WaitAcked(t, 10, 30*time.Second)
+	c, p, w := writing(t, addr, harness.Options{})
 	tl := timeline(t, p)
 	pm := p.PostmasterPID()
 	if pm == 0 {
@@ -174,11 +183,7 @@ func TestPostgresCrashOnPrimary(t *testing.T) {
 func TestFencingSIGSTOP(t *testing.T) {
 	t.Parallel()
 	addr := needReal(t)
-	c := harness.New(t, ramdBin, addr, 3, harness.Options{})
-	c.StartAll()
-	old := c.WaitPrimary(120 * time.Second)
-	w := c.StartWriter(t)
-	w.WaitAcked(t, 10, 30*time.Second)
+	c, old, w := writing(t, addr, harness.Options{})
 
 	old.Signal(syscall.SIGSTOP)
 	var next *harness.Node
@@ -214,12 +219,7 @@ func TestConsulRestartNoFailover(t *testing.T) {
 	t.Parallel()
 	needReal(t)
 	agent := testenv.StartConsul(t, testenv.ConsulOptions{Server: true})
-	c := harness.New(t, ramdBin, agent.HTTPAddr, 3, harness.Options{Env: map[string]string{"RAMD_LOG_LEVEL": os.Getenv("RAMD_TEST_LOG_LEVEL")}})
-	c.StartAll()
-	p := c.WaitPrimary(120 * time.Second)
-	c.WaitReplicas(120 * time.Second)
-	w := c.StartWriter(t)
-	w.WaitAcked(t, 10, 30*time.Second)
+	c, p, w := writing(t, agent.HTTPAddr, harness.Options{Env: map[string]string{"RAMD_LOG_LEVEL": os.Getenv("RAMD_TEST_LOG_LEVEL")}})
 	tl := timeline(t, p)
 
 	agent.Stop(t)
@@ -248,12 +248,7 @@ func TestConsulRestartNoFailover(t *testing.T) {
 func TestLeaderSessionLossReacquires(t *testing.T) {
 	t.Parallel()
 	addr := needReal(t)
-	c := harness.New(t, ramdBin, addr, 3, harness.Options{})
-	c.StartAll()
-	p := c.WaitPrimary(120 * time.Second)
-	c.WaitReplicas(120 * time.Second)
-	w := c.StartWriter(t)
-	w.WaitAcked(t, 10, 30*time.Second)
+	c, p, w := writing(t, addr, harness.Options{})
 	tl := timeline(t, p)
 	keys := kv(t, addr, "service/"+c.Scope+"/")
 	sid := keys["leader"][1]
@@ -290,12 +285,7 @@ func TestLeaderSessionLossReacquires(t *testing.T) {
 func TestSwitchover(t *testing.T) {
 	t.Parallel()
 	addr := needReal(t)
-	c := harness.New(t, ramdBin, addr, 3, harness.Options{})
-	c.StartAll()
-	p := c.WaitPrimary(120 * time.Second)
-	c.WaitReplicas(120 * time.Second)
-	w := c.StartWriter(t)
-	w.WaitAcked(t, 10, 30*time.Second)
+	c, p, w := writing(t, addr, harness.Options{})
 
 	var target *harness.Node
 	for _, n := range c.Nodes {
@@ -399,11 +389,7 @@ func TestPauseNoFailover(t *testing.T) {
 func TestGracefulStopHandover(t *testing.T) {
 	t.Parallel()
 	addr := needReal(t)
-	c := harness.New(t, ramdBin, addr, 3, harness.Options{})
-	c.StartAll()
-	p := c.WaitPrimary(120 * time.Second)
-	w := c.StartWriter(t)
-	w.WaitAcked(t, 10, 30*time.Second)
+	c, p, w := writing(t, addr, harness.Options{})
 	if err := p.Stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@
 package integration
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
@@ -17,28 +16,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "ramd-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if ramdBin, err = harness.BuildRamd(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	c, stop, err := testenv.StartConsulMain(testenv.ConsulOptions{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
-	shared = c
-	return m.Run()
+	os.Exit(harness.Main(m, func(bin string, c *testenv.Consul) { ramdBin, shared = bin, c }))
 }
 
 // needReal skips (or fails under RAMD_TEST_REQUIRE_REAL=1) when Consul or PostgreSQL is
