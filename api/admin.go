@@ -43,6 +43,9 @@ func registerAdmin(r *gin.Engine, a Admin) {
 	if s, ok := a.(SyncAdmin); ok {
 		registerSync(r, s)
 	}
+	if ca, ok := a.(ConfigAdmin); ok {
+		registerConfig(r, ca)
+	}
 }
 
 type adminHandlers struct{ a Admin }

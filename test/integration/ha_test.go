@@ -354,7 +354,16 @@ func TestPauseNoFailover(t *testing.T) {
 	c.StartAll()
 	p := c.WaitPrimary(120 * time.Second)
 	c.WaitReplicas(120 * time.Second)
-	putKV(t, addr, "service/"+c.Scope+"/config", `{"pause": true}`)
+	// Through the API: a bad value and a stale version are refused, then pause is set.
+	if code, body := patch(t, p.APIURL()+"/config", `{"pause": "yes"}`, ""); code != http.StatusBadRequest || !strings.Contains(body, `"field":"pause"`) {
+		t.Fatalf("a bad pause value was not refused: %d %s", code, body)
+	}
+	if code, body := patch(t, p.APIURL()+"/config", `{"pause": true}`, `"999999999"`); code != http.StatusConflict {
+		t.Fatalf("a stale If-Match was not refused: %d %s", code, body)
+	}
+	if code, body := patch(t, p.APIURL()+"/config", `{"pause": true}`, ""); code != http.StatusOK {
+		t.Fatalf("PATCH /config: %d %s", code, body)
+	}
 	testenv.Eventually(t, 10*time.Second, 100*time.Millisecond, func() error {
 		for _, n := range c.Nodes {
 			b, _ := http.Get(n.APIURL() + "/patroni")
@@ -378,7 +387,16 @@ func TestPauseNoFailover(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	putKV(t, addr, "service/"+c.Scope+"/config", `{"pause": false}`)
+	var survivor *harness.Node
+	for _, n := range c.Nodes {
+		if n != p {
+			survivor = n
+			break
+		}
+	}
+	if code, body := patch(t, survivor.APIURL()+"/config", `{"pause": null}`, ""); code != http.StatusOK {
+		t.Fatalf("resume: %d %s", code, body)
+	}
 	next := c.WaitPrimary(60 * time.Second)
 	if next == p {
 		t.Fatal("killed node is primary")
@@ -403,4 +421,20 @@ func TestGracefulStopHandover(t *testing.T) {
 	if !strings.Contains(string(b), "handed over") {
 		t.Error("the stopping primary did not see its successor take the lock")
 	}
+}
+
+func patch(t *testing.T, url, body, ifMatch string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPatch, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if ifMatch != "" {
+		req.Header.Set("If-Match", ifMatch)
+	}
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("PATCH %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

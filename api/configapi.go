@@ -1,0 +1,102 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/daemon"
+)
+
+// ConfigAdmin is what the config and history endpoints need (satisfied by *daemon.Node).
+type ConfigAdmin interface {
+	DynamicConfig(ctx context.Context) (map[string]any, uint64, error)
+	PatchConfig(ctx context.Context, patch map[string]any, index uint64) (map[string]any, error)
+	ReplaceConfig(ctx context.Context, cfg map[string]any, index uint64) (map[string]any, error)
+	History(ctx context.Context) ([]consul.HistoryEntry, error)
+}
+
+func registerConfig(r *gin.Engine, a ConfigAdmin) {
+	h := &configHandlers{a: a}
+	for _, base := range []string{"", "/api/v1"} {
+		r.GET(base+"/config", h.get)
+		r.PATCH(base+"/config", h.write(false))
+		r.PUT(base+"/config", h.write(true))
+		r.GET(base+"/history", h.history)
+	}
+}
+
+type configHandlers struct{ a ConfigAdmin }
+
+// get answers the dynamic configuration with its Consul index as ETag ({} when none was
+// written yet; Patroni answers 502 there, which only makes a fresh cluster look broken).
+func (h *configHandlers) get(c *gin.Context) {
+	cfg, idx, err := h.a.DynamicConfig(c.Request.Context())
+	if err != nil && !errors.Is(err, daemon.ErrNoConfig) {
+		c.JSON(http.StatusBadGateway, fieldErrorBody{Error: "unavailable", Detail: err.Error()})
+		return
+	}
+	c.Header("ETag", strconv.Quote(strconv.FormatUint(idx, 10)))
+	c.JSON(http.StatusOK, cfg)
+}
+
+// write applies a PATCH (JSON merge patch; null deletes a key) or a PUT (whole document).
+// If-Match with the ETag of a GET makes it a CAS against that version.
+func (h *configHandlers) write(replace bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var body map[string]any
+		dec := json.NewDecoder(io.LimitReader(c.Request.Body, maxBody))
+		if err := dec.Decode(&body); err != nil || body == nil {
+			b := fieldErrorBody{Error: "invalid JSON", Detail: "the body must be a JSON object"}
+			if err != nil {
+				b.Detail = err.Error()
+			}
+			c.JSON(http.StatusBadRequest, b)
+			return
+		}
+		var index uint64
+		if m := strings.Trim(c.GetHeader("If-Match"), `" `); m != "" {
+			v, err := strconv.ParseUint(m, 10, 64)
+			if err != nil {
+				c.JSON(http.StatusBadRequest, fieldErrorBody{Error: "invalid If-Match", Detail: "If-Match must be the ETag of GET /config", Field: "If-Match"})
+				return
+			}
+			index = v
+		}
+		var out map[string]any
+		var err error
+		if replace {
+			out, err = h.a.ReplaceConfig(c.Request.Context(), body, index)
+		} else {
+			out, err = h.a.PatchConfig(c.Request.Context(), body, index)
+		}
+		var fe *daemon.FieldError
+		switch {
+		case errors.As(err, &fe):
+			c.JSON(http.StatusBadRequest, fieldErrorBody{Error: "invalid value", Detail: fe.Error(), Field: fe.Field})
+		case errors.Is(err, consul.ErrConflict):
+			c.JSON(http.StatusConflict, fieldErrorBody{Error: "conflict", Detail: "the configuration changed meanwhile; read it again"})
+		case err != nil:
+			c.JSON(http.StatusServiceUnavailable, fieldErrorBody{Error: "unavailable", Detail: err.Error()})
+		default:
+			c.JSON(http.StatusOK, out)
+		}
+	}
+}
+
+// history answers Patroni's [[timeline, lsn, reason, timestamp, new_leader], ...].
+func (h *configHandlers) history(c *gin.Context) {
+	hist, err := h.a.History(c.Request.Context())
+	if err != nil {
+		c.JSON(http.StatusServiceUnavailable, fieldErrorBody{Error: "unavailable", Detail: err.Error()})
+		return
+	}
+	c.JSON(http.StatusOK, hist)
+}

@@ -1,0 +1,154 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/ramd-project/ramd/consul"
+)
+
+// ErrNoConfig is returned when the config key does not exist yet.
+var ErrNoConfig = errors.New("daemon: no dynamic configuration in Consul")
+
+// DynamicConfig reads the config key (consistent) and its index, the CAS token for updates.
+func (n *Node) DynamicConfig(ctx context.Context) (map[string]any, uint64, error) {
+	raw := map[string]any{}
+	idx, err := n.store.GetJSON(ctx, consul.KeyConfig, true, &raw)
+	if errors.Is(err, consul.ErrNotFound) {
+		return map[string]any{}, 0, ErrNoConfig
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("read config: %w", err)
+	}
+	return raw, idx, nil
+}
+
+// PatchConfig merges patch into the config key (JSON merge patch: null deletes a key, objects
+// merge), validates the result and writes it by CAS against index (0: against what was read
+// now). A concurrent change gives consul.ErrConflict; a bad value a *FieldError; either way
+// nothing is written.
+func (n *Node) PatchConfig(ctx context.Context, patch map[string]any, index uint64) (map[string]any, error) {
+	cur, idx, err := n.DynamicConfig(ctx)
+	if err != nil && !errors.Is(err, ErrNoConfig) {
+		return nil, err
+	}
+	if index != 0 && index != idx {
+		return nil, fmt.Errorf("config changed since index %d: %w", index, consul.ErrConflict)
+	}
+	merged := mergePatch(cur, patch)
+	return merged, n.writeConfig(ctx, merged, idx)
+}
+
+// ReplaceConfig validates and writes a whole configuration by CAS against index (0: against
+// what was read now).
+func (n *Node) ReplaceConfig(ctx context.Context, cfg map[string]any, index uint64) (map[string]any, error) {
+	_, idx, err := n.DynamicConfig(ctx)
+	if err != nil && !errors.Is(err, ErrNoConfig) {
+		return nil, err
+	}
+	if index != 0 && index != idx {
+		return nil, fmt.Errorf("config changed since index %d: %w", index, consul.ErrConflict)
+	}
+	return cfg, n.writeConfig(ctx, cfg, idx)
+}
+
+func (n *Node) writeConfig(ctx context.Context, cfg map[string]any, idx uint64) error {
+	if err := ValidateDynamicConfig(cfg); err != nil {
+		return err
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("encode config: %w", err)
+	}
+	if err := n.store.CAS(ctx, consul.KeyConfig, b, idx); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	n.Wake()
+	return nil
+}
+
+// ValidateDynamicConfig checks the settings ramd acts on; unknown keys are kept as they are
+// (Patroni's postgresql section and others).
+func ValidateDynamicConfig(cfg map[string]any) error {
+	for _, k := range []string{"pause", "failsafe_mode", "synchronous_mode_strict"} {
+		if v, ok := cfg[k]; ok && v != nil {
+			if _, isBool := v.(bool); !isBool {
+				return &FieldError{k, v, "must be true or false"}
+			}
+		}
+	}
+	if v, ok := cfg["maximum_lag_on_failover"]; ok && v != nil {
+		f, isNum := v.(float64)
+		if !isNum || f < 0 || f != float64(uint64(f)) {
+			return &FieldError{"maximum_lag_on_failover", v, "must be a whole number of bytes, 0 or more"}
+		}
+	}
+	var s SyncSettings
+	if v, ok := cfg["synchronous_mode"]; ok && v != nil {
+		switch x := v.(type) {
+		case bool:
+		case string:
+			s.Mode = &x
+		default:
+			return &FieldError{"synchronous_mode", v, "must be off, on, quorum or a boolean"}
+		}
+	}
+	if v, ok := cfg["synchronous_node_count"]; ok && v != nil {
+		f, isNum := v.(float64)
+		if !isNum || f != float64(int(f)) {
+			return &FieldError{"synchronous_node_count", v, "must be a whole number"}
+		}
+		c := int(f)
+		s.Count = &c
+	}
+	if v, ok := cfg["synchronous_commit"]; ok && v != nil {
+		x, isStr := v.(string)
+		if !isStr {
+			return &FieldError{"synchronous_commit", v, "must be on, remote_write or remote_apply"}
+		}
+		s.Commit = &x
+	}
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(cfg)
+	if _, err := parseDynamicConfig(b); err != nil {
+		return &FieldError{"config", string(b), err.Error()}
+	}
+	return nil
+}
+
+// mergePatch applies an RFC 7386 JSON merge patch.
+func mergePatch(target, patch map[string]any) map[string]any {
+	out := make(map[string]any, len(target))
+	for k, v := range target {
+		out[k] = v
+	}
+	for k, v := range patch {
+		if v == nil {
+			delete(out, k)
+			continue
+		}
+		if pm, ok := v.(map[string]any); ok {
+			tm, _ := out[k].(map[string]any)
+			out[k] = mergePatch(tm, pm)
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// History reads the history key (empty when none).
+func (n *Node) History(ctx context.Context) ([]consul.HistoryEntry, error) {
+	var h []consul.HistoryEntry
+	if _, err := n.store.GetJSON(ctx, consul.KeyHistory, false, &h); err != nil && !errors.Is(err, consul.ErrNotFound) {
+		return nil, fmt.Errorf("read history: %w", err)
+	}
+	if h == nil {
+		h = []consul.HistoryEntry{}
+	}
+	return h, nil
+}
