@@ -326,9 +326,10 @@ type PatroniDoc struct {
 	Timeline int    `json:"timeline"`
 	SystemID string `json:"database_system_identifier"`
 	Ramd     struct {
-		HasLock bool   `json:"has_lock"`
-		Leader  string `json:"leader"`
-		Role    string `json:"role"`
+		HasLock      bool   `json:"has_lock"`
+		Leader       string `json:"leader"`
+		Role         string `json:"role"`
+		DCSReachable bool   `json:"dcs_reachable"`
 	} `json:"ramd"`
 }
 

@@ -226,7 +226,14 @@ func TestConsulRestartNoFailover(t *testing.T) {
 	time.Sleep(3 * time.Second) // the outage itself, not a wait for state
 	w.WaitAcked(t, 10, 30*time.Second)
 	agent.Start(t)
-	time.Sleep(5 * time.Second) // let every node see Consul again
+	testenv.Eventually(t, 60*time.Second, 200*time.Millisecond, func() error {
+		for _, n := range c.Nodes {
+			if d, err := n.Patroni(); err != nil || !d.Ramd.DCSReachable {
+				return fmt.Errorf("%s does not reach Consul yet (%v)", n.Name, err)
+			}
+		}
+		return nil
+	})
 	w.WaitAcked(t, 10, 30*time.Second)
 
 	if now := c.WaitPrimary(60 * time.Second); now != p {
