@@ -25,6 +25,8 @@ type Admin interface {
 	RequestSwitchover(ctx context.Context, r daemon.SwitchoverRequest) (string, error)
 	// Job reads a tracked job.
 	Job(ctx context.Context, id string) (consul.Job, error)
+	// CancelSwitchover removes a pending switchover.
+	CancelSwitchover(ctx context.Context) error
 }
 
 // switchoverWait bounds how long POST /switchover waits for the job before answering 503
@@ -39,6 +41,7 @@ func registerAdmin(r *gin.Engine, a Admin) {
 	r.POST("/failsafe", h.failsafe)
 	r.POST("/switchover", h.switchover(false))
 	r.POST("/failover", h.switchover(true))
+	r.DELETE("/switchover", h.cancel)
 	r.GET("/api/v1/jobs/:id", h.job)
 	if s, ok := a.(SyncAdmin); ok {
 		registerSync(r, s)
@@ -169,6 +172,21 @@ func (h *adminHandlers) waitJob(c *gin.Context, id string) {
 			return
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// cancel answers Patroni's DELETE /switchover: 200 deleted, 404 none, 409 changed meanwhile.
+func (h *adminHandlers) cancel(c *gin.Context) {
+	err := h.a.CancelSwitchover(c.Request.Context())
+	switch {
+	case errors.Is(err, daemon.ErrNoSwitchover):
+		c.String(http.StatusNotFound, "No switchover is scheduled")
+	case errors.Is(err, consul.ErrConflict):
+		c.String(http.StatusConflict, "The switchover changed meanwhile; try again")
+	case err != nil:
+		c.String(http.StatusServiceUnavailable, err.Error())
+	default:
+		c.String(http.StatusOK, "Scheduled switchover deleted")
 	}
 }
 

@@ -86,6 +86,7 @@ func NewRouter(node Node, reg *prometheus.Registry, logger *slog.Logger, now fun
 	r.GET("/patroni", h.patroni)
 	r.GET("/cluster", h.cluster)
 	r.GET("/metrics", gin.WrapH(h.metrics))
+	serveOpenAPI(r)
 	if a, ok := node.(Admin); ok {
 		registerAdmin(r, a)
 	}

@@ -85,3 +85,5 @@ func TestSyncStandbysEndpoint(t *testing.T) {
 		})
 	}
 }
+
+func (s *syncNode) CancelSwitchover(context.Context) error { return daemon.ErrNoSwitchover }

@@ -239,3 +239,24 @@ func (n *Node) rejectSwitchover(ctx context.Context, o *observation) error {
 	n.finishSwitchover(ctx, o, false, n.lastPlan)
 	return nil
 }
+
+// ErrNoSwitchover is returned when no switchover is pending.
+var ErrNoSwitchover = errors.New("daemon: no switchover is pending")
+
+// CancelSwitchover removes a pending (scheduled or not yet started) switchover by CAS and
+// marks its job failed. consul.ErrConflict when it changed meanwhile.
+func (n *Node) CancelSwitchover(ctx context.Context) error {
+	var f consul.Failover
+	idx, err := n.store.GetJSON(ctx, consul.KeyFailover, true, &f)
+	if errors.Is(err, consul.ErrNotFound) {
+		return ErrNoSwitchover
+	}
+	if err != nil {
+		return fmt.Errorf("read switchover: %w", err)
+	}
+	if err := n.store.DeleteCAS(ctx, consul.KeyFailover, idx); err != nil {
+		return fmt.Errorf("cancel switchover: %w", err)
+	}
+	n.jobPhase(ctx, f.JobID, "cancelled", consul.JobFailed, "cancelled by request")
+	return nil
+}

@@ -330,6 +330,22 @@ func TestSwitchover(t *testing.T) {
 			break
 		}
 	}
+	// A switchover scheduled far ahead can be cancelled; a second cancel finds none.
+	later := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	if code, body := post(t, second.APIURL()+"/switchover", fmt.Sprintf(`{"leader":%q,"scheduled_at":%q}`, second.Name, later)); code != http.StatusAccepted {
+		t.Fatalf("schedule: %d %s", code, body)
+	}
+	for _, want := range []int{http.StatusOK, http.StatusNotFound} {
+		req, _ := http.NewRequest(http.MethodDelete, second.APIURL()+"/switchover", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("DELETE /switchover: %d, want %d", resp.StatusCode, want)
+		}
+	}
 	at := time.Now().Add(3 * time.Second).UTC().Format(time.RFC3339)
 	code, body = post(t, second.APIURL()+"/switchover", fmt.Sprintf(`{"leader":%q,"candidate":%q,"scheduled_at":%q}`, second.Name, third.Name, at))
 	if code != http.StatusAccepted {
