@@ -71,7 +71,7 @@ func NewRouter(node Node, reg *prometheus.Registry, logger *slog.Logger, now fun
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	_ = r.SetTrustedProxies(nil) // log the peer address, never a forwarded header
-	r.Use(recovery(logger), tracing(o), accessLog(logger), errorResponses())
+	r.Use(recovery(logger), tracing(o), accessLog(logger), errorResponses(), requireAuth(o.auth))
 
 	for _, p := range healthPaths {
 		r.GET(p, h.health)

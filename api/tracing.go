@@ -15,6 +15,7 @@ type Option func(*routerOptions)
 // routerOptions are the settings Options change.
 type routerOptions struct {
 	tracerProvider trace.TracerProvider
+	auth           Auth
 }
 
 // WithTracerProvider gives every request a server span from tp (otelgin), continuing the

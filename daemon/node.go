@@ -30,6 +30,8 @@ type Node struct {
 	logger   *slog.Logger
 	http     *http.Client
 	connURL  string
+	// API credentials for calls to other members; set once before Run.
+	apiUser, apiPassword, apiToken string
 
 	status atomic.Pointer[Status]
 	wake   chan struct{}

@@ -184,6 +184,7 @@ func (n *Node) postFailsafe(ctx context.Context, apiURL string) error {
 		return fmt.Errorf("failsafe request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	n.authorize(req)
 	resp, err := n.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("failsafe %s: %w", apiURL, err)
@@ -194,4 +195,19 @@ func (n *Node) postFailsafe(ctx context.Context, apiURL string) error {
 		return fmt.Errorf("failsafe %s: status %d", apiURL, resp.StatusCode)
 	}
 	return nil
+}
+
+// SetAPICredentials gives the node the credentials its own mutating calls to other members'
+// APIs (failsafe confirmations) must carry; every member shares them.
+func (n *Node) SetAPICredentials(user, password, token string) {
+	n.apiUser, n.apiPassword, n.apiToken = user, password, token
+}
+
+func (n *Node) authorize(req *http.Request) {
+	switch {
+	case n.apiToken != "":
+		req.Header.Set("Authorization", "Bearer "+n.apiToken)
+	case n.apiUser != "":
+		req.SetBasicAuth(n.apiUser, n.apiPassword)
+	}
 }

@@ -38,6 +38,7 @@ Usage:
   ramctrl help
 
 The API URL comes from --api, else $RAMD_API_URL, else ` + defaultAPI + `.
+Changes carry $RAMD_API_TOKEN, or $RAMD_API_USERNAME and $RAMD_API_PASSWORD.
 A comma-separated list is accepted: the first URL that answers is used.
 `
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"text/tabwriter"
 )
@@ -141,6 +142,7 @@ func (c *client) put(ctx context.Context, path string, v any) ([]byte, error) {
 			return nil, err
 		}
 		req.Header.Set("Content-Type", "application/json")
+		authorize(req)
 		resp, err := c.http.Do(req)
 		if err != nil {
 			errs = append(errs, err.Error())
@@ -158,4 +160,14 @@ func (c *client) put(ctx context.Context, path string, v any) ([]byte, error) {
 		return nil, fmt.Errorf("%s refused (%s): %s", path, resp.Status, firstNonEmpty(e.Detail, e.Error, strings.TrimSpace(string(body))))
 	}
 	return nil, fmt.Errorf("no ramd API answered at %s (%s)", strings.Join(c.urls, ", "), strings.Join(errs, "; "))
+}
+
+// authorize adds the credentials of RAMD_API_TOKEN, or RAMD_API_USERNAME and
+// RAMD_API_PASSWORD, to a mutating request.
+func authorize(req *http.Request) {
+	if tok := os.Getenv("RAMD_API_TOKEN"); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	} else if u := os.Getenv("RAMD_API_USERNAME"); u != "" {
+		req.SetBasicAuth(u, os.Getenv("RAMD_API_PASSWORD"))
+	}
 }

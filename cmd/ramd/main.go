@@ -125,7 +125,11 @@ func serve(ctx context.Context, cfg Config, tracing *observability.Tracing, logg
 	registrar := routing.NewRegistrar(cfg.Routing, client, cfg.Node.TTL)
 	node := daemon.New(cfg.Node, inst, client, guard, registrar, logger)
 	node.SetTelemetry(&daemon.Telemetry{TracerProvider: tracing.Provider(), Metrics: metrics})
-	var apiOpts []api.Option
+	node.SetAPICredentials(cfg.API.Auth().Username, cfg.API.Auth().Password, cfg.API.Auth().Token)
+	apiOpts := []api.Option{api.WithAuth(cfg.API.Auth())}
+	if !cfg.API.Auth().Enabled() {
+		logger.Warn("the API's mutating endpoints are open: set RAMD_API_USERNAME and RAMD_API_PASSWORD (or RAMD_API_TOKEN)")
+	}
 	if tracing.Enabled() {
 		apiOpts = append(apiOpts, api.WithTracerProvider(tracing.Provider()))
 	}

@@ -219,7 +219,13 @@ func TestConsulRestartNoFailover(t *testing.T) {
 	t.Parallel()
 	needReal(t)
 	agent := testenv.StartConsul(t, testenv.ConsulOptions{Server: true})
-	c, p, w := writing(t, agent.HTTPAddr, harness.Options{Env: map[string]string{"RAMD_LOG_LEVEL": os.Getenv("RAMD_TEST_LOG_LEVEL")}})
+	// With API credentials: the leader's failsafe confirmations must carry them, or the
+	// members refuse and the fence fires (checked below).
+	c, p, w := writing(t, agent.HTTPAddr, harness.Options{Env: map[string]string{
+		"RAMD_LOG_LEVEL": os.Getenv("RAMD_TEST_LOG_LEVEL"), "RAMD_API_USERNAME": "admin", "RAMD_API_PASSWORD": "s3cret"}})
+	if code, _ := post(t, p.APIURL()+"/switchover", fmt.Sprintf(`{"leader":%q}`, p.Name)); code != http.StatusUnauthorized {
+		t.Fatalf("an unauthenticated switchover answered %d, want 401", code)
+	}
 	tl := timeline(t, p)
 
 	agent.Stop(t)
