@@ -34,6 +34,11 @@ Usage:
   ramctrl list [--api URL[,URL...]] [--watch] [--output table|json]
   ramctrl sync show [--api URL] [--output table|json]
   ramctrl sync set [--mode off|on|quorum] [--count N] [--strict true|false] [--commit on|remote_write|remote_apply]
+  ramctrl switchover [--leader NAME] [--candidate NAME] [--scheduled TIME] [--force]
+  ramctrl failover --candidate NAME [--allow-data-loss] [--force]
+  ramctrl history [--output table|json]
+  ramctrl pause | resume
+  ramctrl config show
   ramctrl version
   ramctrl help
 
@@ -59,6 +64,8 @@ func run(ctx context.Context, args []string, envAPI string, stdout, stderr io.Wr
 		return runList(ctx, args[1:], envAPI, stdout, stderr)
 	case "sync":
 		return runSync(ctx, args[1:], envAPI, stdout, stderr)
+	case "switchover", "failover", "history", "pause", "resume", "config":
+		return runAdmin(ctx, args[0], args[1:], envAPI, os.Stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "ramctrl", buildVersion())
 		return exitOK
