@@ -25,6 +25,10 @@ deps: consul
 	@missing=()
 	ls $(PG_GLOB) >/dev/null 2>&1 || missing+=(postgresql)
 	command -v gcc >/dev/null || missing+=(gcc libc6-dev)
+	# The compatibility tests run the real HAProxy and patronictl against ramd.
+	command -v haproxy >/dev/null || missing+=(haproxy)
+	command -v patronictl >/dev/null || missing+=(patroni)
+	python3 -c 'import consul' 2>/dev/null || missing+=(python3-consul)
 	if [ "$${#missing[@]}" -gt 0 ]; then
 	  sudo=(); [ "$$(id -u)" -eq 0 ] || sudo=(sudo)
 	  before="$$(pg_lsclusters -h 2>/dev/null || true)"

@@ -220,7 +220,6 @@ func (n *Node) observeConsul(ctx context.Context, o *observation) {
 	if n.leaderSeenAt == 0 {
 		n.leaderSeenAt = in.Now // a node that never saw a leader waits a full TTL first
 	}
-	in.MaxTimeline = maxTimeline(o.history, o.members)
 	for name, m := range o.members {
 		in.Members = append(in.Members, memberView(name, m))
 	}
@@ -238,17 +237,6 @@ func due(scheduledAt string) bool {
 	}
 	t, err := time.Parse(time.RFC3339, scheduledAt)
 	return err != nil || !time.Now().Before(t)
-}
-
-func maxTimeline(h []consul.HistoryEntry, members map[string]consul.Member) int {
-	tl := 1
-	if len(h) > 0 {
-		tl = h[len(h)-1].Timeline + 1
-	}
-	for _, m := range members {
-		tl = max(tl, m.Timeline)
-	}
-	return tl
 }
 
 func memberView(name string, m consul.Member) ha.Member {

@@ -147,6 +147,12 @@ func decideReplica(in Input) Plan {
 		return plan("paused: no leader, no automatic failover")
 	}
 	if !in.PG.Running {
+		if in.LastLeader == in.Name || in.Switchover != nil && in.Switchover.To != "" && in.Switchover.To != in.Name {
+			// This node just handed over (or a switchover names another): wait for the new
+			// leader and rejoin through pg_rewind; starting now would serve and write WAL that
+			// the new timeline does not have.
+			return plan("handed over: waiting for the new leader")
+		}
 		// No live leader: start read-only without an upstream, so this node's position becomes
 		// visible and it can take part in the race (a whole-cluster restart).
 		return plan("no live leader: starting postgres read-only to join the race", actOn(ActStartReplica, ""))
@@ -233,9 +239,6 @@ func isBestCandidate(in Input) (bool, string) {
 	if in.NoFailover && !designated {
 		return false, "nofailover is set"
 	}
-	if in.MaxTimeline > 0 && in.PG.Timeline < in.MaxTimeline {
-		return false, fmt.Sprintf("on timeline %d behind the cluster's %d", in.PG.Timeline, in.MaxTimeline)
-	}
 	allowLoss := designated && sw.AllowDataLoss
 	if in.Sync.Enabled && !allowLoss {
 		return syncCandidate(in)
@@ -255,10 +258,6 @@ func isBestCandidate(in Input) (bool, string) {
 		// Only members we can reach and that run as healthy standbys can win a race; a member
 		// that lost Consul or does not answer must not block the race forever.
 		if !m.Probe.Reached || !m.Probe.ConsulOK || !m.Probe.Running || m.Probe.Primary {
-			continue
-		}
-		// A member on an older timeline cannot take over either; it must not block us.
-		if in.MaxTimeline > 0 && m.Probe.Timeline > 0 && m.Probe.Timeline < in.MaxTimeline {
 			continue
 		}
 		r := rival{name: m.Name, lsn: m.Probe.LSN, priority: m.FailoverPriority}

@@ -25,7 +25,6 @@ func base(opts ...func(*Input)) Input {
 		LastLeader:       "n1",
 		LeaderSeenAt:     99500 * time.Millisecond,
 		LeaderOptime:     1000,
-		MaxTimeline:      1,
 		PG:               PGState{SystemID: 42, Running: true, InRecovery: true, Timeline: 1, LSN: 1000, Streaming: true, Upstream: "n1"},
 		Members: []Member{
 			{Name: "n1", Role: "primary", State: "running", LSN: 1000, Timeline: 1},
@@ -168,11 +167,6 @@ func TestDecide(t *testing.T) {
 		{"leader dead: a member ahead that lost consul does not block", base(leaderDead, reachable("n3", 5000), func(in *Input) {
 			in.Members[2].Probe.ConsulOK = false
 		}), []Kind{ActAcquire, ActPromote}},
-		{"leader dead: a member ahead on an old timeline does not block", base(leaderDead, reachable("n3", 5000), func(in *Input) {
-			in.MaxTimeline = 2
-			in.PG.Timeline = 2
-			in.Members[2].Probe.Timeline = 1
-		}), []Kind{ActAcquire, ActPromote}},
 		{"leader dead: an unreachable member does not block", base(leaderDead), []Kind{ActAcquire, ActPromote}},
 		{"leader dead: the old leader's higher lsn does not block", base(leaderDead, func(in *Input) {
 			in.Members[0].Probe = Probe{Asked: true, Reached: false, LSN: 9000}
@@ -182,11 +176,14 @@ func TestDecide(t *testing.T) {
 			in.MaximumLagOnFailover, in.LeaderOptime = 100, 5000
 		}), []Kind{}},
 		{"leader dead: stopped standby starts read-only first", base(leaderDead, func(in *Input) { in.PG.Running = false }), []Kind{ActStartReplica}},
+		{"the node that just handed over waits for the new leader", base(func(in *Input) {
+			in.Leader, in.LastLeader = LeaderKey{}, "n2"
+			in.PG.Running, in.PG.WasPrimary = false, true
+		}), []Kind{}},
 		{"no leader at all: stopped former primary starts read-only", base(func(in *Input) {
 			in.Leader, in.LastLeader = LeaderKey{}, ""
 			in.PG.Running, in.PG.WasPrimary = false, true
 		}), []Kind{ActStartReplica}},
-		{"leader dead: old timeline does not race", base(leaderDead, func(in *Input) { in.MaxTimeline = 2 }), []Kind{}},
 		{"leader dead but paused: no failover", base(leaderDead, func(in *Input) { in.Paused = true }), []Kind{}},
 		{"leader released: race at once", base(func(in *Input) {
 			in.Leader, in.LeaderReleased = LeaderKey{}, true

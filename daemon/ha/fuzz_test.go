@@ -31,7 +31,6 @@ func fuzzInput(bits, lsns uint64, seenAgoMs, confirmedAgoMs int64, who, sw uint8
 		Paused:           b(3),
 		NoFailover:       b(4),
 		LeaderReleased:   b(5),
-		MaxTimeline:      1 + int(bits>>40)%2,
 		LeaderOptime:     lsns % 5000,
 		LeaderSeenAt:     now - time.Duration(abs(seenAgoMs)%20000)*time.Millisecond,
 	}

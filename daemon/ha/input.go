@@ -146,8 +146,6 @@ type Input struct {
 	LeaderReleased bool
 	// LeaderOptime is the last known leader WAL position (status key).
 	LeaderOptime uint64
-	// MaxTimeline is the highest timeline known in the cluster (history, members).
-	MaxTimeline int
 
 	// LockConfirmedAt is the start (monotonic) of this node's last successful leader
 	// heartbeat; 0 when it never held the lock in this epoch.

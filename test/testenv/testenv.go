@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -78,4 +79,15 @@ func Poll(timeout, every time.Duration, f func() error) error {
 		last = errors.New("timed out")
 	}
 	return fmt.Errorf("after %s: %w", timeout, last)
+}
+
+// Binary finds an executable on PATH, or skips the test (fails under RAMD_TEST_REQUIRE_REAL=1)
+// naming the Debian package that provides it.
+func Binary(t testing.TB, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Missing(t, "%s not found (Debian package %s; make deps installs it)", name, pkg)
+	}
+	return p
 }
