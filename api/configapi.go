@@ -77,17 +77,7 @@ func (h *configHandlers) write(replace bool) gin.HandlerFunc {
 		} else {
 			out, err = h.a.PatchConfig(c.Request.Context(), body, index)
 		}
-		var fe *daemon.FieldError
-		switch {
-		case errors.As(err, &fe):
-			c.JSON(http.StatusBadRequest, fieldErrorBody{Error: "invalid value", Detail: fe.Error(), Field: fe.Field})
-		case errors.Is(err, consul.ErrConflict):
-			c.JSON(http.StatusConflict, fieldErrorBody{Error: "conflict", Detail: "the configuration changed meanwhile; read it again"})
-		case err != nil:
-			c.JSON(http.StatusServiceUnavailable, fieldErrorBody{Error: "unavailable", Detail: err.Error()})
-		default:
-			c.JSON(http.StatusOK, out)
-		}
+		writeResult(c, out, err)
 	}
 }
 

@@ -45,18 +45,24 @@ func registerSync(r *gin.Engine, s SyncAdmin) {
 			return
 		}
 		v, err := s.SetSync(c.Request.Context(), in)
-		var fe *daemon.FieldError
-		switch {
-		case errors.As(err, &fe):
-			c.JSON(http.StatusBadRequest, fieldErrorBody{Error: "invalid value", Detail: fe.Error(), Field: fe.Field})
-		case errors.Is(err, consul.ErrConflict):
-			c.JSON(http.StatusConflict, fieldErrorBody{Error: "conflict", Detail: "the configuration changed meanwhile; read it again"})
-		case err != nil:
-			c.JSON(http.StatusServiceUnavailable, fieldErrorBody{Error: "unavailable", Detail: err.Error()})
-		default:
-			c.JSON(http.StatusOK, v)
-		}
+		writeResult(c, v, err)
 	})
+}
+
+// writeResult answers a validated CAS write: 200 with v, 400 naming the refused field, 409
+// when the data changed meanwhile, 503 when Consul could not be asked.
+func writeResult(c *gin.Context, v any, err error) {
+	var fe *daemon.FieldError
+	switch {
+	case errors.As(err, &fe):
+		c.JSON(http.StatusBadRequest, fieldErrorBody{Error: "invalid value", Detail: fe.Error(), Field: fe.Field})
+	case errors.Is(err, consul.ErrConflict):
+		c.JSON(http.StatusConflict, fieldErrorBody{Error: "conflict", Detail: "the configuration changed meanwhile; read it again"})
+	case err != nil:
+		c.JSON(http.StatusServiceUnavailable, fieldErrorBody{Error: "unavailable", Detail: err.Error()})
+	default:
+		c.JSON(http.StatusOK, v)
+	}
 }
 
 // badJSON describes a JSON decoding error, naming the field when Go's decoder does.
