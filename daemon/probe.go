@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -159,6 +160,7 @@ func (n *Node) fetchStatus(ctx context.Context, apiURL string) (probeDoc, error)
 	if err != nil {
 		return doc, fmt.Errorf("probe request: %w", err)
 	}
+	n.authorize(req) // members with RAMD_API_AUTH_READS protect /patroni
 	resp, err := n.http.Do(req)
 	if err != nil {
 		return doc, fmt.Errorf("probe %s: %w", apiURL, err)
@@ -201,6 +203,15 @@ func (n *Node) postFailsafe(ctx context.Context, apiURL string) error {
 // APIs (failsafe confirmations) must carry; every member shares them.
 func (n *Node) SetAPICredentials(user, password, token string) {
 	n.apiUser, n.apiPassword, n.apiToken = user, password, token
+}
+
+// SetAPIClientTLS makes the node's calls to other members' APIs (probes, failsafe
+// confirmations) use cfg: the CAs it trusts and the client certificate it presents. The
+// client keeps its timeout. Call it before Run.
+func (n *Node) SetAPIClientTLS(cfg *tls.Config) {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = cfg
+	n.http.Transport = t
 }
 
 func (n *Node) authorize(req *http.Request) {

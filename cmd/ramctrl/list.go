@@ -68,7 +68,7 @@ type client struct {
 }
 
 func newClient(urls []string) *client {
-	return &client{urls: urls, http: &http.Client{Timeout: requestTimeout}}
+	return &client{urls: urls, http: &http.Client{Timeout: requestTimeout, Transport: apiTransport()}}
 }
 
 // get returns the body of a 200 answer to GET path from the first URL that gives one.
@@ -92,6 +92,7 @@ func (c *client) getOne(ctx context.Context, u string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	authorize(req) // members with RAMD_API_AUTH_READS protect reads too
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, err

@@ -48,7 +48,11 @@ func loadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 		c.Node.Name = h
 	}
 	if c.Node.APIURL == "" {
-		c.Node.APIURL = "http://" + c.API.Listen
+		scheme := "http://"
+		if c.API.TLSEnabled() {
+			scheme = "https://"
+		}
+		c.Node.APIURL = scheme + c.API.Listen
 	}
 	return c, nil
 }

@@ -113,6 +113,14 @@ func serve(ctx context.Context, cfg Config, tracing *observability.Tracing, logg
 		return fmt.Errorf("consul: %w", err)
 	}
 	checkAgent(ctx, client, cfg.Node.RetryTimeout, logger)
+	serverTLS, err := cfg.API.TLSConfig()
+	if err != nil {
+		return fmt.Errorf("api tls: %w", err)
+	}
+	clientTLS, err := cfg.API.ClientTLSConfig()
+	if err != nil {
+		return fmt.Errorf("api client tls: %w", err)
+	}
 	ln, err := net.Listen("tcp", cfg.API.Listen)
 	if err != nil {
 		return fmt.Errorf("api listen %s: %w", cfg.API.Listen, err)
@@ -126,6 +134,9 @@ func serve(ctx context.Context, cfg Config, tracing *observability.Tracing, logg
 	node := daemon.New(cfg.Node, inst, client, guard, registrar, logger)
 	node.SetTelemetry(&daemon.Telemetry{TracerProvider: tracing.Provider(), Metrics: metrics})
 	node.SetAPICredentials(cfg.API.Auth().Username, cfg.API.Auth().Password, cfg.API.Auth().Token)
+	if clientTLS != nil {
+		node.SetAPIClientTLS(clientTLS)
+	}
 	apiOpts := []api.Option{api.WithAuth(cfg.API.Auth())}
 	if !cfg.API.Auth().Enabled() {
 		logger.Warn("the API's mutating endpoints are open: set RAMD_API_USERNAME and RAMD_API_PASSWORD (or RAMD_API_TOKEN)")
@@ -133,10 +144,14 @@ func serve(ctx context.Context, cfg Config, tracing *observability.Tracing, logg
 	if tracing.Enabled() {
 		apiOpts = append(apiOpts, api.WithTracerProvider(tracing.Provider()))
 	}
+	if serverTLS != nil && cfg.API.VerifyClient == api.VerifyRequired {
+		logger.Info("the API requires client certificates: health checkers must present one signed by RAMD_API_CAFILE")
+	}
 	srv := api.NewServer(cfg.API, api.NewRouter(node, reg, logger, time.Now, apiOpts...))
+	srv.TLSConfig = serverTLS
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	logger.Info("api listening", "addr", ln.Addr().String(), "api_url", cfg.Node.APIURL, "traces", tracing.Exporter())
+	go func() { served <- api.Serve(srv, ln) }()
+	logger.Info("api listening", "addr", ln.Addr().String(), "api_url", cfg.Node.APIURL, "tls", serverTLS != nil, "traces", tracing.Exporter())
 
 	runErr := node.Run(ctx)
 
