@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,11 +44,17 @@ func registerAdmin(r *gin.Engine, a Admin) {
 	r.POST("/failover", h.switchover(true))
 	r.DELETE("/switchover", h.cancel)
 	r.GET("/api/v1/jobs/:id", h.job)
+	r.POST("/api/v1/switchover", h.switchoverV1(false))
+	r.POST("/api/v1/failover", h.switchoverV1(true))
+	r.DELETE("/api/v1/switchover", h.cancel)
 	if s, ok := a.(SyncAdmin); ok {
 		registerSync(r, s)
 	}
 	if ca, ok := a.(ConfigAdmin); ok {
 		registerConfig(r, ca)
+	}
+	if oa, ok := a.(OpsAdmin); ok {
+		registerOps(r, oa)
 	}
 }
 
@@ -119,7 +126,7 @@ func (h *adminHandlers) switchover(failover bool) gin.HandlerFunc {
 				return
 			}
 			if at.Before(time.Now()) {
-				c.String(http.StatusUnprocessableEntity, "Can't schedule switchover in the past")
+				c.String(http.StatusUnprocessableEntity, "Cannot schedule switchover in the past")
 				return
 			}
 			req.ScheduledAt = at
@@ -192,14 +199,141 @@ func (h *adminHandlers) cancel(c *gin.Context) {
 
 func (h *adminHandlers) job(c *gin.Context) {
 	id := strings.TrimSpace(c.Param("id"))
-	j, err := h.a.Job(c.Request.Context(), id)
-	if errors.Is(err, consul.ErrNotFound) {
-		c.JSON(http.StatusNotFound, errorBody{Error: "no job " + id})
+	wait, timeout, ok := waitParams(c)
+	if !ok {
 		return
 	}
+	j, err := h.a.Job(c.Request.Context(), id)
+	if errors.Is(err, consul.ErrNotFound) {
+		c.JSON(http.StatusNotFound, fieldErrorBody{Error: "not found", Detail: "no job " + id})
+		return
+	}
+	if err == nil && wait {
+		j, err = h.waitFinished(c.Request.Context(), id, timeout)
+	}
 	if err != nil {
-		c.JSON(http.StatusServiceUnavailable, errorBody{Error: err.Error()})
+		c.JSON(http.StatusServiceUnavailable, fieldErrorBody{Error: "unavailable", Detail: err.Error()})
 		return
 	}
 	c.JSON(http.StatusOK, j)
+}
+
+// Bounds of ?wait=true: the default and the longest wait (below the server's write timeout).
+const (
+	defaultJobWait = 30 * time.Second
+	maxJobWait     = 55 * time.Second
+)
+
+// waitParams reads ?wait=true and ?timeout=<duration>; a bad value is answered with 400.
+func waitParams(c *gin.Context) (bool, time.Duration, bool) {
+	wait := false
+	if v := c.Query("wait"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			c.JSON(http.StatusBadRequest, fieldErrorBody{Error: "invalid query", Detail: "wait must be true or false", Field: "wait"})
+			return false, 0, false
+		}
+		wait = b
+	}
+	timeout := defaultJobWait
+	if v := c.Query("timeout"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > maxJobWait {
+			c.JSON(http.StatusBadRequest, fieldErrorBody{Error: "invalid query",
+				Detail: fmt.Sprintf("timeout must be a duration like 20s, at most %s", maxJobWait), Field: "timeout"})
+			return false, 0, false
+		}
+		timeout = d
+	}
+	return wait, timeout, true
+}
+
+// waitFinished polls the job until it succeeded or failed, or timeout passed (then the job
+// as it is, still pending or running).
+func (h *adminHandlers) waitFinished(ctx context.Context, id string, timeout time.Duration) (consul.Job, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last consul.Job
+	for i := 0; i < 100_000; i++ {
+		j, err := h.a.Job(ctx, id)
+		if err == nil {
+			last = j
+			if j.State == consul.JobSucceeded || j.State == consul.JobFailed {
+				return j, nil
+			}
+		} else if last.ID == "" && ctx.Err() == nil {
+			return last, err
+		}
+		select {
+		case <-ctx.Done():
+			return last, nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return last, nil
+}
+
+// switchoverV1Body is the strict /api/v1 switchover and failover request.
+type switchoverV1Body struct {
+	Leader        string `json:"leader"`
+	Candidate     string `json:"candidate"`
+	ScheduledAt   string `json:"scheduled_at"`
+	AllowDataLoss bool   `json:"allow_data_loss"`
+}
+
+// switchoverV1 starts a switchover (or failover) as a job: 202 with its id, or with
+// ?wait=true the job once it ended (200) or as it is after the timeout (202).
+func (h *adminHandlers) switchoverV1(failover bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		wait, timeout, ok := waitParams(c)
+		if !ok {
+			return
+		}
+		var b switchoverV1Body
+		if !decodeV1(c, &b) {
+			return
+		}
+		req := daemon.SwitchoverRequest{From: b.Leader, To: b.Candidate, AllowDataLoss: b.AllowDataLoss}
+		bad := func(field, detail string) {
+			c.JSON(http.StatusBadRequest, fieldErrorBody{Error: "invalid value", Detail: detail, Field: field})
+		}
+		switch {
+		case failover && b.Candidate == "":
+			bad("candidate", "a failover needs a candidate")
+			return
+		case failover && b.ScheduledAt != "":
+			bad("scheduled_at", "a failover can't be scheduled")
+			return
+		case b.Leader != "" && b.Leader == b.Candidate:
+			bad("candidate", "the candidate is the leader")
+			return
+		}
+		if b.ScheduledAt != "" {
+			at, code, msg := parseSchedule(b.ScheduledAt, "switchover", time.Now())
+			if code != 0 {
+				c.JSON(code, fieldErrorBody{Error: "invalid value", Detail: msg, Field: "scheduled_at"})
+				return
+			}
+			req.ScheduledAt = at
+		}
+		id, err := h.a.RequestSwitchover(c.Request.Context(), req)
+		if err != nil {
+			c.JSON(switchoverCode(err), fieldErrorBody{Error: "refused", Detail: err.Error()})
+			return
+		}
+		if !wait || !req.ScheduledAt.IsZero() {
+			accepted(c, id)
+			return
+		}
+		j, err := h.waitFinished(c.Request.Context(), id, timeout)
+		c.Header("X-Ramd-Job-Id", id)
+		switch {
+		case err != nil:
+			accepted(c, id)
+		case j.State == consul.JobSucceeded || j.State == consul.JobFailed:
+			c.JSON(http.StatusOK, j)
+		default:
+			c.JSON(http.StatusAccepted, j)
+		}
+	}
 }

@@ -87,3 +87,45 @@ func bytesBehind(optime, pos uint64) uint64 {
 	}
 	return 0
 }
+
+// clusterStatusV1 is GET /api/v1/cluster: the members as /cluster shows them plus what an
+// operator asks first: who leads, on which timeline, paused or not, which members wait for a
+// restart, and what the answering node decided last.
+type clusterStatusV1 struct {
+	Scope          string         `json:"scope"`
+	Leader         string         `json:"leader"`
+	Timeline       int            `json:"timeline,omitempty"`
+	Paused         bool           `json:"paused"`
+	FailsafeActive bool           `json:"failsafe_active"`
+	SyncStandbys   []string       `json:"sync_standbys"`
+	PendingRestart []string       `json:"pending_restart"`
+	Members        []memberView   `json:"members"`
+	Node           clusterNodeDoc `json:"node"`
+}
+
+// clusterNodeDoc is the answering node's own view.
+type clusterNodeDoc struct {
+	Name             string                   `json:"name"`
+	Plan             string                   `json:"plan"`
+	DCSReachable     bool                     `json:"dcs_reachable"`
+	ScheduledRestart *daemon.ScheduledRestart `json:"scheduled_restart,omitempty"`
+}
+
+func newClusterStatus(st *daemon.Status) clusterStatusV1 {
+	v := newClusterView(st)
+	out := clusterStatusV1{Scope: st.Scope, Leader: st.Leader, Paused: st.Paused, FailsafeActive: st.FailsafeActive,
+		SyncStandbys: []string{}, PendingRestart: []string{}, Members: v.Members,
+		Node: clusterNodeDoc{Name: st.Name, Plan: st.Plan, DCSReachable: st.DCSReachable, ScheduledRestart: st.ScheduledRestart}}
+	for _, m := range v.Members {
+		switch m.Role {
+		case memberRoleLeader, memberRoleStandbyLeader:
+			out.Timeline = m.Timeline
+		case "sync_standby", "quorum_standby":
+			out.SyncStandbys = append(out.SyncStandbys, m.Name)
+		}
+		if m.PendingRestart {
+			out.PendingRestart = append(out.PendingRestart, m.Name)
+		}
+	}
+	return out
+}

@@ -31,6 +31,21 @@ func registerConfig(r *gin.Engine, a ConfigAdmin) {
 		r.PUT(base+"/config", h.write(true))
 		r.GET(base+"/history", h.history)
 	}
+	r.POST("/api/v1/pause", h.pause(true))
+	r.POST("/api/v1/resume", h.pause(false))
+}
+
+// pause sets (or removes) the dynamic config's pause flag: automatic failover, fencing and
+// restarts stop cluster-wide until resume.
+func (h *configHandlers) pause(on bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var v any // null deletes the key
+		if on {
+			v = true
+		}
+		_, err := h.a.PatchConfig(c.Request.Context(), map[string]any{"pause": v}, 0)
+		writeResult(c, gin.H{"paused": on}, err)
+	}
 }
 
 type configHandlers struct{ a ConfigAdmin }

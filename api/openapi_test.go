@@ -15,7 +15,7 @@ var ginParam = regexp.MustCompile(`:([a-zA-Z_]+)`)
 // the document may name no route that does not exist.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	t.Parallel()
-	node := &configNode{cfg: map[string]any{}}
+	node := &opsNode{configNode: configNode{cfg: map[string]any{}}}
 	r := NewRouter(node, nil, nil, nil)
 	rec := httptest.NewRecorder()
 	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/openapi.json", nil))
@@ -48,7 +48,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"delete /switchover", "patch /config", "put /api/v1/sync-standbys", "get /api/v1/jobs/{id}", "options /primary"} {
+	for _, want := range []string{"delete /switchover", "patch /config", "put /api/v1/sync-standbys", "get /api/v1/jobs/{id}", "options /primary", "post /restart", "post /api/v1/restart"} {
 		if !registered[want] {
 			t.Errorf("%s is not registered: the test node lacks an interface", want)
 		}

@@ -37,6 +37,7 @@ type nodeStatus struct {
 	DatabaseSystemIdentifier string                   `json:"database_system_identifier,omitempty"`
 	PendingRestart           bool                     `json:"pending_restart,omitempty"`
 	PendingRestartReason     map[string]pendingChange `json:"pending_restart_reason,omitempty"`
+	ScheduledRestart         *scheduledRestartDoc     `json:"scheduled_restart,omitempty"`
 	Patroni                  patroniInfo              `json:"patroni"`
 	Ramd                     ramdInfo                 `json:"ramd"`
 }
@@ -115,6 +116,13 @@ func newNodeStatus(st *daemon.Status) nodeStatus {
 			DCSReachable: st.DCSReachable,
 			Plan:         st.Plan,
 		},
+	}
+	if sr := st.ScheduledRestart; sr != nil {
+		doc.ScheduledRestart = &scheduledRestartDoc{Schedule: sr.Schedule.Format(time.RFC3339), RestartPending: sr.RestartPending,
+			Role: sr.Role, JobID: sr.JobID}
+		if !sr.PostmasterStart.IsZero() {
+			doc.ScheduledRestart.PostmasterStartTime = sr.PostmasterStart.Format(time.RFC3339Nano)
+		}
 	}
 	if len(st.PendingRestartReasons) > 0 {
 		doc.PendingRestartReason = make(map[string]pendingChange, len(st.PendingRestartReasons))
@@ -209,4 +217,13 @@ func pythonTime(t time.Time) string {
 // formatLSN writes an LSN as PostgreSQL does: high and low 32 bits in hex.
 func formatLSN(lsn uint64) string {
 	return fmt.Sprintf("%X/%X", lsn>>32, lsn&0xFFFFFFFF)
+}
+
+// scheduledRestartDoc is Patroni's scheduled_restart in /patroni.
+type scheduledRestartDoc struct {
+	Schedule            string `json:"schedule"`
+	PostmasterStartTime string `json:"postmaster_start_time,omitempty"`
+	RestartPending      bool   `json:"restart_pending,omitempty"`
+	Role                string `json:"role,omitempty"`
+	JobID               string `json:"job_id,omitempty"`
 }

@@ -85,6 +85,7 @@ func NewRouter(node Node, reg *prometheus.Registry, logger *slog.Logger, now fun
 	}
 	r.GET("/patroni", h.patroni)
 	r.GET("/cluster", h.cluster)
+	r.GET("/api/v1/cluster", h.clusterV1)
 	r.GET("/metrics", gin.WrapH(h.metrics))
 	serveOpenAPI(r)
 	if a, ok := node.(Admin); ok {
@@ -141,6 +142,16 @@ func (h *handlers) cluster(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, newClusterView(st))
+}
+
+// clusterV1 answers GET /api/v1/cluster.
+func (h *handlers) clusterV1(c *gin.Context) {
+	st := h.node.Status()
+	if st == nil {
+		_ = c.Error(ErrNoStatus)
+		return
+	}
+	c.JSON(http.StatusOK, newClusterStatus(st))
 }
 
 // fallback routes what no registered route matched the way Patroni does: a GET goes by its

@@ -45,6 +45,15 @@ type Member struct {
 	Pause            bool           `json:"pause,omitempty"`
 	// DCSLastSeen is the unix time (seconds) of this member's last successful Consul contact.
 	DCSLastSeen int64 `json:"dcs_last_seen,omitempty"`
+	// ScheduledRestart is Patroni's scheduled_restart: when, and the postmaster start time
+	// it was scheduled against.
+	ScheduledRestart *ScheduledRestart `json:"scheduled_restart,omitempty"`
+}
+
+// ScheduledRestart is a member's pending scheduled restart.
+type ScheduledRestart struct {
+	Schedule            string `json:"schedule"`
+	PostmasterStartTime string `json:"postmaster_start_time,omitempty"`
 }
 
 // Status is the leader's status key: the last known leader optime and slot positions.

@@ -190,7 +190,7 @@ func (n *Node) memberConn(name string, replication bool) (pg.ConnParams, error) 
 
 func (n *Node) clone(ctx context.Context, leader string) error {
 	src := leader
-	if cf := n.cloneSource(); cf != "" {
+	if cf := n.cloneSource(); cf != "" && !n.cloneFromLeader {
 		src = cf
 	}
 	conn, err := n.memberConn(src, true)

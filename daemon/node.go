@@ -45,6 +45,13 @@ type Node struct {
 	failsafeFrom string
 	failsafeAt   time.Duration
 
+	// opMu guards op (the local operation queued or running) and scheduled (a restart
+	// waiting for its time), set by API handlers and carried out by the loop (localop.go).
+	opMu            sync.Mutex
+	op              *localOp
+	scheduled       *ScheduledRestart
+	reloadRequested atomic.Bool
+
 	// Loop goroutine only.
 	session          string
 	leaderSession    string
@@ -72,6 +79,7 @@ type Node struct {
 	syncPendingSince time.Time
 	standbyTimeline  int
 	lockHeld         bool
+	cloneFromLeader  bool
 	failsafeActive   bool
 	state            string
 	memberWritten    memberWrite

@@ -128,6 +128,7 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 		MaximumLagOnFailover: in.MaximumLagOnFailover,
 		LeaderOptime:         in.LeaderOptime,
 		Plan:                 p.String(),
+		ScheduledRestart:     n.ScheduledRestart(),
 	}
 	if in.PG.SystemID != 0 {
 		s.SystemID = strconv.FormatUint(in.PG.SystemID, 10)
@@ -182,14 +183,33 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 		ms := MemberStatus{Name: name, Role: m.Role, State: m.State, APIURL: m.APIURL, Timeline: m.Timeline, Tags: m.Tags,
 			ReceiveLSN: deref(m.ReceiveLSN), ReplayLSN: deref(m.ReplayLSN), LSN: m.XLogLocation, PendingRestart: m.PendingRestart}
 		ms.Host, ms.Port = connHostPort(m.ConnURL)
-		if name == in.Leader.Name {
+		switch {
+		case name == in.Leader.Name:
 			ms.Role = "leader"
-		} else if pos := max(ms.ReceiveLSN, ms.ReplayLSN, ms.LSN); s.LeaderOptime > pos {
-			ms.Lag = s.LeaderOptime - pos
+		default:
+			if r := syncMemberRole(o, name); r != "" {
+				ms.Role = r
+			}
+			if pos := max(ms.ReceiveLSN, ms.ReplayLSN, ms.LSN); s.LeaderOptime > pos {
+				ms.Lag = s.LeaderOptime - pos
+			}
 		}
 		s.Members = append(s.Members, ms)
 	}
 	return s
+}
+
+// syncMemberRole is "sync_standby" or "quorum_standby" for a member of the sync key (as
+// Patroni's /cluster shows it), "" otherwise.
+func syncMemberRole(o *observation, name string) string {
+	mode := o.dyn.syncModeValue()
+	if mode == "off" || o.sync.key == nil || !contains(o.sync.published().Names, name) {
+		return ""
+	}
+	if mode == "quorum" {
+		return "quorum_standby"
+	}
+	return "sync_standby"
 }
 
 func (n *Node) memberRecord(st *Status) consul.Member {
@@ -204,6 +224,12 @@ func (n *Node) memberRecord(st *Status) consul.Member {
 		PendingRestart: st.PendingRestart,
 		Pause:          st.Paused,
 		DCSLastSeen:    st.DCSLastSeen.Unix(),
+	}
+	if sr := st.ScheduledRestart; sr != nil {
+		m.ScheduledRestart = &consul.ScheduledRestart{Schedule: sr.Schedule.Format(time.RFC3339)}
+		if !sr.PostmasterStart.IsZero() {
+			m.ScheduledRestart.PostmasterStartTime = sr.PostmasterStart.Format(time.RFC3339Nano)
+		}
 	}
 	if st.Role == RolePrimary {
 		m.XLogLocation = st.WALLocation

@@ -69,6 +69,8 @@ type Status struct {
 
 	PendingRestart        bool
 	PendingRestartReasons map[string]PendingChange
+	// ScheduledRestart is the restart waiting for its time, nil when none.
+	ScheduledRestart *ScheduledRestart
 
 	DCSReachable bool
 	DCSLastSeen  time.Time

@@ -70,23 +70,19 @@ func (n *Node) RequestSwitchover(ctx context.Context, r SwitchoverRequest) (stri
 			return "", fmt.Errorf("%w: %s: %w", ErrBadCandidate, r.To, err)
 		}
 	}
-	id := newJobID()
 	kind := "switchover"
 	if r.From == "" {
 		kind = "failover"
 	}
-	job := consul.Job{ID: id, Kind: kind, From: r.From, To: r.To, State: consul.JobPending, CreatedAt: time.Now().UTC(),
-		Phases:      []consul.JobPhase{{Name: "requested", At: time.Now().UTC()}},
-		TraceParent: traceParent(ctx)} // the nodes that carry the job out continue this trace
-	f := consul.Failover{Leader: r.From, Member: r.To, JobID: id}
+	job := consul.Job{Kind: kind, From: r.From, To: r.To} // the nodes that carry it out continue its trace
 	if !r.ScheduledAt.IsZero() {
-		f.ScheduledAt = r.ScheduledAt.UTC().Format(time.RFC3339)
-		job.ScheduledAt = f.ScheduledAt
+		job.ScheduledAt = r.ScheduledAt.UTC().Format(time.RFC3339)
 	}
-	jb, _ := json.Marshal(job)
-	if err := n.store.Put(ctx, consul.JobKey(id), jb); err != nil {
-		return "", fmt.Errorf("record job: %w", err)
+	id, err := n.createJob(ctx, job)
+	if err != nil {
+		return "", err
 	}
+	f := consul.Failover{Leader: r.From, Member: r.To, JobID: id, ScheduledAt: job.ScheduledAt}
 	fb, _ := json.Marshal(f)
 	if err := n.store.CAS(ctx, consul.KeyFailover, fb, 0); err != nil {
 		_ = n.store.Delete(ctx, consul.JobKey(id))

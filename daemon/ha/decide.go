@@ -11,7 +11,8 @@ import (
 //   - PostgreSQL is promoted only in a plan that holds the lock or acquires it first;
 //   - a running primary whose lock is held by another node, or whose fencing deadline has
 //     passed without confirmation, is fenced (unless paused);
-//   - in pause nothing automatic happens: no promotion, no fencing, no restart.
+//   - in pause nothing automatic happens: no promotion, no fencing, no restart (a start the
+//     operator asked for, OperatorStart, is not automatic).
 func Decide(in Input) Plan {
 	if !in.ConsulOK {
 		return decideWithoutConsul(in)
@@ -71,7 +72,7 @@ func decideUninitialized(in Input) Plan {
 }
 
 func decideEmpty(in Input) Plan {
-	if in.Paused {
+	if in.Paused && !in.OperatorStart {
 		return plan("empty data directory; paused")
 	}
 	if in.Leader.Present && in.Leader.Name != in.Name && !leaderStale(in) {
@@ -85,7 +86,7 @@ func decideEmpty(in Input) Plan {
 func decideLeader(in Input) Plan {
 	hb := act(ActHeartbeat)
 	if !in.PG.Running {
-		if in.Paused {
+		if in.Paused && !in.OperatorStart {
 			return plan("paused: postgres is not running, not starting it", hb)
 		}
 		if in.PG.StartFailures >= max(1, in.MaxStartFailures) {
@@ -183,7 +184,7 @@ func followLeader(in Input, leader string) Plan {
 		}
 		return plan("replica of " + leader)
 	}
-	if in.Paused {
+	if in.Paused && !in.OperatorStart {
 		return plan("paused: postgres is stopped, not starting it")
 	}
 	if in.PG.RewindFailed {

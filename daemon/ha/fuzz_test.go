@@ -29,6 +29,7 @@ func fuzzInput(bits, lsns uint64, seenAgoMs, confirmedAgoMs int64, who, sw uint8
 		SessionOK:        b(1),
 		Initialized:      b(2),
 		Paused:           b(3),
+		OperatorStart:    b(33),
 		NoFailover:       b(4),
 		LeaderReleased:   b(5),
 		LeaderOptime:     lsns % 5000,
@@ -128,7 +129,7 @@ func checkInvariants(t *testing.T, in Input, p Plan) {
 	if p.Has(ActPromote) && p.Has(ActFence) {
 		t.Fatalf("promote and fence in one plan: %s", p)
 	}
-	if in.Paused {
+	if in.Paused && !in.OperatorStart {
 		for _, k := range []Kind{ActFence, ActStartPrimary, ActRewind, ActReclone, ActClone, ActBootstrap} {
 			if p.Has(k) {
 				t.Fatalf("paused plan has %s: %s", k, p)

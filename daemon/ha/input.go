@@ -112,6 +112,9 @@ type Input struct {
 	// does not race. 0 means no limit.
 	MaximumLagOnFailover uint64
 	Paused               bool
+	// OperatorStart is true when this node stopped PostgreSQL for a requested restart or
+	// reinitialization: the plan starts it again (cloning first when empty), also in pause.
+	OperatorStart bool
 	// MaxStartFailures is how many failed starts of a leader's PostgreSQL are tolerated before
 	// it hands over.
 	MaxStartFailures int

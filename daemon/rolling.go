@@ -1,0 +1,210 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ramd-project/ramd/consul"
+)
+
+// Bounds of a rolling restart.
+const (
+	// rollingTimeout bounds a whole rolling restart.
+	rollingTimeout = time.Hour
+	// memberRestartTimeout bounds one member's POST /restart (its API waits up to a minute).
+	memberRestartTimeout = 70 * time.Second
+	// rejoinWait bounds the wait for a member to run again as a replica (after a switchover
+	// the old leader rewinds and restarts).
+	rejoinWait = 3 * time.Minute
+	// switchoverJobWait bounds the wait for the switchover of a rolling restart.
+	switchoverJobWait = 2 * time.Minute
+)
+
+// ErrRollingInProgress: this node already coordinates a rolling restart.
+var ErrRollingInProgress = errors.New("daemon: a rolling restart is already in progress")
+
+// RollingRestartRequest restarts the whole cluster: replicas one by one, then a switchover
+// to a restarted replica, then the old primary.
+type RollingRestartRequest struct {
+	// RestartPending restarts only members with settings waiting for a restart.
+	RestartPending bool `json:"restart_pending,omitempty"`
+	// InPlace restarts the primary where it is (a short write outage) instead of switching
+	// over first.
+	InPlace bool `json:"in_place,omitempty"`
+}
+
+// rollingBusy is set while this node coordinates a rolling restart.
+var rollingBusy atomic.Bool
+
+// RollingRestart starts a rolling restart coordinated by this node and returns its job id
+// at once; GET /api/v1/jobs/{id} follows its phases.
+func (n *Node) RollingRestart(ctx context.Context, r RollingRestartRequest) (string, error) {
+	st := n.Status()
+	switch {
+	case st == nil:
+		return "", ErrNotReady
+	case st.Leader == "":
+		return "", ErrNoLeader
+	case st.Paused:
+		return "", ErrPaused
+	}
+	if !rollingBusy.CompareAndSwap(false, true) {
+		return "", ErrRollingInProgress
+	}
+	id, err := n.createJob(ctx, consul.Job{Kind: "rolling-restart", From: st.Leader})
+	if err != nil {
+		rollingBusy.Store(false)
+		return "", err
+	}
+	go func() {
+		defer rollingBusy.Store(false)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollingTimeout)
+		defer cancel()
+		if err := n.rollingRestart(rctx, id, r, st.Leader); err != nil {
+			n.logger.Error("rolling restart failed", "job", id, "err", err)
+			n.jobPhase(rctx, id, "failed", consul.JobFailed, err.Error())
+			return
+		}
+		n.jobPhase(rctx, id, "done", consul.JobSucceeded, "")
+	}()
+	return id, nil
+}
+
+func (n *Node) rollingRestart(ctx context.Context, id string, r RollingRestartRequest, leader string) error {
+	n.jobPhase(ctx, id, "restarting replicas", consul.JobRunning, "")
+	members := n.Status().Members
+	slices.SortFunc(members, func(a, b MemberStatus) int { return strings.Compare(a.Name, b.Name) })
+	for _, m := range members {
+		if m.Name == leader {
+			continue
+		}
+		if err := n.restartMember(ctx, id, m.Name, m.APIURL, r.RestartPending); err != nil {
+			return err
+		}
+	}
+	lm, ok := n.memberStatus(leader)
+	if !ok {
+		return fmt.Errorf("leader %s is no longer listed", leader)
+	}
+	if r.RestartPending && !lm.PendingRestart {
+		n.jobPhase(ctx, id, "skipped "+leader+": pending restart flag is not set", "", "")
+		return nil
+	}
+	if !r.InPlace && len(members) > 1 {
+		n.jobPhase(ctx, id, "switchover from "+leader, "", "")
+		if err := n.switchoverAndWait(ctx, leader); err != nil {
+			return err
+		}
+		if err := n.waitRunningReplica(ctx, leader); err != nil {
+			return err
+		}
+	}
+	return n.restartMember(ctx, id, leader, lm.APIURL, r.RestartPending)
+}
+
+// restartMember asks one member's API for a restart and records the outcome as a phase. A
+// member whose filters do not match is skipped, any other refusal fails the rolling restart.
+func (n *Node) restartMember(ctx context.Context, id, name, apiURL string, pending bool) error {
+	body := []byte(`{}`)
+	if pending {
+		body = []byte(`{"restart_pending": true}`)
+	}
+	code, text, err := n.postMember(ctx, apiURL, "/restart", body)
+	switch {
+	case err != nil:
+		return fmt.Errorf("restart %s: %w", name, err)
+	case code == http.StatusOK:
+		n.jobPhase(ctx, id, "restarted "+name, "", "")
+		return nil
+	case code == http.StatusServiceUnavailable && strings.Contains(text, "conditions are not satisfied"):
+		n.jobPhase(ctx, id, "skipped "+name+": "+text, "", "")
+		return nil
+	}
+	return fmt.Errorf("restart %s: %d %s", name, code, text)
+}
+
+// postMember sends a POST with the API credentials to another member and returns the status
+// code and body.
+func (n *Node) postMember(ctx context.Context, apiURL, path string, body []byte) (int, string, error) {
+	cctx, cancel := context.WithTimeout(ctx, memberRestartTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, http.MethodPost, strings.TrimRight(apiURL, "/")+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	n.authorize(req)
+	client := &http.Client{Transport: n.http.Transport, Timeout: memberRestartTimeout}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return resp.StatusCode, strings.TrimSpace(string(b)), nil
+}
+
+// switchoverAndWait switches over from leader to the best replica and waits for the job.
+func (n *Node) switchoverAndWait(ctx context.Context, leader string) error {
+	id, err := n.RequestSwitchover(ctx, SwitchoverRequest{From: leader})
+	if err != nil {
+		return fmt.Errorf("switchover: %w", err)
+	}
+	deadline := time.Now().Add(switchoverJobWait)
+	for time.Now().Before(deadline) {
+		j, err := n.Job(ctx, id)
+		if err == nil && j.State == consul.JobSucceeded {
+			return nil
+		}
+		if err == nil && j.State == consul.JobFailed {
+			return fmt.Errorf("switchover %s failed: %s", id, j.Error)
+		}
+		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("switchover %s did not finish within %s", id, switchoverJobWait)
+}
+
+// waitRunningReplica waits until this node's view shows name running as a replica.
+func (n *Node) waitRunningReplica(ctx context.Context, name string) error {
+	deadline := time.Now().Add(rejoinWait)
+	for time.Now().Before(deadline) {
+		if m, ok := n.memberStatus(name); ok && m.Role != "leader" && m.State == "running" {
+			return nil
+		}
+		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("%s did not run again as a replica within %s", name, rejoinWait)
+}
+
+// memberStatus is name as this node saw it in its last cycle.
+func (n *Node) memberStatus(name string) (MemberStatus, bool) {
+	if st := n.Status(); st != nil {
+		for _, m := range st.Members {
+			if m.Name == name {
+				return m, true
+			}
+		}
+	}
+	return MemberStatus{}, false
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
