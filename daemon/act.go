@@ -524,8 +524,8 @@ func (n *Node) promote(ctx context.Context, o *observation) error {
 	n.following = ""
 	n.startFailures = 0
 	reason := "failover"
-	if o.failover != nil && o.failover.Member == n.cfg.Name {
-		reason = "switchover"
+	if o.failover != nil && (o.failover.Member == n.cfg.Name || o.failover.Leader != "") {
+		reason = "switchover" // named or not, a planned handover
 	}
 	n.logger.Info("promoted", "timeline", oldTL+1, "lsn", pg.LSN(lsn), "reason", reason)
 	cctx, ccancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
