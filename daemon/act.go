@@ -153,8 +153,17 @@ func (n *Node) createCluster(ctx context.Context) error {
 	}
 	n.initializeMine = false
 	n.logger.Info("cluster bootstrapped", "system_id", st.SystemID)
+	// Publish the defaults in force as the dynamic configuration, as Patroni does at
+	// bootstrap (tools such as patronictl expect the key). Create-only: a configuration an
+	// operator wrote beforehand wins.
+	if err := n.store.CAS(cctx, consul.KeyConfig, []byte(bootstrapConfig), 0); err != nil && !errors.Is(err, consul.ErrConflict) {
+		n.logger.Warn("write initial dynamic configuration", "err", err)
+	}
 	return nil
 }
+
+// bootstrapConfig is the dynamic configuration written at bootstrap: the defaults in force.
+var bootstrapConfig = fmt.Sprintf(`{"failsafe_mode":true,"maximum_lag_on_failover":%d,"synchronous_mode":false}`, DefaultMaximumLagOnFailover)
 
 func (n *Node) claimInitialize(ctx context.Context, o *observation) error {
 	if o.in.PG.SystemID == 0 {

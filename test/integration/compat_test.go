@@ -198,4 +198,29 @@ func TestPatronictl(t *testing.T) {
 	if hist := ctl("history"); !strings.Contains(hist, "switchover") {
 		t.Fatalf("patronictl history lacks the switchover:\n%s", hist)
 	}
+	c.WaitReplicas(120 * time.Second)
+
+	// restart, a scheduled restart and its flush, reload and reinit of a replica.
+	before := p.PostmasterPID()
+	if out := ctl("restart", c.Scope, p.Name, "--force"); !strings.Contains(out, "Success: restart on member "+p.Name) {
+		t.Fatalf("patronictl restart: %s", out)
+	}
+	if pid := p.PostmasterPID(); pid == before || pid == 0 {
+		t.Fatalf("patronictl restart: postmaster pid %d -> %d", before, pid)
+	}
+	at := time.Now().Add(time.Hour).UTC().Format("2006-01-02T15:04:05+00:00")
+	if out := ctl("restart", c.Scope, p.Name, "--scheduled", at, "--force"); !strings.Contains(out, "Success: restart scheduled on member "+p.Name) {
+		t.Fatalf("patronictl restart --scheduled: %s", out)
+	}
+	if out := ctl("flush", c.Scope, p.Name, "restart", "--force"); !strings.Contains(out, "Success: flush scheduled restart for member "+p.Name) {
+		t.Fatalf("patronictl flush restart: %s", out)
+	}
+	if out := ctl("reload", c.Scope, p.Name, "--force"); !strings.Contains(out, "Reload request received for member "+p.Name) {
+		t.Fatalf("patronictl reload: %s", out)
+	}
+	if out := ctl("reinit", c.Scope, p.Name, "--force", "--wait"); !strings.Contains(out, "Success: reinitialize for member "+p.Name) ||
+		!strings.Contains(out, "Reinitialize is completed on: "+p.Name) {
+		t.Fatalf("patronictl reinit: %s", out)
+	}
+	c.WaitReplicas(120 * time.Second)
 }
