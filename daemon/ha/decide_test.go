@@ -185,6 +185,21 @@ func TestDecide(t *testing.T) {
 			in.PG.Running, in.PG.WasPrimary = false, true
 		}), []Kind{ActStartReplica}},
 		{"leader dead but paused: no failover", base(leaderDead, func(in *Input) { in.Paused = true }), []Kind{}},
+		{"paused leader stopped by the operator starts again", base(asLeader, func(in *Input) {
+			in.PG.Running, in.Paused, in.OperatorStart = false, true, true
+		}), []Kind{ActHeartbeat, ActStartPrimary}},
+		{"paused leader stopped otherwise stays stopped", base(asLeader, func(in *Input) {
+			in.PG.Running, in.Paused = false, true
+		}), []Kind{ActHeartbeat}},
+		{"paused replica stopped by the operator starts again", base(func(in *Input) {
+			in.PG.Running, in.Paused, in.OperatorStart = false, true, true
+		}), []Kind{ActStartReplica}},
+		{"paused replica wiped by the operator clones again", base(func(in *Input) {
+			in.PG.DataEmpty, in.Paused, in.OperatorStart = true, true, true
+		}), []Kind{ActClone, ActStartReplica}},
+		{"operator start without a live leader does not race", base(leaderDead, func(in *Input) {
+			in.PG.DataEmpty, in.Paused, in.OperatorStart = true, true, true
+		}), []Kind{}},
 		{"leader released: race at once", base(func(in *Input) {
 			in.Leader, in.LeaderReleased = LeaderKey{}, true
 		}), []Kind{ActAcquire, ActPromote}},
