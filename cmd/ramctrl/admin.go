@@ -2,11 +2,9 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,38 +13,21 @@ import (
 	"time"
 )
 
-// runAdmin handles switchover, failover, history, pause, resume and config show.
+// runAdmin handles switchover, failover, history, pause and resume.
 func runAdmin(ctx context.Context, cmd string, args []string, envAPI string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("ramctrl "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	api := fs.String("api", "", "ramd API URL(s), comma-separated")
-	force := fs.Bool("force", false, "do not ask for confirmation")
-	leader := fs.String("leader", "", "switchover: the current leader (default: ask the cluster)")
-	candidate := fs.String("candidate", "", "switchover/failover: the member to promote")
-	at := fs.String("scheduled", "", "switchover: RFC 3339 time to run it at")
-	allowLoss := fs.Bool("allow-data-loss", false, "failover: promote even a candidate that may lack commits")
-	output := fs.String("output", "table", "history and config: table or json")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	o := newOptions(cmd, stderr, "table")
+	force := o.fs.Bool("force", false, "do not ask for confirmation")
+	leader := o.fs.String("leader", "", "switchover: the current leader (default: ask the cluster)")
+	candidate := o.fs.String("candidate", "", "switchover/failover: the member to promote")
+	at := o.fs.String("scheduled", "", "switchover: RFC 3339 time to run it at")
+	allowLoss := o.fs.Bool("allow-data-loss", false, "failover: promote even a candidate that may lack commits")
+	c, code, ok := o.connect(ctx, args, envAPI)
+	if !ok {
+		return code
 	}
-	urls, err := parseAPIURLs(firstNonEmpty(*api, envAPI, defaultAPI))
-	if err != nil {
-		fmt.Fprintf(stderr, "ramctrl %s: %v\n", cmd, err)
-		return exitUsage
-	}
-	c := newClient(urls)
 	switch cmd {
 	case "history":
-		return show(ctx, c, "/history", *output, stdout, stderr, renderHistory)
-	case "config":
-		if fs.NArg() != 1 || fs.Arg(0) != "show" {
-			fmt.Fprintln(stderr, "usage: ramctrl config show [--output json]")
-			return exitUsage
-		}
-		return show(ctx, c, "/config", "json", stdout, stderr, nil)
+		return show(ctx, c, "/history", o.json(), stdout, stderr, renderHistory)
 	case "pause", "resume":
 		body := `{"pause": true}`
 		if cmd == "resume" {
@@ -124,19 +105,17 @@ func currentLeader(ctx context.Context, c *client) (string, error) {
 	return "", errors.New("the cluster has no leader; use ramctrl failover --candidate")
 }
 
-func show(ctx context.Context, c *client, path, output string, stdout, stderr io.Writer, table func(io.Writer, []byte) error) int {
+// show prints the answer to GET path as indented JSON, or through table.
+func show(ctx context.Context, c *client, path string, asJSON bool, stdout, stderr io.Writer, table func(io.Writer, []byte) error) int {
 	body, err := c.get(ctx, path)
+	if err == nil {
+		if asJSON {
+			err = writeJSON(stdout, body)
+		} else {
+			err = table(stdout, body)
+		}
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "ramctrl: %v\n", err)
-		return exitError
-	}
-	if output == "json" || table == nil {
-		var out bytes.Buffer
-		_ = json.Indent(&out, body, "", "  ")
-		fmt.Fprintln(stdout, out.String())
-		return exitOK
-	}
-	if err := table(stdout, body); err != nil {
 		fmt.Fprintf(stderr, "ramctrl: %v\n", err)
 		return exitError
 	}
@@ -157,8 +136,10 @@ func renderHistory(w io.Writer, body []byte) error {
 				cells[i] = fmt.Sprint(r[i])
 			}
 		}
-		if f, ok := r[1].(float64); ok {
-			cells[1] = lsn(uint64(f))
+		if len(r) > 1 {
+			if f, ok := r[1].(float64); ok {
+				cells[1] = lsn(uint64(f))
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cells[0], cells[1], cells[2], cells[3], cells[4])
 	}
@@ -168,32 +149,18 @@ func renderHistory(w io.Writer, body []byte) error {
 // send makes a mutating request with the credentials from the environment and prints the
 // answer; a refusal exits 1 with the server's reason.
 func send(ctx context.Context, c *client, method, path, body string, stdout, stderr io.Writer) int {
-	var errs []string
-	for _, base := range c.urls {
-		req, err := http.NewRequestWithContext(ctx, method, base+path, strings.NewReader(body))
-		if err != nil {
-			fmt.Fprintf(stderr, "ramctrl: %v\n", err)
-			return exitError
-		}
-		req.Header.Set("Content-Type", "application/json")
-		authorize(req)
-		resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-		if job := resp.Header.Get("X-Ramd-Job-Id"); job != "" {
-			fmt.Fprintf(stdout, "job %s (GET %s/api/v1/jobs/%s)\n", job, base, job)
-		}
-		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			fmt.Fprintln(stdout, strings.TrimSpace(string(b)))
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "ramctrl: %s %s refused (%s): %s\n", method, path, resp.Status, strings.TrimSpace(string(b)))
+	r, err := c.do(ctx, method, path, []byte(body), nil, writeTimeout)
+	if err != nil {
+		fmt.Fprintf(stderr, "ramctrl: %v\n", err)
 		return exitError
 	}
-	fmt.Fprintf(stderr, "ramctrl: no ramd API answered at %s (%s)\n", strings.Join(c.urls, ", "), strings.Join(errs, "; "))
-	return exitError
+	if job := r.header.Get("X-Ramd-Job-Id"); job != "" {
+		fmt.Fprintf(stdout, "job %s (GET %s/api/v1/jobs/%s)\n", job, r.base, job)
+	}
+	if !r.ok() {
+		fmt.Fprintf(stderr, "ramctrl: %s %s refused (%s): %s\n", method, path, r.status, r.reason())
+		return exitError
+	}
+	fmt.Fprintln(stdout, strings.TrimSpace(string(r.body)))
+	return exitOK
 }

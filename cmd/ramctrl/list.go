@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -121,13 +120,7 @@ func listOnce(ctx context.Context, c *client, output string, w io.Writer) error 
 		return err
 	}
 	if output == "json" {
-		var buf bytes.Buffer
-		if err := json.Indent(&buf, body, "", "  "); err != nil {
-			return fmt.Errorf("invalid /cluster answer: %w", err)
-		}
-		buf.WriteByte('\n')
-		_, err := buf.WriteTo(w)
-		return err
+		return writeJSON(w, body)
 	}
 	var cl cluster
 	if err := json.Unmarshal(body, &cl); err != nil {

@@ -128,7 +128,7 @@ func TestRunList(t *testing.T) {
 		{name: "bad flag", args: []string{"list", "--nope"}, code: exitUsage},
 		{name: "no command", args: nil, code: exitUsage, stderrHas: "Usage:"},
 		{name: "unknown command", args: []string{"frob"}, code: exitUsage, stderrHas: `unknown command "frob"`},
-		{name: "version", args: []string{"version"}, code: exitOK, stdoutHas: "ramctrl "},
+		{name: "client version", args: []string{"version", "--client"}, code: exitOK, stdoutHas: "ramctrl "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

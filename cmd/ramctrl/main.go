@@ -1,11 +1,10 @@
-// Command ramctrl is the command-line client of ramd's REST API. This first version lists
-// the cluster's members the way `patronictl list` does.
+// Command ramctrl is the command-line client of ramd's REST API: it lists the members and
+// their topology, switches over, fails over, pauses, shows and edits the dynamic
+// configuration and the synchronous-replication settings, the way patronictl does.
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -31,20 +30,29 @@ var version = ""
 const usage = `ramctrl controls a ramd cluster through a member's REST API.
 
 Usage:
-  ramctrl list [--api URL[,URL...]] [--watch] [--output table|json]
-  ramctrl sync show [--api URL] [--output table|json]
+  ramctrl list [--watch] [--output table|json]
+  ramctrl topology [--output table|json]
+  ramctrl sync show [--output table|json]
   ramctrl sync set [--mode off|on|quorum] [--count N] [--strict true|false] [--commit on|remote_write|remote_apply]
   ramctrl switchover [--leader NAME] [--candidate NAME] [--scheduled TIME] [--force]
   ramctrl failover --candidate NAME [--allow-data-loss] [--force]
   ramctrl history [--output table|json]
   ramctrl pause | resume
-  ramctrl config show
-  ramctrl version
+  ramctrl config show [--output json|table]
+  ramctrl config edit [--force] [--set KEY=VALUE]... [--apply FILE]
+  ramctrl version [--client] [--output table|json]
   ramctrl help
 
-The API URL comes from --api, else $RAMD_API_URL, else ` + defaultAPI + `.
-Changes carry $RAMD_API_TOKEN, or $RAMD_API_USERNAME and $RAMD_API_PASSWORD.
-A comma-separated list is accepted: the first URL that answers is used.
+Every command but help takes --api URL[,URL...], or --consul ADDR, --scope NAME and
+--namespace NS. The API is found through, in this order: --api; $RAMD_API_URL; the
+members' api_url in Consul, when --consul, --scope, --namespace, $CONSUL_HTTP_ADDR or
+$RAMD_SCOPE is set (scope default ` + defaultScope + `, namespace $RAMD_NAMESPACE or ` + defaultNamespace + `);
+else ` + defaultAPI + `. Of several URLs the first that answers is used.
+Requests carry $RAMD_API_TOKEN, or $RAMD_API_USERNAME and $RAMD_API_PASSWORD; https is
+verified against $RAMD_API_CACERT, with $RAMD_API_CERT and $RAMD_API_KEY as client certificate.
+config edit runs $VISUAL, else $EDITOR, else vi; --set takes a JSON value (a bare word is a
+string, null deletes the key, dots name nested keys).
+Exit codes: 0 done, 1 failed or refused, 2 usage error.
 `
 
 func main() {
@@ -64,9 +72,15 @@ func run(ctx context.Context, args []string, envAPI string, stdout, stderr io.Wr
 		return runList(ctx, args[1:], envAPI, stdout, stderr)
 	case "sync":
 		return runSync(ctx, args[1:], envAPI, stdout, stderr)
-	case "switchover", "failover", "history", "pause", "resume", "config":
+	case "switchover", "failover", "history", "pause", "resume":
 		return runAdmin(ctx, args[0], args[1:], envAPI, os.Stdin, stdout, stderr)
-	case "version", "--version":
+	case "config":
+		return runConfig(ctx, args[1:], envAPI, os.Stdin, stdout, stderr)
+	case "topology":
+		return runTopology(ctx, args[1:], envAPI, stdout, stderr)
+	case "version":
+		return runVersion(ctx, args[1:], envAPI, stdout, stderr)
+	case "--version":
 		fmt.Fprintln(stdout, "ramctrl", buildVersion())
 		return exitOK
 	case "help", "-h", "--help":
@@ -79,40 +93,14 @@ func run(ctx context.Context, args []string, envAPI string, stdout, stderr io.Wr
 }
 
 func runList(ctx context.Context, args []string, envAPI string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("ramctrl list", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	api := fs.String("api", "", "ramd API URL(s), comma-separated (default: $RAMD_API_URL, else "+defaultAPI+")")
-	watch := fs.Bool("watch", false, "redraw every second until interrupted")
-	output := fs.String("output", "table", "output format: table or json")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	o := newOptions("list", stderr, "table")
+	watch := o.fs.Bool("watch", false, "redraw every second until interrupted")
+	c, code, ok := o.connect(ctx, args, envAPI)
+	if !ok {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "ramctrl list: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
-	}
-	if *output != "table" && *output != "json" {
-		fmt.Fprintf(stderr, "ramctrl list: --output must be table or json, not %q\n", *output)
-		return exitUsage
-	}
-	raw := *api
-	if raw == "" {
-		raw = envAPI
-	}
-	if raw == "" {
-		raw = defaultAPI
-	}
-	urls, err := parseAPIURLs(raw)
-	if err != nil {
-		fmt.Fprintf(stderr, "ramctrl list: %v\n", err)
-		return exitUsage
-	}
-	c := newClient(urls)
 	if !*watch {
-		if err := listOnce(ctx, c, *output, stdout); err != nil {
+		if err := listOnce(ctx, c, o.output, stdout); err != nil {
 			fmt.Fprintf(stderr, "ramctrl: %v\n", err)
 			return exitError
 		}
@@ -124,7 +112,7 @@ func runList(ctx context.Context, args []string, envAPI string, stdout, stderr i
 			fmt.Fprint(stdout, "\033[H\033[2J")
 		}
 		fmt.Fprintln(stdout, time.Now().Format(time.DateTime))
-		if err := listOnce(ctx, c, *output, stdout); err != nil {
+		if err := listOnce(ctx, c, o.output, stdout); err != nil {
 			fmt.Fprintf(stdout, "ramctrl: %v\n", err)
 		}
 		select {

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"strings"
 	"text/tabwriter"
 )
 
@@ -33,35 +29,19 @@ type syncView struct {
 // runSync: ramctrl sync show | ramctrl sync set [--mode] [--count] [--strict] [--commit].
 func runSync(ctx context.Context, args []string, envAPI string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || (args[0] != "show" && args[0] != "set") {
-		fmt.Fprintln(stderr, "usage: ramctrl sync show|set [--api URL] [--output table|json] [--mode off|on|quorum] [--count N] [--strict=true|false] [--commit on|remote_write|remote_apply]")
+		fmt.Fprintln(stderr, "usage: ramctrl sync show|set [--api URL] [--consul ADDR --scope NAME] [--output table|json] [--mode off|on|quorum] [--count N] [--strict=true|false] [--commit on|remote_write|remote_apply]")
 		return exitUsage
 	}
-	fs := flag.NewFlagSet("ramctrl sync "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	api := fs.String("api", "", "ramd API URL(s), comma-separated")
-	output := fs.String("output", "table", "output format: table or json")
-	mode := fs.String("mode", "", "synchronous_mode: off, on (FIRST N) or quorum (ANY N)")
-	count := fs.Int("count", 0, "synchronous_node_count")
-	strict := fs.String("strict", "", "synchronous_mode_strict: true or false")
-	commit := fs.String("commit", "", "synchronous_commit: on, remote_write or remote_apply")
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	o := newOptions("sync "+args[0], stderr, "table")
+	mode := o.fs.String("mode", "", "synchronous_mode: off, on (FIRST N) or quorum (ANY N)")
+	count := o.fs.Int("count", 0, "synchronous_node_count")
+	strict := o.fs.String("strict", "", "synchronous_mode_strict: true or false")
+	commit := o.fs.String("commit", "", "synchronous_commit: on, remote_write or remote_apply")
+	if code, ok := o.parse(args[1:]); !ok {
+		return code
 	}
-	raw := firstNonEmpty(*api, envAPI, defaultAPI)
-	urls, err := parseAPIURLs(raw)
-	if err != nil {
-		fmt.Fprintf(stderr, "ramctrl sync: %v\n", err)
-		return exitUsage
-	}
-	c := newClient(urls)
-	var body []byte
-	if args[0] == "show" {
-		body, err = c.get(ctx, "/api/v1/sync-standbys")
-	} else {
-		req := map[string]any{}
+	req := map[string]any{}
+	if args[0] == "set" {
 		if *mode != "" {
 			req["synchronous_mode"] = *mode
 		}
@@ -83,16 +63,27 @@ func runSync(ctx context.Context, args []string, envAPI string, stdout, stderr i
 			fmt.Fprintln(stderr, "ramctrl sync set: nothing to set (use --mode, --count, --strict or --commit)")
 			return exitUsage
 		}
+	}
+	c, code, ok := o.client(ctx, envAPI)
+	if !ok {
+		return code
+	}
+	var body []byte
+	var err error
+	if args[0] == "show" {
+		body, err = c.get(ctx, "/api/v1/sync-standbys")
+	} else {
 		body, err = c.put(ctx, "/api/v1/sync-standbys", req)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ramctrl: %v\n", err)
 		return exitError
 	}
-	if *output == "json" {
-		var out bytes.Buffer
-		_ = json.Indent(&out, body, "", "  ")
-		fmt.Fprintln(stdout, out.String())
+	if o.json() {
+		if err := writeJSON(stdout, body); err != nil {
+			fmt.Fprintf(stderr, "ramctrl: %v\n", err)
+			return exitError
+		}
 		return exitOK
 	}
 	var v syncView
@@ -128,38 +119,21 @@ func firstNonEmpty(v ...string) string {
 	return ""
 }
 
-// put sends a JSON body to the first URL that answers; a 4xx answer is final (the request
-// was understood and refused) and its message is returned.
+// put sends v as JSON and returns the 200 answer's body; a refusal is an error with the
+// server's reason.
 func (c *client) put(ctx context.Context, path string, v any) ([]byte, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
-	var errs []string
-	for _, base := range c.urls {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPut, base+path, bytes.NewReader(b))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		authorize(req)
-		resp, err := c.http.Do(req)
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			return body, nil
-		}
-		var e struct {
-			Error, Detail, Field string
-		}
-		_ = json.Unmarshal(body, &e)
-		return nil, fmt.Errorf("%s refused (%s): %s", path, resp.Status, firstNonEmpty(e.Detail, e.Error, strings.TrimSpace(string(body))))
+	r, err := c.do(ctx, http.MethodPut, path, b, nil, writeTimeout)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("no ramd API answered at %s (%s)", strings.Join(c.urls, ", "), strings.Join(errs, "; "))
+	if r.code != http.StatusOK {
+		return nil, fmt.Errorf("%s refused (%s): %s", path, r.status, r.reason())
+	}
+	return r.body, nil
 }
 
 // authorize adds the credentials of RAMD_API_TOKEN, or RAMD_API_USERNAME and

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/ramd-project/ramd/consul"
+)
+
+// Defaults of Consul discovery: the same as ramd's RAMD_SCOPE and RAMD_NAMESPACE.
+const (
+	defaultScope     = "ramd"
+	defaultNamespace = "service"
+)
+
+// endpoint is where a command finds the API. Precedence: --api, $RAMD_API_URL, the members'
+// api_url in Consul (when --consul, --scope, --namespace, $CONSUL_HTTP_ADDR or $RAMD_SCOPE is
+// set), then defaultAPI.
+type endpoint struct {
+	api       string
+	consul    string
+	scope     string
+	namespace string
+}
+
+// register adds --api, --consul, --scope and --namespace to fs.
+func (e *endpoint) register(fs *flag.FlagSet) {
+	fs.StringVar(&e.api, "api", "", "ramd API URL(s), comma-separated (default: $RAMD_API_URL, else Consul discovery, else "+defaultAPI+")")
+	fs.StringVar(&e.consul, "consul", "", "Consul agent address for discovery (default: $CONSUL_HTTP_ADDR)")
+	fs.StringVar(&e.scope, "scope", "", "cluster name in Consul (default: $RAMD_SCOPE, else "+defaultScope+")")
+	fs.StringVar(&e.namespace, "namespace", "", "Consul key namespace (default: $RAMD_NAMESPACE, else "+defaultNamespace+")")
+}
+
+// usageError marks a resolution error caused by what the operator typed (exit code 2).
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// urls resolves the API URLs. lookup reads the environment (os.LookupEnv outside tests).
+func (e *endpoint) urls(ctx context.Context, envAPI string, lookup func(string) (string, bool)) ([]string, error) {
+	if raw := firstNonEmpty(e.api, envAPI); raw != "" {
+		urls, err := parseAPIURLs(raw)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return urls, nil
+	}
+	envAddr, _ := lookup("CONSUL_HTTP_ADDR")
+	envScope, _ := lookup("RAMD_SCOPE")
+	if e.consul == "" && e.scope == "" && e.namespace == "" && envAddr == "" && envScope == "" {
+		return parseAPIURLs(defaultAPI)
+	}
+	var cfg consul.Config
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &cfg, Lookuper: envconfig.LookuperFunc(lookup)}); err != nil {
+		return nil, usageError{fmt.Errorf("consul settings: %w", err)}
+	}
+	if e.consul != "" {
+		cfg.Addr = e.consul
+	}
+	envNamespace, _ := lookup("RAMD_NAMESPACE")
+	scope := firstNonEmpty(e.scope, envScope, defaultScope)
+	namespace := firstNonEmpty(e.namespace, envNamespace, defaultNamespace)
+	found, err := discover(ctx, cfg, namespace, scope)
+	if err != nil {
+		return nil, err
+	}
+	urls, err := parseAPIURLs(strings.Join(found, ","))
+	if err != nil {
+		return nil, fmt.Errorf("member record in Consul: %w", err)
+	}
+	return urls, nil
+}
+
+// discover reads the members' api_url from their records under <namespace>/<scope>/members/,
+// the leader's first.
+func discover(ctx context.Context, cfg consul.Config, namespace, scope string) ([]string, error) {
+	c, err := consul.New(cfg, nil)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	store := c.Store(namespace, scope)
+	where := fmt.Sprintf("%s%s in Consul at %s", store.Prefix(), consul.KeyMembers, firstNonEmpty(cfg.Addr, "127.0.0.1:8500"))
+	pairs, err := store.List(ctx, consul.KeyMembers)
+	if err != nil {
+		return nil, fmt.Errorf("discover the API from %s: %w", where, err)
+	}
+	leader := ""
+	if p, err := store.Get(ctx, consul.KeyLeader, false); err == nil {
+		leader = string(p.Value)
+	}
+	var urls []string
+	for _, p := range pairs {
+		var m consul.Member
+		if json.Unmarshal(p.Value, &m) != nil || m.APIURL == "" {
+			continue
+		}
+		u := apiBase(m.APIURL)
+		if strings.TrimPrefix(p.Key, consul.KeyMembers) == leader {
+			urls = append([]string{u}, urls...)
+		} else {
+			urls = append(urls, u)
+		}
+	}
+	if len(urls) == 0 {
+		return nil, fmt.Errorf("no member with an api_url under %s (check --scope and --namespace, or give --api)", where)
+	}
+	return urls, nil
+}
+
+// apiBase is a member's api_url without the "/patroni" that Patroni's records carry.
+func apiBase(apiURL string) string {
+	return strings.TrimSuffix(strings.TrimRight(apiURL, "/"), "/patroni")
+}
+
+// options are the flags every command shares: where the API is and how to print.
+type options struct {
+	fs     *flag.FlagSet
+	ep     endpoint
+	output string
+	stderr io.Writer
+	lookup func(string) (string, bool) // the environment: os.LookupEnv
+}
+
+// newOptions builds the flag set of "ramctrl <cmd>" with the shared flags; defaultOutput ""
+// leaves --output out (the command prints no data).
+func newOptions(cmd string, stderr io.Writer, defaultOutput string) *options {
+	o := &options{fs: flag.NewFlagSet("ramctrl "+cmd, flag.ContinueOnError), stderr: stderr, lookup: os.LookupEnv}
+	o.fs.SetOutput(stderr)
+	o.ep.register(o.fs)
+	if defaultOutput != "" {
+		o.fs.StringVar(&o.output, "output", defaultOutput, "output format: table or json")
+	}
+	return o
+}
+
+// parse parses args, refuses positional arguments and checks --output. When ok is false the command returns code.
+func (o *options) parse(args []string) (code int, ok bool) {
+	if err := o.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	if o.fs.NArg() > 0 {
+		fmt.Fprintf(o.stderr, "%s: unexpected argument %q\n", o.fs.Name(), o.fs.Arg(0))
+		return exitUsage, false
+	}
+	if o.output != "" && o.output != "table" && o.output != "json" {
+		fmt.Fprintf(o.stderr, "%s: --output must be table or json, not %q\n", o.fs.Name(), o.output)
+		return exitUsage, false
+	}
+	return exitOK, true
+}
+
+// client resolves the API URLs and builds the client. When ok is false the command returns
+// code (the reason is printed).
+func (o *options) client(ctx context.Context, envAPI string) (c *client, code int, ok bool) {
+	urls, err := o.ep.urls(ctx, envAPI, o.lookup)
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(o.stderr, "%s: %v\n", o.fs.Name(), err)
+		return nil, exitUsage, false
+	case err != nil:
+		fmt.Fprintf(o.stderr, "ramctrl: %v\n", err)
+		return nil, exitError, false
+	}
+	return newClient(urls), exitOK, true
+}
+
+// connect parses args and builds the client, for commands with nothing to check in between.
+// When ok is false the command returns code.
+func (o *options) connect(ctx context.Context, args []string, envAPI string) (c *client, code int, ok bool) {
+	if code, ok := o.parse(args); !ok {
+		return nil, code, false
+	}
+	return o.client(ctx, envAPI)
+}
+
+// json reports whether --output json was asked for.
+func (o *options) json() bool { return o.output == "json" }
