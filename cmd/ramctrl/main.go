@@ -38,6 +38,10 @@ Usage:
   ramctrl failover --candidate NAME [--allow-data-loss] [--force]
   ramctrl history [--output table|json]
   ramctrl pause | resume
+  ramctrl restart [MEMBER...] [--pending] [--role primary|replica] [--pg-version V] [--scheduled TIME] [--force]
+  ramctrl restart [--pending] [--in-place] [--force]     (no member: rolling restart of the cluster)
+  ramctrl reload [MEMBER...]
+  ramctrl reinit MEMBER [--from-leader] [--force] [--wait=false]
   ramctrl config show [--output json|table]
   ramctrl config edit [--force] [--set KEY=VALUE]... [--apply FILE]
   ramctrl version [--client] [--output table|json]
@@ -78,6 +82,12 @@ func run(ctx context.Context, args []string, envAPI string, stdout, stderr io.Wr
 		return runConfig(ctx, args[1:], envAPI, os.Stdin, stdout, stderr)
 	case "topology":
 		return runTopology(ctx, args[1:], envAPI, stdout, stderr)
+	case "restart":
+		return runRestart(ctx, args[1:], envAPI, os.Stdin, stdout, stderr)
+	case "reload":
+		return runReload(ctx, args[1:], envAPI, stdout, stderr)
+	case "reinit":
+		return runReinit(ctx, args[1:], envAPI, os.Stdin, stdout, stderr)
 	case "version":
 		return runVersion(ctx, args[1:], envAPI, stdout, stderr)
 	case "--version":

@@ -256,4 +256,32 @@ func TestRamctrl(t *testing.T) {
 			t.Fatalf("primary is %s after a switchover to %s", now.Name, target.Name)
 		}
 	})
+
+	t.Run("restart and reinit", func(t *testing.T) {
+		c.WaitReplicas(120 * time.Second)
+		p := c.WaitPrimary(60 * time.Second)
+		var replica *harness.Node
+		for _, n := range c.Nodes {
+			if n != p {
+				replica = n
+				break
+			}
+		}
+		before := replica.PostmasterPID()
+		code, out, errs := ctl.run(t, consulEnv, "restart", replica.Name, "--force")
+		if code != 0 || !strings.Contains(out, replica.Name+": restarted successfully") {
+			t.Fatalf("ramctrl restart: exit %d\n%s%s", code, out, errs)
+		}
+		if pid := replica.PostmasterPID(); pid == before || pid == 0 {
+			t.Fatalf("postmaster pid %d -> %d after ramctrl restart", before, pid)
+		}
+		if code, _, errs := ctl.run(t, consulEnv, "reinit", p.Name, "--force"); code != 1 || !strings.Contains(errs, "I am the leader") {
+			t.Fatalf("ramctrl reinit of the leader: exit %d %s", code, errs)
+		}
+		code, out, errs = ctl.run(t, consulEnv, "reinit", replica.Name, "--force")
+		if code != 0 || !strings.Contains(out, "cloning") || !strings.Contains(out, "succeeded") {
+			t.Fatalf("ramctrl reinit: exit %d\n%s%s", code, out, errs)
+		}
+		c.WaitReplicas(120 * time.Second)
+	})
 }

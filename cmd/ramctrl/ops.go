@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// job is the part of GET /api/v1/jobs/{id} that ramctrl shows.
+type job struct {
+	ID     string `json:"id"`
+	Kind   string `json:"kind"`
+	State  string `json:"state"`
+	Error  string `json:"error"`
+	Phases []struct {
+		Name string    `json:"name"`
+		At   time.Time `json:"at"`
+		Node string    `json:"node"`
+	} `json:"phases"`
+}
+
+// jobPoll is how often a followed job is read.
+const jobPoll = 500 * time.Millisecond
+
+// follow prints the phases of job id as they are reached until it ends or timeout passes.
+// It returns exitOK when the job succeeded.
+func follow(ctx context.Context, c *client, id string, timeout time.Duration, stdout, stderr io.Writer) int {
+	deadline := time.Now().Add(timeout)
+	shown := 0
+	for time.Now().Before(deadline) {
+		r, err := c.do(ctx, http.MethodGet, "/api/v1/jobs/"+id, nil, nil, 10*time.Second)
+		var j job
+		if err == nil && r.ok() && json.Unmarshal(r.body, &j) == nil {
+			for ; shown < len(j.Phases); shown++ {
+				p := j.Phases[shown]
+				fmt.Fprintf(stdout, "%s  %-40s %s\n", p.At.Local().Format("15:04:05.000"), p.Name, p.Node)
+			}
+			switch j.State {
+			case "succeeded":
+				fmt.Fprintf(stdout, "%s %s succeeded\n", j.Kind, id)
+				return exitOK
+			case "failed":
+				fmt.Fprintf(stderr, "ramctrl: %s %s failed: %s\n", j.Kind, id, j.Error)
+				return exitError
+			}
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(stderr, "ramctrl: interrupted; the job goes on: GET /api/v1/jobs/%s\n", id)
+			return exitError
+		case <-time.After(jobPoll):
+		}
+	}
+	fmt.Fprintf(stderr, "ramctrl: job %s still running after %s; follow GET /api/v1/jobs/%s\n", id, timeout, id)
+	return exitError
+}
+
+// memberClients returns a client for each named member (all members when names is empty),
+// from the api_url in /cluster.
+func memberClients(ctx context.Context, c *client, names []string) (map[string]*client, []string, error) {
+	body, err := c.get(ctx, "/cluster")
+	if err != nil {
+		return nil, nil, err
+	}
+	var cl cluster
+	if err := json.Unmarshal(body, &cl); err != nil {
+		return nil, nil, fmt.Errorf("unreadable /cluster: %w", err)
+	}
+	urls := map[string]string{}
+	var all []string
+	for _, m := range cl.Members {
+		urls[m.Name] = apiBase(m.APIURL)
+		all = append(all, m.Name)
+	}
+	if len(names) == 0 {
+		names = all
+	}
+	out := map[string]*client{}
+	for _, n := range names {
+		u, ok := urls[n]
+		if !ok || u == "" {
+			return nil, nil, fmt.Errorf("no member %q in the cluster (members: %s)", n, strings.Join(all, ", "))
+		}
+		out[n] = newClient([]string{u})
+	}
+	return out, names, nil
+}
+
+// runRestart restarts members (POST /restart on each, with Patroni's filters and schedule),
+// or, without member names, the whole cluster as a rolling restart job.
+func runRestart(ctx context.Context, args []string, envAPI string, stdin io.Reader, stdout, stderr io.Writer) int {
+	o := newOptions("restart", stderr, "")
+	force := o.fs.Bool("force", false, "do not ask for confirmation")
+	pending := o.fs.Bool("pending", false, "only members whose settings wait for a restart")
+	role := o.fs.String("role", "", "members: only those in this role (primary or replica)")
+	pgVersion := o.fs.String("pg-version", "", "members: only those running an older PostgreSQL (e.g. 16.2)")
+	scheduled := o.fs.String("scheduled", "", "members: RFC 3339 time to restart at")
+	inPlace := o.fs.Bool("in-place", false, "cluster: restart the primary where it is (short write outage) instead of switching over first")
+	timeout := o.fs.Duration("timeout", 30*time.Minute, "cluster: how long to follow the rolling restart")
+	members, code, ok := parseWithMembers(o, args)
+	if !ok {
+		return code
+	}
+	c, code, ok := o.client(ctx, envAPI)
+	if !ok {
+		return code
+	}
+	if len(members) == 0 {
+		if *role != "" || *pgVersion != "" || *scheduled != "" {
+			fmt.Fprintln(stderr, "ramctrl restart: --role, --pg-version and --scheduled need member names")
+			return exitUsage
+		}
+		what := "restart every member of the cluster, one at a time"
+		if !*force && !confirm(stdin, stderr, what) {
+			fmt.Fprintln(stderr, "ramctrl: aborted")
+			return exitError
+		}
+		b, _ := json.Marshal(map[string]bool{"restart_pending": *pending, "in_place": *inPlace})
+		r, err := c.do(ctx, http.MethodPost, "/api/v1/restart", b, nil, writeTimeout)
+		if err != nil {
+			fmt.Fprintf(stderr, "ramctrl: %v\n", err)
+			return exitError
+		}
+		if !r.ok() {
+			fmt.Fprintf(stderr, "ramctrl: rolling restart refused (%s): %s\n", r.status, r.reason())
+			return exitError
+		}
+		id := r.header.Get("X-Ramd-Job-Id")
+		fmt.Fprintf(stdout, "rolling restart job %s\n", id)
+		return follow(ctx, newClient([]string{r.base}), id, *timeout, stdout, stderr)
+	}
+	req := map[string]any{}
+	if *pending {
+		req["restart_pending"] = true
+	}
+	if *role != "" {
+		req["role"] = *role
+	}
+	if *pgVersion != "" {
+		req["postgres_version"] = *pgVersion
+	}
+	if *scheduled != "" {
+		if _, err := time.Parse(time.RFC3339, *scheduled); err != nil {
+			fmt.Fprintf(stderr, "ramctrl restart: --scheduled must be RFC 3339 with a zone, e.g. 2026-12-01T03:00:00Z: %v\n", err)
+			return exitUsage
+		}
+		req["schedule"] = *scheduled
+	}
+	clients, names, err := memberClients(ctx, c, members)
+	if err != nil {
+		fmt.Fprintf(stderr, "ramctrl: %v\n", err)
+		return exitError
+	}
+	if !*force && !confirm(stdin, stderr, "restart "+strings.Join(names, ", ")) {
+		fmt.Fprintln(stderr, "ramctrl: aborted")
+		return exitError
+	}
+	b, _ := json.Marshal(req)
+	return eachMember(ctx, clients, names, "/restart", b, stdout, stderr)
+}
+
+// eachMember posts body to path on each member in turn and prints each answer; any refusal
+// makes the exit code 1.
+func eachMember(ctx context.Context, clients map[string]*client, names []string, path string, body []byte, stdout, stderr io.Writer) int {
+	code := exitOK
+	for _, n := range names {
+		r, err := clients[n].do(ctx, http.MethodPost, path, body, nil, writeTimeout)
+		switch {
+		case err != nil:
+			fmt.Fprintf(stderr, "%s: %v\n", n, err)
+			code = exitError
+		case !r.ok():
+			fmt.Fprintf(stderr, "%s: refused (%s): %s\n", n, r.status, r.reason())
+			code = exitError
+		default:
+			fmt.Fprintf(stdout, "%s: %s\n", n, strings.TrimSpace(string(r.body)))
+		}
+	}
+	return code
+}
+
+// runReload makes the named members (all when none) reload their PostgreSQL configuration.
+func runReload(ctx context.Context, args []string, envAPI string, stdout, stderr io.Writer) int {
+	o := newOptions("reload", stderr, "")
+	members, code, ok := parseWithMembers(o, args)
+	if !ok {
+		return code
+	}
+	c, code, ok := o.client(ctx, envAPI)
+	if !ok {
+		return code
+	}
+	clients, names, err := memberClients(ctx, c, members)
+	if err != nil {
+		fmt.Fprintf(stderr, "ramctrl: %v\n", err)
+		return exitError
+	}
+	return eachMember(ctx, clients, names, "/reload", nil, stdout, stderr)
+}
+
+// runReinit wipes a replica's data directory and clones it again, following the job.
+func runReinit(ctx context.Context, args []string, envAPI string, stdin io.Reader, stdout, stderr io.Writer) int {
+	o := newOptions("reinit", stderr, "")
+	force := o.fs.Bool("force", false, "do not ask for confirmation, and replace an operation in progress on the member")
+	fromLeader := o.fs.Bool("from-leader", false, "clone from the leader even when a replica is tagged clonefrom")
+	wait := o.fs.Bool("wait", true, "follow the job until it ends")
+	timeout := o.fs.Duration("timeout", 6*time.Hour, "how long to follow the job")
+	members, code, ok := parseWithMembers(o, args)
+	if !ok {
+		return code
+	}
+	if len(members) != 1 {
+		fmt.Fprintln(stderr, "usage: ramctrl reinit MEMBER [--from-leader] [--force] [--wait=false]")
+		return exitUsage
+	}
+	c, code, ok := o.client(ctx, envAPI)
+	if !ok {
+		return code
+	}
+	clients, _, err := memberClients(ctx, c, members)
+	if err != nil {
+		fmt.Fprintf(stderr, "ramctrl: %v\n", err)
+		return exitError
+	}
+	name := members[0]
+	if !*force && !confirm(stdin, stderr, "remove the data directory of "+name+" and clone it again") {
+		fmt.Fprintln(stderr, "ramctrl: aborted")
+		return exitError
+	}
+	b, _ := json.Marshal(map[string]bool{"force": *force, "from_leader": *fromLeader})
+	mc := clients[name]
+	r, err := mc.do(ctx, http.MethodPost, "/api/v1/reinitialize", b, nil, writeTimeout)
+	if err != nil {
+		fmt.Fprintf(stderr, "ramctrl: %v\n", err)
+		return exitError
+	}
+	if !r.ok() {
+		fmt.Fprintf(stderr, "ramctrl: reinitialize of %s refused (%s): %s\n", name, r.status, r.reason())
+		return exitError
+	}
+	id := r.header.Get("X-Ramd-Job-Id")
+	fmt.Fprintf(stdout, "reinitialize of %s: job %s\n", name, id)
+	if !*wait {
+		return exitOK
+	}
+	return follow(ctx, mc, id, *timeout, stdout, stderr)
+}
+
+// parseWithMembers parses flags given before or after member names and returns the names.
+func parseWithMembers(o *options, args []string) ([]string, int, bool) {
+	var names, rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "-") {
+			rest = append(rest, a)
+			if !strings.Contains(a, "=") && i+1 < len(args) && o.takesValue(a) {
+				rest = append(rest, args[i+1])
+				i++
+			}
+			continue
+		}
+		names = append(names, a)
+	}
+	code, ok := o.parse(rest)
+	return names, code, ok
+}
+
+// takesValue reports whether the flag named by arg ("-x" or "--x") needs a value.
+func (o *options) takesValue(arg string) bool {
+	f := o.fs.Lookup(strings.TrimLeft(arg, "-"))
+	if f == nil {
+		return false
+	}
+	bf, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return !ok || !bf.IsBoolFlag()
+}
