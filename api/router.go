@@ -1,10 +1,13 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -101,6 +104,38 @@ type handlers struct {
 	now     func() time.Time
 	metrics http.Handler
 	logger  *slog.Logger
+	// doc caches the /patroni document of the last snapshot: load balancers ask many times
+	// per cycle, and the snapshot only changes once a cycle.
+	doc atomic.Pointer[renderedDoc]
+}
+
+// renderedDoc is the /patroni JSON of one snapshot.
+type renderedDoc struct {
+	st   *daemon.Status
+	body []byte
+}
+
+// statusJSON returns the /patroni document of st, rendered once per snapshot.
+func (h *handlers) statusJSON(st *daemon.Status) ([]byte, error) {
+	if d := h.doc.Load(); d != nil && d.st == st {
+		return d.body, nil
+	}
+	b, err := json.Marshal(newNodeStatus(st))
+	if err != nil {
+		return nil, fmt.Errorf("render status: %w", err)
+	}
+	h.doc.Store(&renderedDoc{st: st, body: b})
+	return b, nil
+}
+
+// writeStatus answers code with the /patroni document of st.
+func (h *handlers) writeStatus(c *gin.Context, code int, st *daemon.Status) {
+	b, err := h.statusJSON(st)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	c.Data(code, "application/json; charset=utf-8", b)
 }
 
 // health answers a health path: the status code with the /patroni document for GET, the bare
@@ -116,7 +151,7 @@ func (h *handlers) health(c *gin.Context) {
 		_ = c.Error(ErrNoStatus)
 		return
 	}
-	c.JSON(code, newNodeStatus(st))
+	h.writeStatus(c, code, st)
 }
 
 // probe answers /liveness and /readiness with the bare status line for every method.
@@ -131,7 +166,7 @@ func (h *handlers) patroni(c *gin.Context) {
 		_ = c.Error(ErrNoStatus)
 		return
 	}
-	c.JSON(http.StatusOK, newNodeStatus(st))
+	h.writeStatus(c, http.StatusOK, st)
 }
 
 // cluster answers GET /cluster with the members as last observed.
