@@ -18,8 +18,10 @@ import (
 // ConfigAdmin is what the config and history endpoints need (satisfied by *daemon.Node).
 type ConfigAdmin interface {
 	DynamicConfig(ctx context.Context) (map[string]any, uint64, error)
-	PatchConfig(ctx context.Context, patch map[string]any, index uint64) (map[string]any, error)
-	ReplaceConfig(ctx context.Context, cfg map[string]any, index uint64) (map[string]any, error)
+	// PatchConfig and ReplaceConfig write by CAS; ifMatch, when set, is the version the
+	// caller read (the ETag of GET /config).
+	PatchConfig(ctx context.Context, patch map[string]any, ifMatch *uint64) (map[string]any, error)
+	ReplaceConfig(ctx context.Context, cfg map[string]any, ifMatch *uint64) (map[string]any, error)
 	History(ctx context.Context) ([]consul.HistoryEntry, error)
 }
 
@@ -43,7 +45,7 @@ func (h *configHandlers) pause(on bool) gin.HandlerFunc {
 		if on {
 			v = true
 		}
-		_, err := h.a.PatchConfig(c.Request.Context(), map[string]any{"pause": v}, 0)
+		_, err := h.a.PatchConfig(c.Request.Context(), map[string]any{"pause": v}, nil)
 		writeResult(c, gin.H{"paused": on}, err)
 	}
 }
@@ -76,14 +78,14 @@ func (h *configHandlers) write(replace bool) gin.HandlerFunc {
 			c.JSON(http.StatusBadRequest, b)
 			return
 		}
-		var index uint64
+		var index *uint64
 		if m := strings.Trim(c.GetHeader("If-Match"), `" `); m != "" {
 			v, err := strconv.ParseUint(m, 10, 64)
 			if err != nil {
 				c.JSON(http.StatusBadRequest, fieldErrorBody{Error: "invalid If-Match", Detail: "If-Match must be the ETag of GET /config", Field: "If-Match"})
 				return
 			}
-			index = v
+			index = &v
 		}
 		var out map[string]any
 		var err error

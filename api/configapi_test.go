@@ -24,8 +24,8 @@ func (c *configNode) DynamicConfig(context.Context) (map[string]any, uint64, err
 	return c.cfg, c.idx, nil
 }
 
-func (c *configNode) apply(next map[string]any, index uint64) (map[string]any, error) {
-	if index != 0 && index != c.idx {
+func (c *configNode) apply(next map[string]any, index *uint64) (map[string]any, error) {
+	if index != nil && *index != c.idx {
 		return nil, consul.ErrConflict
 	}
 	if err := daemon.ValidateDynamicConfig(next); err != nil {
@@ -35,7 +35,7 @@ func (c *configNode) apply(next map[string]any, index uint64) (map[string]any, e
 	return next, nil
 }
 
-func (c *configNode) PatchConfig(_ context.Context, p map[string]any, index uint64) (map[string]any, error) {
+func (c *configNode) PatchConfig(_ context.Context, p map[string]any, index *uint64) (map[string]any, error) {
 	next := map[string]any{}
 	for k, v := range c.cfg {
 		next[k] = v
@@ -50,7 +50,7 @@ func (c *configNode) PatchConfig(_ context.Context, p map[string]any, index uint
 	return c.apply(next, index)
 }
 
-func (c *configNode) ReplaceConfig(_ context.Context, cfg map[string]any, index uint64) (map[string]any, error) {
+func (c *configNode) ReplaceConfig(_ context.Context, cfg map[string]any, index *uint64) (map[string]any, error) {
 	return c.apply(cfg, index)
 }
 

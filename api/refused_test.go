@@ -139,6 +139,7 @@ func TestRefusedRequestsChangeNothing(t *testing.T) {
 		{"config bad type", "PATCH", "/api/v1/config", good, `{"pause":"yes"}`, [2]string{}, 400},
 		{"config not an object", "PUT", "/config", good, `[1,2]`, [2]string{}, 400},
 		{"config stale If-Match", "PATCH", "/config", good, `{"pause":true}`, [2]string{"If-Match", `"1"`}, 409},
+		{"config If-Match of no config", "PUT", "/config", good, `{"pause":true}`, [2]string{"If-Match", `"0"`}, 409},
 		{"config bad If-Match", "PATCH", "/config", good, `{"pause":true}`, [2]string{"If-Match", `"abc"`}, 400},
 		{"sync bad mode", "PUT", "/api/v1/sync-standbys", good, `{"synchronous_mode":"bogus"}`, [2]string{}, 400},
 		{"sync unknown field", "PUT", "/api/v1/sync-standbys", good, `{"synchronous_nodes":2}`, [2]string{}, 400},

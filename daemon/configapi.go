@@ -26,30 +26,30 @@ func (n *Node) DynamicConfig(ctx context.Context) (map[string]any, uint64, error
 }
 
 // PatchConfig merges patch into the config key (JSON merge patch: null deletes a key, objects
-// merge), validates the result and writes it by CAS against index (0: against what was read
-// now). A concurrent change gives consul.ErrConflict; a bad value a *FieldError; either way
-// nothing is written.
-func (n *Node) PatchConfig(ctx context.Context, patch map[string]any, index uint64) (map[string]any, error) {
+// merge), validates the result and writes it by CAS against the version read now; ifMatch,
+// when set, must be that version (0: no config written yet). A concurrent change gives
+// consul.ErrConflict; a bad value a *FieldError; either way nothing is written.
+func (n *Node) PatchConfig(ctx context.Context, patch map[string]any, ifMatch *uint64) (map[string]any, error) {
 	cur, idx, err := n.DynamicConfig(ctx)
 	if err != nil && !errors.Is(err, ErrNoConfig) {
 		return nil, err
 	}
-	if index != 0 && index != idx {
-		return nil, fmt.Errorf("config changed since index %d: %w", index, consul.ErrConflict)
+	if ifMatch != nil && *ifMatch != idx {
+		return nil, fmt.Errorf("config changed since index %d: %w", *ifMatch, consul.ErrConflict)
 	}
 	merged := mergePatch(cur, patch)
 	return merged, n.writeConfig(ctx, merged, idx)
 }
 
-// ReplaceConfig validates and writes a whole configuration by CAS against index (0: against
-// what was read now).
-func (n *Node) ReplaceConfig(ctx context.Context, cfg map[string]any, index uint64) (map[string]any, error) {
+// ReplaceConfig validates and writes a whole configuration by CAS against the version read
+// now; ifMatch as for PatchConfig.
+func (n *Node) ReplaceConfig(ctx context.Context, cfg map[string]any, ifMatch *uint64) (map[string]any, error) {
 	_, idx, err := n.DynamicConfig(ctx)
 	if err != nil && !errors.Is(err, ErrNoConfig) {
 		return nil, err
 	}
-	if index != 0 && index != idx {
-		return nil, fmt.Errorf("config changed since index %d: %w", index, consul.ErrConflict)
+	if ifMatch != nil && *ifMatch != idx {
+		return nil, fmt.Errorf("config changed since index %d: %w", *ifMatch, consul.ErrConflict)
 	}
 	return cfg, n.writeConfig(ctx, cfg, idx)
 }
