@@ -60,7 +60,7 @@ func runAdmin(ctx context.Context, cmd string, args []string, envAPI string, std
 			return exitError
 		}
 		b, _ := json.Marshal(req)
-		return send(ctx, c, http.MethodPost, "/switchover", string(b), stdout, stderr)
+		return startJob(ctx, c, "/api/v1/switchover", b, *at == "", stdout, stderr)
 	case "failover":
 		if *candidate == "" {
 			fmt.Fprintln(stderr, "ramctrl failover: --candidate is required")
@@ -75,7 +75,7 @@ func runAdmin(ctx context.Context, cmd string, args []string, envAPI string, std
 			return exitError
 		}
 		b, _ := json.Marshal(map[string]any{"candidate": *candidate, "allow_data_loss": *allowLoss})
-		return send(ctx, c, http.MethodPost, "/failover", string(b), stdout, stderr)
+		return startJob(ctx, c, "/api/v1/failover", b, true, stdout, stderr)
 	}
 	return exitUsage
 }
@@ -163,4 +163,27 @@ func send(ctx context.Context, c *client, method, path, body string, stdout, std
 	}
 	fmt.Fprintln(stdout, strings.TrimSpace(string(r.body)))
 	return exitOK
+}
+
+// jobWait bounds how long ramctrl follows a switchover or failover job.
+const jobWait = 5 * time.Minute
+
+// startJob posts a request that answers 202 with a job, prints the job id and, with
+// followIt, follows its phases until it ends.
+func startJob(ctx context.Context, c *client, path string, body []byte, followIt bool, stdout, stderr io.Writer) int {
+	r, err := c.do(ctx, http.MethodPost, path, body, nil, writeTimeout)
+	if err != nil {
+		fmt.Fprintf(stderr, "ramctrl: %v\n", err)
+		return exitError
+	}
+	if !r.ok() {
+		fmt.Fprintf(stderr, "ramctrl: POST %s refused (%s): %s\n", path, r.status, r.reason())
+		return exitError
+	}
+	id := r.header.Get("X-Ramd-Job-Id")
+	fmt.Fprintf(stdout, "job %s (GET %s/api/v1/jobs/%s)\n", id, r.base, id)
+	if !followIt {
+		return exitOK
+	}
+	return follow(ctx, newClient([]string{r.base}), id, jobWait, stdout, stderr)
 }

@@ -21,12 +21,15 @@ func TestAdminCommands(t *testing.T) {
 			_, _ = w.Write([]byte(`{"scope":"demo","members":[{"name":"n1","role":"leader"},{"name":"n2","role":"replica"}]}`))
 		case "/history":
 			_, _ = w.Write([]byte(`[[1, 4294967296, "failover", "2026-11-26T03:00:00Z", "n2"]]`))
-		case "/switchover":
+		case "/api/v1/switchover":
 			w.Header().Set("X-Ramd-Job-Id", "abc")
-			_, _ = w.Write([]byte(`Successfully switched over to "n2"`))
-		case "/failover":
+			w.WriteHeader(http.StatusAccepted)
+			_, _ = w.Write([]byte(`{"job_id":"abc","job_url":"/api/v1/jobs/abc"}`))
+		case "/api/v1/jobs/abc":
+			_, _ = w.Write([]byte(`{"id":"abc","kind":"switchover","state":"succeeded","phases":[{"name":"requested","at":"2026-11-26T03:00:00Z","node":"n1"},{"name":"promoted","at":"2026-11-26T03:00:01Z","node":"n2"}]}`))
+		case "/api/v1/failover":
 			w.WriteHeader(http.StatusPreconditionFailed)
-			_, _ = w.Write([]byte(`candidate is not a member`))
+			_, _ = w.Write([]byte(`{"error":"refused","detail":"candidate is not a member"}`))
 		default:
 			_, _ = w.Write([]byte(`{}`))
 		}
@@ -37,10 +40,11 @@ func TestAdminCommands(t *testing.T) {
 		code := runAdmin(context.Background(), args[0], append(args[1:], "--api", srv.URL), "", strings.NewReader(stdin), &out, &errb)
 		return code, out.String(), errb.String()
 	}
-	if code, out, _ := run1("y\n", "switchover", "--candidate", "n2"); code != exitOK || !strings.Contains(out, "job abc") {
+	if code, out, _ := run1("y\n", "switchover", "--candidate", "n2"); code != exitOK || !strings.Contains(out, "job abc") ||
+		!strings.Contains(out, "promoted") || !strings.Contains(out, "switchover abc succeeded") {
 		t.Fatalf("switchover: %d %q", code, out)
 	}
-	if !strings.Contains(strings.Join(got, "\n"), `POST /switchover {"candidate":"n2","leader":"n1"}`) {
+	if !strings.Contains(strings.Join(got, "\n"), `POST /api/v1/switchover {"candidate":"n2","leader":"n1"}`) {
 		t.Errorf("switchover request: %v", got)
 	}
 	if code, _, errs := run1("n\n", "switchover"); code != exitError || !strings.Contains(errs, "aborted") {

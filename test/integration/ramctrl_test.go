@@ -239,7 +239,7 @@ func TestRamctrl(t *testing.T) {
 			}
 		}
 		code, out, errs := ctl.run(t, consulEnv, "switchover", "--candidate", target.Name, "--force")
-		if code != 0 || !strings.Contains(out, "job ") {
+		if code != 0 || !strings.Contains(out, "job ") || !strings.Contains(out, "promoted") || !strings.Contains(out, "succeeded") {
 			t.Fatalf("ramctrl switchover: exit %d\n%s%s", code, out, errs)
 		}
 		testenv.Eventually(t, 60*time.Second, 200*time.Millisecond, func() error {
