@@ -412,6 +412,10 @@ func (n *Node) stopForRestart(ctx context.Context, o *observation, op *localOp) 
 		return nil
 	}
 	n.logger.Info("restarting postgres on request", "job", op.jobID)
+	if !o.in.HoldsLock() {
+		// A synchronous standby first asks to be removed, so commits do not wait for it.
+		n.leaveSync(ctx)
+	}
 	if o.in.HoldsLock() {
 		cctx, cancel := context.WithTimeout(ctx, n.cfg.LoopWait)
 		if err := n.pg.Checkpoint(cctx); err != nil {
@@ -444,6 +448,7 @@ func (n *Node) stopForReinit(ctx context.Context, o *observation, op *localOp) e
 		return fmt.Errorf("postgres runs as a primary here: refusing to remove its data")
 	}
 	n.jobPhase(ctx, op.jobID, "stopping", consul.JobRunning, "")
+	n.leaveSync(ctx)
 	n.setState("stopping")
 	sctx, cancel := context.WithTimeout(ctx, stopTimeout)
 	defer cancel()
