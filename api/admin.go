@@ -30,6 +30,11 @@ type Admin interface {
 	CancelSwitchover(ctx context.Context) error
 }
 
+// JobLister lists the tracked jobs, newest first (satisfied by *daemon.Node).
+type JobLister interface {
+	Jobs(ctx context.Context) ([]consul.Job, error)
+}
+
 // switchoverWait bounds how long POST /switchover waits for the job before answering 503
 // with the job id to follow (Patroni gives up after 20 s with "status unknown").
 const switchoverWait = 30 * time.Second
@@ -44,6 +49,16 @@ func registerAdmin(r *gin.Engine, a Admin) {
 	r.POST("/failover", h.switchover(true))
 	r.DELETE("/switchover", h.cancel)
 	r.GET("/api/v1/jobs/:id", h.job)
+	if jl, ok := a.(JobLister); ok {
+		r.GET("/api/v1/jobs", func(c *gin.Context) {
+			jobs, err := jl.Jobs(c.Request.Context())
+			if err != nil {
+				c.JSON(http.StatusServiceUnavailable, fieldErrorBody{Error: "unavailable", Detail: err.Error()})
+				return
+			}
+			c.JSON(http.StatusOK, jobs)
+		})
+	}
 	r.POST("/api/v1/switchover", h.switchoverV1(false))
 	r.POST("/api/v1/failover", h.switchoverV1(true))
 	r.DELETE("/api/v1/switchover", h.cancel)

@@ -23,6 +23,7 @@ var adminDocs = []routeDoc{
 	{http.MethodDelete, "/switchover", "Cancel a pending switchover: 200, 404 when none, 409 on a concurrent change."},
 	{http.MethodPost, "/failover", "Manual failover {candidate, allow_data_loss?}; a switchover when a leader lives."},
 	{http.MethodGet, "/api/v1/jobs/{id}", "A job (switchover, failover, restart, reinitialize, rolling-restart): phases with timestamps and the outcome; ?wait=true&timeout=30s blocks until it ends."},
+	{http.MethodGet, "/api/v1/jobs", "The tracked jobs, newest first (finished ones are kept 7 days, at most 200)."},
 	{http.MethodGet, "/api/v1/cluster", "Cluster status: leader, timeline, pause, synchronous standbys, members waiting for a restart, members with roles and lag."},
 	{http.MethodPost, "/api/v1/switchover", "Switchover as a job {leader, candidate?, scheduled_at?}: 202 {job_id, job_url}; ?wait=true answers the finished job (200)."},
 	{http.MethodDelete, "/api/v1/switchover", "Cancel a pending switchover: 200, 404 when none, 409 on a concurrent change."},

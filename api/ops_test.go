@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ramd-project/ramd/consul"
 	"github.com/ramd-project/ramd/daemon"
 )
 
@@ -56,6 +57,10 @@ func (o *opsNode) Reinitialize(_ context.Context, force, fromLeader bool) (strin
 }
 
 func (o *opsNode) Reload() { o.reloads++ }
+
+func (o *opsNode) Jobs(context.Context) ([]consul.Job, error) {
+	return []consul.Job{{ID: "job1", Kind: "restart", State: consul.JobSucceeded}}, nil
+}
 
 func (o *opsNode) RollingRestart(_ context.Context, r daemon.RollingRestartRequest) (string, error) {
 	if o.err != nil {
@@ -111,6 +116,7 @@ func TestOpsEndpoints(t *testing.T) {
 		{"v1 rolling", "POST", "/api/v1/restart", `{"restart_pending":true}`, nil, 202, `"job_url":"/api/v1/jobs/job4"`, 1},
 		{"v1 rolling wrong type", "POST", "/api/v1/restart", `{"restart_pending":"yes"}`, nil, 400, `"field":"restart_pending"`, 0},
 		{"v1 rolling busy", "POST", "/api/v1/restart", ``, daemon.ErrRollingInProgress, 409, "already in progress", 0},
+		{"jobs list", "GET", "/api/v1/jobs", ``, nil, 200, `"id":"job1"`, 0},
 		{"v1 rolling too large", "POST", "/api/v1/restart", `{"x":"` + strings.Repeat("a", maxBody) + `"}`, nil, 413, "too large", 0},
 	}
 	for _, tt := range tests {

@@ -322,6 +322,9 @@ func (n *Node) operatorStart() bool {
 // runLocalOps runs at the end of a cycle: a pending reload, the start of a due scheduled
 // restart, the stop of a queued operation, or the end of one whose server runs again.
 func (n *Node) runLocalOps(ctx context.Context, o *observation) {
+	if n.lockHeld {
+		n.pruneJobs(ctx)
+	}
 	if n.reloadRequested.Swap(false) && n.pg.Running() {
 		cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
 		if err := n.pg.Reload(cctx); err != nil {

@@ -80,6 +80,7 @@ type Node struct {
 	standbyTimeline  int
 	lockHeld         bool
 	cloneFromLeader  bool
+	jobsPrunedAt     time.Time
 	failsafeActive   bool
 	state            string
 	memberWritten    memberWrite

@@ -245,5 +245,30 @@ func TestRestartReloadReinitialize(t *testing.T) {
 		return nil
 	})
 	w.WaitAcked(t, 10, 30*time.Second)
+
+	// Every operation above left a job, listed newest first.
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(replica.APIURL() + "/api/v1/jobs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jobs []struct {
+		Kind, State string
+		CreatedAt   time.Time `json:"created_at"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&jobs)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for i, j := range jobs {
+		kinds[j.Kind]++
+		if i > 0 && j.CreatedAt.After(jobs[i-1].CreatedAt) {
+			t.Errorf("jobs not newest first: %v after %v", j.CreatedAt, jobs[i-1].CreatedAt)
+		}
+	}
+	if kinds["restart"] < 2 || kinds["reinitialize"] != 1 || kinds["rolling-restart"] != 1 || kinds["switchover"] != 1 {
+		t.Errorf("jobs listed: %v", kinds)
+	}
 	report(t, c, w)
 }

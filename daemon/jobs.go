@@ -1,0 +1,95 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/ramd-project/ramd/consul"
+)
+
+// Job retention: the leader removes finished jobs older than jobMaxAge, and the oldest
+// finished ones beyond jobKeep, every jobPruneEvery. Jobs still pending or running stay.
+const (
+	jobMaxAge     = 7 * 24 * time.Hour
+	jobKeep       = 200
+	jobPruneEvery = 10 * time.Minute
+)
+
+// listedJob is a job with its Consul index, for pruning by CAS.
+type listedJob struct {
+	consul.Job
+	index uint64
+}
+
+// Jobs lists the tracked jobs, newest first.
+func (n *Node) Jobs(ctx context.Context) ([]consul.Job, error) {
+	listed, err := n.listJobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]consul.Job, 0, len(listed))
+	for _, j := range listed {
+		out = append(out, j.Job)
+	}
+	return out, nil
+}
+
+func (n *Node) listJobs(ctx context.Context) ([]listedJob, error) {
+	pairs, err := n.store.List(ctx, consul.KeyJobs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]listedJob, 0, len(pairs))
+	for _, p := range pairs {
+		var j consul.Job
+		if json.Unmarshal(p.Value, &j) != nil || j.ID == "" {
+			continue
+		}
+		out = append(out, listedJob{Job: j, index: p.ModifyIndex})
+	}
+	slices.SortFunc(out, func(a, b listedJob) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	return out, nil
+}
+
+// expiredJobs picks the finished jobs to remove from jobs (newest first): older than maxAge,
+// or beyond the keep newest finished ones.
+func expiredJobs(jobs []listedJob, now time.Time, keep int, maxAge time.Duration) []listedJob {
+	var out []listedJob
+	finished := 0
+	for _, j := range jobs {
+		if j.State != consul.JobSucceeded && j.State != consul.JobFailed {
+			continue
+		}
+		finished++
+		if finished > keep || now.Sub(j.CreatedAt) > maxAge {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// pruneJobs removes expired jobs; the leader calls it every jobPruneEvery.
+func (n *Node) pruneJobs(ctx context.Context) {
+	if time.Since(n.jobsPrunedAt) < jobPruneEvery {
+		return
+	}
+	n.jobsPrunedAt = time.Now()
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	defer cancel()
+	jobs, err := n.listJobs(cctx)
+	if err != nil {
+		n.logger.Debug("list jobs", "err", err)
+		return
+	}
+	removed := 0
+	for _, j := range expiredJobs(jobs, time.Now(), jobKeep, jobMaxAge) {
+		if err := n.store.DeleteCAS(cctx, consul.JobKey(j.ID), j.index); err == nil {
+			removed++
+		}
+	}
+	if removed > 0 {
+		n.logger.Info("removed old jobs", "count", removed)
+	}
+}
