@@ -282,7 +282,7 @@ func (h *adminHandlers) waitFinished(ctx context.Context, id string, timeout tim
 		select {
 		case <-ctx.Done():
 			return last, nil
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
 	return last, nil

@@ -80,7 +80,7 @@ func parseRestart(body map[string]any, now time.Time) (daemon.RestartRequest, in
 			switch s {
 			case "master", "primary":
 				r.Role = string(daemon.RolePrimary)
-			case "replica", "standby_leader":
+			case "replica":
 				r.Role = s
 			default:
 				return r, http.StatusBadRequest, "PostgreSQL role should be either primary or replica"
@@ -184,6 +184,8 @@ func (h *opsHandlers) restart(c *gin.Context) {
 		c.String(http.StatusServiceUnavailable, strings.TrimPrefix(err.Error(), daemon.ErrBusy.Error()+": "))
 	case errors.Is(err, daemon.ErrStillRunning):
 		c.String(http.StatusServiceUnavailable, "postgres is still starting")
+	case errors.Is(err, daemon.ErrConsulDown), errors.Is(err, daemon.ErrShuttingDown), errors.Is(err, daemon.ErrNotReady):
+		c.String(http.StatusServiceUnavailable, opMessage(err))
 	default:
 		c.String(http.StatusServiceUnavailable, "restart failed: %v", err)
 	}
@@ -253,7 +255,12 @@ func reinitMessage(err error) string {
 	case errors.Is(err, daemon.ErrBusy):
 		return strings.TrimPrefix(err.Error(), daemon.ErrBusy.Error()+": ")
 	}
-	return err.Error()
+	return opMessage(err)
+}
+
+// opMessage is an operation's error without the package prefix.
+func opMessage(err error) string {
+	return strings.TrimPrefix(err.Error(), "daemon: ")
 }
 
 // jobAccepted is the 202 answer of an operation that runs as a job.

@@ -15,6 +15,8 @@ const (
 	jobMaxAge     = 7 * 24 * time.Hour
 	jobKeep       = 200
 	jobPruneEvery = 10 * time.Minute
+	// jobStaleAge removes jobs that never ended (their node went away mid-way).
+	jobStaleAge = 30 * 24 * time.Hour
 )
 
 // listedJob is a job with its Consul index, for pruning by CAS.
@@ -60,6 +62,9 @@ func expiredJobs(jobs []listedJob, now time.Time, keep int, maxAge time.Duration
 	finished := 0
 	for _, j := range jobs {
 		if j.State != consul.JobSucceeded && j.State != consul.JobFailed {
+			if now.Sub(j.CreatedAt) > jobStaleAge {
+				out = append(out, j)
+			}
 			continue
 		}
 		finished++
@@ -70,13 +75,22 @@ func expiredJobs(jobs []listedJob, now time.Time, keep int, maxAge time.Duration
 	return out
 }
 
-// pruneJobs removes expired jobs; the leader calls it every jobPruneEvery.
-func (n *Node) pruneJobs(ctx context.Context) {
-	if time.Since(n.jobsPrunedAt) < jobPruneEvery {
+// startPruneJobs removes expired jobs in the background every jobPruneEvery (the leader's
+// cycle must not wait on it: its heartbeats keep their rate).
+func (n *Node) startPruneJobs(ctx context.Context) {
+	if time.Since(n.jobsPrunedAt) < jobPruneEvery || !n.pruning.CompareAndSwap(false, true) {
 		return
 	}
 	n.jobsPrunedAt = time.Now()
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	go func() {
+		defer n.pruning.Store(false)
+		n.pruneJobs(context.WithoutCancel(ctx))
+	}()
+}
+
+// pruneJobs removes expired jobs, within a few Consul timeouts.
+func (n *Node) pruneJobs(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, 5*n.cfg.RetryTimeout)
 	defer cancel()
 	jobs, err := n.listJobs(cctx)
 	if err != nil {

@@ -21,6 +21,7 @@ func TestExpiredJobs(t *testing.T) {
 		job("third", consul.JobSucceeded, 3*time.Hour),
 		job("old-pending", consul.JobPending, 30*24*time.Hour),
 		job("old-ok", consul.JobSucceeded, 8*24*time.Hour),
+		job("ancient-running", consul.JobRunning, 40*24*time.Hour),
 	}
 	ids := func(js []listedJob) []string {
 		var out []string
@@ -33,9 +34,9 @@ func TestExpiredJobs(t *testing.T) {
 		keep int
 		want []string
 	}{
-		{10, []string{"old-ok"}},
-		{2, []string{"third", "old-ok"}},
-		{0, []string{"new-ok", "new-failed", "third", "old-ok"}},
+		{10, []string{"old-ok", "ancient-running"}},
+		{2, []string{"third", "old-ok", "ancient-running"}},
+		{0, []string{"new-ok", "new-failed", "third", "old-ok", "ancient-running"}},
 	}
 	for _, tt := range tests {
 		got := ids(expiredJobs(jobs, now, tt.keep, 7*24*time.Hour))

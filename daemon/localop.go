@@ -41,6 +41,11 @@ var (
 	ErrNotReady = errors.New("daemon: node status not available yet")
 	// ErrStillRunning: the operation did not end within the caller's wait; its job goes on.
 	ErrStillRunning = errors.New("daemon: postgres is still starting")
+	// ErrConsulDown: operations wait for Consul; without it a stopped leader could not be
+	// started again under its lock.
+	ErrConsulDown = errors.New("daemon: consul is unreachable")
+	// ErrShuttingDown: ramd is stopping and takes no more operations.
+	ErrShuttingDown = errors.New("daemon: ramd is shutting down")
 )
 
 // Operation kinds.
@@ -136,7 +141,10 @@ type localOp struct {
 	jobID      string
 	// done receives the outcome once (buffered).
 	done chan error
-	// stopped is set by the loop once it stopped PostgreSQL; the next plans start it.
+	// stopping is set while PostgreSQL shuts down in the background (stopDone reports the
+	// end); stopped once it is down, and the next plans start it.
+	stopping bool
+	stopDone chan error
 	stopped  bool
 	deadline time.Time
 }
@@ -147,6 +155,9 @@ func (n *Node) Restart(ctx context.Context, r RestartRequest) (string, error) {
 	st := n.Status()
 	if st == nil {
 		return "", ErrNotReady
+	}
+	if !st.DCSReachable {
+		return "", ErrConsulDown
 	}
 	if why := restartMismatch(r, st); why != "" {
 		return "", fmt.Errorf("%w: %s", ErrConditions, why)
@@ -167,13 +178,14 @@ func (n *Node) Restart(ctx context.Context, r RestartRequest) (string, error) {
 // force, a queued or running one is replaced (and told so); otherwise ErrBusy, and nothing
 // is recorded.
 func (n *Node) enqueue(ctx context.Context, op *localOp, force bool) error {
-	if !force {
-		n.opMu.Lock()
-		cur := n.op
-		n.opMu.Unlock()
-		if cur != nil {
-			return fmt.Errorf("%w: %s already in progress", ErrBusy, cur.kind)
-		}
+	n.opMu.Lock()
+	cur, closing := n.op, n.closing
+	n.opMu.Unlock()
+	if closing {
+		return ErrShuttingDown
+	}
+	if cur != nil && !force {
+		return fmt.Errorf("%w: %s already in progress", ErrBusy, cur.kind)
 	}
 	op.jobID = n.recordJob(ctx, op.kind, n.cfg.Name)
 	if err := n.queue(op, force); err != nil {
@@ -189,14 +201,15 @@ func (n *Node) enqueue(ctx context.Context, op *localOp, force bool) error {
 func (n *Node) queue(op *localOp, force bool) error {
 	n.opMu.Lock()
 	defer n.opMu.Unlock()
+	if n.closing {
+		return ErrShuttingDown
+	}
 	if cur := n.op; cur != nil {
-		if !force {
+		if !force || cur.stopping {
+			// A server in the middle of its shutdown is left to finish it.
 			return fmt.Errorf("%w: %s already in progress", ErrBusy, cur.kind)
 		}
-		select {
-		case cur.done <- fmt.Errorf("cancelled by a forced %s", op.kind):
-		default:
-		}
+		n.replaced = append(n.replaced, cur)
 	}
 	n.op = op
 	return nil
@@ -240,19 +253,25 @@ func (n *Node) ScheduleRestart(ctx context.Context, r RestartRequest) (string, e
 		return "", ErrPausedSchedule
 	}
 	n.opMu.Lock()
-	if n.scheduled != nil {
-		n.opMu.Unlock()
+	busy, closing := n.scheduled != nil, n.closing
+	n.opMu.Unlock()
+	switch {
+	case closing:
+		return "", ErrShuttingDown
+	case busy:
 		return "", ErrRestartScheduled
 	}
-	s := &ScheduledRestart{RestartRequest: r, PostmasterStart: st.PostmasterStart}
-	n.scheduled = s
-	n.opMu.Unlock()
 	id, err := n.createJob(ctx, consul.Job{Kind: OpRestart, From: n.cfg.Name, ScheduledAt: r.Schedule.UTC().Format(time.RFC3339)})
 	if err != nil {
-		n.logger.Warn("record job", "kind", OpRestart, "err", err)
+		return "", err
 	}
 	n.opMu.Lock()
-	s.JobID = id
+	if n.scheduled != nil {
+		n.opMu.Unlock()
+		n.jobPhase(ctx, id, "refused", consul.JobFailed, ErrRestartScheduled.Error())
+		return "", ErrRestartScheduled
+	}
+	n.scheduled = &ScheduledRestart{RestartRequest: r, PostmasterStart: st.PostmasterStart, JobID: id}
 	n.opMu.Unlock()
 	n.Wake()
 	return id, nil
@@ -294,6 +313,9 @@ func (n *Node) Reinitialize(ctx context.Context, force, fromLeader bool) (string
 	if st.HasLock || st.Leader == n.cfg.Name {
 		return "", ErrIsLeader
 	}
+	if !st.DCSReachable {
+		return "", ErrConsulDown
+	}
 	if st.Leader == "" {
 		return "", ErrNoLeaderToClone
 	}
@@ -316,14 +338,24 @@ func (n *Node) Reload() {
 func (n *Node) operatorStart() bool {
 	n.opMu.Lock()
 	defer n.opMu.Unlock()
-	return n.op != nil && n.op.stopped
+	return n.op != nil && n.op.stopped || n.operatorStopped
 }
 
 // runLocalOps runs at the end of a cycle: a pending reload, the start of a due scheduled
 // restart, the stop of a queued operation, or the end of one whose server runs again.
 func (n *Node) runLocalOps(ctx context.Context, o *observation) {
-	if n.lockHeld {
-		n.pruneJobs(ctx)
+	if n.lockHeld && o.in.ConsulOK && !n.failsafeActive {
+		n.startPruneJobs(ctx)
+	}
+	n.opMu.Lock()
+	replaced := n.replaced
+	n.replaced = nil
+	if n.operatorStopped && n.pg.Running() {
+		n.operatorStopped = false // started again: pause keeps it as it is from now on
+	}
+	n.opMu.Unlock()
+	for _, r := range replaced {
+		n.endOp(ctx, r, fmt.Errorf("cancelled by a forced %s", OpReinitialize))
 	}
 	if n.reloadRequested.Swap(false) && n.pg.Running() {
 		cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
@@ -333,6 +365,9 @@ func (n *Node) runLocalOps(ctx context.Context, o *observation) {
 			n.logger.Info("postgres reloaded on request")
 		}
 		cancel()
+	}
+	if !o.in.ConsulOK {
+		return // queued operations and schedules wait for Consul
 	}
 	n.opMu.Lock()
 	op := n.op
@@ -347,11 +382,14 @@ func (n *Node) runLocalOps(ctx context.Context, o *observation) {
 		n.logger.Info("scheduled restart cancelled", "reason", why)
 		n.jobPhase(ctx, skipped.JobID, "skipped", consul.JobFailed, why)
 	}
-	if op == nil {
+	switch {
+	case op == nil:
 		return
-	}
-	if op.stopped {
+	case op.stopped:
 		n.checkOpDone(ctx, op)
+		return
+	case op.stopping:
+		n.checkStopped(ctx, op)
 		return
 	}
 	var err error
@@ -360,13 +398,18 @@ func (n *Node) runLocalOps(ctx context.Context, o *observation) {
 		err = n.stopForRestart(ctx, o, op)
 	case OpReinitialize:
 		err = n.stopForReinit(ctx, o, op)
+		if err == nil {
+			n.markStopped(op)
+		}
 	}
 	if err != nil {
 		n.endOp(ctx, op, err)
-		return
 	}
-	n.opMu.Lock()
-	op.stopped = true
+}
+
+// markStopped records that PostgreSQL is down for op: from now on the plans start it again,
+// and the operation must end by its deadline.
+func (n *Node) markStopped(op *localOp) {
 	timeout := op.restart.Timeout
 	if timeout <= 0 {
 		timeout = startTimeout
@@ -374,9 +417,27 @@ func (n *Node) runLocalOps(ctx context.Context, o *observation) {
 	if op.kind == OpReinitialize {
 		timeout = cloneTimeout
 	}
+	n.opMu.Lock()
+	op.stopping, op.stopped, n.operatorStopped = false, true, true
 	op.deadline = time.Now().Add(timeout)
 	n.opMu.Unlock()
 	n.Wake() // the next cycle starts it at once
+}
+
+// checkStopped looks whether the background shutdown of op ended.
+func (n *Node) checkStopped(ctx context.Context, op *localOp) {
+	select {
+	case err := <-op.stopDone:
+		if err != nil {
+			n.endOp(ctx, op, fmt.Errorf("stop for restart: %w", err))
+			return
+		}
+		_ = n.guard.Disarm()
+		n.setState("stopped")
+		n.jobPhase(ctx, op.jobID, "starting", "", "")
+		n.markStopped(op)
+	default:
+	}
 }
 
 // dueScheduledRestart turns a scheduled restart that is due into the current operation, or
@@ -407,34 +468,42 @@ func (n *Node) dueScheduledRestart(o *observation) (*localOp, *ScheduledRestart,
 	return &localOp{kind: OpRestart, restart: s.RestartRequest, jobID: s.JobID, done: make(chan error, 1)}, nil, ""
 }
 
-// stopForRestart stops PostgreSQL fast after a checkpoint bounded by one loop interval (it
-// only makes the shutdown checkpoint short; a leader must not miss heartbeats for it).
+// stopForRestart starts a fast stop of PostgreSQL in the background, after a checkpoint
+// bounded by a quarter of the fencing deadline (it only makes the shutdown checkpoint
+// short). The loop goes on meanwhile: a leader keeps heartbeating, and the fence guard stays
+// armed, while the server shuts down; checkStopped sees the end.
 func (n *Node) stopForRestart(ctx context.Context, o *observation, op *localOp) error {
 	n.jobPhase(ctx, op.jobID, "stopping", consul.JobRunning, "")
 	if !n.pg.Running() {
+		n.markStopped(op)
 		return nil
 	}
 	n.logger.Info("restarting postgres on request", "job", op.jobID)
 	if !o.in.HoldsLock() {
 		// A synchronous standby first asks to be removed, so commits do not wait for it.
-		n.leaveSync(ctx)
-	}
-	if o.in.HoldsLock() {
-		cctx, cancel := context.WithTimeout(ctx, n.cfg.LoopWait)
+		if err := n.leaveSync(ctx); err != nil {
+			n.logger.Warn("restarting while still a synchronous standby", "err", err)
+		}
+	} else {
+		cctx, cancel := context.WithTimeout(ctx, min(n.cfg.LoopWait, n.cfg.Timings().FenceAfter()/4))
 		if err := n.pg.Checkpoint(cctx); err != nil {
 			n.logger.Warn("checkpoint before restart", "err", err)
 		}
 		cancel()
 	}
 	n.setState("stopping")
-	sctx, cancel := context.WithTimeout(ctx, stopTimeout)
-	defer cancel()
-	if err := n.pg.Stop(sctx, pg.StopFast); err != nil {
-		return fmt.Errorf("stop for restart: %w", err)
-	}
-	_ = n.guard.Disarm()
-	n.setState("stopped")
-	n.jobPhase(ctx, op.jobID, "starting", "", "")
+	op.stopDone = make(chan error, 1)
+	n.opMu.Lock()
+	op.stopping = true
+	n.opMu.Unlock()
+	sctx := context.WithoutCancel(ctx)
+	go func() {
+		// pg.Stop is bounded: stopTimeout, then immediate, then SIGKILL.
+		cctx, cancel := context.WithTimeout(sctx, stopTimeout)
+		defer cancel()
+		op.stopDone <- n.pg.Stop(cctx, pg.StopFast)
+		n.Wake()
+	}()
 	return nil
 }
 
@@ -445,13 +514,16 @@ func (n *Node) stopForReinit(ctx context.Context, o *observation, op *localOp) e
 	switch {
 	case o.in.HoldsLock() || o.in.Leader.Name == n.cfg.Name:
 		return ErrIsLeader
-	case !o.in.Leader.Present:
+	case !o.in.Leader.Present || !o.in.LeaderLive():
+		// Without a live leader this copy may hold commits nobody else has.
 		return ErrNoLeaderToClone
 	case o.in.PG.Running && !o.in.PG.InRecovery:
 		return fmt.Errorf("postgres runs as a primary here: refusing to remove its data")
 	}
 	n.jobPhase(ctx, op.jobID, "stopping", consul.JobRunning, "")
-	n.leaveSync(ctx)
+	if err := n.leaveSync(ctx); err != nil {
+		return fmt.Errorf("refusing to remove a synchronous standby's data: %w", err)
+	}
 	n.setState("stopping")
 	sctx, cancel := context.WithTimeout(ctx, stopTimeout)
 	defer cancel()
@@ -497,5 +569,23 @@ func (n *Node) endOp(ctx context.Context, op *localOp, err error) {
 	select {
 	case op.done <- err:
 	default:
+	}
+}
+
+// closeLocalOps refuses further operations and closes the jobs of the queued one and of the
+// scheduled restart: ramd is shutting down.
+func (n *Node) closeLocalOps(ctx context.Context) {
+	n.opMu.Lock()
+	n.closing = true
+	op, scheduled, replaced := n.op, n.scheduled, n.replaced
+	n.scheduled, n.replaced = nil, nil
+	n.opMu.Unlock()
+	for _, r := range append(replaced, op) {
+		if r != nil {
+			n.endOp(ctx, r, ErrShuttingDown)
+		}
+	}
+	if scheduled != nil {
+		n.jobPhase(ctx, scheduled.JobID, "cancelled", consul.JobFailed, ErrShuttingDown.Error())
 	}
 }

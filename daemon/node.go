@@ -47,10 +47,18 @@ type Node struct {
 
 	// opMu guards op (the local operation queued or running) and scheduled (a restart
 	// waiting for its time), set by API handlers and carried out by the loop (localop.go).
-	opMu            sync.Mutex
-	op              *localOp
-	scheduled       *ScheduledRestart
+	opMu      sync.Mutex
+	op        *localOp
+	scheduled *ScheduledRestart
+	// replaced are operations a forced one replaced, for the loop to close their jobs.
+	replaced []*localOp
+	// operatorStopped is set while PostgreSQL is down because an operation stopped it: the
+	// plans start it again, also in pause, even after the operation gave up.
+	operatorStopped bool
+	// closing is set once ramd shuts down: no more operations are taken.
+	closing         bool
 	reloadRequested atomic.Bool
+	pruning         atomic.Bool // a job pruning runs
 
 	// Loop goroutine only.
 	session          string

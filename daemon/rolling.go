@@ -80,7 +80,7 @@ func (n *Node) RollingRestart(ctx context.Context, r RollingRestartRequest) (str
 
 func (n *Node) rollingRestart(ctx context.Context, id string, r RollingRestartRequest, leader string) error {
 	n.jobPhase(ctx, id, "restarting replicas", consul.JobRunning, "")
-	members := n.Status().Members
+	members := slices.Clone(n.Status().Members) // the snapshot is shared with the API
 	slices.SortFunc(members, func(a, b MemberStatus) int { return strings.Compare(a.Name, b.Name) })
 	for _, m := range members {
 		if m.Name == leader {
@@ -89,6 +89,13 @@ func (n *Node) rollingRestart(ctx context.Context, id string, r RollingRestartRe
 		if err := n.restartMember(ctx, id, m.Name, m.APIURL, r.RestartPending); err != nil {
 			return err
 		}
+		// The next one only once this one runs again, so the cluster never misses two.
+		if err := n.waitRunningReplica(ctx, m.Name); err != nil {
+			return err
+		}
+	}
+	if st := n.Status(); st == nil || st.Leader != leader {
+		return fmt.Errorf("the leader changed during the rolling restart (was %s); nothing more restarted", leader)
 	}
 	lm, ok := n.memberStatus(leader)
 	if !ok {
@@ -138,14 +145,14 @@ func (n *Node) postMember(ctx context.Context, apiURL, path string, body []byte)
 	defer cancel()
 	req, err := http.NewRequestWithContext(cctx, http.MethodPost, strings.TrimRight(apiURL, "/")+path, bytes.NewReader(body))
 	if err != nil {
-		return 0, "", err
+		return 0, "", fmt.Errorf("request to %s: %w", apiURL, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	n.authorize(req)
 	client := &http.Client{Transport: n.http.Transport, Timeout: memberRestartTimeout}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, "", err
+		return 0, "", fmt.Errorf("POST %s%s: %w", apiURL, path, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -160,7 +167,9 @@ func (n *Node) switchoverAndWait(ctx context.Context, leader string) error {
 	}
 	deadline := time.Now().Add(switchoverJobWait)
 	for time.Now().Before(deadline) {
-		j, err := n.Job(ctx, id)
+		jctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+		j, err := n.Job(jctx, id)
+		cancel()
 		if err == nil && j.State == consul.JobSucceeded {
 			return nil
 		}
@@ -170,6 +179,12 @@ func (n *Node) switchoverAndWait(ctx context.Context, leader string) error {
 		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
+	}
+	// Withdraw the request, so no switchover happens after the job reported failure.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.RetryTimeout)
+	defer cancel()
+	if err := n.CancelSwitchover(cctx); err != nil && !errors.Is(err, ErrNoSwitchover) {
+		n.logger.Warn("withdraw the rolling restart's switchover", "err", err)
 	}
 	return fmt.Errorf("switchover %s did not finish within %s", id, switchoverJobWait)
 }

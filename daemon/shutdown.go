@@ -20,6 +20,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, stopTimeout+n.cfg.HandoverWait+10*time.Second)
 	defer cancel()
 	n.logger.Info("stopping")
+	n.closeLocalOps(ctx)
 	var errs []error
 	if n.lockHeld {
 		if err := n.release(ctx, nil, "shutting down"); err != nil {
@@ -27,7 +28,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 		}
 		n.waitSuccessor(ctx)
 	} else if n.pg.Running() {
-		n.leaveSync(ctx)
+		_ = n.leaveSync(ctx) // logged; the stop goes on
 		n.setState("stopping")
 		sctx, scancel := context.WithTimeout(ctx, stopTimeout)
 		if err := n.pg.Stop(sctx, pg.StopFast); err != nil {

@@ -273,11 +273,11 @@ func (n *Node) syncRole(o *observation) (sync, quorum bool) {
 // leaveSync runs when a synchronous standby stops cleanly: it asks to be removed (the nosync
 // tag in its member record) and waits, bounded, until the leader no longer counts on it, so
 // its stop neither blocks commits nor shrinks the set that protects them unannounced.
-func (n *Node) leaveSync(ctx context.Context) {
+func (n *Node) leaveSync(ctx context.Context) error {
 	st := n.Status()
 	// Read the sync key now: the last snapshot may predate this node's promotion to it.
 	if st == nil || n.session == "" || !n.listedAsSync(ctx) {
-		return
+		return nil
 	}
 	next := *st
 	tags := map[string]any{}
@@ -292,22 +292,23 @@ func (n *Node) leaveSync(ctx context.Context) {
 	cancel()
 	if err != nil {
 		n.logger.Warn("could not ask to leave the synchronous standbys", "err", err)
-		return
+		return fmt.Errorf("ask to leave the synchronous standbys: %w", err)
 	}
 	n.logger.Info("stopping: asked the leader to remove this node from the synchronous standbys")
 	deadline := time.Now().Add(syncLeaveWait)
 	for i := 0; time.Now().Before(deadline) && i < 1000; i++ {
 		if !n.listedAsSync(ctx) {
 			n.logger.Info("removed from the synchronous standbys")
-			return
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 	n.logger.Warn("the leader did not remove this node from the synchronous standbys in time")
+	return fmt.Errorf("still a synchronous standby after %s", syncLeaveWait)
 }
 
 // syncApplyWait is how long a new synchronous_standby_names may take to show in
