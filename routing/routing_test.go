@@ -79,6 +79,8 @@ func TestBuild(t *testing.T) {
 			tags: nil, status: api.HealthCritical},
 		{name: "no role keeps user tags", cfg: withCfg(func(c *Config) { c.ServiceTags = []string{"x"} }),
 			want: replica(role(RoleNone), sync(SyncNone)), tags: []string{"x"}, status: api.HealthCritical},
+		{name: "api url in the meta", want: replica(func(w *Want) { w.APIURL = "https://10.0.0.2:8008" }),
+			tags: []string{"async", "replica"}, status: api.HealthPassing, syncState: "async"},
 		{name: "mesh adds a sidecar", cfg: withCfg(func(c *Config) { c.Mesh = true }), want: primary(),
 			tags: []string{"master", "primary"}, status: api.HealthPassing, sidecarID: "pg-main-n1-sidecar-proxy"},
 	}
@@ -105,6 +107,9 @@ func TestBuild(t *testing.T) {
 			}
 			if svc.Meta[MetaSyncState] != tt.syncState {
 				t.Errorf("meta sync_state %q, want %q", svc.Meta[MetaSyncState], tt.syncState)
+			}
+			if got, ok := svc.Meta[MetaAPIURL]; got != tt.want.APIURL || ok != (tt.want.APIURL != "") {
+				t.Errorf("meta api_url %q, want %q", got, tt.want.APIURL)
 			}
 			if reg.SidecarID != tt.sidecarID || (tt.sidecarID != "") != (svc.Connect != nil) {
 				t.Errorf("sidecar %q connect %v, want %q", reg.SidecarID, svc.Connect, tt.sidecarID)

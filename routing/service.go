@@ -60,6 +60,9 @@ const (
 	MetaLSN       = "lsn"
 	MetaLagBytes  = "lag_bytes"
 	MetaSyncState = "sync_state"
+	// MetaAPIURL is the member's REST API: health checkers built from the catalog (e.g.
+	// consul-template writing an HAProxy configuration) and ramctrl find it there.
+	MetaAPIURL = "api_url"
 )
 
 // positionMeta are the meta keys that move with every write on the primary. They are
@@ -93,6 +96,8 @@ type Want struct {
 	LagBytes uint64
 	// Output is the check's text, saying why it passes or fails.
 	Output string
+	// APIURL is the member's REST API, published in the service meta.
+	APIURL string
 	// CheckTTL overrides the registrar's TTL of the check when above 0. The loop sets it to
 	// the leader's fencing deadline (TTL - fence margin after its last heartbeat): a dead
 	// primary's check then expires no later than it would have fenced itself, before any
@@ -182,6 +187,9 @@ func Build(cfg Config, want Want, ttl time.Duration) Registration {
 	}
 	if want.SyncState != SyncNone {
 		meta[MetaSyncState] = string(want.SyncState)
+	}
+	if want.APIURL != "" {
+		meta[MetaAPIURL] = want.APIURL
 	}
 	reg := Registration{
 		Service: &api.AgentServiceRegistration{

@@ -13,6 +13,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/routing"
 )
 
 // Defaults of Consul discovery: the same as ramd's RAMD_SCOPE and RAMD_NAMESPACE.
@@ -68,7 +69,8 @@ func (e *endpoint) urls(ctx context.Context, envAPI string, lookup func(string) 
 	envNamespace, _ := lookup("RAMD_NAMESPACE")
 	scope := firstNonEmpty(e.scope, envScope, defaultScope)
 	namespace := firstNonEmpty(e.namespace, envNamespace, defaultNamespace)
-	found, err := discover(ctx, cfg, namespace, scope)
+	envService, _ := lookup("RAMD_SERVICE_NAME")
+	found, err := discover(ctx, cfg, namespace, scope, envService)
 	if err != nil {
 		return nil, err
 	}
@@ -80,18 +82,17 @@ func (e *endpoint) urls(ctx context.Context, envAPI string, lookup func(string) 
 }
 
 // discover reads the members' api_url from their records under <namespace>/<scope>/members/,
-// the leader's first.
-func discover(ctx context.Context, cfg consul.Config, namespace, scope string) ([]string, error) {
+// the leader's first; when there are none (another namespace, or the key-value store is
+// closed to this token), from the api_url meta of the cluster's service in the catalog
+// (service name: the scope as a DNS label, or $RAMD_SERVICE_NAME), the primary's first.
+func discover(ctx context.Context, cfg consul.Config, namespace, scope, service string) ([]string, error) {
 	c, err := consul.New(cfg, nil)
 	if err != nil {
 		return nil, usageError{err}
 	}
 	store := c.Store(namespace, scope)
 	where := fmt.Sprintf("%s%s in Consul at %s", store.Prefix(), consul.KeyMembers, firstNonEmpty(cfg.Addr, "127.0.0.1:8500"))
-	pairs, err := store.List(ctx, consul.KeyMembers)
-	if err != nil {
-		return nil, fmt.Errorf("discover the API from %s: %w", where, err)
-	}
+	pairs, kvErr := store.List(ctx, consul.KeyMembers)
 	leader := ""
 	if p, err := store.Get(ctx, consul.KeyLeader, false); err == nil {
 		leader = string(p.Value)
@@ -109,10 +110,29 @@ func discover(ctx context.Context, cfg consul.Config, namespace, scope string) (
 			urls = append(urls, u)
 		}
 	}
-	if len(urls) == 0 {
-		return nil, fmt.Errorf("no member with an api_url under %s (check --scope and --namespace, or give --api)", where)
+	if len(urls) > 0 {
+		return urls, nil
 	}
-	return urls, nil
+	service = firstNonEmpty(service, routing.SanitizeName(scope))
+	entries, catErr := c.CatalogService(ctx, service, "")
+	for _, e := range entries {
+		u := e.ServiceMeta[routing.MetaAPIURL]
+		if u == "" {
+			continue
+		}
+		if e.ServiceMeta[routing.MetaRole] == string(routing.RolePrimary) {
+			urls = append([]string{apiBase(u)}, urls...)
+		} else {
+			urls = append(urls, apiBase(u))
+		}
+	}
+	if len(urls) > 0 {
+		return urls, nil
+	}
+	if kvErr != nil && catErr != nil {
+		return nil, fmt.Errorf("discover the API from %s: %w (catalog: %v)", where, kvErr, catErr)
+	}
+	return nil, fmt.Errorf("no member with an api_url under %s nor in the catalog's service %q (check --scope and --namespace, or give --api)", where, service)
 }
 
 // apiBase is a member's api_url without the "/patroni" that Patroni's records carry.

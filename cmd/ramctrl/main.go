@@ -50,7 +50,8 @@ Usage:
 Every command but help takes --api URL[,URL...], or --consul ADDR, --scope NAME and
 --namespace NS. The API is found through, in this order: --api; $RAMD_API_URL; the
 members' api_url in Consul, when --consul, --scope, --namespace, $CONSUL_HTTP_ADDR or
-$RAMD_SCOPE is set (scope default ` + defaultScope + `, namespace $RAMD_NAMESPACE or ` + defaultNamespace + `);
+$RAMD_SCOPE is set (scope default ` + defaultScope + `, namespace $RAMD_NAMESPACE or ` + defaultNamespace + `;
+the catalog's service meta when no member record is found);
 else ` + defaultAPI + `. Of several URLs the first that answers is used.
 Requests carry $RAMD_API_TOKEN, or $RAMD_API_USERNAME and $RAMD_API_PASSWORD; https is
 verified against $RAMD_API_CACERT, with $RAMD_API_CERT and $RAMD_API_KEY as client certificate.

@@ -158,6 +158,8 @@ func TestRamctrl(t *testing.T) {
 		}{
 			{name: "environment", env: consulEnv},
 			{name: "flags", args: []string{"--consul", addr, "--scope", c.Scope}},
+			// No member records under that namespace: the catalog's api_url meta is used.
+			{name: "catalog", args: []string{"--consul", addr, "--scope", c.Scope, "--namespace", "elsewhere"}},
 		} {
 			members, leader, err := ctl.ctlLeader(t, tc.env, tc.args...)
 			if err != nil || len(members) != 3 || leader != p.Name {
