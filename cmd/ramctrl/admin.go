@@ -60,7 +60,7 @@ func runAdmin(ctx context.Context, cmd string, args []string, envAPI string, std
 			return exitError
 		}
 		b, _ := json.Marshal(req)
-		return startJob(ctx, c, "/api/v1/switchover", b, *at == "", stdout, stderr)
+		return startJob(ctx, c, "/api/v1/switchover", b, *at == "", jobWait, stdout, stderr)
 	case "failover":
 		if *candidate == "" {
 			fmt.Fprintln(stderr, "ramctrl failover: --candidate is required")
@@ -75,7 +75,7 @@ func runAdmin(ctx context.Context, cmd string, args []string, envAPI string, std
 			return exitError
 		}
 		b, _ := json.Marshal(map[string]any{"candidate": *candidate, "allow_data_loss": *allowLoss})
-		return startJob(ctx, c, "/api/v1/failover", b, true, stdout, stderr)
+		return startJob(ctx, c, "/api/v1/failover", b, true, jobWait, stdout, stderr)
 	}
 	return exitUsage
 }
@@ -169,8 +169,8 @@ func send(ctx context.Context, c *client, method, path, body string, stdout, std
 const jobWait = 5 * time.Minute
 
 // startJob posts a request that answers 202 with a job, prints the job id and, with
-// followIt, follows its phases until it ends.
-func startJob(ctx context.Context, c *client, path string, body []byte, followIt bool, stdout, stderr io.Writer) int {
+// followIt, follows its phases until it ends or wait passes.
+func startJob(ctx context.Context, c *client, path string, body []byte, followIt bool, wait time.Duration, stdout, stderr io.Writer) int {
 	r, err := c.do(ctx, http.MethodPost, path, body, nil, writeTimeout)
 	if err != nil {
 		fmt.Fprintf(stderr, "ramctrl: %v\n", err)
@@ -185,5 +185,5 @@ func startJob(ctx context.Context, c *client, path string, body []byte, followIt
 	if !followIt {
 		return exitOK
 	}
-	return follow(ctx, newClient([]string{r.base}), id, jobWait, stdout, stderr)
+	return follow(ctx, newClient([]string{r.base}), id, wait, stdout, stderr)
 }

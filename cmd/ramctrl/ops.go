@@ -120,18 +120,7 @@ func runRestart(ctx context.Context, args []string, envAPI string, stdin io.Read
 			return exitError
 		}
 		b, _ := json.Marshal(map[string]bool{"restart_pending": *pending, "in_place": *inPlace})
-		r, err := c.do(ctx, http.MethodPost, "/api/v1/restart", b, nil, writeTimeout)
-		if err != nil {
-			fmt.Fprintf(stderr, "ramctrl: %v\n", err)
-			return exitError
-		}
-		if !r.ok() {
-			fmt.Fprintf(stderr, "ramctrl: rolling restart refused (%s): %s\n", r.status, r.reason())
-			return exitError
-		}
-		id := r.header.Get("X-Ramd-Job-Id")
-		fmt.Fprintf(stdout, "rolling restart job %s\n", id)
-		return follow(ctx, newClient([]string{r.base}), id, *timeout, stdout, stderr)
+		return startJob(ctx, c, "/api/v1/restart", b, true, *timeout, stdout, stderr)
 	}
 	req := map[string]any{}
 	if *pending {
@@ -186,18 +175,9 @@ func eachMember(ctx context.Context, clients map[string]*client, names []string,
 // runReload makes the named members (all when none) reload their PostgreSQL configuration.
 func runReload(ctx context.Context, args []string, envAPI string, stdout, stderr io.Writer) int {
 	o := newOptions("reload", stderr, "")
-	members, code, ok := parseWithMembers(o, args)
+	clients, names, code, ok := o.members(ctx, args, envAPI, "")
 	if !ok {
 		return code
-	}
-	c, code, ok := o.client(ctx, envAPI)
-	if !ok {
-		return code
-	}
-	clients, names, err := memberClients(ctx, c, members)
-	if err != nil {
-		fmt.Fprintf(stderr, "ramctrl: %v\n", err)
-		return exitError
 	}
 	return eachMember(ctx, clients, names, "/reload", nil, stdout, stderr)
 }
@@ -209,45 +189,42 @@ func runReinit(ctx context.Context, args []string, envAPI string, stdin io.Reade
 	fromLeader := o.fs.Bool("from-leader", false, "clone from the leader even when a replica is tagged clonefrom")
 	wait := o.fs.Bool("wait", true, "follow the job until it ends")
 	timeout := o.fs.Duration("timeout", 6*time.Hour, "how long to follow the job")
-	members, code, ok := parseWithMembers(o, args)
+	clients, names, code, ok := o.members(ctx, args, envAPI, "usage: ramctrl reinit MEMBER [--from-leader] [--force] [--wait=false]")
 	if !ok {
 		return code
 	}
-	if len(members) != 1 {
-		fmt.Fprintln(stderr, "usage: ramctrl reinit MEMBER [--from-leader] [--force] [--wait=false]")
-		return exitUsage
-	}
-	c, code, ok := o.client(ctx, envAPI)
-	if !ok {
-		return code
-	}
-	clients, _, err := memberClients(ctx, c, members)
-	if err != nil {
-		fmt.Fprintf(stderr, "ramctrl: %v\n", err)
-		return exitError
-	}
-	name := members[0]
+	name := names[0]
 	if !*force && !confirm(stdin, stderr, "remove the data directory of "+name+" and clone it again") {
 		fmt.Fprintln(stderr, "ramctrl: aborted")
 		return exitError
 	}
 	b, _ := json.Marshal(map[string]bool{"force": *force, "from_leader": *fromLeader})
-	mc := clients[name]
-	r, err := mc.do(ctx, http.MethodPost, "/api/v1/reinitialize", b, nil, writeTimeout)
+	fmt.Fprintf(stdout, "reinitialize of %s: ", name)
+	return startJob(ctx, clients[name], "/api/v1/reinitialize", b, *wait, *timeout, stdout, stderr)
+}
+
+// members parses args (flags and member names), resolves the API and returns a client per
+// named member (every member when none is named). With oneUsage set, exactly one member must
+// be named, else oneUsage is printed. When ok is false the command returns code.
+func (o *options) members(ctx context.Context, args []string, envAPI, oneUsage string) (map[string]*client, []string, int, bool) {
+	names, code, ok := parseWithMembers(o, args)
+	if !ok {
+		return nil, nil, code, false
+	}
+	if oneUsage != "" && len(names) != 1 {
+		fmt.Fprintln(o.stderr, oneUsage)
+		return nil, nil, exitUsage, false
+	}
+	c, code, ok := o.client(ctx, envAPI)
+	if !ok {
+		return nil, nil, code, false
+	}
+	clients, names, err := memberClients(ctx, c, names)
 	if err != nil {
-		fmt.Fprintf(stderr, "ramctrl: %v\n", err)
-		return exitError
+		fmt.Fprintf(o.stderr, "ramctrl: %v\n", err)
+		return nil, nil, exitError, false
 	}
-	if !r.ok() {
-		fmt.Fprintf(stderr, "ramctrl: reinitialize of %s refused (%s): %s\n", name, r.status, r.reason())
-		return exitError
-	}
-	id := r.header.Get("X-Ramd-Job-Id")
-	fmt.Fprintf(stdout, "reinitialize of %s: job %s\n", name, id)
-	if !*wait {
-		return exitOK
-	}
-	return follow(ctx, mc, id, *timeout, stdout, stderr)
+	return clients, names, exitOK, true
 }
 
 // parseWithMembers parses flags given before or after member names and returns the names.
