@@ -178,11 +178,15 @@ func (n *Node) claimInitialize(ctx context.Context, o *observation) error {
 	return err
 }
 
+// errNotPublished: a member (typically a leader that just bootstrapped) has not published
+// its record yet; the next cycle tries again. Not worth an error in the log.
+var errNotPublished = errors.New("member record not published yet")
+
 // memberConn returns how to reach a member's PostgreSQL with this node's credentials.
 func (n *Node) memberConn(name string, replication bool) (pg.ConnParams, error) {
 	m, ok := n.members[name]
 	if !ok || m.ConnURL == "" {
-		return pg.ConnParams{}, fmt.Errorf("member %s has no conn_url", name)
+		return pg.ConnParams{}, fmt.Errorf("member %s has no conn_url: %w", name, errNotPublished)
 	}
 	u, err := url.Parse(m.ConnURL)
 	if err != nil {

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/ramd-project/ramd/daemon/fence"
@@ -29,7 +30,10 @@ func (n *Node) cycle(ctx context.Context) time.Duration {
 		n.lastPlan = s
 	}
 	err := n.act(ctx, &o, p)
-	if err != nil {
+	switch {
+	case errors.Is(err, errNotPublished):
+		n.logger.InfoContext(ctx, "waiting for a member to publish its record", "plan", p.String(), "err", err)
+	case err != nil:
 		n.logger.ErrorContext(ctx, "action failed", "plan", p.String(), "err", err)
 	}
 	n.publish(ctx, &o, p)
