@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -226,5 +227,77 @@ func TestSyncStandbyCleanStop(t *testing.T) {
 		for _, e := range c.LogEvents("synchronous standbys step", "removed from", "asked the leader") {
 			t.Log(e)
 		}
+	}
+}
+
+// TestSyncStrictNoStandby: with synchronous_mode_strict, a primary whose only synchronous
+// standby died acknowledges no commit until a standby is back; without strict, writes go
+// on once the leader dropped the dead standby from synchronous_standby_names.
+func TestSyncStrictNoStandby(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	c := harness.New(t, ramdBin, addr, 2, harness.Options{})
+	c.StartAll()
+	c.WaitPrimary(120 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	p, _ := c.Primary()
+	if code, body := put(t, p.APIURL()+"/api/v1/sync-standbys", `{"synchronous_mode": "on", "synchronous_node_count": 1, "synchronous_mode_strict": true}`); code != http.StatusOK {
+		t.Fatalf("PUT /api/v1/sync-standbys: %d %s", code, body)
+	}
+	p = waitSync(t, c, addr, 1, "FIRST 1")
+	var replica *harness.Node
+	for _, n := range c.Nodes {
+		if n != p {
+			replica = n
+		}
+	}
+	ctx := context.Background()
+	if err := p.Exec(ctx, "CREATE TABLE strict_probe (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	replica.Kill()
+	// Several leader cycles pass; every attempt must stay unacknowledged.
+	for i := range 3 {
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := p.Exec(wctx, "INSERT INTO strict_probe VALUES ($1)", i)
+		cancel()
+		if err == nil {
+			t.Fatalf("attempt %d: a commit was acknowledged in strict mode without any synchronous standby", i)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "timeout") {
+			t.Fatalf("attempt %d failed for another reason than waiting for a standby: %v", i, err)
+		}
+	}
+	conn, err := p.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ssn string
+	err = conn.QueryRow(ctx, "SHOW synchronous_standby_names").Scan(&ssn)
+	conn.Close(ctx)
+	if err != nil || ssn == "" {
+		t.Fatalf("strict mode emptied synchronous_standby_names (%q, %v)", ssn, err)
+	}
+	// The standby comes back: commits are acknowledged again.
+	replica.Start()
+	testenv.Eventually(t, 120*time.Second, 500*time.Millisecond, func() error {
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		return p.Exec(wctx, "INSERT INTO strict_probe VALUES (100)")
+	})
+
+	// Without strict, the leader drops the dead standby and writes go on.
+	if code, body := put(t, p.APIURL()+"/api/v1/sync-standbys", `{"synchronous_mode_strict": false}`); code != http.StatusOK {
+		t.Fatalf("PUT strict false: %d %s", code, body)
+	}
+	waitSync(t, c, addr, 1, "FIRST 1")
+	replica.Kill()
+	testenv.Eventually(t, 60*time.Second, 500*time.Millisecond, func() error {
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		return p.Exec(wctx, "INSERT INTO strict_probe VALUES (200)")
+	})
+	if now, _ := c.Primary(); now != p {
+		t.Fatalf("primary changed during the test")
 	}
 }
