@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -69,6 +70,7 @@ func (r *Registrar) Failures() int { return r.failures }
 // write.
 func (r *Registrar) Reconcile(ctx context.Context, want Want) error {
 	r.observeGap(time.Now())
+	want.WasLagging = r.registered && want.Role == RoleReplica && slices.Contains(r.last.Service.Tags, TagLagging)
 	reg := Build(r.cfg, want, r.ttl)
 	err := r.reconcileService(ctx, reg)
 	if want.Leader {

@@ -98,6 +98,10 @@ type Want struct {
 	Output string
 	// APIURL is the member's REST API, published in the service meta.
 	APIURL string
+	// WasLagging is true when the replica was last registered as lagging: it returns to the
+	// read pool only once its lag is back under half the limit, so a replica hovering at the
+	// limit does not flap in and out of DNS (the registrar sets it).
+	WasLagging bool
 	// CheckTTL overrides the registrar's TTL of the check when above 0. The loop sets it to
 	// the leader's fencing deadline (TTL - fence margin after its last heartbeat): a dead
 	// primary's check then expires no later than it would have fenced itself, before any
@@ -129,10 +133,21 @@ func SidecarID(id string) string { return id + "-sidecar-proxy" }
 func CheckID(id string) string { return "service:" + id }
 
 // InReadPool reports whether want belongs in the read pool (replica.<svc>): a replica that
-// is not tagged noloadbalance and whose replay lag is within maxLag (0: no limit). Health is
-// the check's business, not this.
+// is not tagged noloadbalance and is not lagging. Health is the check's business, not this.
 func InReadPool(want Want, maxLag uint64) bool {
-	return want.Role == RoleReplica && !want.NoLoadBalance && (maxLag == 0 || want.LagBytes <= maxLag)
+	return want.Role == RoleReplica && !want.NoLoadBalance && !Lagging(want, maxLag)
+}
+
+// Lagging reports whether a replica's replay lag keeps it out of the read pool: over maxLag
+// (0: no limit), or, when it was lagging already, over half of maxLag (hysteresis).
+func Lagging(want Want, maxLag uint64) bool {
+	if maxLag == 0 {
+		return false
+	}
+	if want.WasLagging {
+		return want.LagBytes > maxLag/2
+	}
+	return want.LagBytes > maxLag
 }
 
 // Tags returns the sorted tags of want: the user's extra tags, then the role's.
@@ -156,7 +171,7 @@ func Tags(cfg Config, want Want) []string {
 		if InReadPool(want, cfg.ReplicaMaxLag) {
 			tags = append(tags, TagReplica)
 		}
-		if cfg.ReplicaMaxLag > 0 && want.LagBytes > cfg.ReplicaMaxLag {
+		if Lagging(want, cfg.ReplicaMaxLag) {
 			tags = append(tags, TagLagging)
 		}
 	}
