@@ -149,6 +149,9 @@ func serve(ctx context.Context, cfg Config, tracing *observability.Tracing, logg
 	}
 	srv := api.NewServer(cfg.API, api.NewRouter(node, reg, logger, time.Now, apiOpts...))
 	srv.TLSConfig = serverTLS
+	// net/http's own errors (TLS handshakes of checkers without a certificate, clients that
+	// hang up) go to the structured log at debug level instead of stderr.
+	srv.ErrorLog = slog.NewLogLogger(logger.With("component", "http").Handler(), slog.LevelDebug)
 	served := make(chan error, 1)
 	go func() { served <- api.Serve(srv, ln) }()
 	logger.Info("api listening", "addr", ln.Addr().String(), "api_url", cfg.Node.APIURL, "tls", serverTLS != nil, "traces", tracing.Exporter())
