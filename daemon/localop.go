@@ -334,11 +334,12 @@ func (n *Node) Reload() {
 }
 
 // operatorStart reports whether this node stopped PostgreSQL for a requested operation and
-// its plans must start it again, also in pause.
-func (n *Node) operatorStart() bool {
+// its plans must start it again, also in pause; and whether a leader's restart requested
+// with a timeout is overdue.
+func (n *Node) operatorStart() (start, overdue bool) {
 	n.opMu.Lock()
 	defer n.opMu.Unlock()
-	return n.op != nil && n.op.stopped || n.operatorStopped
+	return n.op != nil && n.op.stopped || n.operatorStopped, n.restartOverdue
 }
 
 // runLocalOps runs at the end of a cycle: a pending reload, the start of a due scheduled
@@ -350,8 +351,9 @@ func (n *Node) runLocalOps(ctx context.Context, o *observation) {
 	n.opMu.Lock()
 	replaced := n.replaced
 	n.replaced = nil
-	if n.operatorStopped && n.pg.Running() {
-		n.operatorStopped = false // started again: pause keeps it as it is from now on
+	if n.pg.Running() || !n.lockHeld {
+		// Started again (pause keeps it as it is from now on), or no longer the leader.
+		n.operatorStopped, n.restartOverdue = n.operatorStopped && !n.pg.Running(), false
 	}
 	n.opMu.Unlock()
 	for _, r := range replaced {
@@ -547,6 +549,12 @@ func (n *Node) checkOpDone(ctx context.Context, op *localOp) {
 		return
 	}
 	if time.Now().After(op.deadline) {
+		if op.kind == OpRestart && op.restart.Timeout > 0 && n.lockHeld {
+			n.opMu.Lock()
+			n.restartOverdue = true
+			n.opMu.Unlock()
+			n.Wake()
+		}
 		n.endOp(ctx, op, fmt.Errorf("%s failed: postgres did not run again by %s", op.kind, op.deadline.Format(time.RFC3339)))
 	}
 }

@@ -55,6 +55,9 @@ type Node struct {
 	// operatorStopped is set while PostgreSQL is down because an operation stopped it: the
 	// plans start it again, also in pause, even after the operation gave up.
 	operatorStopped bool
+	// restartOverdue is set when a leader's restart requested with a timeout did not bring
+	// PostgreSQL back in time; the plan then hands over.
+	restartOverdue bool
 	// closing is set once ramd shuts down: no more operations are taken.
 	closing         bool
 	reloadRequested atomic.Bool

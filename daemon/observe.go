@@ -201,7 +201,7 @@ func (n *Node) observeConsul(ctx context.Context, o *observation) {
 	}
 	in.InitializeMine = n.initializeMine
 	in.Paused = o.dyn.Pause
-	in.OperatorStart = n.operatorStart()
+	in.OperatorStart, in.RestartOverdue = n.operatorStart()
 	in.MaximumLagOnFailover = o.dyn.maximumLag()
 	// Proof that a leader was alive no earlier than the start of the write: a heartbeat (the
 	// status key is written only while the lock is held) or a new holder acquiring the key.

@@ -89,6 +89,9 @@ func decideLeader(in Input) Plan {
 		if in.Paused && !in.OperatorStart {
 			return plan("paused: postgres is not running, not starting it", hb)
 		}
+		if in.RestartOverdue && !in.Paused {
+			return plan("the requested restart exceeded its timeout: handing over", act(ActRelease))
+		}
 		if in.PG.StartFailures >= max(1, in.MaxStartFailures) {
 			return plan(fmt.Sprintf("postgres failed to start %d times: handing over", in.PG.StartFailures), act(ActRelease))
 		}

@@ -188,6 +188,12 @@ func TestDecide(t *testing.T) {
 		{"paused leader stopped by the operator starts again", base(asLeader, func(in *Input) {
 			in.PG.Running, in.Paused, in.OperatorStart = false, true, true
 		}), []Kind{ActHeartbeat, ActStartPrimary}},
+		{"leader whose requested restart is overdue hands over", base(asLeader, func(in *Input) {
+			in.PG.Running, in.OperatorStart, in.RestartOverdue = false, true, true
+		}), []Kind{ActRelease}},
+		{"paused leader whose restart is overdue keeps trying", base(asLeader, func(in *Input) {
+			in.PG.Running, in.Paused, in.OperatorStart, in.RestartOverdue = false, true, true, true
+		}), []Kind{ActHeartbeat, ActStartPrimary}},
 		{"paused leader stopped otherwise stays stopped", base(asLeader, func(in *Input) {
 			in.PG.Running, in.Paused = false, true
 		}), []Kind{ActHeartbeat}},

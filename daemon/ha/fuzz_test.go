@@ -30,6 +30,7 @@ func fuzzInput(bits, lsns uint64, seenAgoMs, confirmedAgoMs int64, who, sw uint8
 		Initialized:      b(2),
 		Paused:           b(3),
 		OperatorStart:    b(33),
+		RestartOverdue:   b(34),
 		NoFailover:       b(4),
 		LeaderReleased:   b(5),
 		LeaderOptime:     lsns % 5000,

@@ -115,6 +115,9 @@ type Input struct {
 	// OperatorStart is true when this node stopped PostgreSQL for a requested restart or
 	// reinitialization: the plan starts it again (cloning first when empty), also in pause.
 	OperatorStart bool
+	// RestartOverdue is true when a restart of the leader requested with a timeout did not
+	// bring PostgreSQL back in time: the leader hands over, as Patroni does.
+	RestartOverdue bool
 	// MaxStartFailures is how many failed starts of a leader's PostgreSQL are tolerated before
 	// it hands over.
 	MaxStartFailures int

@@ -272,3 +272,33 @@ func TestRestartReloadReinitialize(t *testing.T) {
 	}
 	report(t, c, w)
 }
+
+// TestRestartTimeoutHandsOver: a restart of the primary requested with a timeout, whose
+// PostgreSQL cannot start again (a library that does not exist), hands the lock over once
+// the timeout passed, as Patroni does; the restart answers 503 and a replica takes over.
+func TestRestartTimeoutHandsOver(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	// Start failures alone must not hand over first: the timeout is what is tested.
+	c, p, w := writing(t, addr, harness.Options{Env: map[string]string{"RAMD_PG_MAX_START_FAILURES": "1000"}})
+	tl := timeline(t, p)
+	if err := p.Exec(context.Background(), "ALTER SYSTEM SET shared_preload_libraries = 'ramd_no_such_library'"); err != nil {
+		t.Fatal(err)
+	}
+	code, body := post(t, p.APIURL()+"/restart", `{"timeout": 3}`)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "restart failed") {
+		t.Fatalf("restart that cannot succeed: %d %s", code, body)
+	}
+	next := c.WaitPrimary(60 * time.Second)
+	if next == p {
+		t.Fatal("the node whose restart failed is still primary")
+	}
+	if got := timeline(t, next); got <= tl {
+		t.Fatalf("new primary on timeline %d, old %d", got, tl)
+	}
+	w.WaitAcked(t, 10, 30*time.Second)
+	if events := c.LogEvents("exceeded its timeout"); len(events) == 0 {
+		t.Error("the old primary did not log the handover after its restart timeout")
+	}
+	report(t, c, w)
+}
