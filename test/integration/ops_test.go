@@ -68,6 +68,27 @@ func jobState(t *testing.T, n *harness.Node, id string, timeout time.Duration) (
 	return "", ""
 }
 
+// listedJob is the part of GET /api/v1/jobs the tests read.
+type listedJob struct {
+	Kind, State string
+	ScheduledAt string    `json:"scheduled_at"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+func listJobs(t *testing.T, n *harness.Node) []listedJob {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(n.APIURL() + "/api/v1/jobs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var jobs []listedJob
+	if err := json.NewDecoder(resp.Body).Decode(&jobs); err != nil {
+		t.Fatal(err)
+	}
+	return jobs
+}
+
 func jobID(t *testing.T, body string) string {
 	t.Helper()
 	var a struct {
@@ -182,6 +203,12 @@ func TestRestartReloadReinitialize(t *testing.T) {
 		if err != nil || d.PostmasterStart == before.PostmasterStart || d.Role != "replica" || len(d.ScheduledRestart) != 0 {
 			return fmt.Errorf("scheduled restart not done yet: %+v %v", d, err)
 		}
+		// Its job ends in the same cycle, just after the status shows the new postmaster.
+		for _, j := range listJobs(t, replica) {
+			if j.Kind == "restart" && j.ScheduledAt == soon && j.State != "succeeded" {
+				return fmt.Errorf("scheduled restart job %s", j.State)
+			}
+		}
 		return nil
 	})
 
@@ -247,19 +274,7 @@ func TestRestartReloadReinitialize(t *testing.T) {
 	w.WaitAcked(t, 10, 30*time.Second)
 
 	// Every operation above left a job, listed newest first.
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(replica.APIURL() + "/api/v1/jobs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var jobs []struct {
-		Kind, State string
-		CreatedAt   time.Time `json:"created_at"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&jobs)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	jobs := listJobs(t, replica)
 	kinds := map[string]int{}
 	for i, j := range jobs {
 		kinds[j.Kind]++
