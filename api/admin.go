@@ -172,28 +172,16 @@ func switchoverCode(err error) int {
 	return http.StatusInternalServerError
 }
 
-// waitJob polls the job until it ends or switchoverWait passes.
+// waitJob waits for the job until it ends or switchoverWait passes, and answers as Patroni.
 func (h *adminHandlers) waitJob(c *gin.Context, id string) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), switchoverWait)
-	defer cancel()
-	for i := 0; i < 10_000; i++ {
-		j, err := h.a.Job(ctx, id)
-		if err == nil {
-			switch j.State {
-			case consul.JobSucceeded:
-				c.String(http.StatusOK, "Successfully switched over to %q (job %s)", j.To, id)
-				return
-			case consul.JobFailed:
-				c.String(http.StatusPreconditionFailed, "Switchover failed: %s (job %s)", j.Error, id)
-				return
-			}
-		}
-		select {
-		case <-ctx.Done():
-			c.String(http.StatusServiceUnavailable, "Switchover still in progress after %s; follow GET /api/v1/jobs/%s", switchoverWait, id)
-			return
-		case <-time.After(100 * time.Millisecond):
-		}
+	j, err := h.waitFinished(c.Request.Context(), id, switchoverWait)
+	switch {
+	case err == nil && j.State == consul.JobSucceeded:
+		c.String(http.StatusOK, "Successfully switched over to %q (job %s)", j.To, id)
+	case err == nil && j.State == consul.JobFailed:
+		c.String(http.StatusPreconditionFailed, "Switchover failed: %s (job %s)", j.Error, id)
+	default:
+		c.String(http.StatusServiceUnavailable, "Switchover still in progress after %s; follow GET /api/v1/jobs/%s", switchoverWait, id)
 	}
 }
 
@@ -264,11 +252,12 @@ func waitParams(c *gin.Context) (bool, time.Duration, bool) {
 }
 
 // waitFinished polls the job until it succeeded or failed, or timeout passed (then the job
-// as it is, still pending or running).
+// as it is, still pending or running; an error only when it could never be read).
 func (h *adminHandlers) waitFinished(ctx context.Context, id string, timeout time.Duration) (consul.Job, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last consul.Job
+	var lastErr error
 	for i := 0; i < 100_000; i++ {
 		j, err := h.a.Job(ctx, id)
 		if err == nil {
@@ -276,11 +265,14 @@ func (h *adminHandlers) waitFinished(ctx context.Context, id string, timeout tim
 			if j.State == consul.JobSucceeded || j.State == consul.JobFailed {
 				return j, nil
 			}
-		} else if last.ID == "" && ctx.Err() == nil {
-			return last, err
+		} else if ctx.Err() == nil {
+			lastErr = err // a read that failed is tried again
 		}
 		select {
 		case <-ctx.Done():
+			if last.ID == "" && lastErr != nil {
+				return last, lastErr
+			}
 			return last, nil
 		case <-time.After(250 * time.Millisecond):
 		}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,16 +44,30 @@ func registerOps(r *gin.Engine, a OpsAdmin) {
 
 type opsHandlers struct{ a OpsAdmin }
 
+// errBodyTooLarge: a request body over maxBody.
+var errBodyTooLarge = fmt.Errorf("body larger than %d bytes", maxBody)
+
+// readBody reads a request body of at most maxBody bytes; nil when it is empty or blank.
+func readBody(c *gin.Context) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(c.Request.Body, maxBody+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("read body: %w", err)
+	case len(b) > maxBody:
+		return nil, errBodyTooLarge
+	case strings.TrimSpace(string(b)) == "":
+		return nil, nil
+	}
+	return b, nil
+}
+
 // readOptionalJSON decodes an optional JSON object body (empty means {}).
 func readOptionalJSON(c *gin.Context) (map[string]any, error) {
-	b, err := io.ReadAll(io.LimitReader(c.Request.Body, maxBody+1))
+	b, err := readBody(c)
 	if err != nil {
-		return nil, fmt.Errorf("read body: %w", err)
+		return nil, err
 	}
-	if len(b) > maxBody {
-		return nil, fmt.Errorf("body larger than %d bytes", maxBody)
-	}
-	if strings.TrimSpace(string(b)) == "" {
+	if b == nil {
 		return map[string]any{}, nil
 	}
 	var m map[string]any
@@ -316,18 +331,18 @@ func (h *opsHandlers) reinitializeV1(c *gin.Context) {
 // decodeV1 decodes a strict JSON body of an /api/v1 endpoint (an empty body is {}); on
 // failure it answers 400 {error, detail, field} and returns false.
 func decodeV1(c *gin.Context, v any) bool {
-	b, err := io.ReadAll(io.LimitReader(c.Request.Body, maxBody+1))
+	b, err := readBody(c)
 	switch {
+	case errors.Is(err, errBodyTooLarge):
+		c.JSON(http.StatusRequestEntityTooLarge, fieldErrorBody{Error: "body too large", Detail: err.Error()})
+		return false
 	case err != nil:
 		c.JSON(http.StatusBadRequest, fieldErrorBody{Error: "invalid body", Detail: err.Error()})
 		return false
-	case len(b) > maxBody:
-		c.JSON(http.StatusRequestEntityTooLarge, fieldErrorBody{Error: "body too large", Detail: fmt.Sprintf("at most %d bytes", maxBody)})
-		return false
-	case strings.TrimSpace(string(b)) == "":
+	case b == nil:
 		return true
 	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		c.JSON(http.StatusBadRequest, badJSON(err))

@@ -351,9 +351,10 @@ func (n *Node) runLocalOps(ctx context.Context, o *observation) {
 	n.opMu.Lock()
 	replaced := n.replaced
 	n.replaced = nil
-	if n.pg.Running() || !n.lockHeld {
-		// Started again (pause keeps it as it is from now on), or no longer the leader.
-		n.operatorStopped, n.restartOverdue = n.operatorStopped && !n.pg.Running(), false
+	if running := o.in.PG.Running; running || !n.lockHeld {
+		// Started again (pause keeps it as it is from now on), or no longer the leader. The
+		// observation is fresh: publish re-reads the server after a cycle that acted.
+		n.operatorStopped, n.restartOverdue = n.operatorStopped && !running, false
 	}
 	n.opMu.Unlock()
 	for _, r := range replaced {

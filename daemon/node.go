@@ -62,6 +62,7 @@ type Node struct {
 	closing         bool
 	reloadRequested atomic.Bool
 	pruning         atomic.Bool // a job pruning runs
+	rolling         atomic.Bool // this node coordinates a rolling restart
 
 	// Loop goroutine only.
 	session          string

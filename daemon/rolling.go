@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/ramd-project/ramd/consul"
@@ -41,9 +40,6 @@ type RollingRestartRequest struct {
 	InPlace bool `json:"in_place,omitempty"`
 }
 
-// rollingBusy is set while this node coordinates a rolling restart.
-var rollingBusy atomic.Bool
-
 // RollingRestart starts a rolling restart coordinated by this node and returns its job id
 // at once; GET /api/v1/jobs/{id} follows its phases.
 func (n *Node) RollingRestart(ctx context.Context, r RollingRestartRequest) (string, error) {
@@ -56,16 +52,16 @@ func (n *Node) RollingRestart(ctx context.Context, r RollingRestartRequest) (str
 	case st.Paused:
 		return "", ErrPaused
 	}
-	if !rollingBusy.CompareAndSwap(false, true) {
+	if !n.rolling.CompareAndSwap(false, true) {
 		return "", ErrRollingInProgress
 	}
 	id, err := n.createJob(ctx, consul.Job{Kind: "rolling-restart", From: st.Leader})
 	if err != nil {
-		rollingBusy.Store(false)
+		n.rolling.Store(false)
 		return "", err
 	}
 	go func() {
-		defer rollingBusy.Store(false)
+		defer n.rolling.Store(false)
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollingTimeout)
 		defer cancel()
 		if err := n.rollingRestart(rctx, id, r, st.Leader); err != nil {

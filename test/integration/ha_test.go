@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -72,15 +71,36 @@ func putKV(t *testing.T, addr, key, value string) {
 	resp.Body.Close()
 }
 
-func post(t *testing.T, url, body string) (int, string) {
+// request sends one request with a JSON body (none when empty) and header pairs (name,
+// value; an empty value is left out) and returns the status code and the body.
+func request(t *testing.T, method, url, body string, header ...string) (int, string) {
 	t.Helper()
-	resp, err := (&http.Client{Timeout: 60 * time.Second}).Post(url, "application/json", bytes.NewBufferString(body))
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
-		t.Fatalf("POST %s: %v", url, err)
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		if header[i+1] != "" {
+			req.Header.Set(header[i], header[i+1])
+		}
+	}
+	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+func post(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	return request(t, http.MethodPost, url, body)
 }
 
 // TestNodeLossFailoverAndRejoin: three nodes bootstrap and replicate; SIGKILL of the primary's
@@ -342,14 +362,8 @@ func TestSwitchover(t *testing.T) {
 		t.Fatalf("schedule: %d %s", code, body)
 	}
 	for _, want := range []int{http.StatusOK, http.StatusNotFound} {
-		req, _ := http.NewRequest(http.MethodDelete, second.APIURL()+"/switchover", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Fatalf("DELETE /switchover: %d, want %d", resp.StatusCode, want)
+		if code, _ := request(t, http.MethodDelete, second.APIURL()+"/switchover", ""); code != want {
+			t.Fatalf("DELETE /switchover: %d, want %d", code, want)
 		}
 	}
 	at := time.Now().Add(3 * time.Second).UTC().Format(time.RFC3339)
@@ -454,16 +468,5 @@ func TestGracefulStopHandover(t *testing.T) {
 
 func patch(t *testing.T, url, body, ifMatch string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPatch, url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if ifMatch != "" {
-		req.Header.Set("If-Match", ifMatch)
-	}
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatalf("PATCH %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return request(t, http.MethodPatch, url, body, "If-Match", ifMatch)
 }

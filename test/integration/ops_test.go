@@ -36,13 +36,8 @@ func getOps(t *testing.T, n *harness.Node) (opsDoc, error) {
 
 func deleteReq(t *testing.T, url string) int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodDelete, url, nil)
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatalf("DELETE %s: %v", url, err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	code, _ := request(t, http.MethodDelete, url, "")
+	return code
 }
 
 // jobState follows GET /api/v1/jobs/{id}?wait=true until the job ends, bounded by timeout.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -151,15 +150,7 @@ func TestSyncAny2of3(t *testing.T) { syncFailovers(t, syncRounds(3), 4, "quorum"
 
 func put(t *testing.T, url, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPut, url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatalf("PUT %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return request(t, http.MethodPut, url, body)
 }
 
 // TestSyncStandbyCleanStop: a synchronous standby stopped with SIGTERM first asks to be
