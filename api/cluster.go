@@ -109,13 +109,42 @@ type clusterNodeDoc struct {
 	Plan             string                   `json:"plan"`
 	DCSReachable     bool                     `json:"dcs_reachable"`
 	ScheduledRestart *daemon.ScheduledRestart `json:"scheduled_restart,omitempty"`
+	// Timings are the HA timings this node runs with, in seconds.
+	Timings timingsDoc `json:"timings"`
+	Config  configDoc  `json:"config"`
+	// SyncDegraded, on a leader in synchronous mode, says why commits are acknowledged
+	// without a synchronous standby.
+	SyncDegraded string `json:"sync_degraded,omitempty"`
+}
+
+// timingsDoc is a member's HA timings in seconds.
+type timingsDoc struct {
+	TTL          float64 `json:"ttl"`
+	LoopWait     float64 `json:"loop_wait"`
+	RetryTimeout float64 `json:"retry_timeout"`
+	FenceMargin  float64 `json:"fence_margin"`
+}
+
+// configDoc says which dynamic configuration a member acts on.
+type configDoc struct {
+	// Source is cluster, last-valid or environment.
+	Source string `json:"source"`
+	// Refusal is why the config key is not in force.
+	Refusal string `json:"refusal,omitempty"`
+	// EnvironmentDiffers: the member's RAMD_* timings differ from the cluster's, which it
+	// follows.
+	EnvironmentDiffers bool `json:"environment_differs"`
 }
 
 func newClusterStatus(st *daemon.Status) clusterStatusV1 {
 	v := newClusterView(st)
 	out := clusterStatusV1{Scope: st.Scope, Leader: st.Leader, Paused: st.Paused, FailsafeActive: st.FailsafeActive,
 		SyncStandbys: []string{}, PendingRestart: []string{}, Members: v.Members,
-		Node: clusterNodeDoc{Name: st.Name, Plan: st.Plan, DCSReachable: st.DCSReachable, ScheduledRestart: st.ScheduledRestart}}
+		Node: clusterNodeDoc{Name: st.Name, Plan: st.Plan, DCSReachable: st.DCSReachable, ScheduledRestart: st.ScheduledRestart,
+			Timings: timingsDoc{TTL: st.Timings.TTL.Seconds(), LoopWait: st.Timings.LoopWait.Seconds(),
+				RetryTimeout: st.Timings.RetryTimeout.Seconds(), FenceMargin: st.Timings.FenceMargin.Seconds()},
+			Config:       configDoc{Source: string(st.Config.Source), Refusal: st.Config.Refusal, EnvironmentDiffers: st.Config.EnvironmentDiffers},
+			SyncDegraded: st.SyncDegraded}}
 	for _, m := range v.Members {
 		switch m.Role {
 		case memberRoleLeader, memberRoleStandbyLeader:

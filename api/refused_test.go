@@ -68,14 +68,22 @@ func diffKV(before, after map[string]string) []string {
 	return d
 }
 
-// TestRefusedRequestsChangeNothing sends every kind of bad request to a router backed by a
-// real node agent on a real Consul agent, seeded as a two-member cluster led by n1, and
-// checks the documented 4xx/5xx answer and that no key under the cluster's prefix changed.
-func TestRefusedRequestsChangeNothing(t *testing.T) {
-	t.Parallel()
+// refusalRig is a router backed by a real node agent on a real Consul agent, seeded as a
+// two-member cluster led by n1, with a raw Consul client to compare the keys.
+type refusalRig struct {
+	ctx          context.Context
+	r            http.Handler
+	kv           *capi.KV
+	prefix       string
+	good, wrong  string
+	seededConfig string
+}
+
+func newRefusalRig(t *testing.T) refusalRig {
+	t.Helper()
 	agent := testenv.SharedConsul(t, sharedConsul)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	logger := slog.New(slog.DiscardHandler)
 	client, err := consul.New(consul.Config{Addr: agent.HTTPAddr, Token: agent.Token, Timeout: 5 * time.Second}, logger)
 	if err != nil {
@@ -97,7 +105,8 @@ func TestRefusedRequestsChangeNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := store.Put(ctx, consul.KeyConfig, []byte(`{"ttl":3,"loop_wait":1}`)); err != nil {
+	seeded := `{"ttl":3,"loop_wait":1}`
+	if err := store.Put(ctx, consul.KeyConfig, []byte(seeded)); err != nil {
 		t.Fatal(err)
 	}
 	inst, err := pg.New(pg.Config{DataDir: t.TempDir(), BinDir: testenv.PGBinDir(t)}, logger)
@@ -106,15 +115,24 @@ func TestRefusedRequestsChangeNothing(t *testing.T) {
 	}
 	node := daemon.New(daemon.Config{Scope: scope, Namespace: ns, Name: "n2", TTL: 3 * time.Second, LoopWait: time.Second,
 		RetryTimeout: time.Second, FenceMargin: time.Second}, inst, client, nil, nil, logger)
-	r := NewRouter(node, nil, nil, nil, WithAuth(Auth{Username: "admin", Password: "secret"}))
-
 	raw, err := capi.NewClient(&capi.Config{Address: agent.HTTPAddr, Token: agent.Token})
 	if err != nil {
 		t.Fatal(err)
 	}
-	prefix := store.Prefix()
-	good := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:secret"))
-	wrong := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:guess"))
+	return refusalRig{
+		ctx: ctx, r: NewRouter(node, nil, nil, nil, WithAuth(Auth{Username: "admin", Password: "secret"})),
+		kv: raw.KV(), prefix: store.Prefix(), seededConfig: seeded,
+		good:  "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:secret")),
+		wrong: "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:guess")),
+	}
+}
+
+// TestRefusedRequestsChangeNothing sends every kind of bad request to the rig and checks the
+// documented 4xx/5xx answer and that no key under the cluster's prefix changed.
+func TestRefusedRequestsChangeNothing(t *testing.T) {
+	t.Parallel()
+	rig := newRefusalRig(t)
+	ctx, r, good, wrong, prefix := rig.ctx, rig.r, rig.good, rig.wrong, rig.prefix
 	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 
 	tests := []struct {
@@ -153,7 +171,7 @@ func TestRefusedRequestsChangeNothing(t *testing.T) {
 		{"job unknown", "GET", "/api/v1/jobs/nope", "", ``, [2]string{}, 404},
 		{"job bad wait", "GET", "/api/v1/jobs/nope?wait=maybe", "", ``, [2]string{}, 400},
 	}
-	before := kvSnapshot(t, raw.KV(), prefix)
+	before := kvSnapshot(t, rig.kv, prefix)
 	if len(before) < 4 {
 		t.Fatalf("seeded %d keys, want at least 4: %v", len(before), before)
 	}
@@ -170,7 +188,7 @@ func TestRefusedRequestsChangeNothing(t *testing.T) {
 		if rec.Code != tt.want {
 			t.Errorf("%s: %s %s answered %d, want %d: %s", tt.name, tt.method, tt.path, rec.Code, tt.want, rec.Body)
 		}
-		if d := diffKV(before, kvSnapshot(t, raw.KV(), prefix)); len(d) > 0 {
+		if d := diffKV(before, kvSnapshot(t, rig.kv, prefix)); len(d) > 0 {
 			t.Fatalf("%s: the refused request changed Consul: %v", tt.name, d)
 		}
 	}
@@ -184,12 +202,12 @@ func TestRefusedRequestsChangeNothing(t *testing.T) {
 	if rec.Code != http.StatusAccepted {
 		t.Fatalf("valid switchover: %d %s", rec.Code, rec.Body)
 	}
-	d := diffKV(before, kvSnapshot(t, raw.KV(), prefix))
+	d := diffKV(before, kvSnapshot(t, rig.kv, prefix))
 	if len(d) != 2 {
 		t.Fatalf("a valid switchover should add the failover key and a job, changes: %v", d)
 	}
 	// A second request while it is pending is refused and changes nothing more.
-	mid := kvSnapshot(t, raw.KV(), prefix)
+	mid := kvSnapshot(t, rig.kv, prefix)
 	req = httptest.NewRequest("POST", "/api/v1/switchover", strings.NewReader(`{"leader":"n1","candidate":"n2"}`)).WithContext(ctx)
 	req.Header.Set("Authorization", good)
 	rec = httptest.NewRecorder()
@@ -197,7 +215,111 @@ func TestRefusedRequestsChangeNothing(t *testing.T) {
 	if rec.Code != http.StatusConflict {
 		t.Fatalf("second switchover: %d %s, want 409", rec.Code, rec.Body)
 	}
-	if d := diffKV(mid, kvSnapshot(t, raw.KV(), prefix)); len(d) > 0 {
+	if d := diffKV(mid, kvSnapshot(t, rig.kv, prefix)); len(d) > 0 {
 		t.Fatalf("the refused second switchover changed Consul: %v", d)
+	}
+}
+
+// TestConfigRefusalsChangeNothing sends, for every key of the dynamic configuration, values of
+// the wrong type and out of range, plus unknown and unsupported keys and parameters ramd owns,
+// through PATCH and PUT on /config and /api/v1/config: each is refused with 400 naming the
+// field and the value, and no key under the cluster's prefix changes.
+func TestConfigRefusalsChangeNothing(t *testing.T) {
+	t.Parallel()
+	rig := newRefusalRig(t)
+	bad := []struct {
+		field string
+		body  string // the document (PUT) or patch (PATCH)
+	}{
+		{"ttl", `{"ttl":"banana"}`},
+		{"ttl", `{"ttl":0.5}`},
+		{"ttl", `{"ttl":true}`},
+		{"ttl", `{"ttl":601}`},
+		{"ttl", `{"ttl":2,"loop_wait":1,"retry_timeout":1}`}, // fencing inequality
+		{"loop_wait", `{"loop_wait":0}`},
+		{"loop_wait", `{"loop_wait":"1 second"}`},
+		{"loop_wait", `{"loop_wait":11}`},
+		{"retry_timeout", `{"retry_timeout":[]}`},
+		{"retry_timeout", `{"retry_timeout":0.01}`},
+		{"fence_margin", `{"fence_margin":0.2}`},
+		{"fence_margin", `{"fence_margin":"x"}`},
+		{"maximum_lag_on_failover", `{"maximum_lag_on_failover":-5}`},
+		{"maximum_lag_on_failover", `{"maximum_lag_on_failover":"1MB"}`},
+		{"failsafe_mode", `{"failsafe_mode":"on"}`},
+		{"pause", `{"pause":1}`},
+		{"synchronous_mode", `{"synchronous_mode":"always"}`},
+		{"synchronous_mode", `{"synchronous_mode":2}`},
+		{"synchronous_node_count", `{"synchronous_node_count":0}`},
+		{"synchronous_node_count", `{"synchronous_node_count":1.5}`},
+		{"synchronous_node_count", `{"synchronous_node_count":"two"}`},
+		{"synchronous_mode_strict", `{"synchronous_mode_strict":"true"}`},
+		{"synchronous_commit", `{"synchronous_commit":"off"}`},
+		{"synchronous_commit", `{"synchronous_commit":true}`},
+		{"max_timelines_history", `{"max_timelines_history":-1}`},
+		{"max_timelines_history", `{"max_timelines_history":"all"}`},
+		{"member_slots_ttl", `{"member_slots_ttl":"forever"}`},
+		{"member_slots_ttl", `{"member_slots_ttl":"8d"}`},
+		{"postgresql", `{"postgresql":"on"}`},
+		{"postgresql.parameters", `{"postgresql":{"parameters":"work_mem=8MB"}}`},
+		{"postgresql.parameters.port", `{"postgresql":{"parameters":{"port":5433}}}`},
+		{"postgresql.parameters.archive_command", `{"postgresql":{"parameters":{"archive_command":"cp %p /x"}}}`},
+		{"postgresql.parameters.work_mem", `{"postgresql":{"parameters":{"work_mem":["8MB"]}}}`},
+		{"postgresql.use_pg_rewind", `{"postgresql":{"use_pg_rewind":false}}`},
+		{"postgresql.use_slots", `{"postgresql":{"use_slots":"yes"}}`},
+		{"postgresql.pg_hba", `{"postgresql":{"pg_hba":["host all all 0.0.0.0/0 trust"]}}`},
+		{"primary_start_timeout", `{"primary_start_timeout":300}`},
+		{"standby_cluster", `{"standby_cluster":{"host":"x"}}`},
+		{"no_such_key", `{"no_such_key":1}`},
+	}
+	routes := []struct{ method, path string }{
+		{"PATCH", "/config"}, {"PUT", "/config"}, {"PATCH", "/api/v1/config"}, {"PUT", "/api/v1/config"},
+	}
+	before := kvSnapshot(t, rig.kv, rig.prefix)
+	for _, b := range bad {
+		for _, rt := range routes {
+			req := httptest.NewRequest(rt.method, rt.path, strings.NewReader(b.body)).WithContext(rig.ctx)
+			req.Header.Set("Authorization", rig.good)
+			rec := httptest.NewRecorder()
+			rig.r.ServeHTTP(rec, req)
+			if rec.Code != http.StatusBadRequest {
+				t.Errorf("%s %s %s answered %d, want 400: %s", rt.method, rt.path, b.body, rec.Code, rec.Body)
+				continue
+			}
+			var body fieldErrorBody
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+				t.Fatalf("%s %s %s: body %s: %v", rt.method, rt.path, b.body, rec.Body, err)
+			}
+			named := false
+			for _, e := range body.Errors {
+				named = named || e.Field == b.field
+			}
+			if !named || body.Field == "" || body.Detail == "" {
+				t.Errorf("%s %s %s: refusal %+v does not name %s", rt.method, rt.path, b.body, body, b.field)
+			}
+			if d := diffKV(before, kvSnapshot(t, rig.kv, rig.prefix)); len(d) > 0 {
+				t.Fatalf("%s %s %s: the refused request changed Consul: %v", rt.method, rt.path, b.body, d)
+			}
+		}
+	}
+	// Every refusal of one document is listed at once.
+	req := httptest.NewRequest("PUT", "/config", strings.NewReader(`{"ttl":"banana","loop_wait":0,"no_such_key":1}`)).WithContext(rig.ctx)
+	req.Header.Set("Authorization", rig.good)
+	rec := httptest.NewRecorder()
+	rig.r.ServeHTTP(rec, req)
+	var body fieldErrorBody
+	_ = json.Unmarshal(rec.Body.Bytes(), &body)
+	if len(body.Errors) != 3 || body.Value == nil {
+		t.Errorf("want three refusals with the first value, got %d %s", rec.Code, rec.Body)
+	}
+	// A valid change goes through and changes exactly the config key.
+	req = httptest.NewRequest("PATCH", "/config", strings.NewReader(`{"ttl":4,"postgresql":{"parameters":{"work_mem":"8MB"}}}`)).WithContext(rig.ctx)
+	req.Header.Set("Authorization", rig.good)
+	rec = httptest.NewRecorder()
+	rig.r.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("valid patch: %d %s", rec.Code, rec.Body)
+	}
+	if d := diffKV(before, kvSnapshot(t, rig.kv, rig.prefix)); len(d) != 1 || !strings.HasSuffix(d[0], "/config") {
+		t.Fatalf("a valid patch should change only the config key, changes: %v", d)
 	}
 }

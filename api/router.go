@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -194,7 +195,10 @@ func (h *handlers) clusterV1(c *gin.Context) {
 // goes to the health handler, whose substring rules answer it (503 when none matches).
 func (h *handlers) fallback(c *gin.Context) {
 	method := c.Request.Method
-	if method != http.MethodGet && method != http.MethodHead && method != http.MethodOptions {
+	if method != http.MethodGet && method != http.MethodHead && method != http.MethodOptions ||
+		strings.HasPrefix(c.Request.URL.Path, "/api/") {
+		// ramd's own routes live under /api/; Patroni's substring matching of health paths
+		// applies only to Patroni's paths, so a wrong URL never reads as "healthy".
 		_ = c.Error(ErrNotFound)
 		return
 	}

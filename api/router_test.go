@@ -324,6 +324,13 @@ func TestRouting(t *testing.T) {
 		{"metrics subpath", http.MethodGet, "/metrics/x", 200, ""},
 		{"POST is not served here", http.MethodPost, "/primary", 404, "error"},
 		{"DELETE unknown", http.MethodDelete, "/anything", 404, "error"},
+		// ramd's own paths never fall into Patroni's substring matching of health paths.
+		{"v1 unknown path", http.MethodGet, "/api/v1/cluster/health-of-nothing", 404, "error"},
+		{"v1 path with a health word", http.MethodGet, "/api/v1/replica-lag", 404, "error"},
+		{"v1 backup route not built", http.MethodGet, "/api/v1/nothing/list", 404, "error"},
+		{"v1 unknown HEAD", http.MethodHead, "/api/v1/primary", 404, ""},
+		{"v1 unknown OPTIONS", http.MethodOptions, "/api/v1/health", 404, ""},
+		{"api root", http.MethodGet, "/api/", 404, "error"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ramd-project/ramd/consul"
 	"github.com/ramd-project/ramd/daemon"
+	"github.com/ramd-project/ramd/daemon/dynconf"
 )
 
 // SyncAdmin is what /api/v1/sync-standbys needs (satisfied by *daemon.Node).
@@ -25,6 +26,30 @@ type fieldErrorBody struct {
 	Error  string `json:"error"`
 	Detail string `json:"detail"`
 	Field  string `json:"field,omitempty"`
+	// Value is the refused value of Field, as given.
+	Value any `json:"value,omitempty"`
+	// Errors lists every refused field when a document was refused (the first is Field).
+	Errors []fieldRefusal `json:"errors,omitempty"`
+}
+
+// fieldRefusal is one refused field of a document.
+type fieldRefusal struct {
+	Field  string `json:"field"`
+	Value  any    `json:"value"`
+	Reason string `json:"reason"`
+}
+
+// refusalBody describes refused values: the first in field, value and detail, and all of them
+// in errors.
+func refusalBody(fes []*daemon.FieldError) fieldErrorBody {
+	b := fieldErrorBody{Error: "invalid value", Field: fes[0].Field, Value: fes[0].Value}
+	details := make([]string, len(fes))
+	for i, fe := range fes {
+		b.Errors = append(b.Errors, fieldRefusal{Field: fe.Field, Value: fe.Value, Reason: fe.Reason})
+		details[i] = fe.Error()
+	}
+	b.Detail = strings.Join(details, "; ")
+	return b
 }
 
 func registerSync(r *gin.Engine, s SyncAdmin) {
@@ -52,10 +77,10 @@ func registerSync(r *gin.Engine, s SyncAdmin) {
 // writeResult answers a validated CAS write: 200 with v, 400 naming the refused field, 409
 // when the data changed meanwhile, 503 when Consul could not be asked.
 func writeResult(c *gin.Context, v any, err error) {
-	var fe *daemon.FieldError
+	fes := dynconf.Fields(err)
 	switch {
-	case errors.As(err, &fe):
-		c.JSON(http.StatusBadRequest, fieldErrorBody{Error: "invalid value", Detail: fe.Error(), Field: fe.Field})
+	case len(fes) > 0:
+		c.JSON(http.StatusBadRequest, refusalBody(fes))
 	case errors.Is(err, consul.ErrConflict):
 		c.JSON(http.StatusConflict, fieldErrorBody{Error: "conflict", Detail: "the configuration changed meanwhile; read it again"})
 	case err != nil:

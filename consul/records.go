@@ -61,7 +61,11 @@ type Status struct {
 	Optime uint64 `json:"optime"`
 	// Heartbeat changes with every leader heartbeat (a counter), so replicas watching the key
 	// see each one; Patroni readers ignore it.
-	Heartbeat   uint64            `json:"heartbeat,omitempty"`
+	Heartbeat uint64 `json:"heartbeat,omitempty"`
+	// TTLms is the TTL (milliseconds) the leader fenced itself by for this heartbeat: no
+	// replica races sooner after seeing it, whatever its own configuration says, so members
+	// with different timings stay safe while a change spreads. Patroni readers ignore it.
+	TTLms       uint64            `json:"ttl_ms,omitempty"`
 	Slots       map[string]uint64 `json:"slots,omitempty"`
 	RetainSlots []string          `json:"retain_slots,omitempty"`
 }

@@ -97,7 +97,7 @@ func (n *Node) do(ctx context.Context, o *observation, a ha.Action) error {
 
 // bootstrap races for the initialize key, then creates the cluster.
 func (n *Node) bootstrap(ctx context.Context) error {
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	err := n.store.CAS(cctx, consul.KeyInitialize, nil, 0)
 	cancel()
 	if errors.Is(err, consul.ErrConflict) {
@@ -111,7 +111,7 @@ func (n *Node) bootstrap(ctx context.Context) error {
 	n.setState("initializing new cluster")
 	if err := n.createCluster(ctx); err != nil {
 		// Give the race back so another node (or a retry) can bootstrap.
-		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.RetryTimeout)
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), n.timings().RetryTimeout)
 		defer dcancel()
 		_ = n.store.Delete(dctx, consul.KeyInitialize)
 		n.initializeMine = false
@@ -142,7 +142,7 @@ func (n *Node) createCluster(ctx context.Context) error {
 	if err := n.takeLock(ctx, ""); err != nil {
 		return err
 	}
-	cctx, ccancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	cctx, ccancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer ccancel()
 	p, err := n.store.Get(cctx, consul.KeyInitialize, true)
 	if err != nil {
@@ -156,20 +156,17 @@ func (n *Node) createCluster(ctx context.Context) error {
 	// Publish the defaults in force as the dynamic configuration, as Patroni does at
 	// bootstrap (tools such as patronictl expect the key). Create-only: a configuration an
 	// operator wrote beforehand wins.
-	if err := n.store.CAS(cctx, consul.KeyConfig, []byte(bootstrapConfig), 0); err != nil && !errors.Is(err, consul.ErrConflict) {
+	if err := n.store.CAS(cctx, consul.KeyConfig, bootstrapDocument(n.cfg.Timings()), 0); err != nil && !errors.Is(err, consul.ErrConflict) {
 		n.logger.Warn("write initial dynamic configuration", "err", err)
 	}
 	return nil
 }
 
-// bootstrapConfig is the dynamic configuration written at bootstrap: the defaults in force.
-var bootstrapConfig = fmt.Sprintf(`{"failsafe_mode":true,"maximum_lag_on_failover":%d,"synchronous_mode":false}`, DefaultMaximumLagOnFailover)
-
 func (n *Node) claimInitialize(ctx context.Context, o *observation) error {
 	if o.in.PG.SystemID == 0 {
 		return errors.New("unknown local system identifier")
 	}
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer cancel()
 	err := n.store.CAS(cctx, consul.KeyInitialize, []byte(strconv.FormatUint(o.in.PG.SystemID, 10)), 0)
 	if errors.Is(err, consul.ErrConflict) {
@@ -331,7 +328,7 @@ func (n *Node) startPG(ctx context.Context) error {
 // takeLock acquires the leader key with this node's session, destroying a dead leader's
 // session first, and arms the fence guard from the start of the attempt.
 func (n *Node) takeLock(ctx context.Context, deadSession string) error {
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer cancel()
 	if deadSession != "" && deadSession != n.session {
 		if err := n.consul.DestroySession(cctx, deadSession); err != nil {
@@ -365,12 +362,13 @@ func (n *Node) takeLock(ctx context.Context, deadSession string) error {
 }
 
 // confirmed records a successful confirmation of leadership that started at start and moves
-// the fence guard's deadline to start + TTL - FenceMargin.
+// the fence guard's deadline to start + the fencing window (TTL - FenceMargin, never past what
+// the replicas were last told: ha.Timings.FenceWindow).
 func (n *Node) confirmed(start time.Duration) {
 	n.lockConfirmedAt = start
 	n.lockHeld = true
 	if pid := n.pg.PID(); pid > 0 {
-		if err := n.guard.Arm(pid, start+n.cfg.Timings().FenceAfter()); err != nil {
+		if err := n.guard.Arm(pid, start+n.fenceWindow()); err != nil {
 			n.logger.Error("arm fence guard", "err", err)
 		}
 	}
@@ -383,11 +381,12 @@ func (n *Node) acquire(ctx context.Context, o *observation, dead string) error {
 // heartbeat re-acquires the leader key (proof that the session holds it) and publishes the
 // optime. Success moves the fencing deadline.
 func (n *Node) heartbeat(ctx context.Context, o *observation) error {
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer cancel()
 	start := fence.Now()
 	n.heartbeats++
-	st := consul.Status{Optime: o.in.LeaderOptime, Heartbeat: n.heartbeats}
+	ttl := n.timings().TTL
+	st := consul.Status{Optime: o.in.LeaderOptime, Heartbeat: n.heartbeats, TTLms: uint64(ttl.Milliseconds())}
 	if o.pg.Running && !o.pg.InRecovery {
 		st.Optime = uint64(o.pg.WriteLSN)
 	}
@@ -403,6 +402,7 @@ func (n *Node) heartbeat(ctx context.Context, o *observation) error {
 		n.logger.Warn("heartbeat failed; leadership confirmed by every member", "err", err)
 		return nil
 	}
+	n.announcedTTL = ttl // the replicas now race no earlier than ttl after this heartbeat
 	n.confirmed(start)
 	n.failsafeActive = false
 	if o.pg.Running && !o.pg.InRecovery {
@@ -442,7 +442,7 @@ func (n *Node) maintainSlots(ctx context.Context, o *observation) {
 			n.slotsGoneSince[s.Name] = time.Now()
 			continue
 		}
-		if time.Since(since) > n.cfg.MemberSlotsTTL {
+		if time.Since(since) > n.slotsTTL(o) {
 			if err := n.pg.DropSlot(ctx, s.Name); err == nil {
 				n.logger.Info("dropped slot of a departed member", "slot", s.Name)
 				delete(n.slotsGoneSince, s.Name)
@@ -454,7 +454,7 @@ func (n *Node) maintainSlots(ctx context.Context, o *observation) {
 // failsafe asks every known member to confirm this leader while Consul is away. Only when all
 // confirm does the deadline move: a member that confirmed will not race for TTL after it.
 func (n *Node) failsafe(ctx context.Context, o *observation) error {
-	if !o.dyn.failsafe() {
+	if !o.dyn.Failsafe() {
 		return errors.New("failsafe mode is off")
 	}
 	start := fence.Now()
@@ -541,7 +541,7 @@ func (n *Node) promote(ctx context.Context, o *observation) error {
 		reason = "switchover" // named or not, a planned handover
 	}
 	n.logger.Info("promoted", "timeline", oldTL+1, "lsn", pg.LSN(lsn), "reason", reason)
-	cctx, ccancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	cctx, ccancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer ccancel()
 	n.maintainSlots(cctx, o)
 	n.appendHistory(cctx, o, consul.HistoryEntry{Timeline: oldTL, LSN: uint64(lsn), Reason: reason, Timestamp: time.Now(), NewLeader: n.cfg.Name})
@@ -553,6 +553,9 @@ func (n *Node) promote(ctx context.Context, o *observation) error {
 
 func (n *Node) appendHistory(ctx context.Context, o *observation, e consul.HistoryEntry) {
 	h := append(append([]consul.HistoryEntry(nil), o.history...), e)
+	if keep := o.dyn.MaxTimelinesHistory; keep > 0 && len(h) > keep {
+		h = h[len(h)-keep:]
+	}
 	b, err := json.Marshal(h)
 	if err != nil {
 		return
@@ -566,7 +569,7 @@ func (n *Node) appendHistory(ctx context.Context, o *observation, e consul.Histo
 func (n *Node) fence(ctx context.Context, why string) error {
 	n.logger.Warn("fencing: stopping postgres", "reason", why)
 	if n.registry != nil {
-		rctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+		rctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 		_ = n.registry.MarkCritical(rctx, "fenced: "+why)
 		cancel()
 	}
@@ -586,7 +589,7 @@ func (n *Node) fence(ctx context.Context, why string) error {
 func (n *Node) release(ctx context.Context, o *observation, why string) error {
 	n.logger.Info("releasing the leader lock", "reason", why)
 	if n.registry != nil {
-		rctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+		rctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 		_ = n.registry.MarkCritical(rctx, "releasing: "+why)
 		cancel()
 	}
@@ -608,7 +611,7 @@ func (n *Node) release(ctx context.Context, o *observation, why string) error {
 // index just read, so a key someone else acquired meanwhile is never deleted. Deleting (not
 // invalidating the session) triggers no lock delay: the successor can take it at once.
 func (n *Node) dropLeaderKey(ctx context.Context) error {
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer cancel()
 	p, err := n.store.Get(cctx, consul.KeyLeader, true)
 	if errors.Is(err, consul.ErrNotFound) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/daemon/dynconf"
 )
 
 // ErrNoConfig is returned when the config key does not exist yet.
@@ -69,55 +70,11 @@ func (n *Node) writeConfig(ctx context.Context, cfg map[string]any, idx uint64) 
 	return nil
 }
 
-// ValidateDynamicConfig checks the settings ramd acts on; unknown keys are kept as they are
-// (Patroni's postgresql section and others).
+// ValidateDynamicConfig checks a whole configuration document against the schema
+// (dynconf): every refusal is returned at once (dynconf.Errors), each naming its field.
 func ValidateDynamicConfig(cfg map[string]any) error {
-	for _, k := range []string{"pause", "failsafe_mode", "synchronous_mode_strict"} {
-		if v, ok := cfg[k]; ok && v != nil {
-			if _, isBool := v.(bool); !isBool {
-				return &FieldError{k, v, "must be true or false"}
-			}
-		}
-	}
-	if v, ok := cfg["maximum_lag_on_failover"]; ok && v != nil {
-		f, isNum := v.(float64)
-		if !isNum || f < 0 || f != float64(uint64(f)) {
-			return &FieldError{"maximum_lag_on_failover", v, "must be a whole number of bytes, 0 or more"}
-		}
-	}
-	var s SyncSettings
-	if v, ok := cfg["synchronous_mode"]; ok && v != nil {
-		switch x := v.(type) {
-		case bool:
-		case string:
-			s.Mode = &x
-		default:
-			return &FieldError{"synchronous_mode", v, "must be off, on, quorum or a boolean"}
-		}
-	}
-	if v, ok := cfg["synchronous_node_count"]; ok && v != nil {
-		f, isNum := v.(float64)
-		if !isNum || f != float64(int(f)) {
-			return &FieldError{"synchronous_node_count", v, "must be a whole number"}
-		}
-		c := int(f)
-		s.Count = &c
-	}
-	if v, ok := cfg["synchronous_commit"]; ok && v != nil {
-		x, isStr := v.(string)
-		if !isStr {
-			return &FieldError{"synchronous_commit", v, "must be on, remote_write or remote_apply"}
-		}
-		s.Commit = &x
-	}
-	if err := s.Validate(); err != nil {
-		return err
-	}
-	b, _ := json.Marshal(cfg)
-	if _, err := parseDynamicConfig(b); err != nil {
-		return &FieldError{"config", string(b), err.Error()}
-	}
-	return nil
+	_, err := dynconf.Validate(cfg)
+	return err
 }
 
 // mergePatch applies an RFC 7386 JSON merge patch.

@@ -36,6 +36,7 @@ func (n *Node) cycle(ctx context.Context) time.Duration {
 	case err != nil:
 		n.logger.ErrorContext(ctx, "action failed", "plan", p.String(), "err", err)
 	}
+	n.restoreConfig(ctx, &o)
 	n.publish(ctx, &o, p)
 	n.runLocalOps(ctx, &o)
 	tc.end(err, o.in.ConsulOK)
@@ -45,7 +46,7 @@ func (n *Node) cycle(ctx context.Context) time.Duration {
 // nextWake is LoopWait, or sooner when the leader's heartbeat goes stale before that: a
 // replica then checks at the exact moment it may race.
 func (n *Node) nextWake(o *observation) time.Duration {
-	next := n.cfg.LoopWait
+	next := n.timings().LoopWait
 	n.leading.Store(n.lockHeld)
 	if n.failsafeActive {
 		// Confirmations through the members must come well within the fencing deadline.
@@ -54,12 +55,12 @@ func (n *Node) nextWake(o *observation) time.Duration {
 	if n.lockHeld {
 		// Fixed rate from the start of the last heartbeat, not LoopWait after a slow cycle:
 		// heartbeats must stay LoopWait apart however long the leader's cycle takes.
-		return max(time.Millisecond, n.lockConfirmedAt+n.cfg.LoopWait-fence.Now())
+		return max(time.Millisecond, n.lockConfirmedAt+n.timings().LoopWait-fence.Now())
 	}
 	if o.in.HoldsLock() || n.lastLeader == "" || n.lastLeader == n.cfg.Name {
 		return next
 	}
-	if until := n.leaderSeenAt + n.cfg.TTL - fence.Now(); until > 0 && until < next {
+	if until := n.leaderSeenAt + n.timings().RaceAfter(n.announcedTTL) - fence.Now(); until > 0 && until < next {
 		next = until + time.Millisecond
 	}
 	return next

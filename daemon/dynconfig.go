@@ -1,97 +1,243 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"strings"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/daemon/dynconf"
+	"github.com/ramd-project/ramd/daemon/ha"
 )
 
 // DefaultMaximumLagOnFailover is Patroni's default: 1 MiB.
-const DefaultMaximumLagOnFailover = 1 << 20
+const DefaultMaximumLagOnFailover = dynconf.DefaultMaximumLagOnFailover
 
-// dynamicConfig is the part of the cluster's dynamic configuration (the config key) that the
-// loop acts on. Unknown keys are kept by whoever edits the key; the loop only reads.
-type dynamicConfig struct {
-	Pause                bool    `json:"pause"`
-	MaximumLagOnFailover *uint64 `json:"maximum_lag_on_failover"`
-	FailsafeMode         *bool   `json:"failsafe_mode"`
-	// SynchronousMode is off, on (FIRST N) or quorum (ANY N); Patroni's booleans are accepted.
-	SynchronousMode       syncMode `json:"synchronous_mode"`
-	SynchronousNodeCount  int      `json:"synchronous_node_count"`
-	SynchronousModeStrict bool     `json:"synchronous_mode_strict"`
-	// SynchronousCommit is the commit level in sync mode: on, remote_write or remote_apply.
-	SynchronousCommit string `json:"synchronous_commit"`
+// FieldError is a refused value of one field (see dynconf).
+type FieldError = dynconf.FieldError
+
+// ErrInvalid is wrapped by every refused setting.
+var ErrInvalid = dynconf.ErrInvalid
+
+// ConfigSource says where the configuration the loop acts on came from.
+type ConfigSource string
+
+// Sources of the configuration in force.
+const (
+	// SourceCluster: the config key, valid.
+	SourceCluster ConfigSource = "cluster"
+	// SourceLastValid: the config key is missing or refused; the last valid configuration
+	// this member applied (kept in memory and on disk) stays in force until the leader
+	// writes it back.
+	SourceLastValid ConfigSource = "last-valid"
+	// SourceEnvironment: no configuration was ever read (before bootstrap): the timings come
+	// from this member's RAMD_* variables.
+	SourceEnvironment ConfigSource = "environment"
+)
+
+// configState is what the loop knows of the dynamic configuration. Loop goroutine only.
+type configState struct {
+	// applied is the last valid configuration document this member acted on, as stored in
+	// Consul (nil when none); cfg is its parsed form.
+	applied []byte
+	cfg     dynconf.Config
+	// saved is the document last written to the local copy.
+	saved []byte
+	// refusal is why the config key is not in force ("" when it is).
+	refusal string
+	source  ConfigSource
+	// envDiffers is set once this member's RAMD_* timings were found to differ from the
+	// cluster's (it follows the cluster's and said so).
+	envDiffers bool
 }
 
-// syncMode reads synchronous_mode as Patroni writes it: true/false or "on"/"off"/"quorum".
-type syncMode string
+// configCopyPath is where a member keeps its last applied configuration: beside the data
+// directory (like the server log), so pg_basebackup and pg_rewind never copy it.
+func configCopyPath(dataDir string) string {
+	return filepath.Clean(dataDir) + ".dynamic.json"
+}
 
-// UnmarshalJSON accepts booleans and strings.
-func (m *syncMode) UnmarshalJSON(b []byte) error {
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		return fmt.Errorf("synchronous_mode: %w", err)
+// loadConfigCopy reads the local copy; a missing or unreadable one is no copy.
+func loadConfigCopy(path string) ([]byte, dynconf.Config, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, dynconf.Config{}, false
 	}
-	switch x := v.(type) {
-	case nil:
-		*m = ""
-	case bool:
-		*m = "off"
-		if x {
-			*m = "on"
-		}
-	case string:
-		switch strings.ToLower(x) {
-		case "", "off", "false":
-			*m = "off"
-		case "on", "true":
-			*m = "on"
-		case "quorum":
-			*m = "quorum"
-		default:
-			return fmt.Errorf("synchronous_mode %q: must be off, on or quorum", x)
-		}
-	default:
-		return fmt.Errorf("synchronous_mode: must be a boolean or off, on, quorum")
+	c, err := dynconf.Parse(b)
+	if err != nil {
+		return nil, dynconf.Config{}, false
+	}
+	return b, c, true
+}
+
+// saveConfigCopy writes the copy atomically (temporary file, fsync, rename).
+func saveConfigCopy(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("save configuration copy: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save configuration copy: %w", err)
+	}
+	if err := errors.Join(tmp.Sync(), tmp.Close()); err != nil {
+		return fmt.Errorf("save configuration copy: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("save configuration copy: %w", err)
 	}
 	return nil
 }
 
-// syncModeValue is the mode in force ("off" when unset).
-func (c dynamicConfig) syncModeValue() string {
-	if c.SynchronousMode == "" {
-		return "off"
+// bootstrapDocument is the dynamic configuration written at bootstrap, as Patroni does: the
+// timings of the bootstrapping member's environment and the defaults in force, so every
+// member runs with the same values from the start.
+func bootstrapDocument(t ha.Timings) []byte {
+	doc := map[string]any{
+		"ttl":                     t.TTL.Seconds(),
+		"loop_wait":               t.LoopWait.Seconds(),
+		"retry_timeout":           t.RetryTimeout.Seconds(),
+		"fence_margin":            t.FenceMargin.Seconds(),
+		"failsafe_mode":           true,
+		"maximum_lag_on_failover": DefaultMaximumLagOnFailover,
+		"synchronous_mode":        false,
 	}
-	return string(c.SynchronousMode)
+	b, _ := json.Marshal(doc)
+	return b
 }
 
-func (c dynamicConfig) syncCount() int { return max(1, c.SynchronousNodeCount) }
-
-func (c dynamicConfig) syncCommit() string {
-	if c.SynchronousCommit == "" {
-		return "on"
+// configInForce decides which configuration the loop acts on this cycle, from the config key
+// as read (raw nil when absent). It never fails: a refused or missing key leaves the last
+// valid configuration in force.
+func (n *Node) configInForce(raw []byte, present bool) dynconf.Config {
+	cs := &n.conf
+	if present {
+		c, err := dynconf.Parse(raw)
+		if err == nil {
+			if cs.refusal != "" {
+				n.logger.Info("configuration valid again", "source", SourceCluster)
+			}
+			cs.applied, cs.cfg, cs.refusal, cs.source = raw, c, "", SourceCluster
+			n.saveCopy()
+			return c
+		}
+		if cs.refusal != err.Error() {
+			n.logger.Error("refusing the configuration in Consul; the last valid one stays in force", "err", err)
+		}
+		cs.refusal = err.Error()
+		if cs.applied == nil {
+			if !n.loadCopy() {
+				// Nothing valid was ever seen: act on the sound part of the document.
+				cs.cfg, cs.source = c, SourceCluster
+				return c
+			}
+		}
+		cs.source = SourceLastValid
+		return cs.cfg
 	}
-	return c.SynchronousCommit
+	// No config key: before bootstrap, or Consul lost its data.
+	if cs.applied == nil && !n.loadCopy() {
+		cs.source = SourceEnvironment
+		return dynconf.Config{}
+	}
+	if cs.source != SourceLastValid {
+		n.logger.Error("the configuration is missing from Consul; the last valid one stays in force until the leader writes it back")
+	}
+	cs.source, cs.refusal = SourceLastValid, "missing from Consul"
+	return cs.cfg
 }
 
-func parseDynamicConfig(b []byte) (dynamicConfig, error) {
-	var c dynamicConfig
-	if len(b) == 0 {
-		return c, nil
+func (n *Node) loadCopy() bool {
+	b, c, ok := loadConfigCopy(configCopyPath(n.pg.Config().DataDir))
+	if !ok {
+		return false
 	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		return c, fmt.Errorf("parse config key: %w", err)
-	}
-	return c, nil
+	n.conf.applied, n.conf.cfg, n.conf.saved = b, c, b
+	n.logger.Info("loaded the last applied configuration from the local copy")
+	return true
 }
 
-func (c dynamicConfig) maximumLag() uint64 {
-	if c.MaximumLagOnFailover == nil {
-		return DefaultMaximumLagOnFailover
+func (n *Node) saveCopy() {
+	cs := &n.conf
+	if string(cs.applied) == string(cs.saved) {
+		return
 	}
-	return *c.MaximumLagOnFailover
+	if err := saveConfigCopy(configCopyPath(n.pg.Config().DataDir), cs.applied); err != nil {
+		n.logger.Warn("keep a local copy of the configuration", "err", err)
+		return
+	}
+	cs.saved = cs.applied
 }
 
-// failsafe is on unless switched off: ramd's leader confirms itself through the members when
-// Consul is away, so a Consul restart does not cost a demotion.
-func (c dynamicConfig) failsafe() bool { return c.FailsafeMode == nil || *c.FailsafeMode }
+// applyTimings makes t the timings in force (validated already), saying so when they differ
+// from this member's environment.
+func (n *Node) applyTimings(t ha.Timings, source ConfigSource) {
+	if source == SourceEnvironment {
+		t = n.cfg.Timings()
+	}
+	if old := n.timings(); old != t {
+		n.logger.Info("timings in force", "ttl", t.TTL, "loop_wait", t.LoopWait, "retry_timeout", t.RetryTimeout,
+			"fence_margin", t.FenceMargin, "source", source)
+	}
+	env := n.cfg.Timings()
+	differs := t != env
+	if differs && !n.conf.envDiffers {
+		n.logger.Warn("this member's RAMD_TTL, RAMD_LOOP_WAIT, RAMD_RETRY_TIMEOUT or RAMD_FENCE_MARGIN differ from the cluster's configuration; following the cluster's",
+			"env_ttl", env.TTL, "env_loop_wait", env.LoopWait, "env_retry_timeout", env.RetryTimeout, "env_fence_margin", env.FenceMargin,
+			"ttl", t.TTL, "loop_wait", t.LoopWait, "retry_timeout", t.RetryTimeout, "fence_margin", t.FenceMargin)
+	}
+	n.conf.envDiffers = differs
+	n.tim.Store(&t)
+}
+
+// timings are the HA timings in force; safe from any goroutine.
+func (n *Node) timings() ha.Timings {
+	if t := n.tim.Load(); t != nil {
+		return *t
+	}
+	return n.cfg.Timings()
+}
+
+// restoreConfig makes the leader write the configuration back when the config key is missing
+// (Consul lost its data, or it was deleted behind ramd's back) or refused (written straight
+// into Consul with values ramd refuses): the last valid configuration it applied, or, when it
+// never saw one, the bootstrap defaults. The write is a CAS against the key as read.
+func (n *Node) restoreConfig(ctx context.Context, o *observation) {
+	if !n.lockHeld || !o.in.ConsulOK || !o.in.Initialized {
+		return
+	}
+	var doc []byte
+	switch {
+	case n.conf.source == SourceLastValid && n.conf.applied != nil:
+		doc = n.conf.applied
+	case n.conf.source == SourceEnvironment:
+		doc = bootstrapDocument(n.cfg.Timings())
+	default:
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
+	defer cancel()
+	if err := n.store.CAS(cctx, consul.KeyConfig, doc, o.configIdx); err != nil {
+		n.logger.Warn("write the configuration back", "err", err)
+		return
+	}
+	n.logger.Error("wrote the configuration back into Consul", "was", n.conf.refusal, "source", n.conf.source)
+	n.Wake()
+}
+
+// fenceWindow is how long after a confirmation this node, as leader, may take writes.
+func (n *Node) fenceWindow() time.Duration { return n.timings().FenceWindow(n.announcedTTL) }
+
+// slotsTTL is how long a departed member's slot is kept: member_slots_ttl, else
+// RAMD_MEMBER_SLOTS_TTL.
+func (n *Node) slotsTTL(o *observation) time.Duration {
+	if o.dyn.MemberSlotsTTL != nil {
+		return *o.dyn.MemberSlotsTTL
+	}
+	return n.cfg.MemberSlotsTTL
+}

@@ -90,7 +90,7 @@ func (n *Node) startPruneJobs(ctx context.Context) {
 
 // pruneJobs removes expired jobs, within a few Consul timeouts.
 func (n *Node) pruneJobs(ctx context.Context) {
-	cctx, cancel := context.WithTimeout(ctx, 5*n.cfg.RetryTimeout)
+	cctx, cancel := context.WithTimeout(ctx, 5*n.timings().RetryTimeout)
 	defer cancel()
 	jobs, err := n.listJobs(cctx)
 	if err != nil {

@@ -361,7 +361,7 @@ func (n *Node) runLocalOps(ctx context.Context, o *observation) {
 		n.endOp(ctx, r, fmt.Errorf("cancelled by a forced %s", OpReinitialize))
 	}
 	if n.reloadRequested.Swap(false) && n.pg.Running() {
-		cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+		cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 		if err := n.pg.Reload(cctx); err != nil {
 			n.logger.Warn("reload requested through the API failed", "err", err)
 		} else {
@@ -488,7 +488,7 @@ func (n *Node) stopForRestart(ctx context.Context, o *observation, op *localOp) 
 			n.logger.Warn("restarting while still a synchronous standby", "err", err)
 		}
 	} else {
-		cctx, cancel := context.WithTimeout(ctx, min(n.cfg.LoopWait, n.cfg.Timings().FenceAfter()/4))
+		cctx, cancel := context.WithTimeout(ctx, min(n.timings().LoopWait, n.timings().FenceAfter()/4))
 		if err := n.pg.Checkpoint(cctx); err != nil {
 			n.logger.Warn("checkpoint before restart", "err", err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ramd-project/ramd/consul"
 	"github.com/ramd-project/ramd/daemon/fence"
+	"github.com/ramd-project/ramd/daemon/ha"
 	"github.com/ramd-project/ramd/daemon/pg"
 	"github.com/ramd-project/ramd/daemon/syncstandby"
 	"github.com/ramd-project/ramd/routing"
@@ -35,6 +36,9 @@ type Node struct {
 
 	status atomic.Pointer[Status]
 	wake   chan struct{}
+	// tim holds the HA timings in force (the cluster's configuration, see dynconfig.go);
+	// written by the loop, read anywhere through timings().
+	tim atomic.Pointer[ha.Timings]
 	// leading is true while this node holds the lock; the status watcher reads it so the
 	// leader is not woken by its own heartbeats.
 	leading atomic.Bool
@@ -96,6 +100,12 @@ type Node struct {
 	failsafeActive   bool
 	state            string
 	memberWritten    memberWrite
+	conf             configState
+	syncRelaxed      string // the last SyncDegraded reason, to log its changes
+	// announcedTTL is the TTL of the last leader heartbeat seen in the status key or written
+	// by this node (0 when none): a replica never races before it, and a leader never takes
+	// writes past it (ha.Timings.RaceAfter and FenceWindow), so mixed timings stay safe.
+	announcedTTL time.Duration
 }
 
 // New wires a node. Nothing is started until Run.
@@ -113,7 +123,7 @@ func New(cfg Config, inst *pg.Instance, client *consul.Client, guard *fence.Guar
 		guard:          guard,
 		registry:       reg,
 		logger:         logger.With("node", cfg.Name, "cluster", cfg.Scope),
-		http:           &http.Client{Timeout: probeTimeout(cfg)},
+		http:           &http.Client{Timeout: maxProbeTimeout},
 		connURL:        fmt.Sprintf("postgres://%s/postgres", hostPort(host, pc.Port)),
 		wake:           make(chan struct{}, 1),
 		members:        map[string]consul.Member{},
@@ -121,9 +131,12 @@ func New(cfg Config, inst *pg.Instance, client *consul.Client, guard *fence.Guar
 	}
 }
 
+// maxProbeTimeout bounds every request to another member's API whatever the timings.
+const maxProbeTimeout = 5 * time.Second
+
 // probeTimeout bounds a direct request to another member's API: a frozen member must not
 // stall a cycle for long.
-func probeTimeout(cfg Config) time.Duration { return min(cfg.LoopWait/2, 500*time.Millisecond) }
+func probeTimeout(t ha.Timings) time.Duration { return min(t.LoopWait/2, 500*time.Millisecond) }
 
 // Status returns the last published snapshot (nil before the first cycle).
 func (n *Node) Status() *Status { return n.status.Load() }
@@ -152,7 +165,8 @@ func (n *Node) ConfirmLeader(name string) bool {
 // Run is the HA loop: one cycle every LoopWait or when woken, until ctx ends; then it stops
 // cleanly (handing over the lock when primary) and returns.
 func (n *Node) Run(ctx context.Context) error {
-	n.logger.Info("starting", "ttl", n.cfg.TTL, "loop_wait", n.cfg.LoopWait, "fence_after", n.cfg.Timings().FenceAfter())
+	t := n.timings()
+	n.logger.Info("starting", "ttl", t.TTL, "loop_wait", t.LoopWait, "fence_after", t.FenceAfter())
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, key := range []string{consul.KeyLeader, consul.KeyStatus} {
@@ -161,23 +175,23 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	defer func() { stopWatch(); wg.Wait() }()
 
-	t := time.NewTimer(0)
-	defer t.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return n.shutdown(context.WithoutCancel(ctx))
-		case <-t.C:
+		case <-timer.C:
 		case <-n.wake:
 		}
 		next := n.cycle(ctx)
-		if !t.Stop() {
+		if !timer.Stop() {
 			select {
-			case <-t.C:
+			case <-timer.C:
 			default:
 			}
 		}
-		t.Reset(next)
+		timer.Reset(next)
 	}
 }
 
@@ -193,7 +207,7 @@ func (n *Node) watchKey(ctx context.Context, key string) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(n.cfg.LoopWait):
+			case <-time.After(n.timings().LoopWait):
 			}
 			continue
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/daemon/dynconf"
 	"github.com/ramd-project/ramd/daemon/fence"
 	"github.com/ramd-project/ramd/daemon/ha"
 	"github.com/ramd-project/ramd/daemon/pg"
@@ -28,7 +29,8 @@ type observation struct {
 	initIdx   uint64
 	history   []consul.HistoryEntry
 	histIdx   uint64
-	dyn       dynamicConfig
+	dyn       dynconf.Config
+	configIdx uint64 // modify index of the config key (0 when absent)
 	leaderIdx uint64
 	sync      syncObservation
 }
@@ -41,7 +43,7 @@ func (n *Node) observe(ctx context.Context) observation {
 	in := &o.in
 	in.Now = now
 	in.Name = n.cfg.Name
-	in.Timings = n.cfg.Timings()
+	in.Timings = n.timings()
 	in.NoFailover = n.cfg.tagBool("nofailover")
 	in.FailoverPriority, _ = strconv.Atoi(n.cfg.Tags["failover_priority"])
 	in.MaxStartFailures = n.cfg.MaxStartFailures
@@ -75,7 +77,7 @@ func (n *Node) observePG(ctx context.Context, o *observation) {
 		in.PG.DataEmpty = true
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout+time.Second)
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout+time.Second)
 	defer cancel()
 	if n.pg.Running() {
 		s, err := n.pg.Status(cctx)
@@ -129,12 +131,17 @@ func (n *Node) observeConsul(ctx context.Context, o *observation) {
 	// One budget for the cycle's Consul reads. A leader living on member confirmations keeps
 	// it short, so a hanging (restarting) agent cannot delay the next confirmation past the
 	// fencing deadline.
-	budget := n.cfg.RetryTimeout
+	budget := n.timings().RetryTimeout
 	if n.failsafeActive {
 		budget = min(budget, failsafeConsulBudget)
 	}
 	cctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
+	// Until the config key is read, the configuration in force is the last one applied.
+	o.dyn = n.conf.cfg
+	in.Paused = o.dyn.Pause
+	in.MaximumLagOnFailover = o.dyn.MaximumLag()
+	in.AnnouncedTTL = n.announcedTTL
 	if err := n.ensureSession(cctx); err != nil {
 		n.logger.Debug("session", "err", err)
 	} else {
@@ -148,7 +155,8 @@ func (n *Node) observeConsul(ctx context.Context, o *observation) {
 	}
 	in.ConsulOK = true
 	n.dcsLastSeen = time.Now()
-	leaderSeen := false
+	leaderSeen, configSeen := false, false
+	var configRaw []byte
 	var statusIdx uint64
 	for _, p := range pairs {
 		switch {
@@ -163,11 +171,7 @@ func (n *Node) observeConsul(ctx context.Context, o *observation) {
 				in.ClusterSystemID = id
 			}
 		case p.Key == consul.KeyConfig:
-			if c, err := parseDynamicConfig(p.Value); err == nil {
-				o.dyn = c
-			} else {
-				n.logger.Warn("ignoring unreadable config key", "err", err)
-			}
+			configSeen, configRaw, o.configIdx = true, p.Value, p.ModifyIndex
 		case p.Key == consul.KeyFailover:
 			var f consul.Failover
 			if json.Unmarshal(p.Value, &f) == nil {
@@ -186,6 +190,9 @@ func (n *Node) observeConsul(ctx context.Context, o *observation) {
 			var s consul.Status
 			if json.Unmarshal(p.Value, &s) == nil {
 				in.LeaderOptime = s.Optime
+				if s.TTLms > 0 {
+					n.announcedTTL = time.Duration(s.TTLms) * time.Millisecond
+				}
 			}
 		case strings.HasPrefix(p.Key, consul.KeyMembers):
 			var m consul.Member
@@ -200,9 +207,13 @@ func (n *Node) observeConsul(ctx context.Context, o *observation) {
 		in.Leader = ha.LeaderKey{}
 	}
 	in.InitializeMine = n.initializeMine
+	o.dyn = n.configInForce(configRaw, configSeen)
+	n.applyTimings(o.dyn.Timings(), n.conf.source)
+	in.Timings = n.timings()
+	in.AnnouncedTTL = n.announcedTTL
 	in.Paused = o.dyn.Pause
 	in.OperatorStart, in.RestartOverdue = n.operatorStart()
-	in.MaximumLagOnFailover = o.dyn.maximumLag()
+	in.MaximumLagOnFailover = o.dyn.MaximumLag()
 	// Proof that a leader was alive no earlier than the start of the write: a heartbeat (the
 	// status key is written only while the lock is held) or a new holder acquiring the key.
 	// A deletion proves nothing (an expired or destroyed session deletes the key too), and

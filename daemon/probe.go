@@ -123,7 +123,7 @@ func (n *Node) switchoverPositions(ctx context.Context, o *observation) {
 func (n *Node) freshPosition(ctx context.Context, name string, p *ha.Probe) {
 	conn, err := n.memberConn(name, false)
 	if err == nil {
-		qctx, cancel := context.WithTimeout(ctx, probeTimeout(n.cfg))
+		qctx, cancel := context.WithTimeout(ctx, probeTimeout(n.timings()))
 		defer cancel()
 		var lsn pg.LSN
 		if lsn, err = pg.ReceivedLSN(qctx, conn); err == nil {
@@ -154,7 +154,7 @@ func (n *Node) probeOne(ctx context.Context, apiURL string) ha.Probe {
 
 func (n *Node) fetchStatus(ctx context.Context, apiURL string) (probeDoc, error) {
 	var doc probeDoc
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout(n.cfg))
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout(n.timings()))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(apiURL, "/")+"/patroni", nil)
 	if err != nil {
@@ -178,7 +178,7 @@ func (n *Node) fetchStatus(ctx context.Context, apiURL string) (probeDoc, error)
 
 // postFailsafe asks one member to confirm this node as leader.
 func (n *Node) postFailsafe(ctx context.Context, apiURL string) error {
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout(n.cfg))
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout(n.timings()))
 	defer cancel()
 	body := strings.NewReader(fmt.Sprintf(`{"name":%q}`, n.cfg.Name))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(apiURL, "/")+"/failsafe", body)

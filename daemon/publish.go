@@ -43,7 +43,7 @@ func (n *Node) publish(ctx context.Context, o *observation, p ha.Plan) {
 	if !o.in.ConsulOK || n.session == "" {
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer cancel()
 	n.writeMember(cctx, o, p, st)
 	if n.registry != nil {
@@ -107,6 +107,7 @@ func acted(p ha.Plan) bool {
 
 func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 	in := o.in
+	t := n.timings()
 	s := &Status{
 		CycleAt:              time.Now(),
 		Scope:                n.cfg.Scope,
@@ -123,8 +124,10 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 		Tags:                 n.cfg.publishedTags(),
 		DCSReachable:         in.ConsulOK,
 		DCSLastSeen:          n.dcsLastSeen,
-		TTL:                  n.cfg.TTL,
-		LoopWait:             n.cfg.LoopWait,
+		TTL:                  t.TTL,
+		LoopWait:             t.LoopWait,
+		Timings:              Timings{TTL: t.TTL, LoopWait: t.LoopWait, RetryTimeout: t.RetryTimeout, FenceMargin: t.FenceMargin},
+		Config:               ConfigStatus{Source: n.conf.source, Refusal: n.conf.refusal, EnvironmentDiffers: n.conf.envDiffers},
 		MaximumLagOnFailover: in.MaximumLagOnFailover,
 		LeaderOptime:         in.LeaderOptime,
 		Plan:                 p.String(),
@@ -135,7 +138,7 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 	}
 	// Holding the lock means: the key is ours (or Consul is away) and the fencing deadline
 	// has not passed.
-	s.HasLock = n.lockHeld && n.lockConfirmedAt > 0 && fence.Now() < n.lockConfirmedAt+n.cfg.Timings().FenceAfter()
+	s.HasLock = n.lockHeld && n.lockConfirmedAt > 0 && fence.Now() < n.lockConfirmedAt+n.fenceWindow()
 	if s.HasLock {
 		s.Leader = n.cfg.Name
 	}
@@ -168,6 +171,7 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 	if !s.PGRunning && n.startFailures > 0 {
 		s.State = "start failed"
 	}
+	s.SyncDegraded = n.syncDegraded(o, s)
 	s.SyncStandby, s.QuorumStandby = n.syncRole(o)
 	if s.Role == RolePrimary {
 		s.SyncStandby, s.QuorumStandby = false, false
@@ -202,7 +206,7 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 // syncMemberRole is "sync_standby" or "quorum_standby" for a member of the sync key (as
 // Patroni's /cluster shows it), "" otherwise.
 func syncMemberRole(o *observation, name string) string {
-	mode := o.dyn.syncModeValue()
+	mode := o.dyn.SyncMode()
 	if mode == "off" || o.sync.key == nil || !contains(o.sync.published().Names, name) {
 		return ""
 	}
@@ -255,7 +259,7 @@ func (n *Node) publishStopped(ctx context.Context, o *observation) {
 	if n.session == "" {
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer cancel()
 	b, _ := json.Marshal(n.memberRecord(&next))
 	if err := n.store.Acquire(cctx, consul.MemberKey(n.cfg.Name), b, n.session); err != nil {
@@ -290,7 +294,7 @@ func (n *Node) routingWant(st *Status) routing.Want {
 	noLB, _ := st.Tags["noloadbalance"].(bool)
 	w := routing.Want{Scope: n.cfg.Scope, Node: n.cfg.Name, Address: addr, Port: pc.Port, Role: routing.RoleNone,
 		Leader: st.HasLock, NoLoadBalance: noLB, Timeline: st.Timeline, Output: st.Plan, APIURL: n.cfg.APIURL,
-		CheckTTL: n.cfg.Timings().FenceAfter()}
+		CheckTTL: n.timings().FenceAfter()}
 	switch {
 	case st.Role == RolePrimary && st.HasLock:
 		w.Role, w.Healthy, w.LSN = routing.RolePrimary, true, st.WALLocation

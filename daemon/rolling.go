@@ -163,7 +163,7 @@ func (n *Node) switchoverAndWait(ctx context.Context, leader string) error {
 	}
 	deadline := time.Now().Add(switchoverJobWait)
 	for time.Now().Before(deadline) {
-		jctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+		jctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 		j, err := n.Job(jctx, id)
 		cancel()
 		if err == nil && j.State == consul.JobSucceeded {
@@ -177,7 +177,7 @@ func (n *Node) switchoverAndWait(ctx context.Context, leader string) error {
 		}
 	}
 	// Withdraw the request, so no switchover happens after the job reported failure.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.RetryTimeout)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.timings().RetryTimeout)
 	defer cancel()
 	if err := n.CancelSwitchover(cctx); err != nil && !errors.Is(err, ErrNoSwitchover) {
 		n.logger.Warn("withdraw the rolling restart's switchover", "err", err)

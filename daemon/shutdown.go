@@ -37,7 +37,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 		scancel()
 	}
 	_ = n.guard.Disarm()
-	cctx, ccancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	cctx, ccancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer ccancel()
 	if n.registry != nil {
 		if err := n.registry.Deregister(cctx, n.cfg.Scope, n.cfg.Name); err != nil {
@@ -64,7 +64,7 @@ func (n *Node) waitSuccessor(ctx context.Context) {
 	// Read the members now: the loop's view can predate replicas that just started, and
 	// leaving without waiting deletes the record that tells them this node stopped.
 	others := 0
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	pairs, err := n.store.List(cctx, consul.KeyMembers)
 	cancel()
 	if err != nil {
@@ -82,7 +82,7 @@ func (n *Node) waitSuccessor(ctx context.Context) {
 	}
 	deadline := fence.Now() + n.cfg.HandoverWait
 	for i := 0; fence.Now() < deadline && i < 10000; i++ {
-		cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+		cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 		p, err := n.store.Get(cctx, consul.KeyLeader, false)
 		cancel()
 		if err == nil && p.Session != "" && string(p.Value) != n.cfg.Name {

@@ -79,6 +79,13 @@ type Status struct {
 	TTL                  time.Duration
 	LoopWait             time.Duration
 	MaximumLagOnFailover uint64
+	// Timings are all the HA timings in force.
+	Timings Timings
+	// Config says which dynamic configuration this member acts on.
+	Config ConfigStatus
+	// SyncDegraded is why a leader in synchronous mode acknowledges commits without a
+	// synchronous standby ("" when it does not).
+	SyncDegraded string
 
 	// Plan is the last cycle's plan and reason, in plain words.
 	Plan string
@@ -123,3 +130,23 @@ type MemberStatus struct {
 
 // IsReplicaRole reports whether the role is a replica-like one.
 func (r Role) IsReplicaRole() bool { return r == RoleReplica || r == RoleStandbyLeader }
+
+// Timings are the HA timings in force on a member.
+type Timings struct {
+	TTL          time.Duration
+	LoopWait     time.Duration
+	RetryTimeout time.Duration
+	FenceMargin  time.Duration
+}
+
+// ConfigStatus tells where the dynamic configuration a member acts on comes from.
+type ConfigStatus struct {
+	// Source is cluster (the config key, valid), last-valid (the key is missing or refused;
+	// the last valid configuration stays in force) or environment (no configuration yet).
+	Source ConfigSource
+	// Refusal is why the config key is not in force ("" when it is).
+	Refusal string
+	// EnvironmentDiffers is true when this member's RAMD_* timings differ from the ones in
+	// force (it follows the cluster's).
+	EnvironmentDiffers bool
+}

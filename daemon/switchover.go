@@ -115,7 +115,7 @@ func (n *Node) jobPhase(ctx context.Context, id, phase, state, errText string) {
 		return
 	}
 	n.tracePhase(ctx, phase)
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer cancel()
 	for range 3 {
 		var j consul.Job
@@ -218,7 +218,7 @@ func (n *Node) finishSwitchover(ctx context.Context, o *observation, ok bool, wh
 	if o.failover == nil {
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer cancel()
 	if err := n.store.DeleteCAS(cctx, consul.KeyFailover, o.failIdx); err != nil {
 		n.logger.Warn("clear failover key", "err", err)

@@ -39,7 +39,7 @@ func (s syncObservation) published() syncstandby.Published {
 // syncGate is the failover gate for ha: only in synchronous mode and only from a key written
 // by the leader that is gone.
 func (n *Node) syncGate(o *observation) ha.SyncGate {
-	if o.dyn.syncModeValue() == "off" || o.sync.key == nil {
+	if o.dyn.SyncMode() == "off" || o.sync.key == nil {
 		return ha.SyncGate{}
 	}
 	p := o.sync.published()
@@ -70,7 +70,7 @@ func (n *Node) observeSyncPG(ctx context.Context, o *observation) {
 
 // syncManaged reports whether the leader has synchronous standbys to manage or clear.
 func (o *observation) syncManaged() bool {
-	return o.dyn.syncModeValue() != "off" || !o.sync.pg.Empty() || o.sync.key != nil
+	return o.dyn.SyncMode() != "off" || !o.sync.pg.Empty() || o.sync.key != nil
 }
 
 // syncStandbys takes one step toward the wanted synchronous standbys.
@@ -90,7 +90,7 @@ func (n *Node) syncStandbys(ctx context.Context, o *observation) error {
 			// new until this one is in effect (the walsenders apply it within a cycle).
 			return nil
 		} else {
-			cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+			cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 			st, err := n.pg.Status(cctx)
 			cancel()
 			if err != nil || st.InRecovery {
@@ -101,8 +101,8 @@ func (n *Node) syncStandbys(ctx context.Context, o *observation) error {
 		}
 	}
 	in := syncstandby.Input{
-		Mode:      syncstandby.Mode(o.dyn.syncModeValue()),
-		Count:     o.dyn.syncCount(),
+		Mode:      syncstandby.Mode(o.dyn.SyncMode()),
+		Count:     o.dyn.SyncCount(),
 		Strict:    o.dyn.SynchronousModeStrict,
 		Leader:    n.cfg.Name,
 		PG:        o.sync.pg,
@@ -131,7 +131,7 @@ func (n *Node) syncStandbys(ctx context.Context, o *observation) error {
 	}
 	if in.Mode == syncstandby.ModeOff && in.PG.Empty() {
 		if o.sync.key != nil {
-			cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+			cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 			defer cancel()
 			if err := n.store.DeleteCAS(cctx, consul.KeySync, o.sync.keyIdx); err != nil {
 				return fmt.Errorf("clear sync key: %w", err)
@@ -140,9 +140,9 @@ func (n *Node) syncStandbys(ctx context.Context, o *observation) error {
 		}
 		return nil
 	}
-	if in.Mode != syncstandby.ModeOff && n.syncCommit != o.dyn.syncCommit() && n.syncNames == o.sync.pg.String() {
+	if in.Mode != syncstandby.ModeOff && n.syncCommit != o.dyn.SyncCommit() && n.syncNames == o.sync.pg.String() {
 		// Only the commit level changed: apply it without touching the standbys.
-		return n.setSyncNames(ctx, o, o.sync.pg, "synchronous_commit "+o.dyn.syncCommit())
+		return n.setSyncNames(ctx, o, o.sync.pg, "synchronous_commit "+o.dyn.SyncCommit())
 	}
 	step := syncstandby.Next(in)
 	if step.Publish != nil || step.SetPG != nil {
@@ -164,7 +164,7 @@ func (n *Node) syncStandbys(ctx context.Context, o *observation) error {
 func (n *Node) publishSync(ctx context.Context, o *observation, p syncstandby.Published, why string) error {
 	rec := consul.Sync{Leader: p.Leader, SyncStandby: strings.Join(p.Names, ","), Quorum: p.Quorum}
 	b, _ := json.Marshal(rec)
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer cancel()
 	if err := n.store.CAS(cctx, consul.KeySync, b, o.sync.keyIdx); err != nil {
 		return fmt.Errorf("write sync key: %w", err)
@@ -177,11 +177,11 @@ func (n *Node) publishSync(ctx context.Context, o *observation, p syncstandby.Pu
 // position at the change: a standby added now is published only once it flushed past it.
 func (n *Node) setSyncNames(ctx context.Context, o *observation, c syncstandby.Config, why string) error {
 	n.syncNames = c.String()
-	n.syncCommit = o.dyn.syncCommit()
+	n.syncCommit = o.dyn.SyncCommit()
 	if _, err := n.pg.WriteConfig(n.primarySettings()); err != nil {
 		return fmt.Errorf("write synchronous_standby_names: %w", err)
 	}
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer cancel()
 	if err := n.pg.Reload(cctx); err != nil {
 		return fmt.Errorf("reload for synchronous_standby_names: %w", err)
@@ -227,7 +227,7 @@ func (n *Node) primarySettings() pg.Settings {
 // (nobody may be promoted from the old leader's set any more) and, in strict mode, writes wait
 // for a synchronous standby from the first commit on.
 func (n *Node) beforePromote(ctx context.Context, o *observation) error {
-	if o.dyn.syncModeValue() == "off" {
+	if o.dyn.SyncMode() == "off" {
 		n.syncNames, n.syncCommit = "", ""
 		return nil
 	}
@@ -235,7 +235,7 @@ func (n *Node) beforePromote(ctx context.Context, o *observation) error {
 	if err := n.publishSync(ctx, o, empty, "new leader: no synchronous standby yet"); err != nil {
 		return err
 	}
-	n.syncNames, n.syncCommit, n.syncChangeLSN, n.syncPending = "", o.dyn.syncCommit(), 0, nil
+	n.syncNames, n.syncCommit, n.syncChangeLSN, n.syncPending = "", o.dyn.SyncCommit(), 0, nil
 	if o.dyn.SynchronousModeStrict {
 		n.syncNames = syncstandby.Config{Method: syncstandby.MethodFirst, Num: 1,
 			Names: []string{syncstandby.PlaceholderPrefix + "0"}}.String()
@@ -248,7 +248,7 @@ func (n *Node) beforePromote(ctx context.Context, o *observation) error {
 	if _, err := n.pg.WriteConfig(s); err != nil {
 		return fmt.Errorf("write synchronous settings before promotion: %w", err)
 	}
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer cancel()
 	if err := n.pg.Reload(cctx); err != nil {
 		return fmt.Errorf("reload before promotion: %w", err)
@@ -258,7 +258,7 @@ func (n *Node) beforePromote(ctx context.Context, o *observation) error {
 
 // syncRole tells whether this replica is published as sync or quorum standby.
 func (n *Node) syncRole(o *observation) (sync, quorum bool) {
-	mode := o.dyn.syncModeValue()
+	mode := o.dyn.SyncMode()
 	if mode == "off" || o.sync.key == nil {
 		return false, false
 	}
@@ -287,7 +287,7 @@ func (n *Node) leaveSync(ctx context.Context) error {
 	tags["nosync"] = true
 	next.Tags = tags
 	b, _ := json.Marshal(n.memberRecord(&next))
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	err := n.store.Acquire(cctx, consul.MemberKey(n.cfg.Name), b, n.session)
 	cancel()
 	if err != nil {
@@ -322,7 +322,7 @@ const syncLeaveWait = 10 * time.Second
 // listedAsSync reports whether the sync key or the leader's synchronous_standby_names still
 // name this node.
 func (n *Node) listedAsSync(ctx context.Context) bool {
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer cancel()
 	var k consul.Sync
 	if _, err := n.store.GetJSON(cctx, consul.KeySync, true, &k); err == nil {
@@ -354,4 +354,26 @@ func contains(list []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// syncDegraded says why a leader in synchronous mode acknowledges commits without any
+// synchronous standby ("" when it does not). It is logged at error level when it starts and
+// when it ends: synchronous replication is never relaxed silently.
+func (n *Node) syncDegraded(o *observation, st *Status) string {
+	why := ""
+	if mode := o.dyn.SyncMode(); mode != "off" && st.HasLock && st.Role == RolePrimary && o.sync.pgRead && o.sync.pg.Empty() {
+		why = "synchronous_mode is " + mode + " but synchronous_standby_names is empty: commits are acknowledged without a synchronous standby"
+		if !o.dyn.SynchronousModeStrict {
+			why += " (no eligible standby; synchronous_mode_strict is off)"
+		}
+	}
+	if why != n.syncRelaxed {
+		if why != "" {
+			n.logger.Error("synchronous replication relaxed", "reason", why)
+		} else {
+			n.logger.Error("synchronous replication in force again")
+		}
+		n.syncRelaxed = why
+	}
+	return why
 }

@@ -2,30 +2,13 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/daemon/dynconf"
 )
-
-// ErrInvalid is returned for a refused setting; FieldError names the field.
-var ErrInvalid = errors.New("daemon: invalid value")
-
-// FieldError is a refused value of one field.
-type FieldError struct {
-	Field  string
-	Value  any
-	Reason string
-}
-
-func (e *FieldError) Error() string {
-	return fmt.Sprintf("%s=%v: %s", e.Field, e.Value, e.Reason)
-}
-
-// Unwrap makes errors.Is(err, ErrInvalid) true.
-func (e *FieldError) Unwrap() error { return ErrInvalid }
 
 // SyncSettings are the synchronous-replication settings of the dynamic configuration. Nil
 // fields are left as they are.
@@ -58,13 +41,13 @@ type SyncView struct {
 // Validate checks the settings' values.
 func (s SyncSettings) Validate() error {
 	if s.Mode != nil && *s.Mode != "off" && *s.Mode != "on" && *s.Mode != "quorum" {
-		return &FieldError{"synchronous_mode", *s.Mode, "must be off, on or quorum"}
+		return &FieldError{Field: "synchronous_mode", Value: *s.Mode, Reason: "must be off, on or quorum"}
 	}
 	if s.Count != nil && (*s.Count < 1 || *s.Count > 64) {
-		return &FieldError{"synchronous_node_count", *s.Count, "must be between 1 and 64"}
+		return &FieldError{Field: "synchronous_node_count", Value: *s.Count, Reason: "must be between 1 and 64"}
 	}
 	if s.Commit != nil && *s.Commit != "on" && *s.Commit != "remote_write" && *s.Commit != "remote_apply" {
-		return &FieldError{"synchronous_commit", *s.Commit, "must be on, remote_write or remote_apply"}
+		return &FieldError{Field: "synchronous_commit", Value: *s.Commit, Reason: "must be on, remote_write or remote_apply"}
 	}
 	return nil
 }
@@ -75,12 +58,11 @@ func (n *Node) SyncStandbys(ctx context.Context) (SyncView, error) {
 	if _, err := n.store.GetJSON(ctx, consul.KeyConfig, true, &raw); err != nil && !errors.Is(err, consul.ErrNotFound) {
 		return SyncView{}, fmt.Errorf("read config: %w", err)
 	}
-	b, _ := json.Marshal(raw)
-	dyn, err := parseDynamicConfig(b)
+	dyn, err := dynconf.Validate(raw)
 	if err != nil {
-		return SyncView{}, err
+		return SyncView{}, fmt.Errorf("the configuration in Consul is refused: %w", err)
 	}
-	v := SyncView{Mode: dyn.syncModeValue(), Count: dyn.syncCount(), Strict: dyn.SynchronousModeStrict, Commit: dyn.syncCommit(), Standbys: []SyncMember{}}
+	v := SyncView{Mode: dyn.SyncMode(), Count: dyn.SyncCount(), Strict: dyn.SynchronousModeStrict, Commit: dyn.SyncCommit(), Standbys: []SyncMember{}}
 	var k consul.Sync
 	if _, err := n.store.GetJSON(ctx, consul.KeySync, true, &k); err == nil {
 		v.Leader, v.Quorum = k.Leader, k.Quorum
@@ -101,39 +83,28 @@ func (n *Node) SyncStandbys(ctx context.Context) (SyncView, error) {
 	return v, nil
 }
 
-// SetSync validates the settings and merges them into the config key by CAS: a concurrent
-// change is refused with consul.ErrConflict and nothing is written.
+// SetSync validates the settings and merges them into the config key by CAS, through the
+// same path as PATCH /config: a concurrent change is refused with consul.ErrConflict and
+// nothing is written.
 func (n *Node) SetSync(ctx context.Context, s SyncSettings) (SyncView, error) {
 	if err := s.Validate(); err != nil {
 		return SyncView{}, err
 	}
-	raw := map[string]any{}
-	idx, err := n.store.GetJSON(ctx, consul.KeyConfig, true, &raw)
-	if err != nil && !errors.Is(err, consul.ErrNotFound) {
-		return SyncView{}, fmt.Errorf("read config: %w", err)
-	}
+	patch := map[string]any{}
 	if s.Mode != nil {
-		raw["synchronous_mode"] = *s.Mode
+		patch["synchronous_mode"] = *s.Mode
 	}
 	if s.Count != nil {
-		raw["synchronous_node_count"] = *s.Count
+		patch["synchronous_node_count"] = float64(*s.Count)
 	}
 	if s.Strict != nil {
-		raw["synchronous_mode_strict"] = *s.Strict
+		patch["synchronous_mode_strict"] = *s.Strict
 	}
 	if s.Commit != nil {
-		raw["synchronous_commit"] = *s.Commit
+		patch["synchronous_commit"] = *s.Commit
 	}
-	b, err := json.Marshal(raw)
-	if err != nil {
-		return SyncView{}, fmt.Errorf("encode config: %w", err)
+	if _, err := n.PatchConfig(ctx, patch, nil); err != nil {
+		return SyncView{}, err
 	}
-	if _, err := parseDynamicConfig(b); err != nil {
-		return SyncView{}, &FieldError{"config", string(b), err.Error()}
-	}
-	if err := n.store.CAS(ctx, consul.KeyConfig, b, idx); err != nil {
-		return SyncView{}, fmt.Errorf("write config: %w", err)
-	}
-	n.Wake()
 	return n.SyncStandbys(ctx)
 }

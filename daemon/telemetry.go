@@ -283,7 +283,7 @@ func (n *Node) switchoverJob(ctx context.Context, t *telemetry, id string) jobTr
 	if read == nil {
 		read = n.Job
 	}
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RetryTimeout)
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	j, err := read(cctx, id)
 	cancel()
 	if err != nil {

@@ -198,6 +198,11 @@ type StatusGauges struct {
 	SyncStandbys func() float64
 	// PendingRestart is 1 when PostgreSQL needs a restart to apply a parameter change.
 	PendingRestart func() float64
+	// ConfigValid is 1 while the member acts on a valid configuration read from Consul.
+	ConfigValid func() float64
+	// SyncDegraded is 1 while a leader in synchronous mode acknowledges commits without a
+	// synchronous standby.
+	SyncDegraded func() float64
 }
 
 // RegisterStatusGauges registers the gauges of g on reg as GaugeFuncs: the values stay in
@@ -213,6 +218,8 @@ func RegisterStatusGauges(reg prometheus.Registerer, g StatusGauges) error {
 		{"ramd_replication_lag_seconds", "Age of the last transaction this replica replayed while replay is behind the leader, 0 when caught up, on the primary or when PostgreSQL is not running.", g.ReplicationLagSeconds},
 		{"ramd_sync_standbys", "Number of synchronous or quorum standbys PostgreSQL reports on this primary, 0 on replicas.", g.SyncStandbys},
 		{"ramd_pending_restart", "1 if PostgreSQL needs a restart to apply a parameter change, 0 otherwise.", g.PendingRestart},
+		{"ramd_config_valid", "1 while this member acts on a valid dynamic configuration read from Consul, 0 while the config key is missing or refused (the last valid one stays in force).", g.ConfigValid},
+		{"ramd_sync_degraded", "1 while this leader is in synchronous mode but acknowledges commits without a synchronous standby, 0 otherwise.", g.SyncDegraded},
 	}
 	var errs []error
 	for _, gg := range gauges {

@@ -203,7 +203,9 @@ func followLeader(in Input, leader string) Plan {
 }
 
 // leaderStale reports whether no proof of the leader's life was seen for TTL.
-func leaderStale(in Input) bool { return in.Now-in.LeaderSeenAt >= in.Timings.TTL }
+func leaderStale(in Input) bool {
+	return in.Now-in.LeaderSeenAt >= in.Timings.RaceAfter(in.AnnouncedTTL)
+}
 
 // leaderGone decides whether the last leader can no longer take writes, so a replica may race.
 //

@@ -126,6 +126,43 @@ func TestDecide(t *testing.T) {
 			in.Leader = LeaderKey{}
 			in.LockConfirmedAt = in.Now - 2*time.Second
 		}), []Kind{ActFence}},
+		// Mixed timings while a change spreads (ha.Timings.RaceAfter and FenceWindow).
+		{"replica waits for the longer ttl the leader announced", base(func(in *Input) {
+			in.LeaderSeenAt = in.Now - 4*time.Second // past its own 3s ttl
+			in.AnnouncedTTL = 6 * time.Second
+			in.LeaderProbe = Probe{Asked: true}
+		}), []Kind{}},
+		{"replica races exactly at the announced ttl", base(func(in *Input) {
+			in.LeaderSeenAt = in.Now - 6*time.Second
+			in.AnnouncedTTL = 6 * time.Second
+			in.LeaderProbe = Probe{Asked: true}
+		}), []Kind{ActAcquire, ActPromote}},
+		{"replica with a longer own ttl ignores a shorter announcement", base(func(in *Input) {
+			in.Timings.TTL = 5 * time.Second
+			in.LeaderSeenAt = in.Now - 4*time.Second
+			in.AnnouncedTTL = 2 * time.Second
+			in.LeaderProbe = Probe{Asked: true}
+		}), []Kind{}},
+		{"replica races exactly at its own ttl", base(func(in *Input) {
+			in.LeaderSeenAt = in.Now - 3*time.Second
+			in.LeaderProbe = Probe{Asked: true}
+		}), []Kind{ActAcquire, ActPromote}},
+		{"replica just below its own ttl waits", base(func(in *Input) {
+			in.LeaderSeenAt = in.Now - 3*time.Second + time.Millisecond
+			in.LeaderProbe = Probe{Asked: true}
+		}), []Kind{}},
+		{"leader whose ttl grew fences by the window it announced", base(asLeader, func(in *Input) {
+			in.Timings = Timings{TTL: 10 * time.Second, LoopWait: time.Second, RetryTimeout: time.Second, FenceMargin: time.Second}
+			in.AnnouncedTTL = 3 * time.Second
+			in.Leader = LeaderKey{}
+			in.LockConfirmedAt = in.Now - 2*time.Second // = announced 3s - margin 1s
+		}), []Kind{ActFence}},
+		{"leader whose ttl grew is valid within the announced window", base(asLeader, func(in *Input) {
+			in.Timings = Timings{TTL: 10 * time.Second, LoopWait: time.Second, RetryTimeout: time.Second, FenceMargin: time.Second}
+			in.AnnouncedTTL = 3 * time.Second
+			in.Leader = LeaderKey{}
+			in.LockConfirmedAt = in.Now - 2*time.Second + time.Millisecond
+		}), []Kind{ActAcquire, ActHeartbeat}},
 		{"primary without consul within its deadline asks members", base(asLeader, func(in *Input) { in.ConsulOK = false }),
 			[]Kind{ActFailsafe}},
 		{"primary without consul past its deadline fences", base(asLeader, func(in *Input) {
@@ -309,6 +346,43 @@ func TestTimingsValidate(t *testing.T) {
 			err := tt.t.Validate()
 			if (err == nil) != tt.ok {
 				t.Fatalf("Validate() = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestFenceWindowAndRaceAfter(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		t           Timings
+		announced   time.Duration
+		wantWindow  time.Duration
+		wantRaceAft time.Duration
+	}{
+		{"nothing announced", timings, 0, 2 * time.Second, 3 * time.Second},
+		{"announced equal", timings, 3 * time.Second, 2 * time.Second, 3 * time.Second},
+		{"announced shorter", timings, 2 * time.Second, time.Second, 3 * time.Second},
+		{"announced longer", timings, 6 * time.Second, 2 * time.Second, 6 * time.Second},
+		{"announced below the margin", timings, 500 * time.Millisecond, 0, 3 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tt.t.FenceWindow(tt.announced); got != tt.wantWindow {
+				t.Errorf("FenceWindow(%s) = %s, want %s", tt.announced, got, tt.wantWindow)
+			}
+			if got := tt.t.RaceAfter(tt.announced); got != tt.wantRaceAft {
+				t.Errorf("RaceAfter(%s) = %s, want %s", tt.announced, got, tt.wantRaceAft)
+			}
+			// The inequality for any pair of members: a leader with timings t that announced
+			// a, and a replica with any ttl, race no sooner than a margin after the fence.
+			for _, replicaTTL := range []time.Duration{time.Second, 3 * time.Second, 10 * time.Second} {
+				r := Timings{TTL: replicaTTL}
+				if tt.announced > 0 && r.RaceAfter(tt.announced)-tt.t.FenceWindow(tt.announced) < MinFenceMargin {
+					t.Errorf("replica ttl %s races %s after the fence, want >= %s", replicaTTL,
+						r.RaceAfter(tt.announced)-tt.t.FenceWindow(tt.announced), MinFenceMargin)
+				}
 			}
 		})
 	}

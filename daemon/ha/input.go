@@ -152,6 +152,9 @@ type Input struct {
 	LeaderReleased bool
 	// LeaderOptime is the last known leader WAL position (status key).
 	LeaderOptime uint64
+	// AnnouncedTTL is the TTL announced in the last leader heartbeat seen or written (0 when
+	// none): replicas wait RaceAfter(AnnouncedTTL), a leader fences by FenceWindow(AnnouncedTTL).
+	AnnouncedTTL time.Duration
 
 	// LockConfirmedAt is the start (monotonic) of this node's last successful leader
 	// heartbeat; 0 when it never held the lock in this epoch.
@@ -198,5 +201,5 @@ func (in Input) HoldsLock() bool {
 // LockValid reports whether this node may still act as the leader: it confirmed the lock
 // and its fencing deadline has not passed.
 func (in Input) LockValid() bool {
-	return in.LockConfirmedAt > 0 && in.Now < in.LockConfirmedAt+in.Timings.FenceAfter()
+	return in.LockConfirmedAt > 0 && in.Now < in.LockConfirmedAt+in.Timings.FenceWindow(in.AnnouncedTTL)
 }

@@ -37,3 +37,23 @@ func (t Timings) Validate() error {
 	}
 	return nil
 }
+
+// FenceWindow is how long after the start of a confirmation the leader may take writes:
+// TTL - FenceMargin, but never more than announced - FenceMargin, where announced is the TTL
+// the replicas were last told in the status key (0: none told yet). A leader whose TTL grew
+// keeps the old window until a heartbeat has announced the new one, so no replica that
+// still counts by the old TTL can race while it writes.
+func (t Timings) FenceWindow(announced time.Duration) time.Duration {
+	w := t.FenceAfter()
+	if announced > 0 {
+		w = min(w, announced-t.FenceMargin)
+	}
+	return max(w, 0)
+}
+
+// RaceAfter is how long after the last proof of the leader's life a replica waits before it
+// may race: its own TTL, or the TTL the leader announced in that heartbeat when it is longer.
+// With FenceWindow this keeps the fencing inequality when members run different timings
+// (a change spreading): the leader stops writes at S + announced - FenceMargin and a replica
+// races no earlier than R + max(TTL, announced) with R >= S.
+func (t Timings) RaceAfter(announced time.Duration) time.Duration { return max(t.TTL, announced) }
