@@ -200,8 +200,10 @@ func statusGauges(node Node, now func() time.Time) observability.StatusGauges {
 		ReplicationLagSeconds: read(func(st *daemon.Status) float64 { return lagSeconds(st, now()) }),
 		SyncStandbys:          read(syncStandbys),
 		PendingRestart:        read(func(st *daemon.Status) float64 { return boolValue(pendingRestart(st)) }),
-		ConfigValid:           read(func(st *daemon.Status) float64 { return boolValue(st.Config.Source == daemon.SourceCluster && st.Config.Refusal == "") }),
-		SyncDegraded:          read(func(st *daemon.Status) float64 { return boolValue(st.SyncDegraded != "") }),
+		ConfigValid: read(func(st *daemon.Status) float64 {
+			return boolValue(st.Config.Source == daemon.SourceCluster && st.Config.Refusal == "")
+		}),
+		SyncDegraded: read(func(st *daemon.Status) float64 { return boolValue(st.SyncDegraded != "") }),
 	}
 }
 
