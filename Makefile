@@ -28,7 +28,7 @@ deps: consul
 	# The compatibility tests run the real HAProxy and patronictl against ramd.
 	command -v haproxy >/dev/null || missing+=(haproxy)
 	command -v patronictl >/dev/null || missing+=(patroni)
-	python3 -c 'import consul' 2>/dev/null || missing+=(python3-consul)
+	(cd / && /usr/bin/python3 -c 'import consul.base') 2>/dev/null || missing+=(python3-consul)
 	if [ "$${#missing[@]}" -gt 0 ]; then
 	  sudo=(); [ "$$(id -u)" -eq 0 ] || sudo=(sudo)
 	  before="$$(pg_lsclusters -h 2>/dev/null || true)"

@@ -394,3 +394,19 @@ func TestUnifiedDiff(t *testing.T) {
 		})
 	}
 }
+
+// TestReasonListsEveryRefusal: a refused document shows one line per field.
+func TestReasonListsEveryRefusal(t *testing.T) {
+	t.Parallel()
+	r := reply{code: 400, body: []byte(`{"error":"invalid value","detail":"...","field":"loop_wait","value":0,"errors":[` +
+		`{"field":"loop_wait","value":0,"reason":"must be between 100ms and 10s"},` +
+		`{"field":"ttl","value":"banana","reason":"must be a duration"}]}`)}
+	want := "invalid value: 2 fields refused\n  loop_wait = 0: must be between 100ms and 10s\n  ttl = \"banana\": must be a duration"
+	if got := r.reason(); got != want {
+		t.Errorf("reason:\n%s\nwant:\n%s", got, want)
+	}
+	one := reply{code: 400, body: []byte(`{"error":"invalid value","detail":"ttl=\"banana\": must be a duration","field":"ttl","errors":[{"field":"ttl","value":"banana","reason":"must be a duration"}]}`)}
+	if got := one.reason(); got != `invalid value: ttl="banana": must be a duration (field ttl)` {
+		t.Errorf("single refusal: %s", got)
+	}
+}

@@ -27,11 +27,17 @@ type reply struct {
 // ok reports a 2xx answer.
 func (r reply) ok() bool { return r.code >= 200 && r.code < 300 }
 
-// apiError is the API's error body, {error, detail, field}.
+// apiError is the API's error body, {error, detail, field, value, errors}.
 type apiError struct {
 	Error  string `json:"error"`
 	Detail string `json:"detail"`
 	Field  string `json:"field"`
+	// Errors lists every refused field of a refused document.
+	Errors []struct {
+		Field  string `json:"field"`
+		Value  any    `json:"value"`
+		Reason string `json:"reason"`
+	} `json:"errors"`
 }
 
 // reason is the server's explanation of a refusal: error, detail and field when the body is
@@ -40,6 +46,15 @@ func (r reply) reason() string {
 	var e apiError
 	if json.Unmarshal(r.body, &e) != nil || (e.Error == "" && e.Detail == "") {
 		return firstNonEmpty(strings.TrimSpace(string(r.body)), "no reason given")
+	}
+	if len(e.Errors) > 1 {
+		// One line per refused field, so a user fixing a document sees them all at once.
+		lines := []string{fmt.Sprintf("%s: %d fields refused", firstNonEmpty(e.Error, "refused"), len(e.Errors))}
+		for _, fe := range e.Errors {
+			v, _ := json.Marshal(fe.Value)
+			lines = append(lines, fmt.Sprintf("  %s = %s: %s", fe.Field, v, fe.Reason))
+		}
+		return strings.Join(lines, "\n")
 	}
 	parts := []string{}
 	for _, p := range []string{e.Error, e.Detail} {

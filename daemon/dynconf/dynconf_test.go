@@ -3,6 +3,7 @@ package dynconf
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -184,4 +185,30 @@ func FuzzValidate(f *testing.F) {
 			t.Fatalf("accepted timings break the fencing inequality: %v", verr)
 		}
 	})
+}
+
+// TestDocsListEveryKey keeps docs/CONFIGURATION.md in step with the schema: every key, every
+// refused Patroni key and every parameter ramd owns is named there.
+func TestDocsListEveryKey(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../docs/CONFIGURATION.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, k := range Keys {
+		if !strings.Contains(doc, "| `"+k.Name+"` |") {
+			t.Errorf("docs/CONFIGURATION.md has no table row for %s", k.Name)
+		}
+	}
+	for k := range Unsupported {
+		if !strings.Contains(doc, "`"+k+"`") {
+			t.Errorf("docs/CONFIGURATION.md does not name the unsupported key %s", k)
+		}
+	}
+	for p := range OwnedParameters {
+		if !strings.Contains(doc, "`"+p+"`") && !(strings.HasPrefix(p, "recovery_target") && strings.Contains(doc, "`recovery_target*`")) {
+			t.Errorf("docs/CONFIGURATION.md does not name the owned parameter %s", p)
+		}
+	}
 }

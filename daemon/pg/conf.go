@@ -268,3 +268,13 @@ func union(a, b map[string]string) map[string]bool {
 	}
 	return u
 }
+
+// ProtectedParameters lists the settings WriteConfig never takes from Settings.Parameters.
+func ProtectedParameters() []string {
+	out := make([]string, 0, len(protectedParams))
+	for k := range protectedParams {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -223,4 +223,20 @@ func TestPatronictl(t *testing.T) {
 		t.Fatalf("patronictl reinit: %s", out)
 	}
 	c.WaitReplicas(120 * time.Second)
+
+	// edit-config writes straight into Consul, past the API's validation: a value ramd refuses
+	// is never acted on and the leader writes the last valid configuration back; a valid one
+	// stays.
+	ctl("edit-config", "--set", "maximum_lag_on_failover=2097152", "--force")
+	ctl("edit-config", "--set", "ttl=banana", "--set", "loop_wait=0", "--force")
+	testenv.Eventually(t, 20*time.Second, 200*time.Millisecond, func() error {
+		out := ctl("show-config")
+		if strings.Contains(out, "banana") || !strings.Contains(out, "maximum_lag_on_failover: 2097152") || !strings.Contains(out, "ttl: 3") {
+			return fmt.Errorf("patronictl show-config:\n%s", out)
+		}
+		return nil
+	})
+	if ev := c.LogEvents("refusing the configuration in Consul"); len(ev) == 0 {
+		t.Error("no member logged the refusal of patronictl's edit")
+	}
 }

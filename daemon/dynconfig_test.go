@@ -1,0 +1,87 @@
+package daemon
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/ramd-project/ramd/daemon/dynconf"
+	"github.com/ramd-project/ramd/daemon/ha"
+	"github.com/ramd-project/ramd/daemon/pg"
+	"github.com/ramd-project/ramd/test/testenv"
+)
+
+// The dynamic configuration refuses every parameter the config writer would drop, so a value
+// is never accepted by the API and then ignored.
+func TestOwnedParametersCoverProtected(t *testing.T) {
+	t.Parallel()
+	for _, p := range pg.ProtectedParameters() {
+		if _, ok := dynconf.OwnedParameters[p]; !ok {
+			t.Errorf("%s is protected by the config writer but accepted by the dynamic configuration", p)
+		}
+	}
+}
+
+// The bootstrap document is valid and carries the bootstrapping member's timings.
+func TestBootstrapDocument(t *testing.T) {
+	t.Parallel()
+	want := ha.Timings{TTL: 5 * time.Second, LoopWait: 1500 * time.Millisecond, RetryTimeout: time.Second, FenceMargin: 750 * time.Millisecond}
+	c, err := dynconf.Parse(bootstrapDocument(want))
+	if err != nil {
+		t.Fatalf("bootstrap document refused: %v", err)
+	}
+	if got := c.Timings(); got != want {
+		t.Errorf("timings %+v, want %+v", got, want)
+	}
+	if !c.Failsafe() || c.SyncMode() != "off" || c.MaximumLag() != DefaultMaximumLagOnFailover {
+		t.Errorf("defaults not in force: %+v", c)
+	}
+}
+
+// The env defaults of the timings equal the built-in defaults a configuration without them
+// takes, so a cluster does not change timings when the configuration first appears.
+func TestTimingDefaultsAgree(t *testing.T) {
+	t.Parallel()
+	if got := (dynconf.Config{}).Timings(); got != (ha.Timings{TTL: 3 * time.Second, LoopWait: time.Second, RetryTimeout: time.Second, FenceMargin: time.Second}) {
+		t.Errorf("built-in defaults %+v differ from RAMD_TTL=3s RAMD_LOOP_WAIT=1s RAMD_RETRY_TIMEOUT=1s RAMD_FENCE_MARGIN=1s", got)
+	}
+}
+
+// configInForce keeps the last valid configuration in force when the key is refused or
+// missing, on disk too, so a restarted member finds it.
+func TestConfigInForce(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir() + "/data"
+	newNode := func() *Node {
+		inst, err := pg.New(pg.Config{DataDir: dir, BinDir: testenv.PGBinDir(t)}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return New(Config{Name: "n1", Scope: "s", TTL: 6 * time.Second, LoopWait: time.Second, RetryTimeout: time.Second, FenceMargin: time.Second},
+			inst, nil, nil, nil, slog.New(slog.DiscardHandler))
+	}
+	n := newNode()
+	if c := n.configInForce(nil, false); n.conf.source != SourceEnvironment || c.SyncMode() != "off" {
+		t.Fatalf("no key, no copy: source %s", n.conf.source)
+	}
+	valid := []byte(`{"ttl":4,"synchronous_mode":"on"}`)
+	if c := n.configInForce(valid, true); n.conf.source != SourceCluster || c.SyncMode() != "on" || c.Timings().TTL != 4*time.Second {
+		t.Fatalf("valid key: source %s, %+v", n.conf.source, c)
+	}
+	if c := n.configInForce([]byte(`{"ttl":"banana"}`), true); n.conf.source != SourceLastValid || c.SyncMode() != "on" || n.conf.refusal == "" {
+		t.Fatalf("refused key: source %s refusal %q sync %s", n.conf.source, n.conf.refusal, c.SyncMode())
+	}
+	if c := n.configInForce(nil, false); n.conf.source != SourceLastValid || c.SyncMode() != "on" {
+		t.Fatalf("missing key: source %s sync %s", n.conf.source, c.SyncMode())
+	}
+	// A restarted member (nothing in memory) finds the copy beside the data directory.
+	m := newNode()
+	if c := m.configInForce(nil, false); m.conf.source != SourceLastValid || c.SyncMode() != "on" || string(m.conf.applied) != string(valid) {
+		t.Fatalf("restarted member without the key: source %s applied %s", m.conf.source, m.conf.applied)
+	}
+	// The timings follow the cluster, not RAMD_TTL=6s, and say the environment differs.
+	m.applyTimings(m.conf.cfg.Timings(), m.conf.source)
+	if m.timings().TTL != 4*time.Second || !m.conf.envDiffers {
+		t.Fatalf("timings %+v envDiffers %v", m.timings(), m.conf.envDiffers)
+	}
+}
