@@ -102,6 +102,7 @@ type Node struct {
 	memberWritten    memberWrite
 	conf             configState
 	syncRelaxed      string // the last SyncDegraded reason, to log its changes
+	syncEnforced     bool   // this leader has enforced synchronous standbys since sync mode went on
 	// announcedTTL is the TTL of the last leader heartbeat seen in the status key or written
 	// by this node (0 when none): a replica never races before it, and a leader never takes
 	// writes past it (ha.Timings.RaceAfter and FenceWindow), so mixed timings stay safe.

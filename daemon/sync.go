@@ -357,21 +357,37 @@ func contains(list []string, x string) bool {
 }
 
 // syncDegraded says why a leader in synchronous mode acknowledges commits without any
-// synchronous standby ("" when it does not). It is logged at error level when it starts and
-// when it ends: synchronous replication is never relaxed silently.
+// synchronous standby ("" when it does not). A relaxation (the setting was in force and went
+// empty) is logged at error level when it starts and when it ends: synchronous replication is
+// never relaxed silently. Right after synchronous mode is switched on, the setting is not in
+// force yet for a cycle or two; that is reported too, at info level.
 func (n *Node) syncDegraded(o *observation, st *Status) string {
+	mode := o.dyn.SyncMode()
+	leading := mode != "off" && st.HasLock && st.Role == RolePrimary && o.sync.pgRead
+	if !leading {
+		n.syncEnforced = false
+	}
 	why := ""
-	if mode := o.dyn.SyncMode(); mode != "off" && st.HasLock && st.Role == RolePrimary && o.sync.pgRead && o.sync.pg.Empty() {
+	switch {
+	case !leading:
+	case !o.sync.pg.Empty():
+		n.syncEnforced = true
+	case !n.syncEnforced:
+		why = "synchronous_mode is " + mode + " but synchronous_standby_names is not set yet: commits are acknowledged without a synchronous standby until it is"
+	default:
 		why = "synchronous_mode is " + mode + " but synchronous_standby_names is empty: commits are acknowledged without a synchronous standby"
 		if !o.dyn.SynchronousModeStrict {
 			why += " (no eligible standby; synchronous_mode_strict is off)"
 		}
 	}
 	if why != n.syncRelaxed {
-		if why != "" {
+		switch {
+		case why != "" && n.syncEnforced:
 			n.logger.Error("synchronous replication relaxed", "reason", why)
-		} else {
-			n.logger.Error("synchronous replication in force again")
+		case why != "":
+			n.logger.Info("synchronous replication not in force yet", "reason", why)
+		case n.syncRelaxed != "":
+			n.logger.Info("synchronous replication in force")
 		}
 		n.syncRelaxed = why
 	}
