@@ -334,6 +334,10 @@ func checkServices(job *api.Job, _ map[string]variable) error {
 				if err := apiHasPath(c.Path); err != nil {
 					return fmt.Errorf("service %q check %q: %w", s.Name, c.Name, err)
 				}
+				// Nomad's server refuses this pair (found by the end-to-end test's validate).
+				if c.CheckRestart != nil && c.OnUpdate == "ignore" {
+					return fmt.Errorf("service %q check %q: on_update \"ignore\" is not compatible with check_restart", s.Name, c.Name)
+				}
 			}
 		}
 		return nil

@@ -215,8 +215,9 @@ job "ramd" {
     }
 
     # ramd's API in Nomad's own service catalog (provider "nomad": nothing is written to
-    # Consul, where ramd alone registers PostgreSQL with its role tags). The checks gate
-    # deployments on readiness and restart a member whose HA loop is stuck.
+    # Consul, where ramd alone registers PostgreSQL with its role tags). Both checks gate
+    # deployments (readiness is the one that matters: a new member counts only once it
+    # streams); liveness restarts a member whose HA loop is stuck.
     service {
       provider = "nomad"
       name     = "${var.scope}-ramd-api"
@@ -237,7 +238,6 @@ job "ramd" {
         path      = "/liveness"
         interval  = "10s"
         timeout   = "2s"
-        on_update = "ignore"
 
         check_restart {
           limit = 6
