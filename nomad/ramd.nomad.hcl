@@ -233,11 +233,11 @@ job "ramd" {
       }
 
       check {
-        name      = "liveness"
-        type      = "http"
-        path      = "/liveness"
-        interval  = "10s"
-        timeout   = "2s"
+        name     = "liveness"
+        type     = "http"
+        path     = "/liveness"
+        interval = "10s"
+        timeout  = "2s"
 
         check_restart {
           limit = 6
