@@ -4,6 +4,7 @@
 GO        ?= go
 BIN       := bin
 CONSUL_SH := scripts/build-consul.sh
+NOMAD_SH  := scripts/build-nomad.sh
 PG_GLOB   := /usr/lib/postgresql/*/bin/initdb
 # Consul binary for the tests: $RAMD_CONSUL_BIN if set, else the one build-consul.sh caches.
 USE_CONSUL = export RAMD_CONSUL_BIN="$${RAMD_CONSUL_BIN:-$$($(CONSUL_SH))}"
@@ -11,7 +12,7 @@ USE_CONSUL = export RAMD_CONSUL_BIN="$${RAMD_CONSUL_BIN:-$$($(CONSUL_SH))}"
 SHELL       := bash
 .SHELLFLAGS := -euo pipefail -c
 .ONESHELL:
-.PHONY: build consul deps test bench chaos lint demo clean
+.PHONY: build consul nomad deps test test-nomad bench chaos lint demo clean
 
 build:
 	$(GO) build -o $(BIN)/ramd ./cmd/ramd
@@ -19,6 +20,11 @@ build:
 
 consul:
 	$(CONSUL_SH)
+
+# The Nomad agent v1.6.2 (patched api module, see the script) for the job specs' end-to-end
+# test; not part of deps, as only `make test-nomad` needs it.
+nomad:
+	nice -n 10 $(NOMAD_SH)
 
 # Installs only what is missing: PostgreSQL server binaries, a C compiler for -race, Consul.
 deps: consul
@@ -51,6 +57,15 @@ deps: consul
 test: deps
 	$(USE_CONSUL)
 	$(GO) test -race -count=1 -timeout 25m ./...
+	# nomad/ is a module of its own (Nomad's parser and its replaces stay out of ramd's build).
+	cd nomad && $(GO) test -race -count=1 -timeout 10m ./...
+
+# The job specs under a real Nomad v1.6.2 agent beside a Consul agent: three members with
+# raw_exec on loopback, failover on `nomad alloc stop`, a rolling update. A few minutes.
+test-nomad: deps nomad
+	$(USE_CONSUL)
+	export RAMD_NOMAD_BIN="$${RAMD_NOMAD_BIN:-$$($(NOMAD_SH))}"
+	cd nomad && $(GO) test -tags e2e -run E2E -count=1 -v -timeout 20m ./...
 
 bench: deps
 	$(USE_CONSUL)
@@ -62,6 +77,7 @@ chaos: deps
 
 lint:
 	@echo "go vet ./..."; $(GO) vet ./...
+	echo "go vet ./... (nomad)"; (cd nomad && $(GO) vet -tags e2e ./...)
 	unformatted="$$(find . \( -path ./demo-data -o -path './.*' \) -prune -o -name '*.go' -print | xargs gofmt -l)"
 	if [ -n "$$unformatted" ]; then echo "gofmt -l lists files needing gofmt -w:"; echo "$$unformatted"; exit 1; fi
 	if command -v staticcheck >/dev/null; then staticcheck ./...; else echo "lint: staticcheck not installed, skipped"; fi
