@@ -362,13 +362,12 @@ func (n *Node) takeLock(ctx context.Context, deadSession string) error {
 }
 
 // confirmed records a successful confirmation of leadership that started at start and moves
-// the fence guard's deadline to start + the fencing window (TTL - FenceMargin, never past what
-// the replicas were last told: ha.Timings.FenceWindow).
+// the fence guard's deadline to ha.Lock.Deadline: start + TTL - FenceMargin, never past what
+// the replicas were last told (ha.Timings.FenceWindow).
 func (n *Node) confirmed(start time.Duration) {
-	n.lockConfirmedAt = start
-	n.lockHeld = true
+	n.lock = ha.Lock{Held: true, ConfirmedAt: start}
 	if pid := n.pg.PID(); pid > 0 {
-		if err := n.guard.Arm(pid, start+n.fenceWindow()); err != nil {
+		if err := n.guard.Arm(pid, n.fenceDeadline()); err != nil {
 			n.logger.Error("arm fence guard", "err", err)
 		}
 	}
@@ -396,13 +395,13 @@ func (n *Node) heartbeat(ctx context.Context, o *observation) error {
 		// recovers. Confirm directly with the members instead: each confirms only the leader
 		// it knows, so a node that really lost the lock to another gets no confirmation.
 		if ferr := n.failsafe(ctx, o); ferr != nil {
-			n.lockHeld = false
+			n.lock.Held = false
 			return fmt.Errorf("leader heartbeat: %w; failsafe: %w", err, ferr)
 		}
 		n.logger.Warn("heartbeat failed; leadership confirmed by every member", "err", err)
 		return nil
 	}
-	n.announcedTTL = ttl // the replicas now race no earlier than ttl after this heartbeat
+	n.lead.AnnouncedTTL = ttl // the replicas now race no earlier than ttl after this heartbeat
 	n.confirmed(start)
 	n.failsafeActive = false
 	if o.pg.Running && !o.pg.InRecovery {
@@ -509,7 +508,7 @@ func (n *Node) startPrimary(ctx context.Context, o *observation) error {
 			return fmt.Errorf("promote: %w", err)
 		}
 	}
-	n.confirmed(n.lockConfirmedAt)
+	n.confirmed(n.lock.ConfirmedAt)
 	n.logger.Info("postgres restarted in place as primary")
 	return nil
 }
@@ -533,7 +532,7 @@ func (n *Node) promote(ctx context.Context, o *observation) error {
 	if err := n.pg.Promote(pctx); err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}
-	n.confirmed(n.lockConfirmedAt) // arm the guard on the now writable postmaster
+	n.confirmed(n.lock.ConfirmedAt) // arm the guard on the now writable postmaster
 	n.following = ""
 	n.startFailures = 0
 	reason := "failover"
@@ -577,7 +576,7 @@ func (n *Node) fence(ctx context.Context, why string) error {
 	defer cancel()
 	err := n.pg.Stop(sctx, pg.StopImmediate)
 	_ = n.guard.Disarm()
-	n.lockConfirmedAt, n.lockHeld = 0, false
+	n.lock.ConfirmedAt, n.lock.Held = 0, false
 	n.failsafeActive = false
 	if err != nil {
 		return fmt.Errorf("fence: %w", err)
@@ -602,7 +601,7 @@ func (n *Node) release(ctx context.Context, o *observation, why string) error {
 		}
 	}
 	_ = n.guard.Disarm()
-	n.lockConfirmedAt, n.lockHeld = 0, false
+	n.lock.ConfirmedAt, n.lock.Held = 0, false
 	n.publishStopped(ctx, o)
 	return n.dropLeaderKey(ctx)
 }

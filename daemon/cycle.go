@@ -43,25 +43,10 @@ func (n *Node) cycle(ctx context.Context) time.Duration {
 	return n.nextWake(&o)
 }
 
-// nextWake is LoopWait, or sooner when the leader's heartbeat goes stale before that: a
-// replica then checks at the exact moment it may race.
+// nextWake is when the next cycle is due (ha.NextWake): LoopWait, a leader's fixed heartbeat
+// rate, or a replica's race time when that comes first.
 func (n *Node) nextWake(o *observation) time.Duration {
-	next := n.timings().LoopWait
-	n.leading.Store(n.lockHeld)
-	if n.failsafeActive {
-		// Confirmations through the members must come well within the fencing deadline.
-		return min(next, failsafeInterval)
-	}
-	if n.lockHeld {
-		// Fixed rate from the start of the last heartbeat, not LoopWait after a slow cycle:
-		// heartbeats must stay LoopWait apart however long the leader's cycle takes.
-		return max(time.Millisecond, n.lockConfirmedAt+n.timings().LoopWait-fence.Now())
-	}
-	if o.in.HoldsLock() || n.lastLeader == "" || n.lastLeader == n.cfg.Name {
-		return next
-	}
-	if until := n.leaderSeenAt + n.timings().RaceAfter(n.announcedTTL) - fence.Now(); until > 0 && until < next {
-		next = until + time.Millisecond
-	}
-	return next
+	n.leading.Store(n.lock.Held)
+	return ha.NextWake(ha.Wake{End: fence.Now(), Timings: n.timings(), Self: n.cfg.Name, HoldsKey: o.in.HoldsLock(),
+		Lock: n.lock, Failsafe: n.failsafeActive, FailsafeInterval: failsafeInterval, Leadership: n.lead})
 }

@@ -208,7 +208,7 @@ func (n *Node) timings() ha.Timings {
 // into Consul with values ramd refuses): the last valid configuration it applied, or, when it
 // never saw one, the bootstrap defaults. The write is a CAS against the key as read.
 func (n *Node) restoreConfig(ctx context.Context, o *observation) {
-	if !n.lockHeld || !o.in.ConsulOK || !o.in.Initialized {
+	if !n.lock.Held || !o.in.ConsulOK || !o.in.Initialized {
 		return
 	}
 	var doc []byte
@@ -230,8 +230,11 @@ func (n *Node) restoreConfig(ctx context.Context, o *observation) {
 	n.Wake()
 }
 
-// fenceWindow is how long after a confirmation this node, as leader, may take writes.
-func (n *Node) fenceWindow() time.Duration { return n.timings().FenceWindow(n.announcedTTL) }
+// fenceDeadline is when this node, as leader, must stop taking writes without a new
+// confirmation (ha.Lock.Deadline).
+func (n *Node) fenceDeadline() time.Duration {
+	return n.lock.Deadline(n.timings(), n.lead.AnnouncedTTL)
+}
 
 // slotsTTL is how long a departed member's slot is kept: member_slots_ttl, else
 // RAMD_MEMBER_SLOTS_TTL.

@@ -345,13 +345,13 @@ func (n *Node) operatorStart() (start, overdue bool) {
 // runLocalOps runs at the end of a cycle: a pending reload, the start of a due scheduled
 // restart, the stop of a queued operation, or the end of one whose server runs again.
 func (n *Node) runLocalOps(ctx context.Context, o *observation) {
-	if n.lockHeld && o.in.ConsulOK && !n.failsafeActive {
+	if n.lock.Held && o.in.ConsulOK && !n.failsafeActive {
 		n.startPruneJobs(ctx)
 	}
 	n.opMu.Lock()
 	replaced := n.replaced
 	n.replaced = nil
-	if running := o.in.PG.Running; running || !n.lockHeld {
+	if running := o.in.PG.Running; running || !n.lock.Held {
 		// Started again (pause keeps it as it is from now on), or no longer the leader. The
 		// observation is fresh: publish re-reads the server after a cycle that acted.
 		n.operatorStopped, n.restartOverdue = n.operatorStopped && !running, false
@@ -550,7 +550,7 @@ func (n *Node) checkOpDone(ctx context.Context, op *localOp) {
 		return
 	}
 	if time.Now().After(op.deadline) {
-		if op.kind == OpRestart && op.restart.Timeout > 0 && n.lockHeld {
+		if op.kind == OpRestart && op.restart.Timeout > 0 && n.lock.Held {
 			n.opMu.Lock()
 			n.restartOverdue = true
 			n.opMu.Unlock()

@@ -69,12 +69,10 @@ type Node struct {
 	rolling         atomic.Bool // this node coordinates a rolling restart
 
 	// Loop goroutine only.
-	session          string
-	leaderSession    string
-	leaderPresent    bool
-	leaderSeenAt     time.Duration
-	lastLeader       string
-	lockConfirmedAt  time.Duration
+	session string
+	// lead is the memory of the leader between cycles, lock this node's own lock (ha).
+	lead             ha.Leadership
+	lock             ha.Lock
 	startFailures    int
 	rewindFailedFor  string
 	initializeMine   bool
@@ -85,7 +83,6 @@ type Node struct {
 	dcsLastSeen      time.Time
 	lastPGStart      time.Time
 	following        string
-	statusIndex      uint64
 	heartbeats       uint64
 	timelinePID      int
 	syncNames        string // synchronous_standby_names this node enforces as primary
@@ -94,7 +91,6 @@ type Node struct {
 	syncPending      *syncstandby.Config // set, not yet seen in effect
 	syncPendingSince time.Time
 	standbyTimeline  int
-	lockHeld         bool
 	cloneFromLeader  bool
 	jobsPrunedAt     time.Time
 	failsafeActive   bool
@@ -103,10 +99,6 @@ type Node struct {
 	conf             configState
 	syncRelaxed      string // the last SyncDegraded reason, to log its changes
 	syncEnforced     bool   // this leader has enforced synchronous standbys since sync mode went on
-	// announcedTTL is the TTL of the last leader heartbeat seen in the status key or written
-	// by this node (0 when none): a replica never races before it, and a leader never takes
-	// writes past it (ha.Timings.RaceAfter and FenceWindow), so mixed timings stay safe.
-	announcedTTL time.Duration
 }
 
 // New wires a node. Nothing is started until Run.

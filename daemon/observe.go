@@ -51,15 +51,13 @@ func (n *Node) observe(ctx context.Context) observation {
 
 	n.observePG(ctx, &o)
 	n.observeConsul(ctx, &o)
-	in.LockConfirmedAt = n.lockConfirmedAt
-	in.LastLeader = n.lastLeader
-	in.LeaderSeenAt = n.leaderSeenAt
 	n.failsafeMu.Lock()
-	if n.failsafeFrom != "" && n.failsafeFrom == n.lastLeader && n.failsafeAt > in.LeaderSeenAt {
-		in.LeaderSeenAt = n.failsafeAt
-		n.leaderSeenAt = n.failsafeAt
-	}
+	n.lead = n.lead.ConfirmedBy(n.failsafeFrom, n.failsafeAt)
 	n.failsafeMu.Unlock()
+	in.LockConfirmedAt = n.lock.ConfirmedAt
+	in.LastLeader = n.lead.LastLeader
+	in.LeaderSeenAt = n.lead.SeenAt
+	in.AnnouncedTTL = n.lead.AnnouncedTTL
 	n.probe(ctx, &o)
 	if o.in.ConsulOK {
 		n.observeSyncPG(ctx, &o)
@@ -141,7 +139,7 @@ func (n *Node) observeConsul(ctx context.Context, o *observation) {
 	o.dyn = n.conf.cfg
 	in.Paused = o.dyn.Pause
 	in.MaximumLagOnFailover = o.dyn.MaximumLag()
-	in.AnnouncedTTL = n.announcedTTL
+	in.AnnouncedTTL = n.lead.AnnouncedTTL
 	if err := n.ensureSession(cctx); err != nil {
 		n.logger.Debug("session", "err", err)
 	} else {
@@ -158,6 +156,7 @@ func (n *Node) observeConsul(ctx context.Context, o *observation) {
 	leaderSeen, configSeen := false, false
 	var configRaw []byte
 	var statusIdx uint64
+	var announced time.Duration
 	for _, p := range pairs {
 		switch {
 		case p.Key == consul.KeyLeader:
@@ -190,9 +189,7 @@ func (n *Node) observeConsul(ctx context.Context, o *observation) {
 			var s consul.Status
 			if json.Unmarshal(p.Value, &s) == nil {
 				in.LeaderOptime = s.Optime
-				if s.TTLms > 0 {
-					n.announcedTTL = time.Duration(s.TTLms) * time.Millisecond
-				}
+				announced = time.Duration(s.TTLms) * time.Millisecond
 			}
 		case strings.HasPrefix(p.Key, consul.KeyMembers):
 			var m consul.Member
@@ -210,32 +207,17 @@ func (n *Node) observeConsul(ctx context.Context, o *observation) {
 	o.dyn = n.configInForce(configRaw, configSeen)
 	n.applyTimings(o.dyn.Timings(), n.conf.source)
 	in.Timings = n.timings()
-	in.AnnouncedTTL = n.announcedTTL
 	in.Paused = o.dyn.Pause
 	in.OperatorStart, in.RestartOverdue = n.operatorStart()
 	in.MaximumLagOnFailover = o.dyn.MaximumLag()
-	// Proof that a leader was alive no earlier than the start of the write: a heartbeat (the
-	// status key is written only while the lock is held) or a new holder acquiring the key.
-	// A deletion proves nothing (an expired or destroyed session deletes the key too), and
-	// safety rests on heartbeats alone: the leader fences TTL-FenceMargin after its last one.
-	newHolder := in.Leader.Present && (!n.leaderPresent || in.Leader.Session != n.leaderSession)
-	if statusIdx != n.statusIndex || newHolder {
-		n.leaderSeenAt = in.Now
-	}
-	n.statusIndex, n.leaderPresent, n.leaderSession = statusIdx, in.Leader.Present, in.Leader.Session
-	if in.Leader.Present && in.Leader.Name != "" {
-		n.lastLeader = in.Leader.Name
-	}
+	n.lead = n.lead.Saw(ha.Sighting{Leader: in.Leader, StatusIndex: statusIdx, AnnouncedTTL: announced}, in.Now)
 	if !in.HoldsLock() {
-		n.lockHeld = false
-	}
-	if n.leaderSeenAt == 0 {
-		n.leaderSeenAt = in.Now // a node that never saw a leader waits a full TTL first
+		n.lock.Held = false
 	}
 	for name, m := range o.members {
 		in.Members = append(in.Members, memberView(name, m))
 	}
-	if last, ok := o.members[n.lastLeader]; ok && !in.Leader.Present {
+	if last, ok := o.members[n.lead.LastLeader]; ok && !in.Leader.Present {
 		in.LeaderReleased = last.Role == string(RoleDemoted) && last.State == "stopped"
 	}
 	if f := o.failover; f != nil {

@@ -50,9 +50,9 @@ func (n *Node) probe(ctx context.Context, o *observation) {
 		return // a running primary decides from its own lock state
 	}
 	targets := map[string]string{}
-	if n.lastLeader != "" && n.lastLeader != n.cfg.Name {
-		if m, ok := n.members[n.lastLeader]; ok && m.APIURL != "" {
-			targets[n.lastLeader] = m.APIURL
+	if n.lead.LastLeader != "" && n.lead.LastLeader != n.cfg.Name {
+		if m, ok := n.members[n.lead.LastLeader]; ok && m.APIURL != "" {
+			targets[n.lead.LastLeader] = m.APIURL
 		}
 	}
 	for name, m := range o.members {
@@ -77,9 +77,9 @@ func (n *Node) probe(ctx context.Context, o *observation) {
 		}()
 	}
 	wg.Wait()
-	if p, ok := results[n.lastLeader]; ok {
+	if p, ok := results[n.lead.LastLeader]; ok {
 		in.LeaderProbe = p
-	} else if n.lastLeader != "" {
+	} else if n.lead.LastLeader != "" {
 		in.LeaderProbe = ha.Probe{Asked: true}
 	}
 	for i := range in.Members {

@@ -138,7 +138,7 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 	}
 	// Holding the lock means: the key is ours (or Consul is away) and the fencing deadline
 	// has not passed.
-	s.HasLock = n.lockHeld && n.lockConfirmedAt > 0 && fence.Now() < n.lockConfirmedAt+n.fenceWindow()
+	s.HasLock = n.lock.Valid(fence.Now(), n.timings(), n.lead.AnnouncedTTL)
 	if s.HasLock {
 		s.Leader = n.cfg.Name
 	}

@@ -22,7 +22,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 	n.logger.Info("stopping")
 	n.closeLocalOps(ctx)
 	var errs []error
-	if n.lockHeld {
+	if n.lock.Held {
 		if err := n.release(ctx, nil, "shutting down"); err != nil {
 			errs = append(errs, err)
 		}

@@ -174,11 +174,11 @@ func (n *Node) switchover(ctx context.Context, o *observation, target string) er
 		if serr := n.startPG(sctx); serr != nil {
 			return serr
 		}
-		n.confirmed(n.lockConfirmedAt)
+		n.confirmed(n.lock.ConfirmedAt)
 		return err
 	}
 	n.jobPhase(ctx, jobID, "releasing", "", "")
-	n.lockConfirmedAt, n.lockHeld = 0, false
+	n.lock.ConfirmedAt, n.lock.Held = 0, false
 	n.publishStopped(ctx, o)
 	if err := n.dropLeaderKey(ctx); err != nil {
 		return err

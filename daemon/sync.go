@@ -43,7 +43,7 @@ func (n *Node) syncGate(o *observation) ha.SyncGate {
 		return ha.SyncGate{}
 	}
 	p := o.sync.published()
-	if p.Leader != n.lastLeader && p.Leader != "" {
+	if p.Leader != n.lead.LastLeader && p.Leader != "" {
 		// The key describes another leader's standbys: nothing can be promoted safely from it.
 		return ha.SyncGate{Enabled: true}
 	}
@@ -332,10 +332,10 @@ func (n *Node) listedAsSync(ctx context.Context) bool {
 			}
 		}
 	}
-	if n.lastLeader == "" || n.lastLeader == n.cfg.Name {
+	if n.lead.LastLeader == "" || n.lead.LastLeader == n.cfg.Name {
 		return false
 	}
-	conn, err := n.memberConn(n.lastLeader, false)
+	conn, err := n.memberConn(n.lead.LastLeader, false)
 	if err != nil {
 		return false
 	}

@@ -204,7 +204,7 @@ func followLeader(in Input, leader string) Plan {
 
 // leaderStale reports whether no proof of the leader's life was seen for TTL.
 func leaderStale(in Input) bool {
-	return in.Now-in.LeaderSeenAt >= in.Timings.RaceAfter(in.AnnouncedTTL)
+	return Leadership{SeenAt: in.LeaderSeenAt, AnnouncedTTL: in.AnnouncedTTL}.Stale(in.Now, in.Timings)
 }
 
 // leaderGone decides whether the last leader can no longer take writes, so a replica may race.

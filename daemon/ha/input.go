@@ -201,5 +201,5 @@ func (in Input) HoldsLock() bool {
 // LockValid reports whether this node may still act as the leader: it confirmed the lock
 // and its fencing deadline has not passed.
 func (in Input) LockValid() bool {
-	return in.LockConfirmedAt > 0 && in.Now < in.LockConfirmedAt+in.Timings.FenceWindow(in.AnnouncedTTL)
+	return Lock{Held: true, ConfirmedAt: in.LockConfirmedAt}.Valid(in.Now, in.Timings, in.AnnouncedTTL)
 }
