@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ramd-project/ramd/daemon/proc"
 	"io"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -121,20 +121,11 @@ func fire(a *armed, logger *slog.Logger) {
 	logger.Warn("fencing deadline passed without a leader heartbeat: killed postgres", "pid", a.pid, "late", late)
 }
 
-// procStartTime returns field 22 of /proc/<pid>/stat (start time in clock ticks).
+// procStartTime returns the start time of pid (proc.Stat.StartTime).
 func procStartTime(pid int) (string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := proc.ReadStat(pid)
 	if err != nil {
-		return "", fmt.Errorf("fence: read process %d: %w", pid, err)
+		return "", fmt.Errorf("fence: %w", err)
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return "", fmt.Errorf("fence: malformed stat of %d", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return "", fmt.Errorf("fence: short stat of %d", pid)
-	}
-	return f[19], nil
+	return st.StartTime, nil
 }

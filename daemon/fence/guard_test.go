@@ -10,17 +10,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ramd-project/ramd/daemon/proc"
 )
 
 // victim starts a real process as a process-group leader, standing in for a postmaster, with
 // a child in its group standing in for a backend.
-type proc struct {
+type victimProc struct {
 	pid      int
 	children []int
 	done     chan struct{}
 }
 
-func victim(t *testing.T) proc {
+func victim(t *testing.T) victimProc {
 	t.Helper()
 	// Like a postmaster: the child leaves the parent's process group (setsid), so only a kill
 	// of each child reaches it.
@@ -29,10 +31,10 @@ func victim(t *testing.T) proc {
 	if err := leader.Start(); err != nil {
 		t.Fatalf("start victim: %v", err)
 	}
-	p := proc{pid: leader.Process.Pid, done: make(chan struct{})}
+	p := victimProc{pid: leader.Process.Pid, done: make(chan struct{})}
 	for i := 0; i < 100 && len(p.children) == 0; i++ {
 		time.Sleep(10 * time.Millisecond)
-		p.children = Children(p.pid)
+		p.children = proc.Children(p.pid)
 	}
 	if len(p.children) == 0 {
 		t.Fatal("victim has no child")
@@ -72,7 +74,7 @@ func runGuard(t *testing.T) (*io.PipeWriter, chan error) {
 	return w, done
 }
 
-func waitExit(t *testing.T, p proc, within time.Duration) bool {
+func waitExit(t *testing.T, p victimProc, within time.Duration) bool {
 	t.Helper()
 	select {
 	case <-p.done:

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ramd-project/ramd/daemon/proc"
 	"io"
 	"os"
 	"os/exec"
@@ -106,26 +107,14 @@ func processAlive(pid int) bool {
 	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
 		return false
 	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := proc.ReadStat(pid)
 	if err != nil {
-		return !errors.Is(err, os.ErrNotExist) || !procMounted()
+		return !errors.Is(err, os.ErrNotExist) || !proc.Mounted()
 	}
-	// Format: pid (comm) state ...; comm may contain spaces and parentheses.
-	s := string(stat)
-	open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if open < 0 || closing < open || closing+2 >= len(s) {
-		return true
-	}
-	comm, state := s[open+1:closing], s[closing+2]
-	if state == 'Z' || state == 'X' {
+	if st.State == 'Z' || st.State == 'X' {
 		return false
 	}
-	return comm == "postgres" || comm == "postmaster"
-}
-
-func procMounted() bool {
-	_, err := os.Stat("/proc/self/stat")
-	return err == nil
+	return st.Comm == "postgres" || st.Comm == "postmaster"
 }
 
 // Start starts the postmaster (`postgres -D <DataDir>`) as a child process in its own
@@ -262,36 +251,6 @@ func (i *Instance) dataDirPIDs() []int {
 	return pids
 }
 
-// childPIDs lists the processes whose parent is ppid (Linux /proc; nil elsewhere).
-func childPIDs(ppid int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...
-		s := string(stat)
-		closing := strings.LastIndexByte(s, ')')
-		if closing < 0 {
-			continue
-		}
-		f := strings.Fields(s[closing+1:])
-		if len(f) > 1 && f[1] == strconv.Itoa(ppid) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
 // prepareSocketDir creates the socket directory (0700, owned by the OS user) when missing.
 func (i *Instance) prepareSocketDir() error {
 	dir := i.cfg.SocketDir
@@ -421,7 +380,7 @@ func (i *Instance) Stop(ctx context.Context, mode StopMode) error {
 		}
 	}
 	i.logger.WarnContext(ctx, "shutdown timed out, killing the postmaster and its children", "pid", pid)
-	killAll(pid)
+	proc.KillPostmaster(pid)
 	if err := i.waitExitFor(pid, escalateGrace); err != nil {
 		return fmt.Errorf("stop %s: postmaster %d survived SIGKILL: %w", mode, pid, err)
 	}
@@ -434,23 +393,6 @@ func signal(pid int, sig syscall.Signal) error {
 		return fmt.Errorf("signal %d with %v: %w", pid, sig, err)
 	}
 	return nil
-}
-
-// killAll kills the postmaster pid and its children with SIGKILL. The postmaster is
-// stopped first so that it forks nothing while its children are listed; each child leads
-// its own process group (PostgreSQL calls setsid), which is killed with it so helper
-// processes such as an archive_command shell die too.
-func killAll(pid int) {
-	_ = syscall.Kill(pid, syscall.SIGSTOP)
-	children := childPIDs(pid)
-	_ = syscall.Kill(pid, syscall.SIGKILL)
-	for _, c := range children {
-		if pgid, err := syscall.Getpgid(c); err == nil && pgid == c {
-			_ = syscall.Kill(-c, syscall.SIGKILL)
-		} else {
-			_ = syscall.Kill(c, syscall.SIGKILL)
-		}
-	}
 }
 
 func (i *Instance) waitExitFor(pid int, d time.Duration) error {

@@ -1,0 +1,108 @@
+// Package proc reads Linux's /proc for the few facts ramd needs about processes (state,
+// parent, start time) and kills a PostgreSQL postmaster with every process it forked. It is
+// the one place that parses /proc/<pid>/stat; the fence guard and daemon/pg both use it.
+package proc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// ErrMalformed is returned for a stat line that cannot be parsed.
+var ErrMalformed = errors.New("proc: malformed stat")
+
+// Stat is what ramd reads of /proc/<pid>/stat.
+type Stat struct {
+	PID   int
+	Comm  string
+	State byte
+	PPID  int
+	// StartTime is field 22, the start time in clock ticks since boot, as written: with the
+	// pid it names one process, so a recycled pid is never taken for the old one.
+	StartTime string
+}
+
+// ParseStat parses one stat line: "pid (comm) state ppid ... starttime ...". The command name
+// may hold spaces and parentheses, so the fields are counted from the last ')'.
+func ParseStat(b []byte) (Stat, error) {
+	s := string(b)
+	open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 1 || closing < open {
+		return Stat{}, ErrMalformed
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(s[:open]))
+	if err != nil {
+		return Stat{}, ErrMalformed
+	}
+	f := strings.Fields(s[closing+1:])
+	if len(f) < 20 || len(f[0]) != 1 {
+		return Stat{}, ErrMalformed
+	}
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil {
+		return Stat{}, ErrMalformed
+	}
+	return Stat{PID: pid, Comm: s[open+1 : closing], State: f[0][0], PPID: ppid, StartTime: f[19]}, nil
+}
+
+// ReadStat reads and parses /proc/<pid>/stat.
+func ReadStat(pid int) (Stat, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return Stat{}, fmt.Errorf("proc: read process %d: %w", pid, err)
+	}
+	st, err := ParseStat(b)
+	if err != nil {
+		return Stat{}, fmt.Errorf("proc: process %d: %w", pid, err)
+	}
+	return st, nil
+}
+
+// Mounted reports whether /proc is there to read.
+func Mounted() bool {
+	_, err := os.Stat("/proc/self/stat")
+	return err == nil
+}
+
+// Children lists the processes whose parent is ppid (nil where /proc cannot be read).
+func Children(ppid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, err := ReadStat(pid); err == nil && st.PPID == ppid {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// KillPostmaster kills a postmaster and every process it forked with SIGKILL. PostgreSQL's
+// children each call setsid(), so killing the postmaster's process group would leave the
+// backends running until they notice, and a backend in the middle of a statement could still
+// commit. The postmaster is frozen first so it cannot fork while its children are listed and
+// killed (twice, for one it forked just before it stopped); a child that leads its own
+// process group is killed with its group, so helpers such as an archive_command shell die too.
+func KillPostmaster(pid int) {
+	_ = syscall.Kill(pid, syscall.SIGSTOP)
+	for range 2 {
+		for _, c := range Children(pid) {
+			if pgid, err := syscall.Getpgid(c); err == nil && pgid == c {
+				_ = syscall.Kill(-c, syscall.SIGKILL)
+			} else {
+				_ = syscall.Kill(c, syscall.SIGKILL)
+			}
+		}
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+}
