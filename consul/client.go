@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -26,6 +27,9 @@ type Client struct {
 	api     *api.Client
 	log     *slog.Logger
 	timeout time.Duration // per request; blocking queries add their wait on top
+	// obs holds the hooks requests are reported to (observe.go); nil when none. A stored
+	// value is never changed: setting a hook stores a new one.
+	obs atomic.Pointer[observers]
 }
 
 // New builds a Client from cfg: address, ACL token (Token, or TokenFile read once), TLS and

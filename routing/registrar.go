@@ -33,7 +33,6 @@ const (
 type Registrar struct {
 	cfg    Config
 	client *consul.Client
-	ttl    time.Duration
 
 	// Loop goroutine only.
 	last         Registration // last registration applied, for MarkCritical
@@ -49,11 +48,10 @@ type Registrar struct {
 	failures     int           // consecutive failed reconciles
 }
 
-// NewRegistrar returns a registrar; ttl is the TTL of the role check (unless Want.CheckTTL
-// says otherwise): a node whose loop stops feeding it drops out of every DNS name within
-// ttl.
-func NewRegistrar(cfg Config, client *consul.Client, ttl time.Duration) *Registrar {
-	return &Registrar{cfg: cfg, client: client, ttl: ttl}
+// NewRegistrar returns a registrar. The TTL of the role check comes with each Want
+// (Want.CheckTTL): a node whose loop stops feeding it drops out of every DNS name within it.
+func NewRegistrar(cfg Config, client *consul.Client) *Registrar {
+	return &Registrar{cfg: cfg, client: client}
 }
 
 // Failures returns how many reconciles in a row have failed (0 after a success), so the
@@ -71,7 +69,7 @@ func (r *Registrar) Failures() int { return r.failures }
 func (r *Registrar) Reconcile(ctx context.Context, want Want) error {
 	r.observeGap(time.Now())
 	want.WasLagging = r.registered && want.Role == RoleReplica && slices.Contains(r.last.Service.Tags, TagLagging)
-	reg := Build(r.cfg, want, r.ttl)
+	reg := Build(r.cfg, want)
 	err := r.reconcileService(ctx, reg)
 	if want.Leader {
 		err = errors.Join(err, r.reconcileCluster(ctx, r.cfg.Service(want.Scope)))

@@ -95,7 +95,7 @@ func TestBuild(t *testing.T) {
 			if tt.cfg != nil {
 				cfg = *tt.cfg
 			}
-			reg := Build(cfg, tt.want, 3*time.Second)
+			reg := Build(cfg, tt.want)
 			svc := reg.Service
 			if diff := cmp.Diff(tt.tags, svc.Tags); diff != "" {
 				t.Errorf("tags (-want +got):\n%s", diff)
@@ -128,11 +128,11 @@ func TestBuild(t *testing.T) {
 func TestBuildCheckTTL(t *testing.T) {
 	t.Parallel()
 	w := primary()
-	if reg := Build(defaultConfig(), w, 3*time.Second); reg.Service.Check.TTL != "3s" || reg.CheckTTL != 3*time.Second {
+	if reg := Build(defaultConfig(), w); reg.Service.Check.TTL != "3s" || reg.CheckTTL != 3*time.Second {
 		t.Errorf("default check ttl %q (%s)", reg.Service.Check.TTL, reg.CheckTTL)
 	}
 	w.CheckTTL = 2 * time.Second // the loop's fencing deadline
-	if reg := Build(defaultConfig(), w, 3*time.Second); reg.Service.Check.TTL != "2s" || reg.CheckTTL != 2*time.Second {
+	if reg := Build(defaultConfig(), w); reg.Service.Check.TTL != "2s" || reg.CheckTTL != 2*time.Second {
 		t.Errorf("overridden check ttl %q (%s)", reg.Service.Check.TTL, reg.CheckTTL)
 	}
 }
@@ -144,12 +144,12 @@ func TestBuildGolden(t *testing.T) {
 	cfg.Mesh = true
 	cfg.FailoverDatacenters = []string{"dc2", "dc3"}
 	got := map[string]any{
-		"primary":  Build(cfg, primary(), 3*time.Second),
-		"replica":  Build(cfg, replica(sync(SyncSync)), 3*time.Second),
-		"lagging":  Build(cfg, replica(lag(2<<20)), 3*time.Second),
+		"primary":  Build(cfg, primary()),
+		"replica":  Build(cfg, replica(sync(SyncSync))),
+		"lagging":  Build(cfg, replica(lag(2<<20))),
 		"queries":  BuildQueries(cfg, cfg.Service("pg_main")),
 		"entries":  BuildConfigEntries(cfg.Service("pg_main")),
-		"stopped":  Build(defaultConfig(), replica(role(RoleNone), sync(SyncNone)), 3*time.Second),
+		"stopped":  Build(defaultConfig(), replica(role(RoleNone), sync(SyncNone))),
 		"services": []string{cfg.Service("pg_main"), QueryName("pg-main", TagReplica)},
 	}
 	b, err := json.MarshalIndent(got, "", "  ")
@@ -174,7 +174,7 @@ func TestBuildGolden(t *testing.T) {
 func TestSameService(t *testing.T) {
 	t.Parallel()
 	cfg := defaultConfig()
-	base := Build(cfg, replica(), 3*time.Second).Service
+	base := Build(cfg, replica()).Service
 	registered := func(mod func(*api.AgentService)) *api.AgentService {
 		s := &api.AgentService{ID: base.ID, Service: base.Name, Address: base.Address, Port: base.Port,
 			Tags: []string{"replica", "async"}, Meta: map[string]string{}}

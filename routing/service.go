@@ -102,8 +102,8 @@ type Want struct {
 	// read pool only once its lag is back under half the limit, so a replica hovering at the
 	// limit does not flap in and out of DNS (the registrar sets it).
 	WasLagging bool
-	// CheckTTL overrides the registrar's TTL of the check when above 0. The loop sets it to
-	// the leader's fencing deadline (TTL - fence margin after its last heartbeat): a dead
+	// CheckTTL is the TTL of the check (DefaultCheckTTL when 0). The loop sets it to the
+	// fencing window of the timings in force (TTL - fence margin after its last heartbeat): a dead
 	// primary's check then expires no later than it would have fenced itself, before any
 	// replica may race; and the fencing inequality already makes every healthy loop cycle
 	// within it.
@@ -182,10 +182,16 @@ func Tags(cfg Config, want Want) []string {
 	return slices.Compact(tags)
 }
 
+// DefaultCheckTTL is the check's TTL when Want.CheckTTL is 0: the fencing window of the
+// default timings (ttl 3s - fence margin 1s) would be 2s; 3s is the default ttl, so a caller
+// that sets nothing is never stricter than the loop.
+const DefaultCheckTTL = 3 * time.Second
+
 // Build computes the registration for want. Pure.
-func Build(cfg Config, want Want, ttl time.Duration) Registration {
-	if want.CheckTTL > 0 {
-		ttl = want.CheckTTL
+func Build(cfg Config, want Want) Registration {
+	ttl := want.CheckTTL
+	if ttl <= 0 {
+		ttl = DefaultCheckTTL
 	}
 	name := cfg.Service(want.Scope)
 	id := ServiceID(name, want.Node)

@@ -130,7 +130,7 @@ func serve(ctx context.Context, cfg Config, tracing *observability.Tracing, logg
 		_ = ln.Close()
 		return err
 	}
-	registrar := routing.NewRegistrar(cfg.Routing, client, cfg.Node.TTL)
+	registrar := routing.NewRegistrar(cfg.Routing, client)
 	node := daemon.New(cfg.Node, inst, client, guard, registrar, logger)
 	node.SetTelemetry(&daemon.Telemetry{TracerProvider: tracing.Provider(), Metrics: metrics})
 	node.SetAPICredentials(cfg.API.Auth().Username, cfg.API.Auth().Password, cfg.API.Auth().Token)
