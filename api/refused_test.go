@@ -114,7 +114,7 @@ func newRefusalRig(t *testing.T) refusalRig {
 		t.Fatal(err)
 	}
 	node := daemon.New(daemon.Config{Scope: scope, Namespace: ns, Name: "n2", TTL: 3 * time.Second, LoopWait: time.Second,
-		RetryTimeout: time.Second, FenceMargin: time.Second}, inst, client, nil, nil, logger)
+		RetryTimeout: time.Second, FenceMargin: time.Second}, daemon.Deps{PG: inst, Consul: client, Logger: logger})
 	raw, err := capi.NewClient(&capi.Config{Address: agent.HTTPAddr, Token: agent.Token})
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ramd-project/ramd/consul"
 	"github.com/ramd-project/ramd/daemon/dynconf"
 	"github.com/ramd-project/ramd/daemon/ha"
 	"github.com/ramd-project/ramd/daemon/pg"
@@ -58,7 +59,7 @@ func TestConfigInForce(t *testing.T) {
 			t.Fatal(err)
 		}
 		return New(Config{Name: "n1", Scope: "s", TTL: 6 * time.Second, LoopWait: time.Second, RetryTimeout: time.Second, FenceMargin: time.Second},
-			inst, nil, nil, nil, slog.New(slog.DiscardHandler))
+			Deps{PG: inst, Consul: &consul.Client{}})
 	}
 	n := newNode()
 	if c := n.configInForce(nil, false); n.conf.source != SourceEnvironment || c.SyncMode() != "off" {

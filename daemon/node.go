@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -31,8 +32,10 @@ type Node struct {
 	logger   *slog.Logger
 	http     *http.Client
 	connURL  string
-	// API credentials for calls to other members; set once before Run.
-	apiUser, apiPassword, apiToken string
+	// peerAuth are the credentials of calls to other members' APIs.
+	peerAuth PeerAuth
+	// tel receives spans and metrics (telemetry.go).
+	tel *telemetry
 
 	status atomic.Pointer[Status]
 	wake   chan struct{}
@@ -101,27 +104,64 @@ type Node struct {
 	syncEnforced     bool   // this leader has enforced synchronous standbys since sync mode went on
 }
 
+// Deps are what a Node works with, given once to New.
+type Deps struct {
+	PG     *pg.Instance
+	Consul *consul.Client
+	// Guard is the fence guard (nil: none, in tests that never lead).
+	Guard *fence.Guard
+	// Registrar publishes the node's service in Consul (nil: no registration).
+	Registrar *routing.Registrar
+	Logger    *slog.Logger
+	// Telemetry receives spans and metrics (nil: nothing is recorded).
+	Telemetry *Telemetry
+	// PeerAuth are the credentials the node's mutating calls to other members' APIs
+	// (failsafe confirmations) carry; every member shares them.
+	PeerAuth PeerAuth
+	// PeerTLS is used for calls to other members' APIs: the CAs trusted and the client
+	// certificate presented (nil: plain HTTP or the system pool).
+	PeerTLS *tls.Config
+}
+
+// PeerAuth are API credentials: a bearer token, or a user and password.
+type PeerAuth struct {
+	User, Password, Token string
+}
+
 // New wires a node. Nothing is started until Run.
-func New(cfg Config, inst *pg.Instance, client *consul.Client, guard *fence.Guard, reg *routing.Registrar, logger *slog.Logger) *Node {
-	pc := inst.Config()
+func New(cfg Config, d Deps) *Node {
+	logger := d.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	pc := d.PG.Config()
 	host := pc.ConnectAddr
 	if host == "" {
 		host = pc.ListenAddr
 	}
-	return &Node{
+	hc := &http.Client{Timeout: maxProbeTimeout}
+	if d.PeerTLS != nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = d.PeerTLS
+		hc.Transport = t
+	}
+	n := &Node{
 		cfg:            cfg,
-		pg:             inst,
-		consul:         client,
-		store:          client.Store(cfg.Namespace, cfg.Scope),
-		guard:          guard,
-		registry:       reg,
+		pg:             d.PG,
+		consul:         d.Consul,
+		store:          d.Consul.Store(cfg.Namespace, cfg.Scope),
+		guard:          d.Guard,
+		registry:       d.Registrar,
 		logger:         logger.With("node", cfg.Name, "cluster", cfg.Scope),
-		http:           &http.Client{Timeout: maxProbeTimeout},
+		http:           hc,
+		peerAuth:       d.PeerAuth,
 		connURL:        fmt.Sprintf("postgres://%s/postgres", hostPort(host, pc.Port)),
 		wake:           make(chan struct{}, 1),
 		members:        map[string]consul.Member{},
 		slotsGoneSince: map[string]time.Time{},
 	}
+	n.setTelemetry(d.Telemetry)
+	return n
 }
 
 // maxProbeTimeout bounds every request to another member's API whatever the timings.

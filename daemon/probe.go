@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -199,26 +198,11 @@ func (n *Node) postFailsafe(ctx context.Context, apiURL string) error {
 	return nil
 }
 
-// SetAPICredentials gives the node the credentials its own mutating calls to other members'
-// APIs (failsafe confirmations) must carry; every member shares them.
-func (n *Node) SetAPICredentials(user, password, token string) {
-	n.apiUser, n.apiPassword, n.apiToken = user, password, token
-}
-
-// SetAPIClientTLS makes the node's calls to other members' APIs (probes, failsafe
-// confirmations) use cfg: the CAs it trusts and the client certificate it presents. The
-// client keeps its timeout. Call it before Run.
-func (n *Node) SetAPIClientTLS(cfg *tls.Config) {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = cfg
-	n.http.Transport = t
-}
-
 func (n *Node) authorize(req *http.Request) {
 	switch {
-	case n.apiToken != "":
-		req.Header.Set("Authorization", "Bearer "+n.apiToken)
-	case n.apiUser != "":
-		req.SetBasicAuth(n.apiUser, n.apiPassword)
+	case n.peerAuth.Token != "":
+		req.Header.Set("Authorization", "Bearer "+n.peerAuth.Token)
+	case n.peerAuth.User != "":
+		req.SetBasicAuth(n.peerAuth.User, n.peerAuth.Password)
 	}
 }

@@ -3,11 +3,8 @@ package daemon
 import (
 	"context"
 	"errors"
-	"runtime"
 	"strings"
-	"sync"
 	"time"
-	"weak"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -129,15 +126,15 @@ func newTelemetry(t *Telemetry, node, scope string) *telemetry {
 	return tel
 }
 
-// nodeTelemetry holds each Node's telemetry, keyed weakly: the entry goes with the Node.
-var nodeTelemetry sync.Map // weak.Pointer[Node] -> *telemetry
-
-// SetTelemetry makes the node report to t: spans for every cycle that acts (not for the
-// leader's routine heartbeat) with a child per action and per Consul request, and the
-// ramd_* loop, action, failover, switchover and Consul metrics. Call it before Run.
-func (n *Node) SetTelemetry(t *Telemetry) {
+// setTelemetry makes the node report to t (nil: record nothing): spans for every cycle that
+// acts (not for the leader's routine heartbeat) with a child per action and per Consul
+// request, and the ramd_* loop, action, failover, switchover and Consul metrics. New calls it.
+func (n *Node) setTelemetry(t *Telemetry) {
 	tel := newTelemetry(t, n.cfg.Name, n.cfg.Scope)
-	n.storeTelemetry(tel)
+	n.tel = tel
+	if t == nil {
+		return
+	}
 	kinds := make([]string, len(actionKinds))
 	for i, k := range actionKinds {
 		kinds[i] = string(k)
@@ -151,22 +148,13 @@ func (n *Node) SetTelemetry(t *Telemetry) {
 	}
 }
 
-func (n *Node) storeTelemetry(tel *telemetry) {
-	key := weak.Make(n)
-	if _, had := nodeTelemetry.Swap(key, tel); !had {
-		runtime.AddCleanup(n, func(k weak.Pointer[Node]) { nodeTelemetry.Delete(k) }, key)
-	}
-}
-
-// telemetry returns the node's telemetry: what SetTelemetry set, else one that records
-// nothing.
+// telemetry returns the node's telemetry (one that records nothing for a Node not made by
+// New, as some tests build).
 func (n *Node) telemetry() *telemetry {
-	if v, ok := nodeTelemetry.Load(weak.Make(n)); ok {
-		return v.(*telemetry)
+	if n.tel == nil {
+		n.tel = newTelemetry(nil, n.cfg.Name, n.cfg.Scope)
 	}
-	tel := newTelemetry(nil, n.cfg.Name, n.cfg.Scope)
-	n.storeTelemetry(tel)
-	return tel
+	return n.tel
 }
 
 // routine reports whether the plan is a steady state: nothing, or only what the leader does

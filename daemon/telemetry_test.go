@@ -40,7 +40,7 @@ func newRecorded(t *testing.T, name string) recorded {
 		t.Fatal(err)
 	}
 	n := &Node{cfg: Config{Name: name, Scope: "demo", RetryTimeout: time.Second}}
-	n.SetTelemetry(&Telemetry{TracerProvider: tp, Metrics: m})
+	n.setTelemetry(&Telemetry{TracerProvider: tp, Metrics: m})
 	return recorded{n: n, rec: rec, tp: tp, reg: reg}
 }
 
@@ -416,7 +416,7 @@ func TestMetricsWithoutTracing(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := &Node{cfg: Config{Name: "n2", Scope: "demo", RetryTimeout: time.Second}}
-	n.SetTelemetry(&Telemetry{Metrics: m})
+	n.setTelemetry(&Telemetry{Metrics: m})
 	n.telemetry().readJob = func(context.Context, string) (consul.Job, error) {
 		return consul.Job{ID: "j1", CreatedAt: time.Now().Add(-time.Second)}, nil
 	}
@@ -491,7 +491,7 @@ func TestTraceParent(t *testing.T) {
 	}
 }
 
-// TestTelemetryDefault: a node without SetTelemetry acts without spans or metrics.
+// TestTelemetryDefault: a node without telemetry acts without spans or metrics.
 func TestTelemetryDefault(t *testing.T) {
 	t.Parallel()
 	n := &Node{cfg: Config{Name: "n1", Scope: "demo", RetryTimeout: time.Second}}
@@ -557,7 +557,7 @@ func BenchmarkCycleTelemetry(b *testing.B) {
 				tel, stop := s.tel()
 				defer stop()
 				if tel != nil {
-					n.SetTelemetry(tel)
+					n.setTelemetry(tel)
 				}
 				o := failoverObservation()
 				ctx := context.Background()

@@ -131,12 +131,13 @@ func serve(ctx context.Context, cfg Config, tracing *observability.Tracing, logg
 		return err
 	}
 	registrar := routing.NewRegistrar(cfg.Routing, client)
-	node := daemon.New(cfg.Node, inst, client, guard, registrar, logger)
-	node.SetTelemetry(&daemon.Telemetry{TracerProvider: tracing.Provider(), Metrics: metrics})
-	node.SetAPICredentials(cfg.API.Auth().Username, cfg.API.Auth().Password, cfg.API.Auth().Token)
-	if clientTLS != nil {
-		node.SetAPIClientTLS(clientTLS)
-	}
+	auth := cfg.API.Auth()
+	node := daemon.New(cfg.Node, daemon.Deps{
+		PG: inst, Consul: client, Guard: guard, Registrar: registrar, Logger: logger,
+		Telemetry: &daemon.Telemetry{TracerProvider: tracing.Provider(), Metrics: metrics},
+		PeerAuth:  daemon.PeerAuth{User: auth.Username, Password: auth.Password, Token: auth.Token},
+		PeerTLS:   clientTLS,
+	})
 	apiOpts := []api.Option{api.WithAuth(cfg.API.Auth())}
 	if !cfg.API.Auth().Enabled() {
 		logger.Warn("the API's mutating endpoints are open: set RAMD_API_USERNAME and RAMD_API_PASSWORD (or RAMD_API_TOKEN)")
