@@ -383,14 +383,11 @@ func (n *Node) heartbeat(ctx context.Context, o *observation) error {
 	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer cancel()
 	start := fence.Now()
-	n.heartbeats++
-	ttl := n.timings().TTL
-	st := consul.Status{Optime: o.in.LeaderOptime, Heartbeat: n.heartbeats, TTLms: uint64(ttl.Milliseconds())}
+	optime := o.in.LeaderOptime
 	if o.pg.Running && !o.pg.InRecovery {
-		st.Optime = uint64(o.pg.WriteLSN)
+		optime = uint64(o.pg.WriteLSN)
 	}
-	b, _ := json.Marshal(st)
-	if err := n.store.PutIfHeld(cctx, consul.KeyLeader, n.session, consul.KeyStatus, b); err != nil {
+	if err := n.writeHeartbeat(cctx, optime); err != nil {
 		// Consul may answer reads before writes, or not know a session yet, while a server
 		// recovers. Confirm directly with the members instead: each confirms only the leader
 		// it knows, so a node that really lost the lock to another gets no confirmation.
@@ -401,7 +398,6 @@ func (n *Node) heartbeat(ctx context.Context, o *observation) error {
 		n.logger.Warn("heartbeat failed; leadership confirmed by every member", "err", err)
 		return nil
 	}
-	n.lead.AnnouncedTTL = ttl // the replicas now race no earlier than ttl after this heartbeat
 	n.confirmed(start)
 	n.failsafeActive = false
 	if o.pg.Running && !o.pg.InRecovery {
@@ -409,6 +405,35 @@ func (n *Node) heartbeat(ctx context.Context, o *observation) error {
 		n.maintainSlots(cctx, o)
 	}
 	return nil
+}
+
+// writeHeartbeat writes the status key (optime, a counter, the TTL in force) in a
+// transaction that succeeds only while this node's session holds the leader key. On success
+// the replicas race no earlier than that TTL after it.
+func (n *Node) writeHeartbeat(ctx context.Context, optime uint64) error {
+	n.heartbeats++
+	ttl := n.timings().TTL
+	b, _ := json.Marshal(consul.Status{Optime: optime, Heartbeat: n.heartbeats, TTLms: uint64(ttl.Milliseconds())})
+	if err := n.store.PutIfHeld(ctx, consul.KeyLeader, n.session, consul.KeyStatus, b); err != nil {
+		return err
+	}
+	n.lead.AnnouncedTTL = ttl
+	return nil
+}
+
+// beatNow is a heartbeat in the middle of a leader's own work that took long (a promotion
+// after the replay, a start of PostgreSQL): the fencing deadline then counts from now, not
+// from the start of the cycle, and the replicas see the new position at once. A failure is
+// only logged: the next cycle's heartbeat decides.
+func (n *Node) beatNow(ctx context.Context, optime uint64) {
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
+	defer cancel()
+	start := fence.Now()
+	if err := n.writeHeartbeat(cctx, optime); err != nil {
+		n.logger.Warn("heartbeat after the leader's own work", "err", err)
+		return
+	}
+	n.confirmed(start)
 }
 
 // maintainSlots keeps a physical slot per member on the leader and drops slots of members
@@ -509,6 +534,9 @@ func (n *Node) startPrimary(ctx context.Context, o *observation) error {
 		}
 	}
 	n.confirmed(n.lock.ConfirmedAt)
+	if st, err := n.pg.Status(sctx); err == nil {
+		n.beatNow(ctx, uint64(st.WriteLSN))
+	}
 	n.logger.Info("postgres restarted in place as primary")
 	return nil
 }
@@ -533,6 +561,7 @@ func (n *Node) promote(ctx context.Context, o *observation) error {
 		return fmt.Errorf("promote: %w", err)
 	}
 	n.confirmed(n.lock.ConfirmedAt) // arm the guard on the now writable postmaster
+	n.beatNow(ctx, uint64(lsn))
 	n.following = ""
 	n.startFailures = 0
 	reason := "failover"
