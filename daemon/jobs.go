@@ -2,8 +2,14 @@ package daemon
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ramd-project/ramd/consul"
@@ -25,9 +31,34 @@ type listedJob struct {
 	index uint64
 }
 
-// Jobs lists the tracked jobs, newest first.
-func (n *Node) Jobs(ctx context.Context) ([]consul.Job, error) {
-	listed, err := n.listJobs(ctx)
+// jobBook records the cluster's jobs in Consul (ramd/jobs/<id>): create, phase, read, list,
+// prune. Switchovers, failovers, rolling restarts and local operations all go through it.
+// Its methods are safe from any goroutine except where noted.
+type jobBook struct {
+	store  *consul.Store
+	node   string
+	logger *slog.Logger
+	// timeout is the Consul budget in force (the cluster's retry_timeout).
+	timeout func() time.Duration
+	// onPhase is told every phase recorded, for the trace (may be nil).
+	onPhase func(ctx context.Context, phase string)
+
+	prunedAt time.Time   // loop goroutine only
+	pruning  atomic.Bool // a pruning runs
+	// background is the pruning goroutine; wait waits for it.
+	background sync.WaitGroup
+}
+
+// get reads a job.
+func (b *jobBook) get(ctx context.Context, id string) (consul.Job, error) {
+	var j consul.Job
+	_, err := b.store.GetJSON(ctx, consul.JobKey(id), true, &j)
+	return j, err
+}
+
+// list returns the jobs, newest first.
+func (b *jobBook) list(ctx context.Context) ([]consul.Job, error) {
+	listed, err := b.listed(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -38,8 +69,8 @@ func (n *Node) Jobs(ctx context.Context) ([]consul.Job, error) {
 	return out, nil
 }
 
-func (n *Node) listJobs(ctx context.Context) ([]listedJob, error) {
-	pairs, err := n.store.List(ctx, consul.KeyJobs)
+func (b *jobBook) listed(ctx context.Context) ([]listedJob, error) {
+	pairs, err := b.store.List(ctx, consul.KeyJobs)
 	if err != nil {
 		return nil, err
 	}
@@ -53,6 +84,75 @@ func (n *Node) listJobs(ctx context.Context) ([]listedJob, error) {
 	}
 	slices.SortFunc(out, func(a, b listedJob) int { return b.CreatedAt.Compare(a.CreatedAt) })
 	return out, nil
+}
+
+// create stores j as a new pending job and returns its id.
+func (b *jobBook) create(ctx context.Context, j consul.Job) (string, error) {
+	j.ID = newJobID()
+	now := time.Now().UTC()
+	j.State, j.CreatedAt = consul.JobPending, now
+	j.Phases = []consul.JobPhase{{Name: "requested", At: now, Node: b.node}}
+	j.TraceParent = traceParent(ctx)
+	raw, err := json.Marshal(j)
+	if err != nil {
+		return "", fmt.Errorf("encode job: %w", err)
+	}
+	if err := b.store.Put(ctx, consul.JobKey(j.ID), raw); err != nil {
+		return "", fmt.Errorf("record job: %w", err)
+	}
+	return j.ID, nil
+}
+
+// record records a job for a local operation on node; "" when Consul refused (the job
+// record is for following, the operation does not depend on it).
+func (b *jobBook) record(ctx context.Context, kind, node string) string {
+	id, err := b.create(ctx, consul.Job{Kind: kind, From: node})
+	if err != nil {
+		b.logger.Warn("record job", "kind", kind, "err", err)
+		return ""
+	}
+	return id
+}
+
+// phase appends a phase to the job (best effort: a job record is for following, the work
+// itself never waits on it).
+func (b *jobBook) phase(ctx context.Context, id, phase, state, errText string) {
+	if id == "" {
+		return
+	}
+	if b.onPhase != nil {
+		b.onPhase(ctx, phase)
+	}
+	cctx, cancel := context.WithTimeout(ctx, b.timeout())
+	defer cancel()
+	for range 3 {
+		var j consul.Job
+		idx, err := b.store.GetJSON(cctx, consul.JobKey(id), true, &j)
+		if err != nil {
+			return
+		}
+		now := time.Now().UTC()
+		j.Phases = append(j.Phases, consul.JobPhase{Name: phase, At: now, Node: b.node})
+		if state != "" {
+			j.State = state
+		}
+		if errText != "" {
+			j.Error = errText
+		}
+		if state == consul.JobSucceeded || state == consul.JobFailed {
+			j.FinishedAt = &now
+		}
+		raw, _ := json.Marshal(j)
+		if err := b.store.CAS(cctx, consul.JobKey(id), raw, idx); err == nil {
+			return
+		}
+	}
+}
+
+func newJobID() string {
+	raw := make([]byte, 8)
+	_, _ = rand.Read(raw)
+	return hex.EncodeToString(raw)
 }
 
 // expiredJobs picks the finished jobs to remove from jobs (newest first): older than maxAge,
@@ -75,35 +175,46 @@ func expiredJobs(jobs []listedJob, now time.Time, keep int, maxAge time.Duration
 	return out
 }
 
-// startPruneJobs removes expired jobs in the background every jobPruneEvery (the leader's
-// cycle must not wait on it: its heartbeats keep their rate).
-func (n *Node) startPruneJobs(ctx context.Context) {
-	if time.Since(n.jobsPrunedAt) < jobPruneEvery || !n.pruning.CompareAndSwap(false, true) {
+// startPrune removes expired jobs in the background every jobPruneEvery (the leader's cycle
+// must not wait on it: its heartbeats keep their rate). Loop goroutine only.
+func (b *jobBook) startPrune(ctx context.Context) {
+	if time.Since(b.prunedAt) < jobPruneEvery || !b.pruning.CompareAndSwap(false, true) {
 		return
 	}
-	n.jobsPrunedAt = time.Now()
+	b.prunedAt = time.Now()
+	b.background.Add(1)
 	go func() {
-		defer n.pruning.Store(false)
-		n.pruneJobs(context.WithoutCancel(ctx))
+		defer b.background.Done()
+		defer b.pruning.Store(false)
+		b.prune(ctx)
 	}()
 }
 
-// pruneJobs removes expired jobs, within a few Consul timeouts.
-func (n *Node) pruneJobs(ctx context.Context) {
-	cctx, cancel := context.WithTimeout(ctx, 5*n.timings().RetryTimeout)
+// prune removes expired jobs, within a few Consul timeouts.
+func (b *jobBook) prune(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, 5*b.timeout())
 	defer cancel()
-	jobs, err := n.listJobs(cctx)
+	jobs, err := b.listed(cctx)
 	if err != nil {
-		n.logger.Debug("list jobs", "err", err)
+		b.logger.Debug("list jobs", "err", err)
 		return
 	}
 	removed := 0
 	for _, j := range expiredJobs(jobs, time.Now(), jobKeep, jobMaxAge) {
-		if err := n.store.DeleteCAS(cctx, consul.JobKey(j.ID), j.index); err == nil {
+		if err := b.store.DeleteCAS(cctx, consul.JobKey(j.ID), j.index); err == nil {
 			removed++
 		}
 	}
 	if removed > 0 {
-		n.logger.Info("removed old jobs", "count", removed)
+		b.logger.Info("removed old jobs", "count", removed)
 	}
 }
+
+// wait waits for the background pruning to end.
+func (b *jobBook) wait() { b.background.Wait() }
+
+// Jobs lists the tracked jobs, newest first.
+func (n *Node) Jobs(ctx context.Context) ([]consul.Job, error) { return n.jobs.list(ctx) }
+
+// Job reads a tracked job.
+func (n *Node) Job(ctx context.Context, id string) (consul.Job, error) { return n.jobs.get(ctx, id) }

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -187,9 +186,9 @@ func (n *Node) enqueue(ctx context.Context, op *localOp, force bool) error {
 	if cur != nil && !force {
 		return fmt.Errorf("%w: %s already in progress", ErrBusy, cur.kind)
 	}
-	op.jobID = n.recordJob(ctx, op.kind, n.cfg.Name)
+	op.jobID = n.jobs.record(ctx, op.kind, n.cfg.Name)
 	if err := n.queue(op, force); err != nil {
-		n.jobPhase(ctx, op.jobID, "refused", consul.JobFailed, err.Error())
+		n.jobs.phase(ctx, op.jobID, "refused", consul.JobFailed, err.Error())
 		return err
 	}
 	n.Wake()
@@ -215,34 +214,6 @@ func (n *Node) queue(op *localOp, force bool) error {
 	return nil
 }
 
-// recordJob records a job for a local operation on node; "" when Consul refused (the job
-// record is for following, the operation does not depend on it).
-func (n *Node) recordJob(ctx context.Context, kind, node string) string {
-	id, err := n.createJob(ctx, consul.Job{Kind: kind, From: node})
-	if err != nil {
-		n.logger.Warn("record job", "kind", kind, "err", err)
-		return ""
-	}
-	return id
-}
-
-// createJob stores j as a new pending job and returns its id.
-func (n *Node) createJob(ctx context.Context, j consul.Job) (string, error) {
-	j.ID = newJobID()
-	now := time.Now().UTC()
-	j.State, j.CreatedAt = consul.JobPending, now
-	j.Phases = []consul.JobPhase{{Name: "requested", At: now, Node: n.cfg.Name}}
-	j.TraceParent = traceParent(ctx)
-	b, err := json.Marshal(j)
-	if err != nil {
-		return "", fmt.Errorf("encode job: %w", err)
-	}
-	if err := n.store.Put(ctx, consul.JobKey(j.ID), b); err != nil {
-		return "", fmt.Errorf("record job: %w", err)
-	}
-	return j.ID, nil
-}
-
 // ScheduleRestart records a restart to run at r.Schedule and returns its job id.
 func (n *Node) ScheduleRestart(ctx context.Context, r RestartRequest) (string, error) {
 	st := n.Status()
@@ -261,14 +232,14 @@ func (n *Node) ScheduleRestart(ctx context.Context, r RestartRequest) (string, e
 	case busy:
 		return "", ErrRestartScheduled
 	}
-	id, err := n.createJob(ctx, consul.Job{Kind: OpRestart, From: n.cfg.Name, ScheduledAt: r.Schedule.UTC().Format(time.RFC3339)})
+	id, err := n.jobs.create(ctx, consul.Job{Kind: OpRestart, From: n.cfg.Name, ScheduledAt: r.Schedule.UTC().Format(time.RFC3339)})
 	if err != nil {
 		return "", err
 	}
 	n.opMu.Lock()
 	if n.scheduled != nil {
 		n.opMu.Unlock()
-		n.jobPhase(ctx, id, "refused", consul.JobFailed, ErrRestartScheduled.Error())
+		n.jobs.phase(ctx, id, "refused", consul.JobFailed, ErrRestartScheduled.Error())
 		return "", ErrRestartScheduled
 	}
 	n.scheduled = &ScheduledRestart{RestartRequest: r, PostmasterStart: st.PostmasterStart, JobID: id}
@@ -286,7 +257,7 @@ func (n *Node) CancelScheduledRestart(ctx context.Context) error {
 	if s == nil {
 		return ErrNoScheduledRestart
 	}
-	n.jobPhase(ctx, s.JobID, "cancelled", consul.JobFailed, "cancelled by request")
+	n.jobs.phase(ctx, s.JobID, "cancelled", consul.JobFailed, "cancelled by request")
 	n.Wake()
 	return nil
 }
@@ -346,7 +317,7 @@ func (n *Node) operatorStart() (start, overdue bool) {
 // restart, the stop of a queued operation, or the end of one whose server runs again.
 func (n *Node) runLocalOps(ctx context.Context, o *observation) {
 	if n.lock.Held && o.in.ConsulOK && !n.failsafeActive {
-		n.startPruneJobs(ctx)
+		n.jobs.startPrune(ctx)
 	}
 	n.opMu.Lock()
 	replaced := n.replaced
@@ -383,7 +354,7 @@ func (n *Node) runLocalOps(ctx context.Context, o *observation) {
 	n.opMu.Unlock()
 	if skipped != nil {
 		n.logger.Info("scheduled restart cancelled", "reason", why)
-		n.jobPhase(ctx, skipped.JobID, "skipped", consul.JobFailed, why)
+		n.jobs.phase(ctx, skipped.JobID, "skipped", consul.JobFailed, why)
 	}
 	switch {
 	case op == nil:
@@ -437,7 +408,7 @@ func (n *Node) checkStopped(ctx context.Context, op *localOp) {
 		}
 		_ = n.guard.Disarm()
 		n.setState("stopped")
-		n.jobPhase(ctx, op.jobID, "starting", "", "")
+		n.jobs.phase(ctx, op.jobID, "starting", "", "")
 		n.markStopped(op)
 	default:
 	}
@@ -476,7 +447,7 @@ func (n *Node) dueScheduledRestart(o *observation) (*localOp, *ScheduledRestart,
 // short). The loop goes on meanwhile: a leader keeps heartbeating, and the fence guard stays
 // armed, while the server shuts down; checkStopped sees the end.
 func (n *Node) stopForRestart(ctx context.Context, o *observation, op *localOp) error {
-	n.jobPhase(ctx, op.jobID, "stopping", consul.JobRunning, "")
+	n.jobs.phase(ctx, op.jobID, "stopping", consul.JobRunning, "")
 	if !n.pg.Running() {
 		n.markStopped(op)
 		return nil
@@ -499,14 +470,14 @@ func (n *Node) stopForRestart(ctx context.Context, o *observation, op *localOp) 
 	n.opMu.Lock()
 	op.stopping = true
 	n.opMu.Unlock()
-	sctx := context.WithoutCancel(ctx)
-	go func() {
-		// pg.Stop is bounded: stopTimeout, then immediate, then SIGKILL.
-		cctx, cancel := context.WithTimeout(sctx, stopTimeout)
+	n.tasks.run(func(context.Context) {
+		// pg.Stop is bounded: stopTimeout, then immediate, then SIGKILL. It is not cut short
+		// when the node shuts down: shutdown waits for it, then stops PostgreSQL itself.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
 		defer cancel()
 		op.stopDone <- n.pg.Stop(cctx, pg.StopFast)
 		n.Wake()
-	}()
+	})
 	return nil
 }
 
@@ -523,7 +494,7 @@ func (n *Node) stopForReinit(ctx context.Context, o *observation, op *localOp) e
 	case o.in.PG.Running && !o.in.PG.InRecovery:
 		return fmt.Errorf("postgres runs as a primary here: refusing to remove its data")
 	}
-	n.jobPhase(ctx, op.jobID, "stopping", consul.JobRunning, "")
+	n.jobs.phase(ctx, op.jobID, "stopping", consul.JobRunning, "")
 	if err := n.leaveSync(ctx); err != nil {
 		return fmt.Errorf("refusing to remove a synchronous standby's data: %w", err)
 	}
@@ -539,7 +510,7 @@ func (n *Node) stopForReinit(ctx context.Context, o *observation, op *localOp) e
 	}
 	n.cloneFromLeader = op.fromLeader
 	n.following = ""
-	n.jobPhase(ctx, op.jobID, "cloning", "", "")
+	n.jobs.phase(ctx, op.jobID, "cloning", "", "")
 	return nil
 }
 
@@ -570,10 +541,10 @@ func (n *Node) endOp(ctx context.Context, op *localOp, err error) {
 	n.cloneFromLeader = false
 	if err != nil {
 		n.logger.Error("operation failed", "operation", op.kind, "job", op.jobID, "err", err)
-		n.jobPhase(ctx, op.jobID, "failed", consul.JobFailed, err.Error())
+		n.jobs.phase(ctx, op.jobID, "failed", consul.JobFailed, err.Error())
 	} else {
 		n.logger.Info("operation done", "operation", op.kind, "job", op.jobID)
-		n.jobPhase(ctx, op.jobID, "done", consul.JobSucceeded, "")
+		n.jobs.phase(ctx, op.jobID, "done", consul.JobSucceeded, "")
 	}
 	select {
 	case op.done <- err:
@@ -595,6 +566,6 @@ func (n *Node) closeLocalOps(ctx context.Context) {
 		}
 	}
 	if scheduled != nil {
-		n.jobPhase(ctx, scheduled.JobID, "cancelled", consul.JobFailed, ErrShuttingDown.Error())
+		n.jobs.phase(ctx, scheduled.JobID, "cancelled", consul.JobFailed, ErrShuttingDown.Error())
 	}
 }

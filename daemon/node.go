@@ -36,6 +36,10 @@ type Node struct {
 	peerAuth PeerAuth
 	// tel receives spans and metrics (telemetry.go).
 	tel *telemetry
+	// jobs records the cluster's jobs (jobs.go).
+	jobs *jobBook
+	// tasks owns the goroutines that outlive a request or a cycle (tasks.go).
+	tasks *tasks
 
 	status atomic.Pointer[Status]
 	wake   chan struct{}
@@ -68,7 +72,6 @@ type Node struct {
 	// closing is set once ramd shuts down: no more operations are taken.
 	closing         bool
 	reloadRequested atomic.Bool
-	pruning         atomic.Bool // a job pruning runs
 	rolling         atomic.Bool // this node coordinates a rolling restart
 
 	// Loop goroutine only.
@@ -95,7 +98,6 @@ type Node struct {
 	syncPendingSince time.Time
 	standbyTimeline  int
 	cloneFromLeader  bool
-	jobsPrunedAt     time.Time
 	failsafeActive   bool
 	state            string
 	memberWritten    memberWrite
@@ -159,8 +161,11 @@ func New(cfg Config, d Deps) *Node {
 		wake:           make(chan struct{}, 1),
 		members:        map[string]consul.Member{},
 		slotsGoneSince: map[string]time.Time{},
+		tasks:          newTasks(),
 	}
 	n.setTelemetry(d.Telemetry)
+	n.jobs = &jobBook{store: n.store, node: cfg.Name, logger: n.logger, timeout: func() time.Duration { return n.timings().RetryTimeout },
+		onPhase: n.tracePhase}
 	return n
 }
 

@@ -55,27 +55,29 @@ func (n *Node) RollingRestart(ctx context.Context, r RollingRestartRequest) (str
 	if !n.rolling.CompareAndSwap(false, true) {
 		return "", ErrRollingInProgress
 	}
-	id, err := n.createJob(ctx, consul.Job{Kind: "rolling-restart", From: st.Leader})
+	id, err := n.jobs.create(ctx, consul.Job{Kind: "rolling-restart", From: st.Leader})
 	if err != nil {
 		n.rolling.Store(false)
 		return "", err
 	}
-	go func() {
+	// The coordinator outlives the request; it ends with the node (the job then fails with
+	// the reason instead of staying "running").
+	n.tasks.run(func(tctx context.Context) {
 		defer n.rolling.Store(false)
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollingTimeout)
+		rctx, cancel := context.WithTimeout(tctx, rollingTimeout)
 		defer cancel()
 		if err := n.rollingRestart(rctx, id, r, st.Leader); err != nil {
 			n.logger.Error("rolling restart failed", "job", id, "err", err)
-			n.jobPhase(rctx, id, "failed", consul.JobFailed, err.Error())
+			n.jobs.phase(context.WithoutCancel(rctx), id, "failed", consul.JobFailed, err.Error())
 			return
 		}
-		n.jobPhase(rctx, id, "done", consul.JobSucceeded, "")
-	}()
+		n.jobs.phase(rctx, id, "done", consul.JobSucceeded, "")
+	})
 	return id, nil
 }
 
 func (n *Node) rollingRestart(ctx context.Context, id string, r RollingRestartRequest, leader string) error {
-	n.jobPhase(ctx, id, "restarting replicas", consul.JobRunning, "")
+	n.jobs.phase(ctx, id, "restarting replicas", consul.JobRunning, "")
 	members := slices.Clone(n.Status().Members) // the snapshot is shared with the API
 	slices.SortFunc(members, func(a, b MemberStatus) int { return strings.Compare(a.Name, b.Name) })
 	for _, m := range members {
@@ -98,11 +100,11 @@ func (n *Node) rollingRestart(ctx context.Context, id string, r RollingRestartRe
 		return fmt.Errorf("leader %s is no longer listed", leader)
 	}
 	if r.RestartPending && !lm.PendingRestart {
-		n.jobPhase(ctx, id, "skipped "+leader+": pending restart flag is not set", "", "")
+		n.jobs.phase(ctx, id, "skipped "+leader+": pending restart flag is not set", "", "")
 		return nil
 	}
 	if !r.InPlace && len(members) > 1 {
-		n.jobPhase(ctx, id, "switchover from "+leader, "", "")
+		n.jobs.phase(ctx, id, "switchover from "+leader, "", "")
 		if err := n.switchoverAndWait(ctx, leader); err != nil {
 			return err
 		}
@@ -125,10 +127,10 @@ func (n *Node) restartMember(ctx context.Context, id, name, apiURL string, pendi
 	case err != nil:
 		return fmt.Errorf("restart %s: %w", name, err)
 	case code == http.StatusOK:
-		n.jobPhase(ctx, id, "restarted "+name, "", "")
+		n.jobs.phase(ctx, id, "restarted "+name, "", "")
 		return nil
 	case code == http.StatusServiceUnavailable && strings.Contains(text, "conditions are not satisfied"):
-		n.jobPhase(ctx, id, "skipped "+name+": "+text, "", "")
+		n.jobs.phase(ctx, id, "skipped "+name+": "+text, "", "")
 		return nil
 	}
 	return fmt.Errorf("restart %s: %d %s", name, code, text)

@@ -21,6 +21,8 @@ func (n *Node) shutdown(ctx context.Context) error {
 	defer cancel()
 	n.logger.Info("stopping")
 	n.closeLocalOps(ctx)
+	n.tasks.stop()
+	n.jobs.wait()
 	var errs []error
 	if n.lock.Held {
 		if err := n.release(ctx, nil, "shutting down"); err != nil {

@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,7 +76,7 @@ func (n *Node) RequestSwitchover(ctx context.Context, r SwitchoverRequest) (stri
 	if !r.ScheduledAt.IsZero() {
 		job.ScheduledAt = r.ScheduledAt.UTC().Format(time.RFC3339)
 	}
-	id, err := n.createJob(ctx, job)
+	id, err := n.jobs.create(ctx, job)
 	if err != nil {
 		return "", err
 	}
@@ -95,58 +93,12 @@ func (n *Node) RequestSwitchover(ctx context.Context, r SwitchoverRequest) (stri
 	return id, nil
 }
 
-// Job reads a tracked job.
-func (n *Node) Job(ctx context.Context, id string) (consul.Job, error) {
-	var j consul.Job
-	_, err := n.store.GetJSON(ctx, consul.JobKey(id), true, &j)
-	return j, err
-}
-
-func newJobID() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// jobPhase appends a phase to the job (best effort: a job record is for following, the
-// switchover itself never waits on it).
-func (n *Node) jobPhase(ctx context.Context, id, phase, state, errText string) {
-	if id == "" {
-		return
-	}
-	n.tracePhase(ctx, phase)
-	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
-	defer cancel()
-	for range 3 {
-		var j consul.Job
-		idx, err := n.store.GetJSON(cctx, consul.JobKey(id), true, &j)
-		if err != nil {
-			return
-		}
-		now := time.Now().UTC()
-		j.Phases = append(j.Phases, consul.JobPhase{Name: phase, At: now, Node: n.cfg.Name})
-		if state != "" {
-			j.State = state
-		}
-		if errText != "" {
-			j.Error = errText
-		}
-		if state == consul.JobSucceeded || state == consul.JobFailed {
-			j.FinishedAt = &now
-		}
-		b, _ := json.Marshal(j)
-		if err := n.store.CAS(cctx, consul.JobKey(id), b, idx); err == nil {
-			return
-		}
-	}
-}
-
 // switchover hands the lock to target: checkpoint, fail the routing check, stop cleanly, wait
 // until target received the shutdown checkpoint, then release. If target never catches up,
 // PostgreSQL starts again as primary (the lock was never released) and the job fails.
 func (n *Node) switchover(ctx context.Context, o *observation, target string) error {
 	jobID := o.failover.JobID
-	n.jobPhase(ctx, jobID, "checkpoint", consul.JobRunning, "")
+	n.jobs.phase(ctx, jobID, "checkpoint", consul.JobRunning, "")
 	cctx, cancel := context.WithTimeout(ctx, stopTimeout)
 	defer cancel()
 	if err := n.pg.Checkpoint(cctx); err != nil {
@@ -155,7 +107,7 @@ func (n *Node) switchover(ctx context.Context, o *observation, target string) er
 	if n.registry != nil {
 		_ = n.registry.MarkCritical(cctx, "switchover to "+target)
 	}
-	n.jobPhase(ctx, jobID, "stopping", "", "")
+	n.jobs.phase(ctx, jobID, "stopping", "", "")
 	n.setState("stopping")
 	if err := n.pg.Stop(cctx, pg.StopFast); err != nil {
 		return fmt.Errorf("stop for switchover: %w", err)
@@ -165,7 +117,7 @@ func (n *Node) switchover(ctx context.Context, o *observation, target string) er
 	if err != nil {
 		return fmt.Errorf("read final position: %w", err)
 	}
-	n.jobPhase(ctx, jobID, "waiting for candidate", "", "")
+	n.jobs.phase(ctx, jobID, "waiting for candidate", "", "")
 	if err := n.waitReceived(ctx, target, uint64(cd.CheckpointLSN)); err != nil {
 		n.logger.Error("candidate did not catch up; staying primary", "candidate", target, "err", err)
 		n.finishSwitchover(ctx, o, false, fmt.Sprintf("candidate %s did not receive everything: %v", target, err))
@@ -177,7 +129,7 @@ func (n *Node) switchover(ctx context.Context, o *observation, target string) er
 		n.confirmed(n.lock.ConfirmedAt)
 		return err
 	}
-	n.jobPhase(ctx, jobID, "releasing", "", "")
+	n.jobs.phase(ctx, jobID, "releasing", "", "")
 	n.lock.ConfirmedAt, n.lock.Held = 0, false
 	n.publishStopped(ctx, o)
 	if err := n.dropLeaderKey(ctx); err != nil {
@@ -224,9 +176,9 @@ func (n *Node) finishSwitchover(ctx context.Context, o *observation, ok bool, wh
 		n.logger.Warn("clear failover key", "err", err)
 	}
 	if ok {
-		n.jobPhase(ctx, o.failover.JobID, "promoted", consul.JobSucceeded, "")
+		n.jobs.phase(ctx, o.failover.JobID, "promoted", consul.JobSucceeded, "")
 	} else {
-		n.jobPhase(ctx, o.failover.JobID, "failed", consul.JobFailed, why)
+		n.jobs.phase(ctx, o.failover.JobID, "failed", consul.JobFailed, why)
 	}
 }
 
@@ -253,6 +205,6 @@ func (n *Node) CancelSwitchover(ctx context.Context) error {
 	if err := n.store.DeleteCAS(ctx, consul.KeyFailover, idx); err != nil {
 		return fmt.Errorf("cancel switchover: %w", err)
 	}
-	n.jobPhase(ctx, f.JobID, "cancelled", consul.JobFailed, "cancelled by request")
+	n.jobs.phase(ctx, f.JobID, "cancelled", consul.JobFailed, "cancelled by request")
 	return nil
 }
