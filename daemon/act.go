@@ -63,7 +63,7 @@ func (n *Node) do(ctx context.Context, o *observation, a ha.Action) error {
 		if err := n.removeDataDir(); err != nil {
 			return err
 		}
-		n.rewindFailedFor = ""
+		n.pgMem.rewindFailedFor = ""
 		return n.clone(ctx, a.Target)
 	case ha.ActRewind:
 		return n.rewind(ctx, a.Target)
@@ -200,7 +200,7 @@ func (n *Node) memberConn(name string, replication bool) (pg.ConnParams, error) 
 
 func (n *Node) clone(ctx context.Context, leader string) error {
 	src := leader
-	if cf := n.cloneSource(); cf != "" && !n.cloneFromLeader {
+	if cf := n.cloneSource(); cf != "" && !n.pgMem.cloneFromLeader {
 		src = cf
 	}
 	conn, err := n.memberConn(src, true)
@@ -248,7 +248,7 @@ func (n *Node) rewind(ctx context.Context, leader string) error {
 	rctx, cancel := context.WithTimeout(ctx, rewindTimeout)
 	defer cancel()
 	if err := n.pg.Rewind(rctx, conn); err != nil {
-		n.rewindFailedFor = leader
+		n.pgMem.rewindFailedFor = leader
 		return fmt.Errorf("pg_rewind from %s: %w", leader, err)
 	}
 	n.logger.Info("pg_rewind done", "from", leader)
@@ -283,7 +283,7 @@ func (n *Node) startReplica(ctx context.Context, leader string) error {
 	if err := n.startPG(sctx); err != nil {
 		return err
 	}
-	n.following = leader
+	n.pgMem.following = leader
 	return nil
 }
 
@@ -308,7 +308,7 @@ func (n *Node) follow(ctx context.Context, leader string) error {
 	} else if err := n.pg.Reload(cctx); err != nil {
 		return fmt.Errorf("reload to follow %s: %w", leader, err)
 	}
-	n.following = leader
+	n.pgMem.following = leader
 	n.logger.Info("following", "leader", leader)
 	return nil
 }
@@ -316,11 +316,11 @@ func (n *Node) follow(ctx context.Context, leader string) error {
 // startPG starts PostgreSQL and counts failures for the bounded-restart rule.
 func (n *Node) startPG(ctx context.Context) error {
 	n.setState("starting")
-	n.lastPGStart = time.Now()
+	n.pgMem.lastStart = time.Now()
 	if err := n.pg.Start(ctx); err != nil {
-		n.startFailures++
+		n.pgMem.startFailures++
 		n.setState("start failed")
-		return fmt.Errorf("start postgres (failure %d): %w", n.startFailures, err)
+		return fmt.Errorf("start postgres (failure %d): %w", n.pgMem.startFailures, err)
 	}
 	return nil
 }
@@ -401,7 +401,7 @@ func (n *Node) heartbeat(ctx context.Context, o *observation) error {
 	n.confirmed(start)
 	n.failsafeActive = false
 	if o.pg.Running && !o.pg.InRecovery {
-		n.startFailures = 0
+		n.pgMem.startFailures = 0
 		n.maintainSlots(cctx, o)
 	}
 	return nil
@@ -562,8 +562,8 @@ func (n *Node) promote(ctx context.Context, o *observation) error {
 	}
 	n.confirmed(n.lock.ConfirmedAt) // arm the guard on the now writable postmaster
 	n.beatNow(ctx, uint64(lsn))
-	n.following = ""
-	n.startFailures = 0
+	n.pgMem.following = ""
+	n.pgMem.startFailures = 0
 	reason := "failover"
 	if o.failover != nil && (o.failover.Member == n.cfg.Name || o.failover.Leader != "") {
 		reason = "switchover" // named or not, a planned handover

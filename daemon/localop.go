@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ramd-project/ramd/consul"
@@ -78,6 +80,27 @@ type ScheduledRestart struct {
 	RestartRequest
 	PostmasterStart time.Time `json:"postmaster_start_time,omitzero"`
 	JobID           string    `json:"job_id,omitempty"`
+}
+
+// localOps is the state of the local operations (restart, reload, reinitialize, a scheduled
+// restart, an operator's stop): API handlers queue them, the loop carries them out.
+type localOps struct {
+	// mu guards every field below but reloadRequested.
+	mu sync.Mutex
+	// op is the operation queued or running; scheduled a restart waiting for its time.
+	op        *localOp
+	scheduled *ScheduledRestart
+	// replaced are operations a forced one replaced, for the loop to close their jobs.
+	replaced []*localOp
+	// operatorStopped is set while PostgreSQL is down because an operation stopped it: the
+	// plans start it again, also in pause, even after the operation gave up.
+	operatorStopped bool
+	// restartOverdue is set when a leader's restart requested with a timeout did not bring
+	// PostgreSQL back in time; the plan then hands over.
+	restartOverdue bool
+	// closing is set once ramd shuts down: no more operations are taken.
+	closing         bool
+	reloadRequested atomic.Bool
 }
 
 // ParsePostgresVersion turns "15", "15.4", "9.6.3" or "150004" into server_version_num.
@@ -177,9 +200,9 @@ func (n *Node) Restart(ctx context.Context, r RestartRequest) (string, error) {
 // force, a queued or running one is replaced (and told so); otherwise ErrBusy, and nothing
 // is recorded.
 func (n *Node) enqueue(ctx context.Context, op *localOp, force bool) error {
-	n.opMu.Lock()
-	cur, closing := n.op, n.closing
-	n.opMu.Unlock()
+	n.ops.mu.Lock()
+	cur, closing := n.ops.op, n.ops.closing
+	n.ops.mu.Unlock()
 	if closing {
 		return ErrShuttingDown
 	}
@@ -198,19 +221,19 @@ func (n *Node) enqueue(ctx context.Context, op *localOp, force bool) error {
 // queue makes op the current local operation. With force, a queued or running one is
 // replaced (and told so); otherwise ErrBusy.
 func (n *Node) queue(op *localOp, force bool) error {
-	n.opMu.Lock()
-	defer n.opMu.Unlock()
-	if n.closing {
+	n.ops.mu.Lock()
+	defer n.ops.mu.Unlock()
+	if n.ops.closing {
 		return ErrShuttingDown
 	}
-	if cur := n.op; cur != nil {
+	if cur := n.ops.op; cur != nil {
 		if !force || cur.stopping {
 			// A server in the middle of its shutdown is left to finish it.
 			return fmt.Errorf("%w: %s already in progress", ErrBusy, cur.kind)
 		}
-		n.replaced = append(n.replaced, cur)
+		n.ops.replaced = append(n.ops.replaced, cur)
 	}
-	n.op = op
+	n.ops.op = op
 	return nil
 }
 
@@ -223,9 +246,9 @@ func (n *Node) ScheduleRestart(ctx context.Context, r RestartRequest) (string, e
 	if st.Paused {
 		return "", ErrPausedSchedule
 	}
-	n.opMu.Lock()
-	busy, closing := n.scheduled != nil, n.closing
-	n.opMu.Unlock()
+	n.ops.mu.Lock()
+	busy, closing := n.ops.scheduled != nil, n.ops.closing
+	n.ops.mu.Unlock()
 	switch {
 	case closing:
 		return "", ErrShuttingDown
@@ -236,24 +259,24 @@ func (n *Node) ScheduleRestart(ctx context.Context, r RestartRequest) (string, e
 	if err != nil {
 		return "", err
 	}
-	n.opMu.Lock()
-	if n.scheduled != nil {
-		n.opMu.Unlock()
+	n.ops.mu.Lock()
+	if n.ops.scheduled != nil {
+		n.ops.mu.Unlock()
 		n.jobs.phase(ctx, id, "refused", consul.JobFailed, ErrRestartScheduled.Error())
 		return "", ErrRestartScheduled
 	}
-	n.scheduled = &ScheduledRestart{RestartRequest: r, PostmasterStart: st.PostmasterStart, JobID: id}
-	n.opMu.Unlock()
+	n.ops.scheduled = &ScheduledRestart{RestartRequest: r, PostmasterStart: st.PostmasterStart, JobID: id}
+	n.ops.mu.Unlock()
 	n.Wake()
 	return id, nil
 }
 
 // CancelScheduledRestart removes the scheduled restart (ErrNoScheduledRestart when none).
 func (n *Node) CancelScheduledRestart(ctx context.Context) error {
-	n.opMu.Lock()
-	s := n.scheduled
-	n.scheduled = nil
-	n.opMu.Unlock()
+	n.ops.mu.Lock()
+	s := n.ops.scheduled
+	n.ops.scheduled = nil
+	n.ops.mu.Unlock()
 	if s == nil {
 		return ErrNoScheduledRestart
 	}
@@ -264,12 +287,12 @@ func (n *Node) CancelScheduledRestart(ctx context.Context) error {
 
 // ScheduledRestart returns the scheduled restart, nil when none.
 func (n *Node) ScheduledRestart() *ScheduledRestart {
-	n.opMu.Lock()
-	defer n.opMu.Unlock()
-	if n.scheduled == nil {
+	n.ops.mu.Lock()
+	defer n.ops.mu.Unlock()
+	if n.ops.scheduled == nil {
 		return nil
 	}
-	s := *n.scheduled
+	s := *n.ops.scheduled
 	return &s
 }
 
@@ -300,7 +323,7 @@ func (n *Node) Reinitialize(ctx context.Context, force, fromLeader bool) (string
 // Reload asks the loop to make PostgreSQL re-read its configuration (SIGHUP) at the end of
 // the current cycle.
 func (n *Node) Reload() {
-	n.reloadRequested.Store(true)
+	n.ops.reloadRequested.Store(true)
 	n.Wake()
 }
 
@@ -308,9 +331,9 @@ func (n *Node) Reload() {
 // its plans must start it again, also in pause; and whether a leader's restart requested
 // with a timeout is overdue.
 func (n *Node) operatorStart() (start, overdue bool) {
-	n.opMu.Lock()
-	defer n.opMu.Unlock()
-	return n.op != nil && n.op.stopped || n.operatorStopped, n.restartOverdue
+	n.ops.mu.Lock()
+	defer n.ops.mu.Unlock()
+	return n.ops.op != nil && n.ops.op.stopped || n.ops.operatorStopped, n.ops.restartOverdue
 }
 
 // runLocalOps runs at the end of a cycle: a pending reload, the start of a due scheduled
@@ -319,19 +342,19 @@ func (n *Node) runLocalOps(ctx context.Context, o *observation) {
 	if n.lock.Held && o.in.ConsulOK && !n.failsafeActive {
 		n.jobs.startPrune(ctx)
 	}
-	n.opMu.Lock()
-	replaced := n.replaced
-	n.replaced = nil
+	n.ops.mu.Lock()
+	replaced := n.ops.replaced
+	n.ops.replaced = nil
 	if running := o.in.PG.Running; running || !n.lock.Held {
 		// Started again (pause keeps it as it is from now on), or no longer the leader. The
 		// observation is fresh: publish re-reads the server after a cycle that acted.
-		n.operatorStopped, n.restartOverdue = n.operatorStopped && !running, false
+		n.ops.operatorStopped, n.ops.restartOverdue = n.ops.operatorStopped && !running, false
 	}
-	n.opMu.Unlock()
+	n.ops.mu.Unlock()
 	for _, r := range replaced {
 		n.endOp(ctx, r, fmt.Errorf("cancelled by a forced %s", OpReinitialize))
 	}
-	if n.reloadRequested.Swap(false) && n.pg.Running() {
+	if n.ops.reloadRequested.Swap(false) && n.pg.Running() {
 		cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 		if err := n.pg.Reload(cctx); err != nil {
 			n.logger.Warn("reload requested through the API failed", "err", err)
@@ -343,15 +366,15 @@ func (n *Node) runLocalOps(ctx context.Context, o *observation) {
 	if !o.in.ConsulOK {
 		return // queued operations and schedules wait for Consul
 	}
-	n.opMu.Lock()
-	op := n.op
+	n.ops.mu.Lock()
+	op := n.ops.op
 	var skipped *ScheduledRestart
 	var why string
 	if op == nil {
 		op, skipped, why = n.dueScheduledRestart(o)
-		n.op = op
+		n.ops.op = op
 	}
-	n.opMu.Unlock()
+	n.ops.mu.Unlock()
 	if skipped != nil {
 		n.logger.Info("scheduled restart cancelled", "reason", why)
 		n.jobs.phase(ctx, skipped.JobID, "skipped", consul.JobFailed, why)
@@ -391,10 +414,10 @@ func (n *Node) markStopped(op *localOp) {
 	if op.kind == OpReinitialize {
 		timeout = cloneTimeout
 	}
-	n.opMu.Lock()
-	op.stopping, op.stopped, n.operatorStopped = false, true, true
+	n.ops.mu.Lock()
+	op.stopping, op.stopped, n.ops.operatorStopped = false, true, true
 	op.deadline = time.Now().Add(timeout)
-	n.opMu.Unlock()
+	n.ops.mu.Unlock()
 	n.Wake() // the next cycle starts it at once
 }
 
@@ -418,11 +441,11 @@ func (n *Node) checkStopped(ctx context.Context, op *localOp) {
 // drops it (returned with the reason) when the server restarted meanwhile, the cluster is
 // paused or the filters no longer match. Called with opMu held.
 func (n *Node) dueScheduledRestart(o *observation) (*localOp, *ScheduledRestart, string) {
-	s := n.scheduled
+	s := n.ops.scheduled
 	if s == nil || time.Now().Before(s.Schedule) {
 		return nil, nil, ""
 	}
-	n.scheduled = nil
+	n.ops.scheduled = nil
 	st := n.Status()
 	why := ""
 	switch {
@@ -467,9 +490,9 @@ func (n *Node) stopForRestart(ctx context.Context, o *observation, op *localOp) 
 	}
 	n.setState("stopping")
 	op.stopDone = make(chan error, 1)
-	n.opMu.Lock()
+	n.ops.mu.Lock()
 	op.stopping = true
-	n.opMu.Unlock()
+	n.ops.mu.Unlock()
 	n.tasks.run(func(context.Context) {
 		// pg.Stop is bounded: stopTimeout, then immediate, then SIGKILL. It is not cut short
 		// when the node shuts down: shutdown waits for it, then stops PostgreSQL itself.
@@ -508,8 +531,8 @@ func (n *Node) stopForReinit(ctx context.Context, o *observation, op *localOp) e
 	if err := n.removeDataDir(); err != nil {
 		return err
 	}
-	n.cloneFromLeader = op.fromLeader
-	n.following = ""
+	n.pgMem.cloneFromLeader = op.fromLeader
+	n.pgMem.following = ""
 	n.jobs.phase(ctx, op.jobID, "cloning", "", "")
 	return nil
 }
@@ -522,9 +545,9 @@ func (n *Node) checkOpDone(ctx context.Context, op *localOp) {
 	}
 	if time.Now().After(op.deadline) {
 		if op.kind == OpRestart && op.restart.Timeout > 0 && n.lock.Held {
-			n.opMu.Lock()
-			n.restartOverdue = true
-			n.opMu.Unlock()
+			n.ops.mu.Lock()
+			n.ops.restartOverdue = true
+			n.ops.mu.Unlock()
 			n.Wake()
 		}
 		n.endOp(ctx, op, fmt.Errorf("%s failed: postgres did not run again by %s", op.kind, op.deadline.Format(time.RFC3339)))
@@ -533,12 +556,12 @@ func (n *Node) checkOpDone(ctx context.Context, op *localOp) {
 
 // endOp finishes the current operation with err and closes its job.
 func (n *Node) endOp(ctx context.Context, op *localOp, err error) {
-	n.opMu.Lock()
-	if n.op == op {
-		n.op = nil
+	n.ops.mu.Lock()
+	if n.ops.op == op {
+		n.ops.op = nil
 	}
-	n.opMu.Unlock()
-	n.cloneFromLeader = false
+	n.ops.mu.Unlock()
+	n.pgMem.cloneFromLeader = false
 	if err != nil {
 		n.logger.Error("operation failed", "operation", op.kind, "job", op.jobID, "err", err)
 		n.jobs.phase(ctx, op.jobID, "failed", consul.JobFailed, err.Error())
@@ -555,11 +578,11 @@ func (n *Node) endOp(ctx context.Context, op *localOp, err error) {
 // closeLocalOps refuses further operations and closes the jobs of the queued one and of the
 // scheduled restart: ramd is shutting down.
 func (n *Node) closeLocalOps(ctx context.Context) {
-	n.opMu.Lock()
-	n.closing = true
-	op, scheduled, replaced := n.op, n.scheduled, n.replaced
-	n.scheduled, n.replaced = nil, nil
-	n.opMu.Unlock()
+	n.ops.mu.Lock()
+	n.ops.closing = true
+	op, scheduled, replaced := n.ops.op, n.ops.scheduled, n.ops.replaced
+	n.ops.scheduled, n.ops.replaced = nil, nil
+	n.ops.mu.Unlock()
 	for _, r := range append(replaced, op) {
 		if r != nil {
 			n.endOp(ctx, r, ErrShuttingDown)

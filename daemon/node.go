@@ -14,7 +14,6 @@ import (
 	"github.com/ramd-project/ramd/daemon/fence"
 	"github.com/ramd-project/ramd/daemon/ha"
 	"github.com/ramd-project/ramd/daemon/pg"
-	"github.com/ramd-project/ramd/daemon/syncstandby"
 	"github.com/ramd-project/ramd/routing"
 )
 
@@ -50,60 +49,39 @@ type Node struct {
 	// leader is not woken by its own heartbeats.
 	leading atomic.Bool
 
-	// failsafeMu guards failsafeFrom and failsafeAt, written by API handlers when the leader
-	// confirms itself directly.
-	failsafeMu   sync.Mutex
-	failsafeFrom string
-	failsafeAt   time.Duration
+	// confirm is the last direct confirmation from a leader (failsafe), written by the API.
+	confirm confirmation
 
-	// opMu guards op (the local operation queued or running) and scheduled (a restart
-	// waiting for its time), set by API handlers and carried out by the loop (localop.go).
-	opMu      sync.Mutex
-	op        *localOp
-	scheduled *ScheduledRestart
-	// replaced are operations a forced one replaced, for the loop to close their jobs.
-	replaced []*localOp
-	// operatorStopped is set while PostgreSQL is down because an operation stopped it: the
-	// plans start it again, also in pause, even after the operation gave up.
-	operatorStopped bool
-	// restartOverdue is set when a leader's restart requested with a timeout did not bring
-	// PostgreSQL back in time; the plan then hands over.
-	restartOverdue bool
-	// closing is set once ramd shuts down: no more operations are taken.
-	closing         bool
-	reloadRequested atomic.Bool
-	rolling         atomic.Bool // this node coordinates a rolling restart
+	// ops is the local operations' state, with its own lock (localop.go).
+	ops     localOps
+	rolling atomic.Bool // this node coordinates a rolling restart
 
 	// Loop goroutine only.
 	session string
 	// lead is the memory of the leader between cycles, lock this node's own lock (ha).
-	lead             ha.Leadership
-	lock             ha.Lock
-	startFailures    int
-	rewindFailedFor  string
-	initializeMine   bool
-	members          map[string]consul.Member
-	slotsGoneSince   map[string]time.Time
-	lastPlan         string
-	lastRole         Role
-	dcsLastSeen      time.Time
-	lastPGStart      time.Time
-	following        string
-	heartbeats       uint64
-	timelinePID      int
-	syncNames        string // synchronous_standby_names this node enforces as primary
-	syncCommit       string
-	syncChangeLSN    uint64
-	syncPending      *syncstandby.Config // set, not yet seen in effect
-	syncPendingSince time.Time
-	standbyTimeline  int
-	cloneFromLeader  bool
-	failsafeActive   bool
-	state            string
-	memberWritten    memberWrite
-	conf             configState
-	syncRelaxed      string // the last SyncDegraded reason, to log its changes
-	syncEnforced     bool   // this leader has enforced synchronous standbys since sync mode went on
+	lead           ha.Leadership
+	lock           ha.Lock
+	initializeMine bool
+	members        map[string]consul.Member
+	slotsGoneSince map[string]time.Time
+	lastPlan       string
+	lastRole       Role
+	dcsLastSeen    time.Time
+	heartbeats     uint64
+	failsafeActive bool
+	state          string
+	memberWritten  memberWrite
+	conf           configState
+	syncMem        syncMemory
+	pgMem          pgMemory
+}
+
+// confirmation is the last direct confirmation a leader sent this node while Consul was away
+// (failsafe): it counts as a heartbeat seen at that moment (ha.Leadership.ConfirmedBy).
+type confirmation struct {
+	mu   sync.Mutex // guards from and at
+	from string
+	at   time.Duration
 }
 
 // Deps are what a Node works with, given once to New.
@@ -190,13 +168,13 @@ func (n *Node) Wake() {
 // ConfirmLeader records a direct confirmation from the leader (failsafe): it counts as a
 // heartbeat seen now. It reports whether name is the leader this node knows.
 func (n *Node) ConfirmLeader(name string) bool {
-	n.failsafeMu.Lock()
-	defer n.failsafeMu.Unlock()
+	n.confirm.mu.Lock()
+	defer n.confirm.mu.Unlock()
 	st := n.Status()
 	if st == nil || (st.Leader != "" && st.Leader != name) {
 		return false
 	}
-	n.failsafeFrom, n.failsafeAt = name, fence.Now()
+	n.confirm.from, n.confirm.at = name, fence.Now()
 	return true
 }
 

@@ -18,6 +18,24 @@ import (
 
 func hostPort(h string, p int) string { return net.JoinHostPort(h, strconv.Itoa(p)) }
 
+// pgMemory is what the loop remembers of its PostgreSQL between cycles. Loop goroutine
+// only.
+type pgMemory struct {
+	// startFailures counts consecutive failed starts (or crashes); lastStart is the last
+	// start attempt.
+	startFailures int
+	lastStart     time.Time
+	// rewindFailedFor names the leader a pg_rewind failed against ("" when none).
+	rewindFailedFor string
+	// following is the member this standby was configured to follow.
+	following string
+	// timelinePID and standbyTimeline keep the highest timeline a running standby reported.
+	timelinePID     int
+	standbyTimeline int
+	// cloneFromLeader makes the next clone take the leader as its source (reinitialize).
+	cloneFromLeader bool
+}
+
 // observation is one cycle's view: the pure input plus the raw records the act step needs.
 type observation struct {
 	in        ha.Input
@@ -51,9 +69,9 @@ func (n *Node) observe(ctx context.Context) observation {
 
 	n.observePG(ctx, &o)
 	n.observeConsul(ctx, &o)
-	n.failsafeMu.Lock()
-	n.lead = n.lead.ConfirmedBy(n.failsafeFrom, n.failsafeAt)
-	n.failsafeMu.Unlock()
+	n.confirm.mu.Lock()
+	n.lead = n.lead.ConfirmedBy(n.confirm.from, n.confirm.at)
+	n.confirm.mu.Unlock()
 	in.LockConfirmedAt = n.lock.ConfirmedAt
 	in.LastLeader = n.lead.LastLeader
 	in.LeaderSeenAt = n.lead.SeenAt
@@ -69,7 +87,7 @@ func (n *Node) observe(ctx context.Context) observation {
 
 func (n *Node) observePG(ctx context.Context, o *observation) {
 	in := &o.in
-	in.PG.StartFailures = n.startFailures
+	in.PG.StartFailures = n.pgMem.startFailures
 	st, err := n.pg.DataDirState()
 	if err != nil || !st.Initialized {
 		in.PG.DataEmpty = true
@@ -93,10 +111,10 @@ func (n *Node) observePG(ctx context.Context, o *observation) {
 				in.PG.Upstream = n.upstream()
 				// Without a walreceiver a standby reports its last checkpoint's timeline, which
 				// lags after it followed a promotion: keep the highest seen while it runs.
-				if s.PID == n.timelinePID {
-					in.PG.Timeline = max(in.PG.Timeline, n.standbyTimeline)
+				if s.PID == n.pgMem.timelinePID {
+					in.PG.Timeline = max(in.PG.Timeline, n.pgMem.standbyTimeline)
 				}
-				n.timelinePID, n.standbyTimeline = s.PID, in.PG.Timeline
+				n.pgMem.timelinePID, n.pgMem.standbyTimeline = s.PID, in.PG.Timeline
 			}
 			return
 		}
@@ -118,11 +136,11 @@ func (n *Node) observePG(ctx context.Context, o *observation) {
 	in.PG.Timeline = cd.Timeline
 	in.PG.LSN = uint64(cd.CheckpointLSN)
 	in.PG.WasPrimary = cd.State == "in production" || cd.State == "shut down"
-	in.PG.RewindFailed = n.rewindFailedFor != ""
+	in.PG.RewindFailed = n.pgMem.rewindFailedFor != ""
 }
 
 // upstream is the member this standby's primary_conninfo names, as remembered by the loop.
-func (n *Node) upstream() string { return n.following }
+func (n *Node) upstream() string { return n.pgMem.following }
 
 func (n *Node) observeConsul(ctx context.Context, o *observation) {
 	in := &o.in

@@ -168,7 +168,7 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 	default:
 		s.Role, s.State = RoleReplica, "stopped"
 	}
-	if !s.PGRunning && n.startFailures > 0 {
+	if !s.PGRunning && n.pgMem.startFailures > 0 {
 		s.State = "start failed"
 	}
 	s.SyncDegraded = n.syncDegraded(o, s)

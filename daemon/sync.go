@@ -14,6 +14,24 @@ import (
 	"github.com/ramd-project/ramd/daemon/syncstandby"
 )
 
+// syncMemory is what a leader remembers of the synchronous standbys it manages. Loop
+// goroutine only.
+type syncMemory struct {
+	// names is synchronous_standby_names this node enforces as primary, commit the
+	// synchronous_commit it set.
+	names  string
+	commit string
+	// changeLSN is the WAL position when the setting in force took effect.
+	changeLSN uint64
+	// pending is a setting written but not yet seen in effect, since pendingSince.
+	pending      *syncstandby.Config
+	pendingSince time.Time
+	// relaxed is the last SyncDegraded reason, to log its changes; enforced is set once this
+	// leader enforced synchronous standbys since sync mode went on.
+	relaxed  string
+	enforced bool
+}
+
 // syncObservation is what the loop read about synchronous replication.
 type syncObservation struct {
 	key    *consul.Sync // nil when absent
@@ -81,11 +99,11 @@ func (n *Node) syncStandbys(ctx context.Context, o *observation) error {
 	// A new setting counts only once the walsenders applied it (pg_stat_replication shows
 	// it); the change point is the WAL position read after that, so every commit
 	// acknowledged under the old setting lies before it.
-	if n.syncPending != nil {
+	if n.syncMem.pending != nil {
 		// A listed standby that never streams again must not wedge the leader: after a while
 		// it is enough that no standby outside the new setting is synchronous any more.
-		lenient := time.Since(n.syncPendingSince) > syncApplyWait
-		if !o.sync.pg.Equal(*n.syncPending) || !effective(*n.syncPending, o.pg.Replication, lenient) {
+		lenient := time.Since(n.syncMem.pendingSince) > syncApplyWait
+		if !o.sync.pg.Equal(*n.syncMem.pending) || !effective(*n.syncMem.pending, o.pg.Replication, lenient) {
 			// Commits may still be acknowledged under the previous setting: decide nothing
 			// new until this one is in effect (the walsenders apply it within a cycle).
 			return nil
@@ -96,8 +114,8 @@ func (n *Node) syncStandbys(ctx context.Context, o *observation) error {
 			if err != nil || st.InRecovery {
 				return fmt.Errorf("read position after synchronous_standby_names took effect: %w", err)
 			}
-			n.syncChangeLSN, n.syncPending = uint64(st.WriteLSN), nil
-			n.logger.Info("synchronous_standby_names in effect", "value", o.sync.pg.String(), "lsn", pg.LSN(n.syncChangeLSN))
+			n.syncMem.changeLSN, n.syncMem.pending = uint64(st.WriteLSN), nil
+			n.logger.Info("synchronous_standby_names in effect", "value", o.sync.pg.String(), "lsn", pg.LSN(n.syncMem.changeLSN))
 		}
 	}
 	in := syncstandby.Input{
@@ -107,13 +125,13 @@ func (n *Node) syncStandbys(ctx context.Context, o *observation) error {
 		Leader:    n.cfg.Name,
 		PG:        o.sync.pg,
 		Published: o.sync.published(),
-		ChangeLSN: n.syncChangeLSN,
+		ChangeLSN: n.syncMem.changeLSN,
 	}
 	if in.ChangeLSN == 0 {
 		// Unknown (ramd restarted): treat the setting as just changed.
 		c := o.sync.pg
-		n.syncPending, n.syncChangeLSN, n.syncPendingSince = &c, ^uint64(0), time.Now()
-		in.ChangeLSN = n.syncChangeLSN
+		n.syncMem.pending, n.syncMem.changeLSN, n.syncMem.pendingSince = &c, ^uint64(0), time.Now()
+		in.ChangeLSN = n.syncMem.changeLSN
 	}
 	for _, r := range o.pg.Replication {
 		m := o.members[r.ApplicationName]
@@ -140,7 +158,7 @@ func (n *Node) syncStandbys(ctx context.Context, o *observation) error {
 		}
 		return nil
 	}
-	if in.Mode != syncstandby.ModeOff && n.syncCommit != o.dyn.SyncCommit() && n.syncNames == o.sync.pg.String() {
+	if in.Mode != syncstandby.ModeOff && n.syncMem.commit != o.dyn.SyncCommit() && n.syncMem.names == o.sync.pg.String() {
 		// Only the commit level changed: apply it without touching the standbys.
 		return n.setSyncNames(ctx, o, o.sync.pg, "synchronous_commit "+o.dyn.SyncCommit())
 	}
@@ -176,8 +194,8 @@ func (n *Node) publishSync(ctx context.Context, o *observation, p syncstandby.Pu
 // setSyncNames makes PostgreSQL enforce c (managed config + reload) and remembers the
 // position at the change: a standby added now is published only once it flushed past it.
 func (n *Node) setSyncNames(ctx context.Context, o *observation, c syncstandby.Config, why string) error {
-	n.syncNames = c.String()
-	n.syncCommit = o.dyn.SyncCommit()
+	n.syncMem.names = c.String()
+	n.syncMem.commit = o.dyn.SyncCommit()
 	if _, err := n.pg.WriteConfig(n.primarySettings()); err != nil {
 		return fmt.Errorf("write synchronous_standby_names: %w", err)
 	}
@@ -186,7 +204,7 @@ func (n *Node) setSyncNames(ctx context.Context, o *observation, c syncstandby.C
 	if err := n.pg.Reload(cctx); err != nil {
 		return fmt.Errorf("reload for synchronous_standby_names: %w", err)
 	}
-	n.syncPending, n.syncChangeLSN, n.syncPendingSince = &c, ^uint64(0), time.Now()
+	n.syncMem.pending, n.syncMem.changeLSN, n.syncMem.pendingSince = &c, ^uint64(0), time.Now()
 	n.logger.Info("synchronous_standby_names", "value", c.String(), "reason", why)
 	return nil
 }
@@ -216,9 +234,9 @@ func effective(c syncstandby.Config, rows []pg.Replication, lenient bool) bool {
 // primarySettings is the managed configuration of this node as a primary.
 func (n *Node) primarySettings() pg.Settings {
 	s := pg.Settings{Parameters: map[string]string{}}
-	s.Parameters["synchronous_standby_names"] = n.syncNames
-	if n.syncCommit != "" {
-		s.Parameters["synchronous_commit"] = n.syncCommit
+	s.Parameters["synchronous_standby_names"] = n.syncMem.names
+	if n.syncMem.commit != "" {
+		s.Parameters["synchronous_commit"] = n.syncMem.commit
 	}
 	return s
 }
@@ -228,19 +246,19 @@ func (n *Node) primarySettings() pg.Settings {
 // for a synchronous standby from the first commit on.
 func (n *Node) beforePromote(ctx context.Context, o *observation) error {
 	if o.dyn.SyncMode() == "off" {
-		n.syncNames, n.syncCommit = "", ""
+		n.syncMem.names, n.syncMem.commit = "", ""
 		return nil
 	}
 	empty := syncstandby.Published{Leader: n.cfg.Name}
 	if err := n.publishSync(ctx, o, empty, "new leader: no synchronous standby yet"); err != nil {
 		return err
 	}
-	n.syncNames, n.syncCommit, n.syncChangeLSN, n.syncPending = "", o.dyn.SyncCommit(), 0, nil
+	n.syncMem.names, n.syncMem.commit, n.syncMem.changeLSN, n.syncMem.pending = "", o.dyn.SyncCommit(), 0, nil
 	if o.dyn.SynchronousModeStrict {
-		n.syncNames = syncstandby.Config{Method: syncstandby.MethodFirst, Num: 1,
+		n.syncMem.names = syncstandby.Config{Method: syncstandby.MethodFirst, Num: 1,
 			Names: []string{syncstandby.PlaceholderPrefix + "0"}}.String()
 	}
-	s, err := n.standbySettings(n.following)
+	s, err := n.standbySettings(n.pgMem.following)
 	if err != nil {
 		s = pg.Settings{Standby: true}
 	}
@@ -365,14 +383,14 @@ func (n *Node) syncDegraded(o *observation, st *Status) string {
 	mode := o.dyn.SyncMode()
 	leading := mode != "off" && st.HasLock && st.Role == RolePrimary && o.sync.pgRead
 	if !leading {
-		n.syncEnforced = false
+		n.syncMem.enforced = false
 	}
 	why := ""
 	switch {
 	case !leading:
 	case !o.sync.pg.Empty():
-		n.syncEnforced = true
-	case !n.syncEnforced:
+		n.syncMem.enforced = true
+	case !n.syncMem.enforced:
 		why = "synchronous_mode is " + mode + " but synchronous_standby_names is not set yet: commits are acknowledged without a synchronous standby until it is"
 	default:
 		why = "synchronous_mode is " + mode + " but synchronous_standby_names is empty: commits are acknowledged without a synchronous standby"
@@ -380,16 +398,16 @@ func (n *Node) syncDegraded(o *observation, st *Status) string {
 			why += " (no eligible standby; synchronous_mode_strict is off)"
 		}
 	}
-	if why != n.syncRelaxed {
+	if why != n.syncMem.relaxed {
 		switch {
-		case why != "" && n.syncEnforced:
+		case why != "" && n.syncMem.enforced:
 			n.logger.Error("synchronous replication relaxed", "reason", why)
 		case why != "":
 			n.logger.Info("synchronous replication not in force yet", "reason", why)
-		case n.syncRelaxed != "":
+		case n.syncMem.relaxed != "":
 			n.logger.Info("synchronous replication in force")
 		}
-		n.syncRelaxed = why
+		n.syncMem.relaxed = why
 	}
 	return why
 }
