@@ -1,0 +1,316 @@
+package daemon
+
+// This file: holding the lock (acquire, heartbeat, failsafe), promotion, fencing, release.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/daemon/fence"
+	"github.com/ramd-project/ramd/daemon/ha"
+	"github.com/ramd-project/ramd/daemon/pg"
+)
+
+// takeLock acquires the leader key with this node's session, destroying a dead leader's
+// session first, and arms the fence guard from the start of the attempt.
+func (n *Node) takeLock(ctx context.Context, deadSession string) error {
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
+	defer cancel()
+	if deadSession != "" && deadSession != n.session {
+		if err := n.consul.DestroySession(cctx, deadSession); err != nil {
+			return fmt.Errorf("destroy the dead leader's session: %w", err)
+		}
+	} else if deadSession != "" {
+		// Our own old session still names us: release, then take with the new one.
+		_ = n.store.Release(cctx, consul.KeyLeader, deadSession)
+	}
+	// After destroying a session Consul refuses its keys for the lock delay; retry a few
+	// times within a bound instead of losing a whole cycle.
+	var start time.Duration
+	var err error
+	for i := range 5 {
+		start = fence.Now()
+		err = n.store.Acquire(cctx, consul.KeyLeader, []byte(n.cfg.Name), n.session)
+		if err == nil || deadSession == "" || !errors.Is(err, consul.ErrConflict) {
+			break
+		}
+		select {
+		case <-cctx.Done():
+		case <-time.After(n.cfg.LockDelay + time.Duration(i+1)*10*time.Millisecond):
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("acquire leader lock: %w", err)
+	}
+	n.confirmed(start)
+	n.logger.Info("leader lock acquired", "session_id", n.session)
+	return nil
+}
+
+// confirmed records a successful confirmation of leadership that started at start and moves
+// the fence guard's deadline to ha.Lock.Deadline: start + TTL - FenceMargin, never past what
+// the replicas were last told (ha.Timings.FenceWindow).
+func (n *Node) confirmed(start time.Duration) {
+	n.lock = ha.Lock{Held: true, ConfirmedAt: start}
+	if pid := n.pg.PID(); pid > 0 {
+		if err := n.guard.Arm(pid, n.fenceDeadline()); err != nil {
+			n.logger.Error("arm fence guard", "err", err)
+		}
+	}
+}
+
+func (n *Node) acquire(ctx context.Context, o *observation, dead string) error {
+	return n.takeLock(ctx, dead)
+}
+
+// heartbeat re-acquires the leader key (proof that the session holds it) and publishes the
+// optime. Success moves the fencing deadline.
+func (n *Node) heartbeat(ctx context.Context, o *observation) error {
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
+	defer cancel()
+	start := fence.Now()
+	optime := o.in.LeaderOptime
+	if o.pg.Running && !o.pg.InRecovery {
+		optime = uint64(o.pg.WriteLSN)
+	}
+	if err := n.writeHeartbeat(cctx, optime); err != nil {
+		// Consul may answer reads before writes, or not know a session yet, while a server
+		// recovers. Confirm directly with the members instead: each confirms only the leader
+		// it knows, so a node that really lost the lock to another gets no confirmation.
+		if ferr := n.failsafe(ctx, o); ferr != nil {
+			n.lock.Held = false
+			return fmt.Errorf("leader heartbeat: %w; failsafe: %w", err, ferr)
+		}
+		n.logger.Warn("heartbeat failed; leadership confirmed by every member", "err", err)
+		return nil
+	}
+	n.confirmed(start)
+	n.failsafeActive = false
+	if o.pg.Running && !o.pg.InRecovery {
+		n.pgMem.startFailures = 0
+		n.maintainSlots(cctx, o)
+	}
+	return nil
+}
+
+// writeHeartbeat writes the status key (optime, a counter, the TTL in force) in a
+// transaction that succeeds only while this node's session holds the leader key. On success
+// the replicas race no earlier than that TTL after it.
+func (n *Node) writeHeartbeat(ctx context.Context, optime uint64) error {
+	n.heartbeats++
+	ttl := n.timings().TTL
+	b, _ := json.Marshal(consul.Status{Optime: optime, Heartbeat: n.heartbeats, TTLms: uint64(ttl.Milliseconds())})
+	if err := n.store.PutIfHeld(ctx, consul.KeyLeader, n.session, consul.KeyStatus, b); err != nil {
+		return err
+	}
+	n.lead.AnnouncedTTL = ttl
+	return nil
+}
+
+// beatNow is a heartbeat in the middle of a leader's own work that took long (a promotion
+// after the replay, a start of PostgreSQL): the fencing deadline then counts from now, not
+// from the start of the cycle, and the replicas see the new position at once. A failure is
+// only logged: the next cycle's heartbeat decides.
+func (n *Node) beatNow(ctx context.Context, optime uint64) {
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
+	defer cancel()
+	start := fence.Now()
+	if err := n.writeHeartbeat(cctx, optime); err != nil {
+		n.logger.Warn("heartbeat after the leader's own work", "err", err)
+		return
+	}
+	n.confirmed(start)
+}
+
+// maintainSlots keeps a physical slot per member on the leader and drops slots of members
+// gone longer than MemberSlotsTTL.
+func (n *Node) maintainSlots(ctx context.Context, o *observation) {
+	want := []string{}
+	wanted := map[string]bool{}
+	for name := range o.members {
+		if name == n.cfg.Name {
+			continue
+		}
+		s := pg.SlotName(name)
+		want = append(want, s)
+		wanted[s] = true
+		delete(n.slotsGoneSince, s)
+	}
+	if err := n.pg.EnsureSlots(ctx, want); err != nil {
+		n.logger.Warn("ensure replication slots", "err", err)
+	}
+	slots, err := n.pg.Slots(ctx)
+	if err != nil {
+		return
+	}
+	for _, s := range slots {
+		if wanted[s.Name] || s.Active || s.Name == pg.SlotName(n.cfg.Name) {
+			continue
+		}
+		since, ok := n.slotsGoneSince[s.Name]
+		if !ok {
+			n.slotsGoneSince[s.Name] = time.Now()
+			continue
+		}
+		if time.Since(since) > n.slotsTTL(o) {
+			if err := n.pg.DropSlot(ctx, s.Name); err == nil {
+				n.logger.Info("dropped slot of a departed member", "slot", s.Name)
+				delete(n.slotsGoneSince, s.Name)
+			}
+		}
+	}
+}
+
+// failsafe asks every known member to confirm this leader while Consul is away. Only when all
+// confirm does the deadline move: a member that confirmed will not race for TTL after it.
+func (n *Node) failsafe(ctx context.Context, o *observation) error {
+	if !o.dyn.Failsafe() {
+		return errors.New("failsafe mode is off")
+	}
+	start := fence.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failed []string
+	for name, m := range n.members {
+		if name == n.cfg.Name {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.postFailsafe(ctx, m.APIURL); err != nil {
+				mu.Lock()
+				failed = append(failed, name)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(failed) > 0 {
+		return fmt.Errorf("members did not confirm: %v", failed)
+	}
+	n.confirmed(start)
+	n.failsafeActive = true
+	return nil
+}
+
+// promote turns this standby into the primary: replay what was received, promote, then
+// record history and status. The lock is held (checked by Decide).
+func (n *Node) promote(ctx context.Context, o *observation) error {
+	oldTL := o.in.PG.Timeline
+	rctx, cancel := context.WithTimeout(ctx, replayTimeout)
+	lsn, err := n.pg.WaitReplayed(rctx)
+	cancel()
+	if err != nil {
+		n.logger.Warn("replay did not finish before promotion", "err", err)
+	}
+	if err := n.beforePromote(ctx, o); err != nil {
+		return err
+	}
+	pctx, pcancel := context.WithTimeout(ctx, promoteTimeout)
+	defer pcancel()
+	n.setState("promoting")
+	if err := n.pg.Promote(pctx); err != nil {
+		return fmt.Errorf("promote: %w", err)
+	}
+	n.confirmed(n.lock.ConfirmedAt) // arm the guard on the now writable postmaster
+	n.beatNow(ctx, uint64(lsn))
+	n.pgMem.following = ""
+	n.pgMem.startFailures = 0
+	reason := "failover"
+	if o.failover != nil && (o.failover.Member == n.cfg.Name || o.failover.Leader != "") {
+		reason = "switchover" // named or not, a planned handover
+	}
+	n.logger.Info("promoted", "timeline", oldTL+1, "lsn", pg.LSN(lsn), "reason", reason)
+	cctx, ccancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
+	defer ccancel()
+	n.maintainSlots(cctx, o)
+	n.appendHistory(cctx, o, consul.HistoryEntry{Timeline: oldTL, LSN: uint64(lsn), Reason: reason, Timestamp: time.Now(), NewLeader: n.cfg.Name})
+	if o.failover != nil {
+		n.finishSwitchover(cctx, o, true, "")
+	}
+	return nil
+}
+
+func (n *Node) appendHistory(ctx context.Context, o *observation, e consul.HistoryEntry) {
+	h := append(append([]consul.HistoryEntry(nil), o.history...), e)
+	if keep := o.dyn.MaxTimelinesHistory; keep > 0 && len(h) > keep {
+		h = h[len(h)-keep:]
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return
+	}
+	if err := n.store.CAS(ctx, consul.KeyHistory, b, o.histIdx); err != nil {
+		n.logger.Warn("record history", "err", err)
+	}
+}
+
+// fence stops PostgreSQL at once: this node may no longer take writes.
+func (n *Node) fence(ctx context.Context, why string) error {
+	n.logger.Warn("fencing: stopping postgres", "reason", why)
+	if n.registry != nil {
+		rctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
+		_ = n.registry.MarkCritical(rctx, "fenced: "+why)
+		cancel()
+	}
+	sctx, cancel := context.WithTimeout(ctx, fenceStopTimeout)
+	defer cancel()
+	err := n.pg.Stop(sctx, pg.StopImmediate)
+	_ = n.guard.Disarm()
+	n.lock.ConfirmedAt, n.lock.Held = 0, false
+	n.failsafeActive = false
+	if err != nil {
+		return fmt.Errorf("fence: %w", err)
+	}
+	return nil
+}
+
+// release stops PostgreSQL cleanly (if running), announces it, and releases the leader key.
+func (n *Node) release(ctx context.Context, o *observation, why string) error {
+	n.logger.Info("releasing the leader lock", "reason", why)
+	if n.registry != nil {
+		rctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
+		_ = n.registry.MarkCritical(rctx, "releasing: "+why)
+		cancel()
+	}
+	if n.pg.Running() {
+		sctx, cancel := context.WithTimeout(ctx, stopTimeout)
+		err := n.pg.Stop(sctx, pg.StopFast)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("stop before release: %w", err)
+		}
+	}
+	_ = n.guard.Disarm()
+	n.lock.ConfirmedAt, n.lock.Held = 0, false
+	n.publishStopped(ctx, o)
+	return n.dropLeaderKey(ctx)
+}
+
+// dropLeaderKey deletes the leader key if this node's session still holds it, by CAS on the
+// index just read, so a key someone else acquired meanwhile is never deleted. Deleting (not
+// invalidating the session) triggers no lock delay: the successor can take it at once.
+func (n *Node) dropLeaderKey(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
+	defer cancel()
+	p, err := n.store.Get(cctx, consul.KeyLeader, true)
+	if errors.Is(err, consul.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read leader key: %w", err)
+	}
+	if p.Session != n.session {
+		return nil
+	}
+	if err := n.store.DeleteCAS(cctx, consul.KeyLeader, p.ModifyIndex); err != nil {
+		return fmt.Errorf("delete leader key: %w", err)
+	}
+	return nil
+}

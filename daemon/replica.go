@@ -1,0 +1,84 @@
+package daemon
+
+// This file: a standby following the leader (rewind, start as a replica, follow).
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ramd-project/ramd/daemon/pg"
+)
+
+func (n *Node) rewind(ctx context.Context, leader string) error {
+	conn, err := n.memberConn(leader, false)
+	if err != nil {
+		return err
+	}
+	n.setState("rewinding")
+	rctx, cancel := context.WithTimeout(ctx, rewindTimeout)
+	defer cancel()
+	if err := n.pg.Rewind(rctx, conn); err != nil {
+		n.pgMem.rewindFailedFor = leader
+		return fmt.Errorf("pg_rewind from %s: %w", leader, err)
+	}
+	n.logger.Info("pg_rewind done", "from", leader)
+	return nil
+}
+
+func (n *Node) standbySettings(leader string) (pg.Settings, error) {
+	if leader == "" {
+		return pg.Settings{Standby: true}, nil
+	}
+	conn, err := n.memberConn(leader, true)
+	if err != nil {
+		return pg.Settings{}, err
+	}
+	return pg.Settings{
+		Standby:         true,
+		PrimaryConnInfo: pg.PrimaryConnInfo(conn, n.cfg.Name),
+		PrimarySlotName: pg.SlotName(n.cfg.Name),
+	}, nil
+}
+
+func (n *Node) startReplica(ctx context.Context, leader string) error {
+	s, err := n.standbySettings(leader)
+	if err != nil {
+		return err
+	}
+	if _, err := n.pg.WriteConfig(s); err != nil {
+		return fmt.Errorf("write standby config: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if err := n.startPG(sctx); err != nil {
+		return err
+	}
+	n.pgMem.following = leader
+	return nil
+}
+
+func (n *Node) follow(ctx context.Context, leader string) error {
+	s, err := n.standbySettings(leader)
+	if err != nil {
+		return err
+	}
+	restart, err := n.pg.WriteConfig(s)
+	if err != nil {
+		return fmt.Errorf("write standby config: %w", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if restart {
+		if err := n.pg.Stop(cctx, pg.StopFast); err != nil {
+			return fmt.Errorf("restart to follow %s: %w", leader, err)
+		}
+		if err := n.startPG(cctx); err != nil {
+			return err
+		}
+	} else if err := n.pg.Reload(cctx); err != nil {
+		return fmt.Errorf("reload to follow %s: %w", leader, err)
+	}
+	n.pgMem.following = leader
+	n.logger.Info("following", "leader", leader)
+	return nil
+}
