@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ramd-project/ramd/daemon/proc"
 	"io"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ramd-project/ramd/daemon/proc"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -230,17 +231,12 @@ func (i *Instance) waitOrphans(ctx context.Context) error {
 // directory (the postmaster chdirs there and its children inherit it). Linux only; nil
 // where /proc is unavailable.
 func (i *Instance) dataDirPIDs() []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
 	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid <= 1 {
+	for _, pid := range proc.PIDs() {
+		if pid <= 1 {
 			continue
 		}
-		cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+		cwd, err := proc.Cwd(pid)
 		if err != nil || filepath.Clean(cwd) != i.cfg.DataDir {
 			continue
 		}

@@ -68,23 +68,35 @@ func Mounted() bool {
 	return err == nil
 }
 
-// Children lists the processes whose parent is ppid (nil where /proc cannot be read).
-func Children(ppid int) []int {
+// PIDs lists the process ids in /proc (nil where it cannot be read).
+func PIDs() []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
 	var out []int
 	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, pid)
 		}
+	}
+	return out
+}
+
+// Children lists the processes whose parent is ppid (nil where /proc cannot be read).
+func Children(ppid int) []int {
+	var out []int
+	for _, pid := range PIDs() {
 		if st, err := ReadStat(pid); err == nil && st.PPID == ppid {
 			out = append(out, pid)
 		}
 	}
 	return out
+}
+
+// Cwd is the working directory of pid.
+func Cwd(pid int) (string, error) {
+	return os.Readlink("/proc/" + strconv.Itoa(pid) + "/cwd")
 }
 
 // KillPostmaster kills a postmaster and every process it forked with SIGKILL. PostgreSQL's
