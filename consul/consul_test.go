@@ -351,7 +351,7 @@ func TestSessionLifecycle(t *testing.T) {
 	// Behavior=delete: the key the session held goes with it.
 	testenv.Eventually(t, 5*time.Second, 20*time.Millisecond, func() error {
 		if _, err := s.Get(ctx, KeyLeader, true); !errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("leader key after destroy: %v", err)
+			return fmt.Errorf("leader key after destroy: %w", err)
 		}
 		return nil
 	})
@@ -407,7 +407,7 @@ func TestAcquireRelease(t *testing.T) {
 	})
 }
 
-func TestWatch(t *testing.T) {
+func TestWatch(t *testing.T) { //nolint:tparallel // the steps watch one key in order
 	t.Parallel()
 	_, s := newStore(t)
 	ctx := t.Context()
@@ -631,7 +631,7 @@ func TestServices(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, 50*time.Millisecond, func() error {
 		ids, err := healthy("replica")
 		if err != nil || len(ids) != 0 {
-			return fmt.Errorf("healthy replicas after critical: %v, %v", ids, err)
+			return fmt.Errorf("healthy replicas after critical: %v, %w", ids, err)
 		}
 		return nil
 	})
@@ -650,7 +650,7 @@ func TestServices(t *testing.T) {
 	wantErr(t, err, ErrNotFound)
 	testenv.Eventually(t, 10*time.Second, 50*time.Millisecond, func() error {
 		if got, err := c.CatalogService(ctx, name, "replica"); err != nil || len(got) != 0 {
-			return fmt.Errorf("catalog replicas after deregister: %d, %v", len(got), err)
+			return fmt.Errorf("catalog replicas after deregister: %d, %w", len(got), err)
 		}
 		return nil
 	})
@@ -665,8 +665,9 @@ func TestUnavailable(t *testing.T) {
 		name  string
 		fault func(t *testing.T, a *testenv.Consul)
 	}{
-		{name: "stopped", fault: func(t *testing.T, a *testenv.Consul) { a.Stop(t) }},
+		{name: "stopped", fault: func(t *testing.T, a *testenv.Consul) { t.Helper(); a.Stop(t) }},
 		{name: "frozen", fault: func(t *testing.T, a *testenv.Consul) {
+			t.Helper()
 			if err := a.Signal(syscall.SIGSTOP); err != nil {
 				t.Fatal(err)
 			}

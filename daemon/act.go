@@ -34,7 +34,7 @@ func (n *Node) act(ctx context.Context, o *observation, p ha.Plan) error {
 	t := n.telemetry()
 	for _, a := range p.Actions {
 		at := n.startAction(ctx, t, o, p, a)
-		err := n.do(at.ctx, o, a)
+		err := n.do(at.ctx, o, a) //nolint:contextcheck // at.ctx is ctx with the action's span
 		at.end(err)
 		if err != nil {
 			return fmt.Errorf("%s: %w", a.Kind, err)

@@ -187,10 +187,9 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 		ms := MemberStatus{Name: name, Role: m.Role, State: m.State, APIURL: m.APIURL, Timeline: m.Timeline, Tags: m.Tags,
 			ReceiveLSN: deref(m.ReceiveLSN), ReplayLSN: deref(m.ReplayLSN), LSN: m.XLogLocation, PendingRestart: m.PendingRestart}
 		ms.Host, ms.Port = connHostPort(m.ConnURL)
-		switch {
-		case name == in.Leader.Name:
+		if name == in.Leader.Name {
 			ms.Role = "leader"
-		default:
+		} else {
 			if r := syncMemberRole(o, name); r != "" {
 				ms.Role = r
 			}

@@ -27,7 +27,7 @@ const (
 	switchoverJobWait = 2 * time.Minute
 )
 
-// ErrRollingInProgress: this node already coordinates a rolling restart.
+// ErrRollingInProgress means this node already coordinates a rolling restart.
 var ErrRollingInProgress = errors.New("daemon: a rolling restart is already in progress")
 
 // RollingRestartRequest restarts the whole cluster: replicas one by one, then a switchover

@@ -162,7 +162,10 @@ func (n *Node) waitReceived(ctx context.Context, target string, lsn uint64) erro
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("not past %s within %s (last error: %v)", pg.LSN(lsn), candidateWait, last)
+	if last != nil {
+		return fmt.Errorf("not past %s within %s: %w", pg.LSN(lsn), candidateWait, last)
+	}
+	return fmt.Errorf("not past %s within %s", pg.LSN(lsn), candidateWait)
 }
 
 // finishSwitchover clears the failover key and closes the job.

@@ -283,7 +283,8 @@ func (n *Node) switchoverJob(ctx context.Context, t *telemetry, id string) jobTr
 	}
 	if j.TraceParent != "" {
 		carrier := propagation.MapCarrier{"traceparent": j.TraceParent}
-		jt.parent = trace.SpanContextFromContext(observability.Propagator().Extract(context.Background(), carrier))
+		// The job's trace continues from the request that created it, not from this cycle.
+		jt.parent = trace.SpanContextFromContext(observability.Propagator().Extract(context.Background(), carrier)) //nolint:contextcheck // a remote parent, on purpose
 	}
 	t.job = jt
 	return jt

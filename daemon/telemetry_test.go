@@ -92,7 +92,7 @@ func byName(spans []sdktrace.ReadOnlySpan, name string) sdktrace.ReadOnlySpan {
 func attrs(s sdktrace.ReadOnlySpan) map[string]string {
 	out := map[string]string{}
 	for _, kv := range s.Attributes() {
-		out[string(kv.Key)] = kv.Value.Emit()
+		out[string(kv.Key)] = kv.Value.String()
 	}
 	return out
 }
@@ -506,7 +506,7 @@ func TestTelemetryDefault(t *testing.T) {
 	}
 	at.end(nil)
 	tc.end(nil, true)
-	if n.telemetry() != n.telemetry() {
+	if first, again := n.telemetry(), n.telemetry(); first != again {
 		t.Error("the default telemetry is not kept")
 	}
 }

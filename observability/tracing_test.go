@@ -112,7 +112,7 @@ func TestNewResource(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, kv := range res.Attributes() {
-		got[string(kv.Key)] = kv.Value.Emit()
+		got[string(kv.Key)] = kv.Value.String()
 	}
 	for k, want := range map[string]string{
 		"service.instance.id": "n2", "service.version": "1.2.3", "ramd.scope": "demo", "telemetry.sdk.language": "go",

@@ -313,6 +313,7 @@ func TestMergeConfigEntry(t *testing.T) {
 			have: &api.ServiceConfigEntry{Kind: api.ServiceDefaults, Name: "pg", Protocol: "http", MaxInboundConnections: 7},
 			want: defaults, changed: true,
 			check: func(t *testing.T, next api.ConfigEntry) {
+				t.Helper()
 				n := next.(*api.ServiceConfigEntry)
 				if n.Protocol != "tcp" || n.MaxInboundConnections != 7 || n.Meta["managed-by"] != "ramd" {
 					t.Errorf("merged %+v", n)
@@ -331,6 +332,7 @@ func TestMergeConfigEntry(t *testing.T) {
 				c.Subsets["primary"] = api.ServiceResolverSubset{Filter: "Service.Meta.role == replica"}
 			}), want: resolver, changed: true,
 			check: func(t *testing.T, next api.ConfigEntry) {
+				t.Helper()
 				n := next.(*api.ServiceResolverConfigEntry)
 				if n.Subsets["primary"].Filter != FilterPrimary || n.ConnectTimeout != 5*time.Second || n.ModifyIndex != 42 {
 					t.Errorf("merged %+v", n)
@@ -342,6 +344,7 @@ func TestMergeConfigEntry(t *testing.T) {
 		{name: "redirect changed", have: &api.ServiceResolverConfigEntry{Kind: api.ServiceResolver, Name: "pg-primary",
 			Redirect: &api.ServiceResolverRedirect{Service: "pg", ServiceSubset: "replica"}}, want: redirect, changed: true,
 			check: func(t *testing.T, next api.ConfigEntry) {
+				t.Helper()
 				n := next.(*api.ServiceResolverConfigEntry)
 				if n.Redirect.ServiceSubset != "primary" || n.Subsets != nil {
 					t.Errorf("merged %+v", n)
@@ -350,6 +353,7 @@ func TestMergeConfigEntry(t *testing.T) {
 		{name: "redirect where subsets were", have: &api.ServiceResolverConfigEntry{Kind: api.ServiceResolver, Name: "pg-primary",
 			Subsets: map[string]api.ServiceResolverSubset{"x": {Filter: "a == b"}}}, want: redirect, changed: true,
 			check: func(t *testing.T, next api.ConfigEntry) {
+				t.Helper()
 				if n := next.(*api.ServiceResolverConfigEntry); n.Subsets != nil || n.Redirect == nil {
 					t.Errorf("merged %+v", n)
 				}

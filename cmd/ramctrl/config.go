@@ -213,7 +213,7 @@ func (e *configEdit) editor(ctx context.Context, lookup func(string) (string, bo
 	}
 	next, err := decodeObject(b)
 	if err != nil {
-		return nil, fmt.Errorf("the edited configuration is not a JSON object (%v); nothing was changed, the edit is kept in %s", err, path)
+		return nil, fmt.Errorf("the edited configuration is not a JSON object (%w); nothing was changed, the edit is kept in %s", err, path)
 	}
 	_ = os.Remove(path)
 	return next, nil

@@ -190,10 +190,10 @@ func (g SyncGate) has(name string) bool {
 	return false
 }
 
-// HoldsLock reports whether the leader key names this node with its own live session.
 // LeaderLive reports whether proof of the leader's life was seen within TTL.
 func (in Input) LeaderLive() bool { return !leaderStale(in) }
 
+// HoldsLock reports whether the leader key names this node with its own live session.
 func (in Input) HoldsLock() bool {
 	return in.Leader.Present && in.Leader.Name == in.Name && in.Session != "" && in.Leader.Session == in.Session
 }

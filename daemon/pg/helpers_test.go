@@ -41,6 +41,7 @@ func (w *testWriter) Write(p []byte) (int, error) {
 }
 
 func testLogger(t testing.TB) *slog.Logger {
+	t.Helper()
 	w := &testWriter{t: t}
 	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -84,6 +85,7 @@ func newInstance(t *testing.T, name string, logger *slog.Logger, mod func(*pg.Co
 }
 
 func opCtx(t *testing.T) context.Context {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), opTimeout)
 	t.Cleanup(cancel)
 	return ctx
@@ -188,7 +190,7 @@ func waitStreaming(t *testing.T, inst *pg.Instance, tli int) pg.Status {
 // no zombie is left behind).
 func pidGone(pid int) error {
 	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("process %d still exists (kill 0: %v)", pid, err)
+		return fmt.Errorf("process %d still exists (kill 0: %w)", pid, err)
 	}
 	return nil
 }

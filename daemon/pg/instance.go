@@ -268,8 +268,9 @@ func connectTo(ctx context.Context, p ConnParams) (*pgx.Conn, error) {
 
 // closeConn closes conn with a short bounded timeout of its own, so closing works even
 // after the caller's ctx expired.
-func closeConn(conn *pgx.Conn) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+// closeConn closes conn within a second, also when ctx has ended (closing must still run).
+func closeConn(ctx context.Context, conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
 	_ = conn.Close(ctx)
 }
@@ -280,7 +281,7 @@ func (i *Instance) Exec(ctx context.Context, sql string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	defer closeConn(conn)
+	defer closeConn(ctx, conn)
 	if _, err := conn.Exec(ctx, sql, args...); err != nil {
 		return fmt.Errorf("exec: %w", err)
 	}

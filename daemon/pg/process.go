@@ -275,7 +275,7 @@ func (i *Instance) waitReady(ctx context.Context, c *child) error {
 		if c.done != nil {
 			select {
 			case <-c.done:
-				return fmt.Errorf("%w (%v); log %s:\n%s", ErrStartFailed, c.exitErr, i.cfg.LogFile, i.logTail(c.logOff))
+				return fmt.Errorf("%w (%w); log %s:\n%s", ErrStartFailed, c.exitErr, i.cfg.LogFile, i.logTail(c.logOff))
 			default:
 			}
 		} else if !processAlive(c.pid) {
@@ -290,7 +290,7 @@ func (i *Instance) waitReady(ctx context.Context, c *child) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("start: wait for connections: %w (last: %v)", ctx.Err(), last)
+			return fmt.Errorf("start: wait for connections: %w (last: %w)", ctx.Err(), last)
 		case <-ticker.C:
 		case <-c.done: // nil channel for adopted: never ready
 		}
@@ -306,7 +306,7 @@ func (i *Instance) ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer closeConn(conn)
+	defer closeConn(ctx, conn)
 	if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
 		return fmt.Errorf("ping: %w", err)
 	}
@@ -370,14 +370,14 @@ func (i *Instance) Stop(ctx context.Context, mode StopMode) error {
 	if mode == StopFast {
 		i.logger.WarnContext(ctx, "fast shutdown timed out, escalating to immediate", "pid", pid)
 		_ = signal(pid, syscall.SIGQUIT)
-		if err := i.waitExitFor(pid, escalateGrace); err == nil {
+		if err := i.waitExitFor(ctx, pid, escalateGrace); err == nil {
 			i.afterExit()
 			return nil
 		}
 	}
 	i.logger.WarnContext(ctx, "shutdown timed out, killing the postmaster and its children", "pid", pid)
 	proc.KillPostmaster(pid)
-	if err := i.waitExitFor(pid, escalateGrace); err != nil {
+	if err := i.waitExitFor(ctx, pid, escalateGrace); err != nil {
 		return fmt.Errorf("stop %s: postmaster %d survived SIGKILL: %w", mode, pid, err)
 	}
 	i.afterExit()
@@ -391,8 +391,10 @@ func signal(pid int, sig syscall.Signal) error {
 	return nil
 }
 
-func (i *Instance) waitExitFor(pid int, d time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
+// waitExitFor waits up to d for pid to exit, also when ctx has ended (an escalating stop
+// must finish).
+func (i *Instance) waitExitFor(ctx context.Context, pid int, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
 	defer cancel()
 	return i.waitExit(ctx, pid)
 }

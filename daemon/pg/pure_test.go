@@ -36,6 +36,7 @@ func TestParseLSN(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			got, err := pg.ParseLSN(tt.in)
 			if tt.wantErr {
 				if !errors.Is(err, pg.ErrInvalidLSN) {
@@ -67,6 +68,7 @@ func TestLSNString(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if diff := cmp.Diff(tt.want, tt.in.String()); diff != "" {
 				t.Errorf("String (-want +got):\n%s", diff)
 			}
@@ -94,6 +96,7 @@ func TestSlotName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if diff := cmp.Diff(tt.want, pg.SlotName(tt.member)); diff != "" {
 				t.Errorf("SlotName(%q) (-want +got):\n%s", tt.member, diff)
 			}
@@ -156,6 +159,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			c := valid()
 			tt.mod(&c)
 			err := c.Validate()
@@ -210,6 +214,7 @@ func TestConnParamsDSN(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			got := tt.in.DSN()
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("DSN (-want +got):\n%s", diff)

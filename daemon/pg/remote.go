@@ -14,7 +14,7 @@ func ReceivedLSN(ctx context.Context, p ConnParams) (LSN, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer closeConn(conn)
+	defer closeConn(ctx, conn)
 	var rcv, rep, wr *string
 	const q = `SELECT pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text,
 		(SELECT written_lsn::text FROM pg_stat_wal_receiver)`

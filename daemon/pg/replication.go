@@ -27,7 +27,7 @@ func (i *Instance) Promote(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}
-	defer closeConn(conn)
+	defer closeConn(ctx, conn)
 	inRecovery, err := isInRecovery(ctx, conn)
 	if err != nil {
 		return fmt.Errorf("promote: %w", err)
@@ -89,7 +89,7 @@ func (i *Instance) WaitReplayed(ctx context.Context) (LSN, error) {
 	if err != nil {
 		return 0, fmt.Errorf("wait replayed: %w", err)
 	}
-	defer closeConn(conn)
+	defer closeConn(ctx, conn)
 	var target LSN
 	ticker := time.NewTicker(pollEvery / 2)
 	defer ticker.Stop()
@@ -138,7 +138,7 @@ func (i *Instance) EnsureRoles(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ensure roles: %w", err)
 	}
-	defer closeConn(conn)
+	defer closeConn(ctx, conn)
 	if r, err := isInRecovery(ctx, conn); err != nil {
 		return fmt.Errorf("ensure roles: %w", err)
 	} else if r {
@@ -198,7 +198,7 @@ func (i *Instance) EnsureSlots(ctx context.Context, names []string) error {
 	if err != nil {
 		return fmt.Errorf("ensure slots: %w", err)
 	}
-	defer closeConn(conn)
+	defer closeConn(ctx, conn)
 	if r, err := isInRecovery(ctx, conn); err != nil {
 		return fmt.Errorf("ensure slots: %w", err)
 	} else if r {
@@ -240,7 +240,7 @@ func (i *Instance) DropSlot(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("drop slot: %w", err)
 	}
-	defer closeConn(conn)
+	defer closeConn(ctx, conn)
 	_, err = conn.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name)
 		FROM pg_replication_slots WHERE slot_name = $1`, name)
 	var pgErr *pgconn.PgError
@@ -262,7 +262,7 @@ func (i *Instance) Slots(ctx context.Context) ([]Slot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("slots: %w", err)
 	}
-	defer closeConn(conn)
+	defer closeConn(ctx, conn)
 	s, err := querySlots(ctx, conn)
 	if err != nil {
 		return nil, fmt.Errorf("slots: %w", err)

@@ -14,7 +14,7 @@ func (i *Instance) Setting(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer closeConn(conn)
+	defer closeConn(ctx, conn)
 	var v string
 	if err := conn.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&v); err != nil {
 		return "", fmt.Errorf("show %s: %w", name, err)
@@ -31,7 +31,7 @@ func RemoteSetting(ctx context.Context, p ConnParams, name string) (string, erro
 	if err != nil {
 		return "", err
 	}
-	defer closeConn(conn)
+	defer closeConn(ctx, conn)
 	var v string
 	if err := conn.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&v); err != nil {
 		return "", fmt.Errorf("show %s on %s: %w", name, p, err)

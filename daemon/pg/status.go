@@ -80,7 +80,7 @@ func (i *Instance) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return s, fmt.Errorf("status: %w", err)
 	}
-	defer closeConn(conn)
+	defer closeConn(ctx, conn)
 	if err := queryStatus(ctx, conn, &s); err != nil {
 		return s, fmt.Errorf("status: %w", err)
 	}

@@ -298,6 +298,7 @@ func (n *patroniNode) waitHealth(b *testing.B, path string, timeout time.Duratio
 // stop sends Patroni SIGTERM (it stops its PostgreSQL and releases the leader key), then
 // SIGKILL after a bound, and kills a PostgreSQL it left behind.
 func (n *patroniNode) stop(b *testing.B) {
+	b.Helper()
 	pid := n.cmd.Process.Pid
 	_ = syscall.Kill(pid, syscall.SIGTERM)
 	select {

@@ -108,7 +108,7 @@ func waitRouted(t *testing.T, primaryPort, replicaPort int, want *harness.Node) 
 			return fmt.Errorf("primary frontend reached port %d (standby %v), want %s on %d", backend, standby, want.Name, want.PGPort)
 		}
 		if _, standby, err := through(replicaPort, false); err != nil || !standby {
-			return fmt.Errorf("replica frontend: standby %v, %v", standby, err)
+			return fmt.Errorf("replica frontend: standby %v, %w", standby, err)
 		}
 		return nil
 	})

@@ -191,7 +191,7 @@ func TestConfigSurvivesConsulDataLoss(t *testing.T) {
 	if code, body := put(t, p.APIURL()+"/api/v1/sync-standbys", `{"synchronous_mode":"on","synchronous_node_count":1}`); code != http.StatusOK {
 		t.Fatalf("PUT /api/v1/sync-standbys: %d %s", code, body)
 	}
-	p = waitSync(t, c, agent.HTTPAddr, 1, "FIRST 1")
+	waitSync(t, c, agent.HTTPAddr, 1, "FIRST 1")
 	w.WaitAcked(t, 10, 30*time.Second)
 	key := "service/" + c.Scope + "/config"
 	before, _ := kvValue(t, agent.HTTPAddr, key)

@@ -121,7 +121,7 @@ func TestNodeLossFailoverAndRejoin(t *testing.T) {
 		testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
 			v, err := n.QueryInt(ctx, "SELECT count(*) FROM seen WHERE v = 42")
 			if err != nil || v != 1 {
-				return fmt.Errorf("%s: row not replicated (%d, %v)", n.Name, v, err)
+				return fmt.Errorf("%s: row not replicated (%d, %w)", n.Name, v, err)
 			}
 			return nil
 		})
@@ -169,7 +169,7 @@ func TestNodeLossFailoverAndRejoin(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
 		got, err := old.QueryInt(ctx, "SELECT count(*) FROM ramd_writes")
 		if err != nil || got < want {
-			return fmt.Errorf("rejoined node has %d rows of %d (%v)", got, want, err)
+			return fmt.Errorf("rejoined node has %d rows of %d (%w)", got, want, err)
 		}
 		return nil
 	})
@@ -255,7 +255,7 @@ func TestConsulRestartNoFailover(t *testing.T) {
 	testenv.Eventually(t, 60*time.Second, 200*time.Millisecond, func() error {
 		for _, n := range c.Nodes {
 			if d, err := n.Patroni(); err != nil || !d.Ramd.DCSReachable {
-				return fmt.Errorf("%s does not reach Consul yet (%v)", n.Name, err)
+				return fmt.Errorf("%s does not reach Consul yet (%w)", n.Name, err)
 			}
 		}
 		return nil

@@ -124,7 +124,7 @@ func TestRestartReloadReinitialize(t *testing.T) {
 	testenv.Eventually(t, 20*time.Second, 100*time.Millisecond, func() error {
 		d, err := getOps(t, p)
 		if err != nil || !d.PendingRestart {
-			return fmt.Errorf("pending_restart not shown yet (%v)", err)
+			return fmt.Errorf("pending_restart not shown yet (%w)", err)
 		}
 		return nil
 	})
@@ -196,7 +196,7 @@ func TestRestartReloadReinitialize(t *testing.T) {
 	testenv.Eventually(t, 60*time.Second, 200*time.Millisecond, func() error {
 		d, err := getOps(t, replica)
 		if err != nil || d.PostmasterStart == before.PostmasterStart || d.Role != "replica" || len(d.ScheduledRestart) != 0 {
-			return fmt.Errorf("scheduled restart not done yet: %+v %v", d, err)
+			return fmt.Errorf("scheduled restart not done yet: %+v %w", d, err)
 		}
 		// Its job ends in the same cycle, just after the status shows the new postmaster.
 		for _, j := range listJobs(t, replica) {

@@ -74,6 +74,7 @@ func waitSync(t *testing.T, c *harness.Cluster, addr string, want int, method st
 // syncFailovers kills the primary at random moments, rounds times, and checks after each
 // failover that every acknowledged row is on the new primary.
 func syncFailovers(t *testing.T, rounds, nodes int, mode string, count, want int, method string) {
+	t.Helper()
 	t.Parallel()
 	addr := needReal(t)
 	c := harness.New(t, ramdBin, addr, nodes, harness.Options{})

@@ -486,7 +486,7 @@ func (c *Consul) waitReady(done <-chan struct{}) error {
 	for i := 0; i < 10_000 && time.Now().Before(deadline); i++ {
 		select {
 		case <-done:
-			return fmt.Errorf("consul %s exited during start-up (last check: %v)", c.NodeName, last)
+			return fmt.Errorf("consul %s exited during start-up (last check: %w)", c.NodeName, last)
 		default:
 		}
 		if last = c.readyOnce(hc, base); last == nil {
