@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/ramd-project/ramd/api/client"
 	"github.com/ramd-project/ramd/consul"
 	"github.com/ramd-project/ramd/daemon"
 )
@@ -42,6 +43,25 @@ const switchoverWait = 30 * time.Second
 // maxBody bounds request bodies of the admin endpoints.
 const maxBody = 64 << 10
 
+// registerRoutes registers the route groups of rt that are set.
+func registerRoutes(r *gin.Engine, rt Routes) {
+	if rt.Admin != nil {
+		registerAdmin(r, rt.Admin)
+	}
+	if rt.Jobs != nil {
+		r.GET("/api/v1/jobs", jobs(rt.Jobs))
+	}
+	if rt.Sync != nil {
+		registerSync(r, rt.Sync)
+	}
+	if rt.Config != nil {
+		registerConfig(r, rt.Config)
+	}
+	if rt.Ops != nil {
+		registerOps(r, rt.Ops)
+	}
+}
+
 func registerAdmin(r *gin.Engine, a Admin) {
 	h := &adminHandlers{a: a}
 	r.POST("/failsafe", h.failsafe)
@@ -49,28 +69,9 @@ func registerAdmin(r *gin.Engine, a Admin) {
 	r.POST("/failover", h.switchover(true))
 	r.DELETE("/switchover", h.cancel)
 	r.GET("/api/v1/jobs/:id", h.job)
-	if jl, ok := a.(JobLister); ok {
-		r.GET("/api/v1/jobs", func(c *gin.Context) {
-			jobs, err := jl.Jobs(c.Request.Context())
-			if err != nil {
-				c.JSON(http.StatusServiceUnavailable, fieldErrorBody{Error: "unavailable", Detail: err.Error()})
-				return
-			}
-			c.JSON(http.StatusOK, jobs)
-		})
-	}
 	r.POST("/api/v1/switchover", h.switchoverV1(false))
 	r.POST("/api/v1/failover", h.switchoverV1(true))
 	r.DELETE("/api/v1/switchover", h.cancel)
-	if s, ok := a.(SyncAdmin); ok {
-		registerSync(r, s)
-	}
-	if ca, ok := a.(ConfigAdmin); ok {
-		registerConfig(r, ca)
-	}
-	if oa, ok := a.(OpsAdmin); ok {
-		registerOps(r, oa)
-	}
 }
 
 type adminHandlers struct{ a Admin }
@@ -115,49 +116,64 @@ func (h *adminHandlers) switchover(failover bool) gin.HandlerFunc {
 			c.String(http.StatusBadRequest, err.Error())
 			return
 		}
-		if b.Candidate == "" {
-			b.Candidate = b.Member
-		}
-		req := daemon.SwitchoverRequest{From: b.Leader, To: b.Candidate, AllowDataLoss: b.AllowDataLoss}
-		switch {
-		case failover && b.Candidate == "":
-			c.String(http.StatusBadRequest, "failover could be performed only to a specific candidate")
-			return
-		case !failover && b.Leader == "":
-			c.String(http.StatusBadRequest, "Switchover could be performed only from a specific leader")
-			return
-		case b.Leader != "" && b.Leader == b.Candidate:
-			c.String(http.StatusBadRequest, "Switchover target and source are the same")
+		req, bad := checkSwitchover(failover, true, b.Leader, firstNonEmpty(b.Candidate, b.Member), b.ScheduledAt, time.Now())
+		if bad != nil {
+			c.String(bad.code, bad.patroni)
 			return
 		}
-		if b.ScheduledAt != "" {
-			if failover {
-				c.String(http.StatusBadRequest, "Failover can't be scheduled")
-				return
-			}
-			at, err := time.Parse(time.RFC3339, b.ScheduledAt)
-			if err != nil {
-				c.String(http.StatusBadRequest, "Timezone information is mandatory for the scheduled switchover: %v", err)
-				return
-			}
-			if at.Before(time.Now()) {
-				c.String(http.StatusUnprocessableEntity, "Cannot schedule switchover in the past")
-				return
-			}
-			req.ScheduledAt = at
-		}
+		req.AllowDataLoss = b.AllowDataLoss
 		id, err := h.a.RequestSwitchover(c.Request.Context(), req)
 		if err != nil {
 			c.String(switchoverCode(err), err.Error())
 			return
 		}
-		c.Header("X-Ramd-Job-Id", id)
+		c.Header(client.HeaderJobID, id)
 		if !req.ScheduledAt.IsZero() {
 			c.String(http.StatusAccepted, "Switchover scheduled (job %s)", id)
 			return
 		}
 		h.waitJob(c, id)
 	}
+}
+
+// switchoverRefusal is a switchover or failover request refused before it reaches the node:
+// the status code, the refused field, and the reason in Patroni's words (its routes) and in
+// ours (/api/v1).
+type switchoverRefusal struct {
+	code    int
+	field   string
+	patroni string
+	detail  string
+}
+
+// checkSwitchover is the one validation of a switchover (or failover) request, for
+// Patroni's routes and /api/v1 alike: a failover names its candidate and is never scheduled,
+// the candidate is not the leader, a schedule has a zone and lies in the future. patroni adds
+// Patroni's rule that a switchover names its leader (/api/v1 takes the current one). The
+// node checks the request against Consul afterwards (RequestSwitchover).
+func checkSwitchover(failover, patroni bool, leader, candidate, scheduledAt string, now time.Time) (daemon.SwitchoverRequest, *switchoverRefusal) {
+	req := daemon.SwitchoverRequest{From: leader, To: candidate}
+	bad := func(code int, field, patroni, detail string) (daemon.SwitchoverRequest, *switchoverRefusal) {
+		return req, &switchoverRefusal{code: code, field: field, patroni: patroni, detail: detail}
+	}
+	switch {
+	case failover && candidate == "":
+		return bad(http.StatusBadRequest, "candidate", "failover could be performed only to a specific candidate", "a failover needs a candidate")
+	case patroni && !failover && leader == "":
+		return bad(http.StatusBadRequest, "leader", "Switchover could be performed only from a specific leader", "a switchover needs a leader")
+	case failover && scheduledAt != "":
+		return bad(http.StatusBadRequest, "scheduled_at", "Failover can't be scheduled", "a failover can't be scheduled")
+	case leader != "" && leader == candidate:
+		return bad(http.StatusBadRequest, "candidate", "Switchover target and source are the same", "the candidate is the leader")
+	}
+	if scheduledAt != "" {
+		at, code, msg := parseSchedule(scheduledAt, "switchover", now)
+		if code != 0 {
+			return bad(code, "scheduled_at", msg, msg)
+		}
+		req.ScheduledAt = at
+	}
+	return req, nil
 }
 
 func switchoverCode(err error) int {
@@ -176,9 +192,9 @@ func switchoverCode(err error) int {
 func (h *adminHandlers) waitJob(c *gin.Context, id string) {
 	j, err := h.waitFinished(c.Request.Context(), id, switchoverWait)
 	switch {
-	case err == nil && j.State == consul.JobSucceeded:
+	case err == nil && j.State == client.JobSucceeded:
 		c.String(http.StatusOK, "Successfully switched over to %q (job %s)", j.To, id)
-	case err == nil && j.State == consul.JobFailed:
+	case err == nil && j.State == client.JobFailed:
 		c.String(http.StatusPreconditionFailed, "Switchover failed: %s (job %s)", j.Error, id)
 	default:
 		c.String(http.StatusServiceUnavailable, "Switchover still in progress after %s; follow GET /api/v1/jobs/%s", switchoverWait, id)
@@ -206,19 +222,39 @@ func (h *adminHandlers) job(c *gin.Context) {
 	if !ok {
 		return
 	}
-	j, err := h.a.Job(c.Request.Context(), id)
+	cj, err := h.a.Job(c.Request.Context(), id)
 	if errors.Is(err, consul.ErrNotFound) {
-		c.JSON(http.StatusNotFound, fieldErrorBody{Error: "not found", Detail: "no job " + id})
+		c.JSON(http.StatusNotFound, client.ErrorBody{Error: "not found", Detail: "no job " + id})
 		return
 	}
+	j := job(cj)
 	if err == nil && wait {
 		j, err = h.waitFinished(c.Request.Context(), id, timeout)
 	}
 	if err != nil {
-		c.JSON(http.StatusServiceUnavailable, fieldErrorBody{Error: "unavailable", Detail: err.Error()})
+		c.JSON(http.StatusServiceUnavailable, client.ErrorBody{Error: "unavailable", Detail: err.Error()})
 		return
 	}
 	c.JSON(http.StatusOK, j)
+}
+
+// jobs answers GET /api/v1/jobs, newest first.
+func jobs(jl JobLister) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		js, err := jl.Jobs(c.Request.Context())
+		if err != nil {
+			c.JSON(http.StatusServiceUnavailable, client.ErrorBody{Error: "unavailable", Detail: err.Error()})
+			return
+		}
+		var out []client.Job // null when there are none, as before
+		if js != nil {
+			out = make([]client.Job, len(js))
+		}
+		for i, j := range js {
+			out[i] = job(j)
+		}
+		c.JSON(http.StatusOK, out)
+	}
 }
 
 // Bounds of ?wait=true: the default and the longest wait (below the server's write timeout).
@@ -233,7 +269,7 @@ func waitParams(c *gin.Context) (bool, time.Duration, bool) {
 	if v := c.Query("wait"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			c.JSON(http.StatusBadRequest, fieldErrorBody{Error: "invalid query", Detail: "wait must be true or false", Field: "wait"})
+			c.JSON(http.StatusBadRequest, client.ErrorBody{Error: "invalid query", Detail: "wait must be true or false", Field: "wait"})
 			return false, 0, false
 		}
 		wait = b
@@ -242,7 +278,7 @@ func waitParams(c *gin.Context) (bool, time.Duration, bool) {
 	if v := c.Query("timeout"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 || d > maxJobWait {
-			c.JSON(http.StatusBadRequest, fieldErrorBody{Error: "invalid query",
+			c.JSON(http.StatusBadRequest, client.ErrorBody{Error: "invalid query",
 				Detail: fmt.Sprintf("timeout must be a duration like 20s, at most %s", maxJobWait), Field: "timeout"})
 			return false, 0, false
 		}
@@ -253,17 +289,17 @@ func waitParams(c *gin.Context) (bool, time.Duration, bool) {
 
 // waitFinished polls the job until it succeeded or failed, or timeout passed (then the job
 // as it is, still pending or running; an error only when it could never be read).
-func (h *adminHandlers) waitFinished(ctx context.Context, id string, timeout time.Duration) (consul.Job, error) {
+func (h *adminHandlers) waitFinished(ctx context.Context, id string, timeout time.Duration) (client.Job, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var last consul.Job
+	var last client.Job
 	var lastErr error
 	for i := 0; i < 100_000; i++ {
 		j, err := h.a.Job(ctx, id)
 		if err == nil {
-			last = j
-			if j.State == consul.JobSucceeded || j.State == consul.JobFailed {
-				return j, nil
+			last = job(j)
+			if last.Ended() {
+				return last, nil
 			}
 		} else if ctx.Err() == nil {
 			lastErr = err // a read that failed is tried again
@@ -280,14 +316,6 @@ func (h *adminHandlers) waitFinished(ctx context.Context, id string, timeout tim
 	return last, nil
 }
 
-// switchoverV1Body is the strict /api/v1 switchover and failover request.
-type switchoverV1Body struct {
-	Leader        string `json:"leader"`
-	Candidate     string `json:"candidate"`
-	ScheduledAt   string `json:"scheduled_at"`
-	AllowDataLoss bool   `json:"allow_data_loss"`
-}
-
 // switchoverV1 starts a switchover (or failover) as a job: 202 with its id, or with
 // ?wait=true the job once it ended (200) or as it is after the timeout (202).
 func (h *adminHandlers) switchoverV1(failover bool) gin.HandlerFunc {
@@ -296,36 +324,19 @@ func (h *adminHandlers) switchoverV1(failover bool) gin.HandlerFunc {
 		if !ok {
 			return
 		}
-		var b switchoverV1Body
+		var b client.SwitchoverRequest
 		if !decodeV1(c, &b) {
 			return
 		}
-		req := daemon.SwitchoverRequest{From: b.Leader, To: b.Candidate, AllowDataLoss: b.AllowDataLoss}
-		bad := func(field, detail string) {
-			c.JSON(http.StatusBadRequest, fieldErrorBody{Error: "invalid value", Detail: detail, Field: field})
-		}
-		switch {
-		case failover && b.Candidate == "":
-			bad("candidate", "a failover needs a candidate")
-			return
-		case failover && b.ScheduledAt != "":
-			bad("scheduled_at", "a failover can't be scheduled")
-			return
-		case b.Leader != "" && b.Leader == b.Candidate:
-			bad("candidate", "the candidate is the leader")
+		req, bad := checkSwitchover(failover, false, b.Leader, b.Candidate, b.ScheduledAt, time.Now())
+		if bad != nil {
+			c.JSON(bad.code, client.ErrorBody{Error: "invalid value", Detail: bad.detail, Field: bad.field})
 			return
 		}
-		if b.ScheduledAt != "" {
-			at, code, msg := parseSchedule(b.ScheduledAt, "switchover", time.Now())
-			if code != 0 {
-				c.JSON(code, fieldErrorBody{Error: "invalid value", Detail: msg, Field: "scheduled_at"})
-				return
-			}
-			req.ScheduledAt = at
-		}
+		req.AllowDataLoss = b.AllowDataLoss
 		id, err := h.a.RequestSwitchover(c.Request.Context(), req)
 		if err != nil {
-			c.JSON(switchoverCode(err), fieldErrorBody{Error: "refused", Detail: err.Error()})
+			c.JSON(switchoverCode(err), client.ErrorBody{Error: "refused", Detail: err.Error()})
 			return
 		}
 		if !wait || !req.ScheduledAt.IsZero() {
@@ -333,14 +344,37 @@ func (h *adminHandlers) switchoverV1(failover bool) gin.HandlerFunc {
 			return
 		}
 		j, err := h.waitFinished(c.Request.Context(), id, timeout)
-		c.Header("X-Ramd-Job-Id", id)
+		c.Header(client.HeaderJobID, id)
 		switch {
 		case err != nil:
 			accepted(c, id)
-		case j.State == consul.JobSucceeded || j.State == consul.JobFailed:
+		case j.Ended():
 			c.JSON(http.StatusOK, j)
 		default:
 			c.JSON(http.StatusAccepted, j)
 		}
 	}
+}
+
+// job is the wire form of a tracked job.
+func job(j consul.Job) client.Job {
+	out := client.Job{ID: j.ID, Kind: j.Kind, From: j.From, To: j.To, ScheduledAt: j.ScheduledAt, State: j.State,
+		Error: j.Error, CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt, TraceParent: j.TraceParent}
+	if j.Phases != nil {
+		out.Phases = make([]client.JobPhase, len(j.Phases))
+		for i, p := range j.Phases {
+			out.Phases[i] = client.JobPhase{Name: p.Name, At: p.At, Node: p.Node}
+		}
+	}
+	return out
+}
+
+// firstNonEmpty is the first of v that is not empty.
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/ramd-project/ramd/api/client"
 )
 
 // Auth are the credentials that mutating requests (POST, PUT, PATCH, DELETE) must carry:
@@ -46,7 +48,7 @@ func requireAuth(a Auth) gin.HandlerFunc {
 			detail = "reads need credentials on this node (RAMD_API_AUTH_READS): send basic auth or a bearer token"
 		}
 		c.Header("WWW-Authenticate", `Basic realm="ramd"`)
-		c.AbortWithStatusJSON(http.StatusUnauthorized, fieldErrorBody{Error: "unauthorized", Detail: detail})
+		c.AbortWithStatusJSON(http.StatusUnauthorized, client.ErrorBody{Error: "unauthorized", Detail: detail})
 	}
 }
 

@@ -37,7 +37,7 @@ func TestAuth(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			node := &configNode{cfg: map[string]any{"pause": true}}
-			r := NewRouter(node, nil, nil, nil, WithAuth(tt.auth))
+			r := NewRouter(routesOf(node), nil, nil, nil, WithAuth(tt.auth))
 			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(`{"pause":false}`))
 			if tt.header != "" {
 				req.Header.Set("Authorization", tt.header)

@@ -53,7 +53,7 @@ func TestAuthReads(t *testing.T) {
 		{http.MethodOptions, "/liveness", "", 200},
 	}
 	node := &readsNode{configNode: configNode{cfg: map[string]any{"pause": true}}, st: primary()}
-	r := NewRouter(node, nil, nil, func() time.Time { return t0 }, WithAuth(on))
+	r := NewRouter(routesOf(node), nil, nil, func() time.Time { return t0 }, WithAuth(on))
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path+" "+tt.bearer, func(t *testing.T) {
 			t.Parallel()

@@ -12,7 +12,7 @@ func BenchmarkHealthGET(b *testing.B) {
 	for _, tc := range []struct{ name, path string }{{"primary", "/primary"}, {"replica", "/replica?lag=16MB"}, {"options", "/primary"}} {
 		b.Run(tc.name, func(b *testing.B) {
 			node := newNode(primary())
-			r := NewRouter(node, nil, nil, nil)
+			r := NewRouter(routesOf(node), nil, nil, nil)
 			method := http.MethodGet
 			if tc.name == "options" {
 				method = http.MethodOptions

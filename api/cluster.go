@@ -4,49 +4,17 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ramd-project/ramd/api/client"
 	"github.com/ramd-project/ramd/daemon"
 )
 
-// Member roles in /cluster (Patroni's cluster_as_json).
-const (
-	memberRoleLeader        = "leader"
-	memberRoleStandbyLeader = "standby_leader"
-	unknownLSN              = "unknown"
-)
-
-// clusterView is the JSON document of GET /cluster.
-type clusterView struct {
-	Members []memberView `json:"members"`
-	Scope   string       `json:"scope"`
-	Pause   bool         `json:"pause,omitempty"`
-}
-
-// memberView is one member in /cluster. The LSN fields are left out for the leader; on the
-// others each is a formatted LSN and its lag in bytes behind the leader, or "unknown" for
-// both when the member reported no position.
-type memberView struct {
-	Name           string         `json:"name"`
-	Role           string         `json:"role"`
-	State          string         `json:"state"`
-	APIURL         string         `json:"api_url"`
-	Host           string         `json:"host,omitempty"`
-	Port           int            `json:"port,omitempty"`
-	Timeline       int            `json:"timeline,omitempty"`
-	PendingRestart bool           `json:"pending_restart,omitempty"`
-	Tags           map[string]any `json:"tags,omitempty"`
-	ReceiveLSN     any            `json:"receive_lsn,omitempty"`
-	ReceiveLag     any            `json:"receive_lag,omitempty"`
-	ReplayLSN      any            `json:"replay_lsn,omitempty"`
-	ReplayLag      any            `json:"replay_lag,omitempty"`
-	LSN            any            `json:"lsn,omitempty"`
-	Lag            any            `json:"lag,omitempty"`
-}
-
-// newClusterView builds /cluster from the members in st, sorted by name.
-func newClusterView(st *daemon.Status) clusterView {
-	view := clusterView{Members: make([]memberView, 0, len(st.Members)), Scope: st.Scope, Pause: st.Paused}
+// newClusterView builds /cluster from the members in st, sorted by name. The LSN fields are
+// left out for the leader; on the others each is a formatted LSN and its lag in bytes behind
+// the leader, or "unknown" for both when the member reported no position.
+func newClusterView(st *daemon.Status) client.Cluster {
+	view := client.Cluster{Members: make([]client.Member, 0, len(st.Members)), Scope: st.Scope, Pause: st.Paused}
 	for _, m := range st.Members {
-		mv := memberView{
+		mv := client.Member{
 			Name:           m.Name,
 			Role:           m.Role,
 			State:          m.State,
@@ -59,7 +27,7 @@ func newClusterView(st *daemon.Status) clusterView {
 			mv.Host = m.Host
 			mv.Port = m.Port
 		}
-		isLeader := m.Role == memberRoleLeader || m.Role == memberRoleStandbyLeader ||
+		isLeader := m.Role == client.RoleLeader || m.Role == client.RoleStandbyLeader ||
 			(st.Leader != "" && m.Name == st.Leader)
 		if !isLeader {
 			mv.ReceiveLSN, mv.ReceiveLag = lsnAndLag(m.ReceiveLSN, bytesBehind(st.LeaderOptime, m.ReceiveLSN))
@@ -68,16 +36,16 @@ func newClusterView(st *daemon.Status) clusterView {
 		}
 		view.Members = append(view.Members, mv)
 	}
-	slices.SortFunc(view.Members, func(a, b memberView) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(view.Members, func(a, b client.Member) int { return strings.Compare(a.Name, b.Name) })
 	return view
 }
 
 // lsnAndLag is the pair Patroni prints for one position: both "unknown" when it is 0.
-func lsnAndLag(lsn, lag uint64) (any, any) {
+func lsnAndLag(lsn, lag uint64) (string, *client.Lag) {
 	if lsn == 0 {
-		return unknownLSN, unknownLSN
+		return client.Unknown, &client.Lag{Unknown: true}
 	}
-	return formatLSN(lsn), lag
+	return formatLSN(lsn), &client.Lag{Bytes: lag}
 }
 
 // bytesBehind is how many bytes pos trails the leader's optime, 0 when it is ahead.
@@ -88,68 +56,21 @@ func bytesBehind(optime, pos uint64) uint64 {
 	return 0
 }
 
-// clusterStatusV1 is GET /api/v1/cluster: the members as /cluster shows them plus what an
-// operator asks first: who leads, on which timeline, paused or not, which members wait for a
-// restart, and what the answering node decided last.
-type clusterStatusV1 struct {
-	Scope          string         `json:"scope"`
-	Leader         string         `json:"leader"`
-	Timeline       int            `json:"timeline,omitempty"`
-	Paused         bool           `json:"paused"`
-	FailsafeActive bool           `json:"failsafe_active"`
-	SyncStandbys   []string       `json:"sync_standbys"`
-	PendingRestart []string       `json:"pending_restart"`
-	Members        []memberView   `json:"members"`
-	Node           clusterNodeDoc `json:"node"`
-}
-
-// clusterNodeDoc is the answering node's own view.
-type clusterNodeDoc struct {
-	Name             string                   `json:"name"`
-	Plan             string                   `json:"plan"`
-	DCSReachable     bool                     `json:"dcs_reachable"`
-	ScheduledRestart *daemon.ScheduledRestart `json:"scheduled_restart,omitempty"`
-	// Timings are the HA timings this node runs with, in seconds.
-	Timings timingsDoc `json:"timings"`
-	Config  configDoc  `json:"config"`
-	// SyncDegraded, on a leader in synchronous mode, says why commits are acknowledged
-	// without a synchronous standby.
-	SyncDegraded string `json:"sync_degraded,omitempty"`
-}
-
-// timingsDoc is a member's HA timings in seconds.
-type timingsDoc struct {
-	TTL          float64 `json:"ttl"`
-	LoopWait     float64 `json:"loop_wait"`
-	RetryTimeout float64 `json:"retry_timeout"`
-	FenceMargin  float64 `json:"fence_margin"`
-}
-
-// configDoc says which dynamic configuration a member acts on.
-type configDoc struct {
-	// Source is cluster, last-valid or environment.
-	Source string `json:"source"`
-	// Refusal is why the config key is not in force.
-	Refusal string `json:"refusal,omitempty"`
-	// EnvironmentDiffers: the member's RAMD_* timings differ from the cluster's, which it
-	// follows.
-	EnvironmentDiffers bool `json:"environment_differs"`
-}
-
-func newClusterStatus(st *daemon.Status) clusterStatusV1 {
+// newClusterStatus builds GET /api/v1/cluster from st.
+func newClusterStatus(st *daemon.Status) client.ClusterStatus {
 	v := newClusterView(st)
-	out := clusterStatusV1{Scope: st.Scope, Leader: st.Leader, Paused: st.Paused, FailsafeActive: st.FailsafeActive,
+	out := client.ClusterStatus{Scope: st.Scope, Leader: st.Leader, Paused: st.Paused, FailsafeActive: st.FailsafeActive,
 		SyncStandbys: []string{}, PendingRestart: []string{}, Members: v.Members,
-		Node: clusterNodeDoc{Name: st.Name, Plan: st.Plan, DCSReachable: st.DCSReachable, ScheduledRestart: st.ScheduledRestart,
-			Timings: timingsDoc{TTL: st.Timings.TTL.Seconds(), LoopWait: st.Timings.LoopWait.Seconds(),
+		Node: client.ClusterNode{Name: st.Name, Plan: st.Plan, DCSReachable: st.DCSReachable, ScheduledRestart: scheduledRestart(st.ScheduledRestart),
+			Timings: client.Timings{TTL: st.Timings.TTL.Seconds(), LoopWait: st.Timings.LoopWait.Seconds(),
 				RetryTimeout: st.Timings.RetryTimeout.Seconds(), FenceMargin: st.Timings.FenceMargin.Seconds()},
-			Config:       configDoc{Source: string(st.Config.Source), Refusal: st.Config.Refusal, EnvironmentDiffers: st.Config.EnvironmentDiffers},
+			Config:       client.ConfigSource{Source: string(st.Config.Source), Refusal: st.Config.Refusal, EnvironmentDiffers: st.Config.EnvironmentDiffers},
 			SyncDegraded: st.SyncDegraded}}
 	for _, m := range v.Members {
 		switch m.Role {
-		case memberRoleLeader, memberRoleStandbyLeader:
+		case client.RoleLeader, client.RoleStandbyLeader:
 			out.Timeline = m.Timeline
-		case "sync_standby", "quorum_standby":
+		case client.RoleSyncStandby, client.RoleQuorumStandby:
 			out.SyncStandbys = append(out.SyncStandbys, m.Name)
 		}
 		if m.PendingRestart {
@@ -157,4 +78,13 @@ func newClusterStatus(st *daemon.Status) clusterStatusV1 {
 		}
 	}
 	return out
+}
+
+// scheduledRestart is the answering node's scheduled restart in /api/v1/cluster.
+func scheduledRestart(sr *daemon.ScheduledRestart) *client.ScheduledRestart {
+	if sr == nil {
+		return nil
+	}
+	return &client.ScheduledRestart{Role: sr.Role, PostgresVersion: sr.PostgresVersion, RestartPending: sr.RestartPending,
+		Timeout: sr.Timeout, Schedule: sr.Schedule, PostmasterStart: sr.PostmasterStart, JobID: sr.JobID}
 }

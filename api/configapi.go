@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/ramd-project/ramd/api/client"
 	"github.com/ramd-project/ramd/consul"
 	"github.com/ramd-project/ramd/daemon"
 )
@@ -46,7 +47,7 @@ func (h *configHandlers) pause(on bool) gin.HandlerFunc {
 			v = true
 		}
 		_, err := h.a.PatchConfig(c.Request.Context(), map[string]any{"pause": v}, nil)
-		writeResult(c, gin.H{"paused": on}, err)
+		writeResult(c, client.Paused{Paused: on}, err)
 	}
 }
 
@@ -57,10 +58,10 @@ type configHandlers struct{ a ConfigAdmin }
 func (h *configHandlers) get(c *gin.Context) {
 	cfg, idx, err := h.a.DynamicConfig(c.Request.Context())
 	if err != nil && !errors.Is(err, daemon.ErrNoConfig) {
-		c.JSON(http.StatusBadGateway, fieldErrorBody{Error: "unavailable", Detail: err.Error()})
+		c.JSON(http.StatusBadGateway, client.ErrorBody{Error: "unavailable", Detail: err.Error()})
 		return
 	}
-	c.Header("ETag", strconv.Quote(strconv.FormatUint(idx, 10)))
+	c.Header("ETag", client.Version(idx))
 	c.JSON(http.StatusOK, cfg)
 }
 
@@ -71,7 +72,7 @@ func (h *configHandlers) write(replace bool) gin.HandlerFunc {
 		var body map[string]any
 		dec := json.NewDecoder(io.LimitReader(c.Request.Body, maxBody))
 		if err := dec.Decode(&body); err != nil || body == nil {
-			b := fieldErrorBody{Error: "invalid JSON", Detail: "the body must be a JSON object"}
+			b := client.ErrorBody{Error: "invalid JSON", Detail: "the body must be a JSON object"}
 			if err != nil {
 				b.Detail = err.Error()
 			}
@@ -82,7 +83,7 @@ func (h *configHandlers) write(replace bool) gin.HandlerFunc {
 		if m := strings.Trim(c.GetHeader("If-Match"), `" `); m != "" {
 			v, err := strconv.ParseUint(m, 10, 64)
 			if err != nil {
-				c.JSON(http.StatusBadRequest, fieldErrorBody{Error: "invalid If-Match", Detail: "If-Match must be the ETag of GET /config", Field: "If-Match"})
+				c.JSON(http.StatusBadRequest, client.ErrorBody{Error: "invalid If-Match", Detail: "If-Match must be the ETag of GET /config", Field: "If-Match"})
 				return
 			}
 			index = &v
@@ -102,8 +103,15 @@ func (h *configHandlers) write(replace bool) gin.HandlerFunc {
 func (h *configHandlers) history(c *gin.Context) {
 	hist, err := h.a.History(c.Request.Context())
 	if err != nil {
-		c.JSON(http.StatusServiceUnavailable, fieldErrorBody{Error: "unavailable", Detail: err.Error()})
+		c.JSON(http.StatusServiceUnavailable, client.ErrorBody{Error: "unavailable", Detail: err.Error()})
 		return
 	}
-	c.JSON(http.StatusOK, hist)
+	var out []client.HistoryEntry // null when there is no history, as before
+	if hist != nil {
+		out = make([]client.HistoryEntry, len(hist))
+	}
+	for i, e := range hist {
+		out[i] = client.HistoryEntry{Timeline: e.Timeline, LSN: e.LSN, Reason: e.Reason, Timestamp: e.Timestamp, NewLeader: e.NewLeader}
+	}
+	c.JSON(http.StatusOK, out)
 }

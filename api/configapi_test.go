@@ -80,7 +80,7 @@ func TestConfigEndpoints(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			node := &configNode{cfg: map[string]any{"pause": true}, idx: 7}
-			r := NewRouter(node, nil, nil, nil)
+			r := NewRouter(routesOf(node), nil, nil, nil)
 			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
 			if tt.ifMatch != "" {
 				req.Header.Set("If-Match", tt.ifMatch)

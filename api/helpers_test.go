@@ -132,3 +132,15 @@ func newNode(st *daemon.Status) *staticNode {
 }
 
 func (n *staticNode) Status() *daemon.Status { return n.st.Load() }
+
+// routesOf serves every route group n implements: a test node implements only what its test
+// reaches. ramd itself wires each group by name (cmd/ramd).
+func routesOf(n Node) Routes {
+	rt := Routes{Node: n}
+	rt.Admin, _ = n.(Admin)
+	rt.Jobs, _ = n.(JobLister)
+	rt.Sync, _ = n.(SyncAdmin)
+	rt.Config, _ = n.(ConfigAdmin)
+	rt.Ops, _ = n.(OpsAdmin)
+	return rt
+}

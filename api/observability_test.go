@@ -102,7 +102,7 @@ func TestMetricsFullRegistry(t *testing.T) {
 	if _, err := observability.NewMetrics(reg); err != nil {
 		t.Fatal(err)
 	}
-	h := NewRouter(newNode(primary()), reg, nil, func() time.Time { return now })
+	h := NewRouter(routesOf(newNode(primary())), reg, nil, func() time.Time { return now })
 	rec := serve(t, h, http.MethodGet, "/metrics")
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(bytes.NewReader(rec.Body.Bytes()))
@@ -133,7 +133,7 @@ func TestRouterTracing(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	var logs bytes.Buffer
 	logger := observability.NewLogger(observability.Config{LogFormat: "text", LogLevel: "debug"}, &logs)
-	h := NewRouter(newNode(primary()), prometheus.NewRegistry(), logger, func() time.Time { return now }, WithTracerProvider(tp))
+	h := NewRouter(routesOf(newNode(primary())), prometheus.NewRegistry(), logger, func() time.Time { return now }, WithTracerProvider(tp))
 	_, caller := tp.Tracer("client").Start(t.Context(), "client")
 	caller.End()
 	traceparent := "00-" + caller.SpanContext().TraceID().String() + "-" + caller.SpanContext().SpanID().String() + "-01"
@@ -201,7 +201,7 @@ func TestRouterNoTracing(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
 	logger := observability.NewLogger(observability.Config{LogFormat: "text", LogLevel: "debug"}, &logs)
-	h := NewRouter(newNode(primary()), prometheus.NewRegistry(), logger, func() time.Time { return now })
+	h := NewRouter(routesOf(newNode(primary())), prometheus.NewRegistry(), logger, func() time.Time { return now })
 	req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/primary", nil)
 	req.Header.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
 	rec := httptest.NewRecorder()

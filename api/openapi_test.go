@@ -16,7 +16,7 @@ var ginParam = regexp.MustCompile(`:([a-zA-Z_]+)`)
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	t.Parallel()
 	node := &opsNode{configNode: configNode{cfg: map[string]any{}}}
-	r := NewRouter(node, nil, nil, nil)
+	r := NewRouter(routesOf(node), nil, nil, nil)
 	rec := httptest.NewRecorder()
 	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/openapi.json", nil))
 	if rec.Code != http.StatusOK {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/ramd-project/ramd/api/client"
 	"github.com/ramd-project/ramd/daemon"
 )
 
@@ -179,7 +180,7 @@ func (h *opsHandlers) restart(c *gin.Context) {
 		case err != nil:
 			c.String(http.StatusServiceUnavailable, err.Error())
 		default:
-			c.Header("X-Ramd-Job-Id", id)
+			c.Header(client.HeaderJobID, id)
 			c.String(http.StatusAccepted, "Restart scheduled")
 		}
 		return
@@ -188,7 +189,7 @@ func (h *opsHandlers) restart(c *gin.Context) {
 	defer cancel()
 	id, err := h.a.Restart(ctx, r)
 	if id != "" {
-		c.Header("X-Ramd-Job-Id", id)
+		c.Header(client.HeaderJobID, id)
 	}
 	switch {
 	case err == nil:
@@ -221,12 +222,6 @@ func (h *opsHandlers) reload(c *gin.Context) {
 	c.String(http.StatusAccepted, "reload scheduled")
 }
 
-// reinitBody is Patroni's reinitialize request.
-type reinitBody struct {
-	Force      bool `json:"force"`
-	FromLeader bool `json:"from_leader"`
-}
-
 // reinitialize answers Patroni's POST /reinitialize: 200 "reinitialize started" or 503 with
 // the reason.
 func (h *opsHandlers) reinitialize(c *gin.Context) {
@@ -235,7 +230,7 @@ func (h *opsHandlers) reinitialize(c *gin.Context) {
 		c.String(http.StatusBadRequest, err.Error())
 		return
 	}
-	var b reinitBody
+	var b client.ReinitializeRequest
 	for k, v := range body {
 		x, ok := v.(bool)
 		switch {
@@ -256,7 +251,7 @@ func (h *opsHandlers) reinitialize(c *gin.Context) {
 		c.String(http.StatusServiceUnavailable, reinitMessage(err))
 		return
 	}
-	c.Header("X-Ramd-Job-Id", id)
+	c.Header(client.HeaderJobID, id)
 	c.String(http.StatusOK, "reinitialize started")
 }
 
@@ -278,32 +273,27 @@ func opMessage(err error) string {
 	return strings.TrimPrefix(err.Error(), "daemon: ")
 }
 
-// jobAccepted is the 202 answer of an operation that runs as a job.
-type jobAccepted struct {
-	JobID  string `json:"job_id"`
-	JobURL string `json:"job_url"`
-}
-
+// accepted answers 202 with the job that carries the operation out.
 func accepted(c *gin.Context, id string) {
-	c.Header("Location", "/api/v1/jobs/"+id)
-	c.Header("X-Ramd-Job-Id", id)
-	c.JSON(http.StatusAccepted, jobAccepted{JobID: id, JobURL: "/api/v1/jobs/" + id})
+	c.Header("Location", client.JobPath(id))
+	c.Header(client.HeaderJobID, id)
+	c.JSON(http.StatusAccepted, client.JobAccepted{JobID: id, JobURL: client.JobPath(id)})
 }
 
 // rollingRestart starts a rolling restart of the cluster as a job.
 func (h *opsHandlers) rollingRestart(c *gin.Context) {
-	var r daemon.RollingRestartRequest
+	var r client.RollingRestartRequest
 	if !decodeV1(c, &r) {
 		return
 	}
-	id, err := h.a.RollingRestart(c.Request.Context(), r)
+	id, err := h.a.RollingRestart(c.Request.Context(), daemon.RollingRestartRequest{RestartPending: r.RestartPending, InPlace: r.InPlace})
 	switch {
 	case errors.Is(err, daemon.ErrRollingInProgress), errors.Is(err, daemon.ErrPaused):
-		c.JSON(http.StatusConflict, fieldErrorBody{Error: "conflict", Detail: err.Error()})
+		c.JSON(http.StatusConflict, client.ErrorBody{Error: "conflict", Detail: err.Error()})
 	case errors.Is(err, daemon.ErrNoLeader), errors.Is(err, daemon.ErrNotReady):
-		c.JSON(http.StatusServiceUnavailable, fieldErrorBody{Error: "unavailable", Detail: err.Error()})
+		c.JSON(http.StatusServiceUnavailable, client.ErrorBody{Error: "unavailable", Detail: err.Error()})
 	case err != nil:
-		c.JSON(http.StatusServiceUnavailable, fieldErrorBody{Error: "unavailable", Detail: err.Error()})
+		c.JSON(http.StatusServiceUnavailable, client.ErrorBody{Error: "unavailable", Detail: err.Error()})
 	default:
 		accepted(c, id)
 	}
@@ -311,18 +301,18 @@ func (h *opsHandlers) rollingRestart(c *gin.Context) {
 
 // reinitializeV1 reinitializes this node as a job.
 func (h *opsHandlers) reinitializeV1(c *gin.Context) {
-	var b reinitBody
+	var b client.ReinitializeRequest
 	if !decodeV1(c, &b) {
 		return
 	}
 	id, err := h.a.Reinitialize(c.Request.Context(), b.Force, b.FromLeader)
 	switch {
 	case errors.Is(err, daemon.ErrBusy):
-		c.JSON(http.StatusConflict, fieldErrorBody{Error: "conflict", Detail: reinitMessage(err)})
+		c.JSON(http.StatusConflict, client.ErrorBody{Error: "conflict", Detail: reinitMessage(err)})
 	case errors.Is(err, daemon.ErrIsLeader), errors.Is(err, daemon.ErrNoLeaderToClone):
-		c.JSON(http.StatusConflict, fieldErrorBody{Error: "refused", Detail: reinitMessage(err)})
+		c.JSON(http.StatusConflict, client.ErrorBody{Error: "refused", Detail: reinitMessage(err)})
 	case err != nil:
-		c.JSON(http.StatusServiceUnavailable, fieldErrorBody{Error: "unavailable", Detail: err.Error()})
+		c.JSON(http.StatusServiceUnavailable, client.ErrorBody{Error: "unavailable", Detail: err.Error()})
 	default:
 		accepted(c, id)
 	}
@@ -334,10 +324,10 @@ func decodeV1(c *gin.Context, v any) bool {
 	b, err := readBody(c)
 	switch {
 	case errors.Is(err, errBodyTooLarge):
-		c.JSON(http.StatusRequestEntityTooLarge, fieldErrorBody{Error: "body too large", Detail: err.Error()})
+		c.JSON(http.StatusRequestEntityTooLarge, client.ErrorBody{Error: "body too large", Detail: err.Error()})
 		return false
 	case err != nil:
-		c.JSON(http.StatusBadRequest, fieldErrorBody{Error: "invalid body", Detail: err.Error()})
+		c.JSON(http.StatusBadRequest, client.ErrorBody{Error: "invalid body", Detail: err.Error()})
 		return false
 	case b == nil:
 		return true

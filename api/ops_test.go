@@ -123,7 +123,7 @@ func TestOpsEndpoints(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			node := &opsNode{configNode: configNode{cfg: map[string]any{}}, err: tt.err}
-			r := NewRouter(node, nil, nil, nil)
+			r := NewRouter(routesOf(node), nil, nil, nil)
 			rec := httptest.NewRecorder()
 			r.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body)))
 			if rec.Code != tt.wantCode {
@@ -154,7 +154,7 @@ func TestParseRestartFilters(t *testing.T) {
 func TestPauseResume(t *testing.T) {
 	t.Parallel()
 	node := &opsNode{configNode: configNode{cfg: map[string]any{"ttl": float64(3)}}}
-	r := NewRouter(node, nil, nil, nil)
+	r := NewRouter(routesOf(node), nil, nil, nil)
 	for _, step := range []struct {
 		path string
 		want any

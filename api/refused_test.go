@@ -15,6 +15,7 @@ import (
 
 	capi "github.com/hashicorp/consul/api"
 
+	"github.com/ramd-project/ramd/api/client"
 	"github.com/ramd-project/ramd/consul"
 	"github.com/ramd-project/ramd/daemon"
 	"github.com/ramd-project/ramd/daemon/pg"
@@ -120,7 +121,7 @@ func newRefusalRig(t *testing.T) refusalRig {
 		t.Fatal(err)
 	}
 	return refusalRig{
-		ctx: ctx, r: NewRouter(node, nil, nil, nil, WithAuth(Auth{Username: "admin", Password: "secret"})),
+		ctx: ctx, r: NewRouter(routesOf(node), nil, nil, nil, WithAuth(Auth{Username: "admin", Password: "secret"})),
 		kv: raw.KV(), prefix: store.Prefix(), seededConfig: seeded,
 		good:  "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:secret")),
 		wrong: "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:guess")),
@@ -285,7 +286,7 @@ func TestConfigRefusalsChangeNothing(t *testing.T) {
 				t.Errorf("%s %s %s answered %d, want 400: %s", rt.method, rt.path, b.body, rec.Code, rec.Body)
 				continue
 			}
-			var body fieldErrorBody
+			var body client.ErrorBody
 			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 				t.Fatalf("%s %s %s: body %s: %v", rt.method, rt.path, b.body, rec.Body, err)
 			}
@@ -306,7 +307,7 @@ func TestConfigRefusalsChangeNothing(t *testing.T) {
 	req.Header.Set("Authorization", rig.good)
 	rec := httptest.NewRecorder()
 	rig.r.ServeHTTP(rec, req)
-	var body fieldErrorBody
+	var body client.ErrorBody
 	_ = json.Unmarshal(rec.Body.Bytes(), &body)
 	if len(body.Errors) != 3 || body.Value == nil {
 		t.Errorf("want three refusals with the first value, got %d %s", rec.Code, rec.Body)

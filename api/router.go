@@ -26,16 +26,37 @@ type Node interface {
 	Status() *daemon.Status
 }
 
+// Routes are the route groups of the API, each served by an interface of the node agent.
+// *daemon.Node satisfies them all, which cmd/ramd asserts at compile time, so a changed
+// method signature fails the build instead of silently dropping routes. Node is required; a
+// nil group is not registered (its paths answer 404).
+type Routes struct {
+	// Node serves the health endpoints, /patroni, /cluster, /api/v1/cluster and /metrics.
+	Node Node
+	// Admin serves /failsafe, the switchover and failover routes and GET /api/v1/jobs/{id}.
+	Admin Admin
+	// Jobs serves GET /api/v1/jobs.
+	Jobs JobLister
+	// Sync serves /api/v1/sync-standbys.
+	Sync SyncAdmin
+	// Config serves /config, /history (also under /api/v1), and /api/v1/pause and resume.
+	Config ConfigAdmin
+	// Ops serves /restart, /reload, /reinitialize and their /api/v1 forms.
+	Ops OpsAdmin
+}
+
 // releaseMode sets Gin's process-wide mode once, before the first engine is built.
 var releaseMode sync.Once
 
 // NewRouter builds the API's Gin engine: Patroni's health endpoints, /patroni, /cluster and
-// /metrics, all answered from node.Status() without any PostgreSQL or Consul call. It
+// /metrics, all answered from rt.Node.Status() without any PostgreSQL or Consul call, and
+// the route groups of rt that are set. It
 // registers the patroni_* collector on reg, which /metrics serves, so the caller can add its
 // own collectors to the same registry. now is the clock /liveness compares the last cycle
 // with; nil means time.Now. A nil logger discards the access log. The ramd_* gauges read
 // from the status are registered on reg too; opts add tracing (WithTracerProvider).
-func NewRouter(node Node, reg *prometheus.Registry, logger *slog.Logger, now func() time.Time, opts ...Option) *gin.Engine {
+func NewRouter(rt Routes, reg *prometheus.Registry, logger *slog.Logger, now func() time.Time, opts ...Option) *gin.Engine {
+	node := rt.Node
 	releaseMode.Do(func() { gin.SetMode(gin.ReleaseMode) })
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -92,9 +113,7 @@ func NewRouter(node Node, reg *prometheus.Registry, logger *slog.Logger, now fun
 	r.GET("/api/v1/cluster", h.clusterV1)
 	r.GET("/metrics", gin.WrapH(h.metrics))
 	serveOpenAPI(r)
-	if a, ok := node.(Admin); ok {
-		registerAdmin(r, a)
-	}
+	registerRoutes(r, rt)
 	r.NoRoute(h.fallback)
 	return r
 }

@@ -29,7 +29,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 func newTestRouter(t *testing.T, st *daemon.Status) (http.Handler, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	return NewRouter(newNode(st), reg, nil, func() time.Time { return now }), reg
+	return NewRouter(routesOf(newNode(st)), reg, nil, func() time.Time { return now }), reg
 }
 
 // serve runs one request through the router without a network.
@@ -473,8 +473,8 @@ func TestNewRouterSharedRegistry(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
 	node := newNode(primary())
-	NewRouter(node, reg, nil, nil)
-	NewRouter(node, reg, nil, nil)
+	NewRouter(routesOf(node), reg, nil, nil)
+	NewRouter(routesOf(node), reg, nil, nil)
 	n, err := testutil.GatherAndCount(reg, "patroni_primary")
 	if err != nil {
 		t.Fatal(err)
@@ -489,7 +489,7 @@ func TestLivenessStaleThroughRouter(t *testing.T) {
 	t.Parallel()
 	node := newNode(primary())
 	clock := t0
-	h := NewRouter(node, prometheus.NewRegistry(), nil, func() time.Time { return clock })
+	h := NewRouter(routesOf(node), prometheus.NewRegistry(), nil, func() time.Time { return clock })
 	for _, step := range []struct {
 		at   time.Duration
 		want int

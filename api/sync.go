@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/ramd-project/ramd/api/client"
 	"github.com/ramd-project/ramd/consul"
 	"github.com/ramd-project/ramd/daemon"
 	"github.com/ramd-project/ramd/daemon/dynconf"
@@ -21,31 +22,13 @@ type SyncAdmin interface {
 	SetSync(ctx context.Context, s daemon.SyncSettings) (daemon.SyncView, error)
 }
 
-// fieldErrorBody is the 400 answer naming the refused field.
-type fieldErrorBody struct {
-	Error  string `json:"error"`
-	Detail string `json:"detail"`
-	Field  string `json:"field,omitempty"`
-	// Value is the refused value of Field, as given.
-	Value any `json:"value,omitempty"`
-	// Errors lists every refused field when a document was refused (the first is Field).
-	Errors []fieldRefusal `json:"errors,omitempty"`
-}
-
-// fieldRefusal is one refused field of a document.
-type fieldRefusal struct {
-	Field  string `json:"field"`
-	Value  any    `json:"value"`
-	Reason string `json:"reason"`
-}
-
 // refusalBody describes refused values: the first in field, value and detail, and all of them
 // in errors.
-func refusalBody(fes []*daemon.FieldError) fieldErrorBody {
-	b := fieldErrorBody{Error: "invalid value", Field: fes[0].Field, Value: fes[0].Value}
+func refusalBody(fes []*daemon.FieldError) client.ErrorBody {
+	b := client.ErrorBody{Error: "invalid value", Field: fes[0].Field, Value: fes[0].Value}
 	details := make([]string, len(fes))
 	for i, fe := range fes {
-		b.Errors = append(b.Errors, fieldRefusal{Field: fe.Field, Value: fe.Value, Reason: fe.Reason})
+		b.Errors = append(b.Errors, client.FieldRefusal{Field: fe.Field, Value: fe.Value, Reason: fe.Reason})
 		details[i] = fe.Error()
 	}
 	b.Detail = strings.Join(details, "; ")
@@ -56,21 +39,21 @@ func registerSync(r *gin.Engine, s SyncAdmin) {
 	r.GET("/api/v1/sync-standbys", func(c *gin.Context) {
 		v, err := s.SyncStandbys(c.Request.Context())
 		if err != nil {
-			c.JSON(http.StatusServiceUnavailable, fieldErrorBody{Error: "unavailable", Detail: err.Error()})
+			c.JSON(http.StatusServiceUnavailable, client.ErrorBody{Error: "unavailable", Detail: err.Error()})
 			return
 		}
-		c.JSON(http.StatusOK, v)
+		c.JSON(http.StatusOK, syncView(v))
 	})
 	r.PUT("/api/v1/sync-standbys", func(c *gin.Context) {
-		var in daemon.SyncSettings
+		var in client.SyncSettings
 		dec := json.NewDecoder(io.LimitReader(c.Request.Body, maxBody))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&in); err != nil {
 			c.JSON(http.StatusBadRequest, badJSON(err))
 			return
 		}
-		v, err := s.SetSync(c.Request.Context(), in)
-		writeResult(c, v, err)
+		v, err := s.SetSync(c.Request.Context(), daemon.SyncSettings{Mode: in.Mode, Count: in.Count, Strict: in.Strict, Commit: in.Commit})
+		writeResult(c, syncView(v), err)
 	})
 }
 
@@ -82,17 +65,17 @@ func writeResult(c *gin.Context, v any, err error) {
 	case len(fes) > 0:
 		c.JSON(http.StatusBadRequest, refusalBody(fes))
 	case errors.Is(err, consul.ErrConflict):
-		c.JSON(http.StatusConflict, fieldErrorBody{Error: "conflict", Detail: "the configuration changed meanwhile; read it again"})
+		c.JSON(http.StatusConflict, client.ErrorBody{Error: "conflict", Detail: "the configuration changed meanwhile; read it again"})
 	case err != nil:
-		c.JSON(http.StatusServiceUnavailable, fieldErrorBody{Error: "unavailable", Detail: err.Error()})
+		c.JSON(http.StatusServiceUnavailable, client.ErrorBody{Error: "unavailable", Detail: err.Error()})
 	default:
 		c.JSON(http.StatusOK, v)
 	}
 }
 
 // badJSON describes a JSON decoding error, naming the field when Go's decoder does.
-func badJSON(err error) fieldErrorBody {
-	b := fieldErrorBody{Error: "invalid JSON", Detail: err.Error()}
+func badJSON(err error) client.ErrorBody {
+	b := client.ErrorBody{Error: "invalid JSON", Detail: err.Error()}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		b.Field = te.Field
@@ -101,4 +84,16 @@ func badJSON(err error) fieldErrorBody {
 		b.Field = strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 	}
 	return b
+}
+
+// syncView is the wire form of the sync view.
+func syncView(v daemon.SyncView) client.SyncView {
+	out := client.SyncView{Mode: v.Mode, Count: v.Count, Strict: v.Strict, Commit: v.Commit, Leader: v.Leader, Quorum: v.Quorum}
+	if v.Standbys != nil {
+		out.Standbys = make([]client.SyncMember, len(v.Standbys))
+		for i, m := range v.Standbys {
+			out.Standbys[i] = client.SyncMember{Name: m.Name, ReceiveLSN: m.ReceiveLSN, ReplayLSN: m.ReplayLSN, State: m.State}
+		}
+	}
+	return out
 }

@@ -66,7 +66,7 @@ func TestSyncStandbysEndpoint(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			node := &syncNode{conflict: tt.conflict}
-			r := NewRouter(node, nil, nil, nil)
+			r := NewRouter(routesOf(node), nil, nil, nil)
 			rec := httptest.NewRecorder()
 			r.ServeHTTP(rec, httptest.NewRequest(tt.method, "/api/v1/sync-standbys", strings.NewReader(tt.body)))
 			if rec.Code != tt.code {

@@ -204,7 +204,7 @@ func TestTLSServesRouter(t *testing.T) {
 	ca := newTestCA(t, "cluster")
 	certFile, keyFile := ca.issue(t, "n1")
 	cfg := Config{Listen: "127.0.0.1:0", CertFile: certFile, KeyFile: keyFile, CAFile: ca.CAFile, VerifyClient: VerifyRequired}
-	base := serveTLS(t, cfg, NewRouter(newNode(primary()), nil, nil, func() time.Time { return t0 }))
+	base := serveTLS(t, cfg, NewRouter(routesOf(newNode(primary())), nil, nil, func() time.Time { return t0 }))
 
 	memberTLS, err := cfg.ClientTLSConfig()
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/ramd-project/ramd/api/client"
 )
 
 const configUsage = `usage: ramctrl config show [--output json|table]
@@ -33,16 +35,20 @@ func runConfig(ctx context.Context, args []string, envAPI string, stdin io.Reade
 	if !ok {
 		return code
 	}
-	return show(ctx, c, "/config", o.json(), stdout, stderr, renderConfig)
+	cfg, err := c.Config(ctx)
+	if err == nil {
+		if o.json() {
+			err = writeJSON(stdout, cfg.Doc)
+		} else {
+			err = renderConfig(stdout, cfg.Doc)
+		}
+	}
+	return report(stderr, err)
 }
 
 // renderConfig prints the configuration as key/value rows, nested keys joined by dots (the
 // names --set takes).
-func renderConfig(w io.Writer, body []byte) error {
-	doc, err := decodeObject(body)
-	if err != nil {
-		return fmt.Errorf("unreadable /config: %w", err)
-	}
+func renderConfig(w io.Writer, doc map[string]any) error {
 	rows := map[string]string{}
 	flatten("", doc, rows)
 	keys := make([]string, 0, len(rows))
@@ -124,54 +130,43 @@ func runConfigEdit(ctx context.Context, args []string, envAPI string, stdin io.R
 	}
 	switch {
 	case len(sets) > 0:
-		next, _ := decodeObject(e.body)
+		next, _ := decodeObject([]byte(e.before))
 		mergeInto(next, patch)
-		body, _ := json.Marshal(patch)
-		return e.write(ctx, http.MethodPatch, next, body)
+		return e.write(ctx, http.MethodPatch, next, patch)
 	case *apply != "":
 		next, err := decodeObject(applied)
 		if err != nil {
 			fmt.Fprintf(stderr, "ramctrl: --apply %s: %v\n", *apply, err)
 			return exitError
 		}
-		body, _ := json.Marshal(next)
-		return e.write(ctx, http.MethodPut, next, body)
+		return e.write(ctx, http.MethodPut, next, next)
 	}
 	next, err := e.editor(ctx, os.LookupEnv)
 	if err != nil {
 		fmt.Fprintf(stderr, "ramctrl: %v\n", err)
 		return exitError
 	}
-	body, _ := json.Marshal(next)
-	return e.write(ctx, http.MethodPut, next, body)
+	return e.write(ctx, http.MethodPut, next, next)
 }
 
 // configEdit is one edit of the dynamic configuration: what was read and how to talk back.
 type configEdit struct {
-	c      *client
+	c      *client.Client
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 	force  bool
-	body   []byte // GET /config as read
-	etag   string // its ETag, the Consul index the write is conditional on
-	before string // body pretty-printed
+	etag   string // the ETag of GET /config, the Consul index the write is conditional on
+	before string // the configuration as read, pretty-printed
 }
 
 // load reads the configuration and its ETag.
 func (e *configEdit) load(ctx context.Context) error {
-	r, err := e.c.do(ctx, http.MethodGet, "/config", nil, nil, requestTimeout)
+	cfg, err := e.c.Config(ctx)
 	if err != nil {
 		return err
 	}
-	if !r.ok() {
-		return fmt.Errorf("GET /config: %s: %s", r.status, r.reason())
-	}
-	doc, err := decodeObject(r.body)
-	if err != nil {
-		return fmt.Errorf("unreadable /config: %w", err)
-	}
-	e.body, e.etag, e.before = r.body, r.header.Get("ETag"), pretty(doc)
+	e.etag, e.before = cfg.ETag, pretty(cfg.Doc)
 	if e.etag == "" {
 		fmt.Fprintln(e.stderr, "ramctrl: warning: GET /config sent no ETag, so the write cannot be conditional")
 	}
@@ -219,8 +214,9 @@ func (e *configEdit) editor(ctx context.Context, lookup func(string) (string, bo
 	return next, nil
 }
 
-// write shows the change from what was read to next and sends body with If-Match.
-func (e *configEdit) write(ctx context.Context, method string, next map[string]any, body []byte) int {
+// write shows the change from what was read to next and sends body (a PATCH or a PUT) with
+// If-Match.
+func (e *configEdit) write(ctx context.Context, method string, next, body map[string]any) int {
 	after := pretty(next)
 	if after == e.before {
 		fmt.Fprintln(e.stdout, "no changes")
@@ -231,23 +227,25 @@ func (e *configEdit) write(ctx context.Context, method string, next map[string]a
 		fmt.Fprintln(e.stderr, "ramctrl: aborted, nothing was changed")
 		return exitError
 	}
-	var hdr http.Header
-	if e.etag != "" {
-		hdr = http.Header{"If-Match": {e.etag}}
+	var err error
+	if method == http.MethodPatch {
+		_, err = e.c.PatchConfig(ctx, body, e.etag)
+	} else {
+		_, err = e.c.ReplaceConfig(ctx, body, e.etag)
 	}
-	r, err := e.c.do(ctx, method, "/config", body, hdr, writeTimeout)
+	var r *client.Error
 	switch {
-	case err != nil:
-		fmt.Fprintf(e.stderr, "ramctrl: %v\n", err)
-	case r.ok():
+	case err == nil:
 		fmt.Fprintln(e.stdout, "configuration updated")
 		return exitOK
-	case r.code == http.StatusConflict || r.code == http.StatusPreconditionFailed:
-		fmt.Fprintf(e.stderr, "ramctrl: the configuration changed since it was read (%s); nothing was changed, run the command again\n", r.status)
-	case r.code >= 400 && r.code < 500:
-		fmt.Fprintf(e.stderr, "ramctrl: %s /config refused (%s): %s\nnothing was changed\n", method, r.status, r.reason())
+	case !errors.As(err, &r):
+		fmt.Fprintf(e.stderr, "ramctrl: %v\n", err)
+	case r.Code == http.StatusConflict || r.Code == http.StatusPreconditionFailed:
+		fmt.Fprintf(e.stderr, "ramctrl: the configuration changed since it was read (%s); nothing was changed, run the command again\n", r.Status)
+	case r.Code >= 400 && r.Code < 500:
+		fmt.Fprintf(e.stderr, "ramctrl: %s /config refused (%s): %s\nnothing was changed\n", method, r.Status, r.Reason())
 	default:
-		fmt.Fprintf(e.stderr, "ramctrl: %s /config failed (%s): %s\n", method, r.status, r.reason())
+		fmt.Fprintf(e.stderr, "ramctrl: %s /config failed (%s): %s\n", method, r.Status, r.Reason())
 	}
 	return exitError
 }

@@ -4,27 +4,26 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ramd-project/ramd/api/client"
+	"github.com/ramd-project/ramd/daemon"
 )
 
-// configServer is a fake of GET/PUT/PATCH /config with the API's CAS and validation
-// answers: 409 when If-Match is not the current ETag, 400 {error, detail, field} for a
-// negative maximum_lag_on_failover.
+// configServer is the real router over a member whose dynamic configuration starts as doc
+// at index 7: the API's CAS (409 when If-Match is not the current ETag) and a validation that
+// refuses a negative maximum_lag_on_failover with 400 {error, detail, field}.
 type configServer struct {
-	mu     sync.Mutex // guards the fields below
-	doc    map[string]any
-	index  int
-	writes []configWrite
+	api  *apiServer
+	node *memNode
 }
 
 // configWrite is one PUT or PATCH as received.
@@ -36,62 +35,33 @@ type configWrite struct {
 
 func newConfigServer(t *testing.T, doc string) (*configServer, string) {
 	t.Helper()
-	s := &configServer{index: 7}
-	if err := json.Unmarshal([]byte(doc), &s.doc); err != nil {
+	s := &configServer{api: startAPI(t, "n1")}
+	s.api.setCluster([]daemon.MemberStatus{member("n1", client.RoleLeader)}, false)
+	s.node = s.api.nodes["n1"]
+	if err := json.Unmarshal([]byte(doc), &s.node.config); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	return s, srv.URL
+	return s, s.api.URL
 }
 
-func (s *configServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	etag := strconv.Quote(strconv.Itoa(s.index))
-	if r.Method == http.MethodGet {
-		w.Header().Set("ETag", etag)
-		_ = json.NewEncoder(w).Encode(s.doc)
-		return
-	}
-	var body map[string]any
-	b, _ := io.ReadAll(r.Body)
-	_ = json.Unmarshal(b, &body)
-	s.writes = append(s.writes, configWrite{Method: r.Method, IfMatch: r.Header.Get("If-Match"), Body: body})
-	if m := r.Header.Get("If-Match"); m != "" && m != etag {
-		w.WriteHeader(http.StatusConflict)
-		_, _ = w.Write([]byte(`{"error":"conflict","detail":"the configuration changed meanwhile; read it again"}`))
-		return
-	}
-	next := body
-	if r.Method == http.MethodPatch {
-		next, _ = decodeObject([]byte(strings.TrimSpace(mustJSON(s.doc))))
-		mergeInto(next, body)
-	}
-	if v, ok := next["maximum_lag_on_failover"]; ok {
-		if f, _ := strconv.ParseFloat(strings.TrimSpace(mustJSON(v)), 64); f < 0 {
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = w.Write([]byte(`{"error":"invalid value","detail":"maximum_lag_on_failover=` + mustJSON(v) + `: must be a whole number of bytes, 0 or more","field":"maximum_lag_on_failover"}`))
-			return
-		}
-	}
-	s.doc = next
-	s.index++
-	_, _ = w.Write([]byte(mustJSON(next)))
-}
-
+// received returns the writes of /config so far.
 func (s *configServer) received() []configWrite {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]configWrite(nil), s.writes...)
+	var out []configWrite
+	for _, r := range s.api.requests() {
+		if r.Path != "/config" || r.Method == http.MethodGet {
+			continue
+		}
+		w := configWrite{Method: r.Method, IfMatch: r.IfMatch}
+		_ = json.Unmarshal(r.Body, &w.Body)
+		out = append(out, w)
+	}
+	return out
 }
 
-func mustJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return string(b)
+// doc is the configuration now.
+func (s *configServer) doc() map[string]any {
+	doc, _, _ := s.node.DynamicConfig(context.Background())
+	return doc
 }
 
 // fakeEditor writes a shell script that runs sed on the file it is given (its last argument)
@@ -191,8 +161,8 @@ func TestConfigEditRefused(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, errs)
 		}
 	}
-	if s.doc["maximum_lag_on_failover"] != 1048576.0 {
-		t.Errorf("config changed: %v", s.doc)
+	if s.doc()["maximum_lag_on_failover"] != 1048576.0 {
+		t.Errorf("config changed: %v", s.doc())
 	}
 }
 
@@ -248,21 +218,21 @@ func TestConfigEditConflict(t *testing.T) {
 	// Another writer moves the index between our read and our write.
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {
-			s.ServeHTTP(w, r)
-			s.mu.Lock()
-			s.index++
-			s.mu.Unlock()
+			s.api.ServeHTTP(w, r)
+			s.node.mu.Lock()
+			s.node.configIndex++
+			s.node.mu.Unlock()
 			return
 		}
-		s.ServeHTTP(w, r)
+		s.api.ServeHTTP(w, r)
 	}))
 	t.Cleanup(proxy.Close)
 	code, _, errs := runCtl("", "edit", "--api", proxy.URL, "--force", "--set", "ttl=20")
 	if code != exitError || !strings.Contains(errs, "changed since it was read") {
 		t.Errorf("exit %d, stderr %q", code, errs)
 	}
-	if s.doc["ttl"] != 30.0 {
-		t.Errorf("config changed: %v", s.doc)
+	if s.doc()["ttl"] != 30.0 {
+		t.Errorf("config changed: %v", s.doc())
 	}
 }
 
@@ -283,7 +253,7 @@ func TestConfigEditApply(t *testing.T) {
 	if len(got) != 2 || got[0].Method != http.MethodPut || got[0].IfMatch != `"7"` || got[1].IfMatch != `"8"` {
 		t.Fatalf("writes %v", got)
 	}
-	if d := cmp.Diff(map[string]any{"ttl": 25.0}, s.doc); d != "" {
+	if d := cmp.Diff(map[string]any{"ttl": 25.0}, s.doc()); d != "" {
 		t.Errorf("config (-want +got):\n%s", d)
 	}
 }
@@ -398,15 +368,15 @@ func TestUnifiedDiff(t *testing.T) {
 // TestReasonListsEveryRefusal: a refused document shows one line per field.
 func TestReasonListsEveryRefusal(t *testing.T) {
 	t.Parallel()
-	r := reply{code: 400, body: []byte(`{"error":"invalid value","detail":"...","field":"loop_wait","value":0,"errors":[` +
+	r := client.Response{Code: 400, Body: []byte(`{"error":"invalid value","detail":"...","field":"loop_wait","value":0,"errors":[` +
 		`{"field":"loop_wait","value":0,"reason":"must be between 100ms and 10s"},` +
 		`{"field":"ttl","value":"banana","reason":"must be a duration"}]}`)}
 	want := "invalid value: 2 fields refused\n  loop_wait = 0: must be between 100ms and 10s\n  ttl = \"banana\": must be a duration"
-	if got := r.reason(); got != want {
+	if got := r.Reason(); got != want {
 		t.Errorf("reason:\n%s\nwant:\n%s", got, want)
 	}
-	one := reply{code: 400, body: []byte(`{"error":"invalid value","detail":"ttl=\"banana\": must be a duration","field":"ttl","errors":[{"field":"ttl","value":"banana","reason":"must be a duration"}]}`)}
-	if got := one.reason(); got != `invalid value: ttl="banana": must be a duration (field ttl)` {
+	one := client.Response{Code: 400, Body: []byte(`{"error":"invalid value","detail":"ttl=\"banana\": must be a duration","field":"ttl","errors":[{"field":"ttl","value":"banana","reason":"must be a duration"}]}`)}
+	if got := one.Reason(); got != `invalid value: ttl="banana": must be a duration (field ttl)` {
 		t.Errorf("single refusal: %s", got)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/ramd-project/ramd/api/client"
 	"github.com/ramd-project/ramd/consul"
 	"github.com/ramd-project/ramd/routing"
 )
@@ -103,7 +104,7 @@ func discover(ctx context.Context, cfg consul.Config, namespace, scope, service 
 		if json.Unmarshal(p.Value, &m) != nil || m.APIURL == "" {
 			continue
 		}
-		u := apiBase(m.APIURL)
+		u := client.BaseURL(m.APIURL)
 		if strings.TrimPrefix(p.Key, consul.KeyMembers) == leader {
 			urls = append([]string{u}, urls...)
 		} else {
@@ -121,9 +122,9 @@ func discover(ctx context.Context, cfg consul.Config, namespace, scope, service 
 			continue
 		}
 		if e.ServiceMeta[routing.MetaRole] == string(routing.RolePrimary) {
-			urls = append([]string{apiBase(u)}, urls...)
+			urls = append([]string{client.BaseURL(u)}, urls...)
 		} else {
-			urls = append(urls, apiBase(u))
+			urls = append(urls, client.BaseURL(u))
 		}
 	}
 	if len(urls) > 0 {
@@ -133,11 +134,6 @@ func discover(ctx context.Context, cfg consul.Config, namespace, scope, service 
 		return nil, fmt.Errorf("discover the API from %s: %w (catalog: %v)", where, kvErr, catErr)
 	}
 	return nil, fmt.Errorf("no member with an api_url under %s nor in the catalog's service %q (check --scope and --namespace, or give --api)", where, service)
-}
-
-// apiBase is a member's api_url without the "/patroni" that Patroni's records carry.
-func apiBase(apiURL string) string {
-	return strings.TrimSuffix(strings.TrimRight(apiURL, "/"), "/patroni")
 }
 
 // options are the flags every command shares: where the API is and how to print.
@@ -182,7 +178,7 @@ func (o *options) parse(args []string) (code int, ok bool) {
 
 // client resolves the API URLs and builds the client. When ok is false the command returns
 // code (the reason is printed).
-func (o *options) client(ctx context.Context, envAPI string) (c *client, code int, ok bool) {
+func (o *options) client(ctx context.Context, envAPI string) (c *client.Client, code int, ok bool) {
 	urls, err := o.ep.urls(ctx, envAPI, o.lookup)
 	var ue usageError
 	switch {
@@ -193,12 +189,12 @@ func (o *options) client(ctx context.Context, envAPI string) (c *client, code in
 		fmt.Fprintf(o.stderr, "ramctrl: %v\n", err)
 		return nil, exitError, false
 	}
-	return newClient(urls), exitOK, true
+	return newClient(urls, requestTimeout), exitOK, true
 }
 
 // connect parses args and builds the client, for commands with nothing to check in between.
 // When ok is false the command returns code.
-func (o *options) connect(ctx context.Context, args []string, envAPI string) (c *client, code int, ok bool) {
+func (o *options) connect(ctx context.Context, args []string, envAPI string) (c *client.Client, code int, ok bool) {
 	if code, ok := o.parse(args); !ok {
 		return nil, code, false
 	}

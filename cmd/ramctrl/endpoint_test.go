@@ -68,18 +68,3 @@ func TestEndpointPrecedence(t *testing.T) {
 		})
 	}
 }
-
-func TestAPIBase(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"http://10.0.0.1:8008/patroni":  "http://10.0.0.1:8008",
-		"http://10.0.0.1:8008/":         "http://10.0.0.1:8008",
-		"https://db.example:8008":       "https://db.example:8008",
-		"http://h:1/prefix/patroni/":    "http://h:1/prefix",
-		"http://h:1/patroni-not-suffix": "http://h:1/patroni-not-suffix",
-	} {
-		if got := apiBase(in); got != want {
-			t.Errorf("apiBase(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

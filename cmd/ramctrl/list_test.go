@@ -3,32 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/ramd-project/ramd/api/client"
 )
 
-func loadFixture(t *testing.T) (cluster, []byte) {
-	t.Helper()
-	raw, err := os.ReadFile("testdata/cluster.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cl cluster
-	if err := json.Unmarshal(raw, &cl); err != nil {
-		t.Fatal(err)
-	}
-	return cl, raw
-}
-
 func TestRenderTable(t *testing.T) {
-	full, _ := loadFixture(t)
+	full := loadFixture(t)
 	tests := []struct {
 		name string
-		in   cluster
+		in   client.Cluster
 		want string
 	}{
 		{
@@ -46,14 +33,14 @@ Maintenance mode: on
 		},
 		{
 			name: "no members",
-			in:   cluster{Scope: "empty"},
+			in:   client.Cluster{Scope: "empty"},
 			want: "Cluster: empty\nMember  Host  Role  State  TL  Lag in MB\n",
 		},
 		{
 			name: "host without port, standby leader, large lag",
-			in: cluster{Scope: "s", Members: []member{
+			in: client.Cluster{Scope: "s", Members: []client.Member{
 				{Name: "b", Role: "standby_leader", State: "running", Host: "h", Timeline: 7},
-				{Name: "a", Role: "replica", State: "streaming", Host: "h", Port: 1, Lag: json.RawMessage("5767168")},
+				{Name: "a", Role: "replica", State: "streaming", Host: "h", Port: 1, Lag: &client.Lag{Bytes: 5767168}},
 			}},
 			want: `Cluster: s
 Member  Host  Role            State      TL  Lag in MB
@@ -100,15 +87,8 @@ func TestParseAPIURLs(t *testing.T) {
 
 // TestRunList checks the fallback to the next URL, both outputs and the exit codes.
 func TestRunList(t *testing.T) {
-	_, raw := loadFixture(t)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/cluster" {
-			http.NotFound(w, r)
-			return
-		}
-		_, _ = w.Write(raw)
-	}))
-	defer srv.Close()
+	srv := startAPI(t, "n1")
+	srv.setCluster(fixtureCluster(t))
 	down := httptest.NewServer(http.NotFoundHandler())
 	downURL := down.URL
 	down.Close()

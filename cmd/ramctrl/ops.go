@@ -2,48 +2,34 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
-)
 
-// job is the part of GET /api/v1/jobs/{id} that ramctrl shows.
-type job struct {
-	ID     string `json:"id"`
-	Kind   string `json:"kind"`
-	State  string `json:"state"`
-	Error  string `json:"error"`
-	Phases []struct {
-		Name string    `json:"name"`
-		At   time.Time `json:"at"`
-		Node string    `json:"node"`
-	} `json:"phases"`
-}
+	"github.com/ramd-project/ramd/api/client"
+)
 
 // jobPoll is how often a followed job is read.
 const jobPoll = 500 * time.Millisecond
 
 // follow prints the phases of job id as they are reached until it ends or timeout passes.
 // It returns exitOK when the job succeeded.
-func follow(ctx context.Context, c *client, id string, timeout time.Duration, stdout, stderr io.Writer) int {
+func follow(ctx context.Context, c *client.Client, id string, timeout time.Duration, stdout, stderr io.Writer) int {
 	deadline := time.Now().Add(timeout)
 	shown := 0
 	for time.Now().Before(deadline) {
-		r, err := c.do(ctx, http.MethodGet, "/api/v1/jobs/"+id, nil, nil, 10*time.Second)
-		var j job
-		if err == nil && r.ok() && json.Unmarshal(r.body, &j) == nil {
+		if j, err := c.Job(ctx, id); err == nil {
 			for ; shown < len(j.Phases); shown++ {
 				p := j.Phases[shown]
 				fmt.Fprintf(stdout, "%s  %-40s %s\n", p.At.Local().Format("15:04:05.000"), p.Name, p.Node)
 			}
 			switch j.State {
-			case "succeeded":
+			case client.JobSucceeded:
 				fmt.Fprintf(stdout, "%s %s succeeded\n", j.Kind, id)
 				return exitOK
-			case "failed":
+			case client.JobFailed:
 				fmt.Fprintf(stderr, "ramctrl: %s %s failed: %s\n", j.Kind, id, j.Error)
 				return exitError
 			}
@@ -61,31 +47,27 @@ func follow(ctx context.Context, c *client, id string, timeout time.Duration, st
 
 // memberClients returns a client for each named member (all members when names is empty),
 // from the api_url in /cluster.
-func memberClients(ctx context.Context, c *client, names []string) (map[string]*client, []string, error) {
-	body, err := c.get(ctx, "/cluster")
+func memberClients(ctx context.Context, c *client.Client, names []string) (map[string]*client.Client, []string, error) {
+	cl, err := c.Cluster(ctx)
 	if err != nil {
 		return nil, nil, err
-	}
-	var cl cluster
-	if err := json.Unmarshal(body, &cl); err != nil {
-		return nil, nil, fmt.Errorf("unreadable /cluster: %w", err)
 	}
 	urls := map[string]string{}
 	var all []string
 	for _, m := range cl.Members {
-		urls[m.Name] = apiBase(m.APIURL)
+		urls[m.Name] = m.BaseURL()
 		all = append(all, m.Name)
 	}
 	if len(names) == 0 {
 		names = all
 	}
-	out := map[string]*client{}
+	out := map[string]*client.Client{}
 	for _, n := range names {
 		u, ok := urls[n]
 		if !ok || u == "" {
 			return nil, nil, fmt.Errorf("no member %q in the cluster (members: %s)", n, strings.Join(all, ", "))
 		}
-		out[n] = newClient([]string{u})
+		out[n] = c.At(u)
 	}
 	return out, names, nil
 }
@@ -119,25 +101,16 @@ func runRestart(ctx context.Context, args []string, envAPI string, stdin io.Read
 			fmt.Fprintln(stderr, "ramctrl: aborted")
 			return exitError
 		}
-		b, _ := json.Marshal(map[string]bool{"restart_pending": *pending, "in_place": *inPlace})
-		return startJob(ctx, c, "/api/v1/restart", b, true, *timeout, stdout, stderr)
+		res, err := c.RollingRestart(ctx, client.RollingRestartRequest{RestartPending: *pending, InPlace: *inPlace})
+		return startJob(ctx, res, err, true, *timeout, stdout, stderr)
 	}
-	req := map[string]any{}
-	if *pending {
-		req["restart_pending"] = true
-	}
-	if *role != "" {
-		req["role"] = *role
-	}
-	if *pgVersion != "" {
-		req["postgres_version"] = *pgVersion
-	}
+	req := client.RestartRequest{RestartPending: *pending, Role: *role, PostgresVersion: *pgVersion}
 	if *scheduled != "" {
 		if _, err := time.Parse(time.RFC3339, *scheduled); err != nil {
 			fmt.Fprintf(stderr, "ramctrl restart: --scheduled must be RFC 3339 with a zone, e.g. 2026-12-01T03:00:00Z: %v\n", err)
 			return exitUsage
 		}
-		req["schedule"] = *scheduled
+		req.Schedule = *scheduled
 	}
 	clients, names, err := memberClients(ctx, c, members)
 	if err != nil {
@@ -148,25 +121,25 @@ func runRestart(ctx context.Context, args []string, envAPI string, stdin io.Read
 		fmt.Fprintln(stderr, "ramctrl: aborted")
 		return exitError
 	}
-	b, _ := json.Marshal(req)
-	return eachMember(ctx, clients, names, "/restart", b, stdout, stderr)
+	return eachMember(clients, names, func(c *client.Client) (client.Result, error) { return c.Restart(ctx, req) }, stdout, stderr)
 }
 
-// eachMember posts body to path on each member in turn and prints each answer; any refusal
-// makes the exit code 1.
-func eachMember(ctx context.Context, clients map[string]*client, names []string, path string, body []byte, stdout, stderr io.Writer) int {
+// eachMember runs op on each member in turn and prints each answer; any refusal makes the
+// exit code 1.
+func eachMember(clients map[string]*client.Client, names []string, op func(*client.Client) (client.Result, error), stdout, stderr io.Writer) int {
 	code := exitOK
 	for _, n := range names {
-		r, err := clients[n].do(ctx, http.MethodPost, path, body, nil, writeTimeout)
+		res, err := op(clients[n])
+		var refused *client.Error
 		switch {
+		case errors.As(err, &refused):
+			fmt.Fprintf(stderr, "%s: refused (%s): %s\n", n, refused.Status, refused.Reason())
+			code = exitError
 		case err != nil:
 			fmt.Fprintf(stderr, "%s: %v\n", n, err)
 			code = exitError
-		case !r.ok():
-			fmt.Fprintf(stderr, "%s: refused (%s): %s\n", n, r.status, r.reason())
-			code = exitError
 		default:
-			fmt.Fprintf(stdout, "%s: %s\n", n, strings.TrimSpace(string(r.body)))
+			fmt.Fprintf(stdout, "%s: %s\n", n, res.Message)
 		}
 	}
 	return code
@@ -179,7 +152,7 @@ func runReload(ctx context.Context, args []string, envAPI string, stdout, stderr
 	if !ok {
 		return code
 	}
-	return eachMember(ctx, clients, names, "/reload", nil, stdout, stderr)
+	return eachMember(clients, names, func(c *client.Client) (client.Result, error) { return c.Reload(ctx) }, stdout, stderr)
 }
 
 // runReinit wipes a replica's data directory and clones it again, following the job.
@@ -198,15 +171,15 @@ func runReinit(ctx context.Context, args []string, envAPI string, stdin io.Reade
 		fmt.Fprintln(stderr, "ramctrl: aborted")
 		return exitError
 	}
-	b, _ := json.Marshal(map[string]bool{"force": *force, "from_leader": *fromLeader})
 	fmt.Fprintf(stdout, "reinitialize of %s: ", name)
-	return startJob(ctx, clients[name], "/api/v1/reinitialize", b, *wait, *timeout, stdout, stderr)
+	res, err := clients[name].Reinitialize(ctx, client.ReinitializeRequest{Force: *force, FromLeader: *fromLeader})
+	return startJob(ctx, res, err, *wait, *timeout, stdout, stderr)
 }
 
 // members parses args (flags and member names), resolves the API and returns a client per
 // named member (every member when none is named). With oneUsage set, exactly one member must
 // be named, else oneUsage is printed. When ok is false the command returns code.
-func (o *options) members(ctx context.Context, args []string, envAPI, oneUsage string) (map[string]*client, []string, int, bool) {
+func (o *options) members(ctx context.Context, args []string, envAPI, oneUsage string) (map[string]*client.Client, []string, int, bool) {
 	names, code, ok := parseWithMembers(o, args)
 	if !ok {
 		return nil, nil, code, false

@@ -3,64 +3,28 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/ramd-project/ramd/api/client"
+	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/daemon"
 )
 
-// opsServer plays two members (n1 leader, n2 replica) on one test server: requests under
-// /n2/ are n2's. It records every request and answers a job that ends after two reads.
-func opsServer(t *testing.T) (*httptest.Server, func() []string) {
+// opsServer serves two members, n1 leader (whose own restart is refused) and n2 replica
+// (under /n2/), and a job j1 that ends on its second read.
+func opsServer(t *testing.T) (*apiServer, func() string) {
 	t.Helper()
-	var mu sync.Mutex
-	var got []string
-	jobReads := 0
-	var srv *httptest.Server
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		got = append(got, r.Method+" "+r.URL.Path+" "+string(b))
-		mu.Unlock()
-		path := strings.TrimPrefix(r.URL.Path, "/n2")
-		switch {
-		case path == "/cluster":
-			_, _ = w.Write([]byte(`{"scope":"demo","members":[{"name":"n1","role":"leader","api_url":"` + srv.URL + `"},` +
-				`{"name":"n2","role":"replica","api_url":"` + srv.URL + `/n2/patroni"}]}`))
-		case path == "/restart" && r.URL.Path == "/restart":
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(`restart conditions are not satisfied`))
-		case path == "/restart":
-			_, _ = w.Write([]byte(`restarted successfully`))
-		case path == "/reload":
-			w.WriteHeader(http.StatusAccepted)
-			_, _ = w.Write([]byte(`reload scheduled`))
-		case path == "/api/v1/restart", path == "/api/v1/reinitialize":
-			w.Header().Set("X-Ramd-Job-Id", "j1")
-			w.WriteHeader(http.StatusAccepted)
-			_, _ = w.Write([]byte(`{"job_id":"j1","job_url":"/api/v1/jobs/j1"}`))
-		case path == "/api/v1/jobs/j1":
-			mu.Lock()
-			jobReads++
-			done := jobReads >= 2
-			mu.Unlock()
-			if done {
-				_, _ = w.Write([]byte(`{"id":"j1","kind":"rolling-restart","state":"succeeded","phases":[{"name":"requested","at":"2026-11-26T03:00:00Z","node":"n1"},{"name":"restarted n2","at":"2026-11-26T03:00:01Z","node":"n1"}]}`))
-				return
-			}
-			_, _ = w.Write([]byte(`{"id":"j1","kind":"rolling-restart","state":"running","phases":[{"name":"requested","at":"2026-11-26T03:00:00Z","node":"n1"}]}`))
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv, func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), got...)
+	srv := startAPI(t, "n1", "n2")
+	srv.setCluster([]daemon.MemberStatus{member("n1", client.RoleLeader), member("n2", client.RoleReplica)}, false)
+	n1, n2 := srv.nodes["n1"], srv.nodes["n2"]
+	n1.restartErr = daemon.ErrConditions
+	n1.jobID, n2.jobID = "j1", "j1"
+	n1.jobs["j1"] = []consul.Job{
+		{ID: "j1", Kind: "rolling-restart", State: consul.JobRunning, Phases: []consul.JobPhase{phase("requested", 0, "n1")}},
+		{ID: "j1", Kind: "rolling-restart", State: consul.JobSucceeded, Phases: []consul.JobPhase{phase("requested", 0, "n1"), phase("restarted n2", 1, "n1")}},
 	}
+	return srv, srv.log
 }
 
 func TestOpsCommands(t *testing.T) {
@@ -79,7 +43,7 @@ func TestOpsCommands(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "n2: restarted successfully") {
 		t.Fatalf("restart n2: %d %q %q", code, out, errs)
 	}
-	if !strings.Contains(strings.Join(requests(), "\n"), `POST /n2/restart {"postgres_version":"16.2","restart_pending":true,"role":"replica"}`) {
+	if !strings.Contains(requests(), `POST /n2/restart {"postgres_version":"16.2","restart_pending":true,"role":"replica"}`) {
 		t.Errorf("restart request: %v", requests())
 	}
 	// A refused member restart exits 1 with the reason.
@@ -100,7 +64,7 @@ func TestOpsCommands(t *testing.T) {
 	if code != exitOK || strings.Count(out, "requested") != 1 || !strings.Contains(out, "restarted n2") || !strings.Contains(out, "succeeded") {
 		t.Fatalf("rolling restart: %d %q %q", code, out, errs)
 	}
-	if !strings.Contains(strings.Join(requests(), "\n"), `POST /api/v1/restart {"in_place":false,"restart_pending":true}`) {
+	if !strings.Contains(requests(), `POST /api/v1/restart {"in_place":false,"restart_pending":true}`) {
 		t.Errorf("rolling restart request: %v", requests())
 	}
 	// reload goes to every member; reinit to the named one.
@@ -110,7 +74,7 @@ func TestOpsCommands(t *testing.T) {
 	if code, out, errs := run1("", "reinit", "n2", "--from-leader", "--force", "--wait=false"); code != exitOK || !strings.Contains(out, "job j1") {
 		t.Errorf("reinit: %d %q %q", code, out, errs)
 	}
-	if !strings.Contains(strings.Join(requests(), "\n"), `POST /n2/api/v1/reinitialize {"force":true,"from_leader":true}`) {
+	if !strings.Contains(requests(), `POST /n2/api/v1/reinitialize {"force":true,"from_leader":true}`) {
 		t.Errorf("reinit request: %v", requests())
 	}
 	if code, _, _ := run1("", "reinit", "--force"); code != exitUsage {

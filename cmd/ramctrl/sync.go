@@ -2,29 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"os"
 	"text/tabwriter"
-)
 
-// syncView is GET /api/v1/sync-standbys.
-type syncView struct {
-	Mode     string `json:"synchronous_mode"`
-	Count    int    `json:"synchronous_node_count"`
-	Strict   bool   `json:"synchronous_mode_strict"`
-	Commit   string `json:"synchronous_commit"`
-	Leader   string `json:"leader"`
-	Quorum   int    `json:"quorum"`
-	Standbys []struct {
-		Name       string `json:"name"`
-		ReceiveLSN uint64 `json:"receive_lsn"`
-		ReplayLSN  uint64 `json:"replay_lsn"`
-		State      string `json:"state"`
-	} `json:"sync_standbys"`
-}
+	"github.com/ramd-project/ramd/api/client"
+)
 
 // runSync: ramctrl sync show | ramctrl sync set [--mode] [--count] [--strict] [--commit].
 func runSync(ctx context.Context, args []string, envAPI string, stdout, stderr io.Writer) int {
@@ -40,26 +23,27 @@ func runSync(ctx context.Context, args []string, envAPI string, stdout, stderr i
 	if code, ok := o.parse(args[1:]); !ok {
 		return code
 	}
-	req := map[string]any{}
+	var req client.SyncSettings
 	if args[0] == "set" {
 		if *mode != "" {
-			req["synchronous_mode"] = *mode
+			req.Mode = mode
 		}
 		if *count != 0 {
-			req["synchronous_node_count"] = *count
+			req.Count = count
 		}
 		switch *strict {
 		case "":
 		case "true", "false":
-			req["synchronous_mode_strict"] = *strict == "true"
+			b := *strict == "true"
+			req.Strict = &b
 		default:
 			fmt.Fprintf(stderr, "ramctrl sync set: --strict must be true or false, not %q\n", *strict)
 			return exitUsage
 		}
 		if *commit != "" {
-			req["synchronous_commit"] = *commit
+			req.Commit = commit
 		}
-		if len(req) == 0 {
+		if req == (client.SyncSettings{}) {
 			fmt.Fprintln(stderr, "ramctrl sync set: nothing to set (use --mode, --count, --strict or --commit)")
 			return exitUsage
 		}
@@ -68,34 +52,27 @@ func runSync(ctx context.Context, args []string, envAPI string, stdout, stderr i
 	if !ok {
 		return code
 	}
-	var body []byte
+	var v client.SyncView
 	var err error
 	if args[0] == "show" {
-		body, err = c.get(ctx, "/api/v1/sync-standbys")
+		v, err = c.SyncStandbys(ctx)
 	} else {
-		body, err = c.put(ctx, "/api/v1/sync-standbys", req)
+		v, err = c.SetSync(ctx, req)
+	}
+	if err == nil && o.json() {
+		err = writeJSON(stdout, v)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ramctrl: %v\n", err)
 		return exitError
 	}
-	if o.json() {
-		if err := writeJSON(stdout, body); err != nil {
-			fmt.Fprintf(stderr, "ramctrl: %v\n", err)
-			return exitError
-		}
-		return exitOK
+	if !o.json() {
+		renderSync(stdout, v)
 	}
-	var v syncView
-	if err := json.Unmarshal(body, &v); err != nil {
-		fmt.Fprintf(stderr, "ramctrl: unreadable answer: %v\n", err)
-		return exitError
-	}
-	renderSync(stdout, v)
 	return exitOK
 }
 
-func renderSync(w io.Writer, v syncView) {
+func renderSync(w io.Writer, v client.SyncView) {
 	fmt.Fprintf(w, "Synchronous mode: %s (count %d, strict %v, synchronous_commit %s)\n", v.Mode, v.Count, v.Strict, v.Commit)
 	if v.Leader != "" {
 		fmt.Fprintf(w, "Leader: %s, quorum %d\n", v.Leader, v.Quorum)
@@ -117,31 +94,4 @@ func firstNonEmpty(v ...string) string {
 		}
 	}
 	return ""
-}
-
-// put sends v as JSON and returns the 200 answer's body; a refusal is an error with the
-// server's reason.
-func (c *client) put(ctx context.Context, path string, v any) ([]byte, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	r, err := c.do(ctx, http.MethodPut, path, b, nil, writeTimeout)
-	if err != nil {
-		return nil, err
-	}
-	if r.code != http.StatusOK {
-		return nil, fmt.Errorf("%s refused (%s): %s", path, r.status, r.reason())
-	}
-	return r.body, nil
-}
-
-// authorize adds the credentials of RAMD_API_TOKEN, or RAMD_API_USERNAME and
-// RAMD_API_PASSWORD, to a mutating request.
-func authorize(req *http.Request) {
-	if tok := os.Getenv("RAMD_API_TOKEN"); tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	} else if u := os.Getenv("RAMD_API_USERNAME"); u != "" {
-		req.SetBasicAuth(u, os.Getenv("RAMD_API_PASSWORD"))
-	}
 }

@@ -3,29 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/ramd-project/ramd/daemon"
 )
 
 func TestSyncShowAndSet(t *testing.T) {
 	t.Parallel()
-	var gotBody string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPut {
-			b, _ := io.ReadAll(r.Body)
-			gotBody = string(b)
-			if strings.Contains(gotBody, `"synchronous_node_count":0`) {
-				w.WriteHeader(http.StatusBadRequest)
-				_, _ = w.Write([]byte(`{"error":"invalid value","detail":"synchronous_node_count=0: must be between 1 and 64","field":"synchronous_node_count"}`))
-				return
-			}
-		}
-		_, _ = w.Write([]byte(`{"synchronous_mode":"quorum","synchronous_node_count":1,"synchronous_commit":"on","leader":"n1","quorum":1,"sync_standbys":[{"name":"n2","receive_lsn":4294967296,"replay_lsn":4294967296,"state":"running"},{"name":"n3","state":"running"}]}`))
-	}))
-	t.Cleanup(srv.Close)
+	srv := startAPI(t, "n1")
+	srv.nodes["n1"].sync = daemon.SyncView{Mode: "quorum", Count: 1, Commit: "on", Leader: "n1", Quorum: 1, Standbys: []daemon.SyncMember{
+		{Name: "n2", ReceiveLSN: 4294967296, ReplayLSN: 4294967296, State: "running"}, {Name: "n3", State: "running"}}}
+	gotBody := func() string {
+		reqs := srv.requests()
+		return string(reqs[len(reqs)-1].Body)
+	}
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), []string{"sync", "show", "--api", srv.URL}, "", &out, &errb); code != exitOK {
 		t.Fatalf("show: exit %d: %s", code, errb.String())
@@ -39,8 +31,8 @@ func TestSyncShowAndSet(t *testing.T) {
 	if code := run(context.Background(), []string{"sync", "set", "--api", srv.URL, "--mode", "quorum", "--strict", "true"}, "", &out, &errb); code != exitOK {
 		t.Fatalf("set: exit %d: %s", code, errb.String())
 	}
-	if !strings.Contains(gotBody, `"synchronous_mode":"quorum"`) || !strings.Contains(gotBody, `"synchronous_mode_strict":true`) {
-		t.Errorf("set sent %s", gotBody)
+	if !strings.Contains(gotBody(), `"synchronous_mode":"quorum"`) || !strings.Contains(gotBody(), `"synchronous_mode_strict":true`) {
+		t.Errorf("set sent %s", gotBody())
 	}
 	errb.Reset()
 	if code := run(context.Background(), []string{"sync", "set", "--api", srv.URL, "--count", "0"}, "", &out, &errb); code != exitUsage {

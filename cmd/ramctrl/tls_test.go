@@ -12,15 +12,20 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ramd-project/ramd/api"
+	"github.com/ramd-project/ramd/api/client"
+	"github.com/ramd-project/ramd/daemon"
 )
 
-// tlsServer starts an https API answering /cluster whose handshake requires a client
+// tlsServer starts the https API of a member (the real router) whose handshake requires a client
 // certificate, and writes its self-signed certificate and key as PEM files into a temp directory.
 func tlsServer(t *testing.T) (srv *httptest.Server, certFile, keyFile string) {
 	t.Helper()
-	srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte(`{"scope":"demo","members":[{"name":"n1","role":"leader","state":"running","host":"10.0.0.1","port":5432,"timeline":1}]}`))
-	}))
+	node := &memNode{name: "n1"}
+	node.status = &daemon.Status{Scope: "demo", Name: "n1", Leader: "n1", Members: []daemon.MemberStatus{
+		{Name: "n1", Role: client.RoleLeader, State: "running", Host: "10.0.0.1", Port: 5432, Timeline: 1}}}
+	srv = httptest.NewUnstartedServer(api.NewRouter(api.Routes{Node: node}, nil, nil, nil))
 	srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)

@@ -2,30 +2,25 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
-)
 
-// topoMember is a member of /cluster with its tags, which name its upstream (replicatefrom).
-type topoMember struct {
-	member
-	Tags map[string]any `json:"tags"`
-}
+	"github.com/ramd-project/ramd/api/client"
+)
 
 // topoNode is one member in the tree, with the members replicating from it.
 type topoNode struct {
-	Name     string          `json:"name"`
-	Role     string          `json:"role"`
-	State    string          `json:"state"`
-	Host     string          `json:"host,omitempty"`
-	Port     int             `json:"port,omitempty"`
-	Timeline int             `json:"timeline,omitempty"`
-	Lag      json.RawMessage `json:"lag,omitempty"`
-	Replicas []*topoNode     `json:"replicas,omitempty"`
+	Name     string      `json:"name"`
+	Role     string      `json:"role"`
+	State    string      `json:"state"`
+	Host     string      `json:"host,omitempty"`
+	Port     int         `json:"port,omitempty"`
+	Timeline int         `json:"timeline,omitempty"`
+	Lag      *client.Lag `json:"lag,omitempty"`
+	Replicas []*topoNode `json:"replicas,omitempty"`
 }
 
 // topology is the JSON document of ramctrl topology --output json.
@@ -42,25 +37,16 @@ func runTopology(ctx context.Context, args []string, envAPI string, stdout, stde
 	if !ok {
 		return code
 	}
-	return show(ctx, c, "/cluster", false, stdout, stderr, func(w io.Writer, body []byte) error {
-		var cl struct {
-			Scope   string       `json:"scope"`
-			Pause   bool         `json:"pause"`
-			Members []topoMember `json:"members"`
-		}
-		if err := json.Unmarshal(body, &cl); err != nil {
-			return fmt.Errorf("unreadable /cluster: %w", err)
-		}
+	cl, err := c.Cluster(ctx)
+	if err == nil {
 		t := topology{Scope: cl.Scope, Pause: cl.Pause, Members: buildTopology(cl.Members)}
 		if o.json() {
-			b, err := json.Marshal(t)
-			if err != nil {
-				return err
-			}
-			return writeJSON(w, b)
+			err = writeJSON(stdout, t)
+		} else {
+			err = renderTopology(stdout, t)
 		}
-		return renderTopology(w, t)
-	})
+	}
+	return report(stderr, err)
 }
 
 // isLeaderRole reports the roles at the top of the tree: leader and standby_leader.
@@ -70,8 +56,8 @@ func isLeaderRole(role string) bool { return strings.HasSuffix(role, "leader") }
 // replica under the member its replicatefrom tag names, else under the leader. Members a
 // cycle of replicatefrom tags keeps from the leader are placed under it too, so none is lost.
 // Siblings are sorted by name.
-func buildTopology(members []topoMember) []*topoNode {
-	sorted := append([]topoMember(nil), members...)
+func buildTopology(members []client.Member) []*topoNode {
+	sorted := append([]client.Member(nil), members...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 	nodes := make(map[string]*topoNode, len(sorted))
 	leader := ""
@@ -82,7 +68,7 @@ func buildTopology(members []topoMember) []*topoNode {
 		}
 	}
 	// parent is the upstream a replica names, or the leader; "" puts the member at the top.
-	parent := func(m topoMember) string {
+	parent := func(m client.Member) string {
 		if isLeaderRole(m.Role) {
 			return ""
 		}
@@ -138,9 +124,8 @@ func renderTopology(w io.Writer, t topology) error {
 			if depth > 0 {
 				name = strings.Repeat("  ", depth-1) + "+ " + name
 			}
-			m := member{Host: n.Host, Port: n.Port}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n",
-				name, hostPort(m), dash(roleTitle(n.Role)), dash(n.State), timeline(n.Timeline), lagMB(n.Lag))
+				name, hostPort(n.Host, n.Port), dash(roleTitle(n.Role)), dash(n.State), timeline(n.Timeline), lagMB(n.Lag))
 			walk(n.Replicas, depth+1)
 		}
 	}

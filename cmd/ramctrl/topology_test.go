@@ -4,15 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/ramd-project/ramd/api/client"
 )
 
 // tm builds a member of /cluster; upstream "" means no replicatefrom tag.
-func tm(name, role, upstream string) topoMember {
-	m := topoMember{member: member{Name: name, Role: role, State: "streaming", Host: "10.0.0.1", Port: 5432, Timeline: 4, Lag: json.RawMessage("0")}}
+func tm(name, role, upstream string) client.Member {
+	m := client.Member{Name: name, Role: role, State: "streaming", Host: "10.0.0.1", Port: 5432, Timeline: 4, Lag: &client.Lag{}}
 	if isLeaderRole(role) {
 		m.State, m.Lag = "running", nil
 	}
@@ -26,12 +26,12 @@ func TestRenderTopology(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
-		members []topoMember
+		members []client.Member
 		want    string
 	}{
 		{
 			name: "cascade, unknown upstream and self reference go under the leader",
-			members: []topoMember{
+			members: []client.Member{
 				tm("n4", "replica", "n3"), tm("n2", "sync_standby", ""), tm("n3", "replica", "n2"),
 				tm("n1", "leader", ""), tm("n5", "replica", "gone"), tm("n6", "replica", "n6"),
 			},
@@ -47,7 +47,7 @@ n1        10.0.0.1:5432  Leader        running    4   -
 		},
 		{
 			name:    "a replicatefrom cycle is not lost",
-			members: []topoMember{tm("a", "replica", "b"), tm("b", "replica", "a"), tm("l", "standby_leader", "")},
+			members: []client.Member{tm("a", "replica", "b"), tm("b", "replica", "a"), tm("l", "standby_leader", "")},
 			want: `Cluster: demo
 Member  Host           Role            State      TL  Lag in MB
 l       10.0.0.1:5432  Standby Leader  running    4   -
@@ -57,7 +57,7 @@ l       10.0.0.1:5432  Standby Leader  running    4   -
 		},
 		{
 			name:    "no leader: replicas at the top",
-			members: []topoMember{tm("b", "replica", ""), tm("a", "replica", "b")},
+			members: []client.Member{tm("b", "replica", ""), tm("a", "replica", "b")},
 			want: `Cluster: demo
 Member  Host           Role     State      TL  Lag in MB
 b       10.0.0.1:5432  Replica  streaming  4   0
@@ -81,11 +81,8 @@ b       10.0.0.1:5432  Replica  streaming  4   0
 // TestRunTopology renders the list fixture through the command, as a table and as JSON.
 func TestRunTopology(t *testing.T) {
 	t.Parallel()
-	_, raw := loadFixture(t)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = w.Write(raw)
-	}))
-	t.Cleanup(srv.Close)
+	srv := startAPI(t, "n1")
+	srv.setCluster(fixtureCluster(t))
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), []string{"topology", "--api", srv.URL}, "", &out, &errb); code != exitOK {
 		t.Fatalf("exit %d: %s", code, errb.String())
@@ -105,7 +102,7 @@ func TestRunTopology(t *testing.T) {
 	if got.Scope != "demo" || len(got.Members) != 1 || got.Members[0].Name != "n1" || len(got.Members[0].Replicas) != 4 {
 		t.Errorf("json: %s", out.String())
 	}
-	if r := got.Members[0].Replicas[3]; r.Name != "n5" || string(r.Lag) != "2621440" || r.Port != 5433 {
+	if r := got.Members[0].Replicas[3]; r.Name != "n5" || r.Lag == nil || *r.Lag != (client.Lag{Bytes: 2621440}) || r.Port != 5433 {
 		t.Errorf("n5 in json: %+v", r)
 	}
 }

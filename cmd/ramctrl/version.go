@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
+
+	"github.com/ramd-project/ramd/api/client"
 )
 
 // memberVersion is what one member says about itself in GET /patroni.
@@ -53,8 +55,7 @@ func runVersion(ctx context.Context, args []string, envAPI string, stdout, stder
 		}
 	}
 	if o.json() {
-		b, _ := json.Marshal(v)
-		if err := writeJSON(stdout, b); err != nil {
+		if err := writeJSON(stdout, v); err != nil {
 			fmt.Fprintf(stderr, "ramctrl: %v\n", err)
 			return exitError
 		}
@@ -71,15 +72,11 @@ func runVersion(ctx context.Context, args []string, envAPI string, stdout, stder
 	return code
 }
 
-// memberVersions asks each member of /cluster (sorted by name) for GET <api_url>/patroni.
-func memberVersions(ctx context.Context, c *client) ([]memberVersion, error) {
-	body, err := c.get(ctx, "/cluster")
+// memberVersions asks each member of /cluster for GET <api_url>/patroni.
+func memberVersions(ctx context.Context, c *client.Client) ([]memberVersion, error) {
+	cl, err := c.Cluster(ctx)
 	if err != nil {
 		return nil, err
-	}
-	var cl cluster
-	if err := json.Unmarshal(body, &cl); err != nil {
-		return nil, fmt.Errorf("unreadable /cluster: %w", err)
 	}
 	out := make([]memberVersion, 0, len(cl.Members))
 	for _, m := range cl.Members {
@@ -89,15 +86,10 @@ func memberVersions(ctx context.Context, c *client) ([]memberVersion, error) {
 			out = append(out, mv)
 			continue
 		}
-		var doc struct {
-			ServerVersion int `json:"server_version"`
-			Patroni       struct {
-				Version string `json:"version"`
-			} `json:"patroni"`
-		}
-		b, err := c.getOne(ctx, apiBase(m.APIURL)+"/patroni")
-		if err == nil {
-			err = json.Unmarshal(b, &doc)
+		doc, err := c.At(m.BaseURL()).Status(ctx)
+		var down *client.UnreachableError
+		if errors.As(err, &down) && len(down.Errs) == 1 {
+			err = down.Errs[0] // one member asked: its own error says it all
 		}
 		if err != nil {
 			mv.Error = err.Error()

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ramd-project/ramd/daemon"
 )
 
 func TestServerVersion(t *testing.T) {
@@ -25,36 +25,23 @@ func TestServerVersion(t *testing.T) {
 // "/patroni" suffix); a member that does not answer is listed and makes the exit code 1.
 func TestRunVersion(t *testing.T) {
 	t.Parallel()
-	patroni := func(version string, server int) *httptest.Server {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != "/patroni" {
-				http.NotFound(w, r)
-				return
-			}
-			fmt.Fprintf(w, `{"state":"running","server_version":%d,"patroni":{"version":%q,"scope":"demo","name":"x"}}`, server, version)
-		}))
-		t.Cleanup(srv.Close)
-		return srv
-	}
-	n1, n2 := patroni("0.1.0", 150004), patroni("0.2.0", 160002)
+	srv := startAPI(t, "n1", "n2")
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close()
-	members := []member{
-		{Name: "n1", Role: "leader", APIURL: n1.URL},
-		{Name: "n2", Role: "replica", APIURL: n2.URL + "/patroni"},
+	members := []daemon.MemberStatus{
+		{Name: "n1", Role: "leader", APIURL: srv.URL},
+		{Name: "n2", Role: "replica", APIURL: srv.URL + "/n2/patroni"},
 		{Name: "n3", Role: "replica", APIURL: down.URL},
 	}
-	clusterAPI := func(members []member) *httptest.Server {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_ = json.NewEncoder(w).Encode(cluster{Scope: "demo", Members: members})
-		}))
-		t.Cleanup(srv.Close)
-		return srv
+	cluster := func(members []daemon.MemberStatus) {
+		srv.setCluster(members, false)
+		srv.setVersion("n1", "0.1.0", 150004)
+		srv.setVersion("n2", "0.2.0", 160002)
 	}
-	api := clusterAPI(members)
+	cluster(members)
 
 	var out, errb bytes.Buffer
-	code := run(context.Background(), []string{"version", "--api", api.URL}, "", &out, &errb)
+	code := run(context.Background(), []string{"version", "--api", srv.URL}, "", &out, &errb)
 	if code != exitError {
 		t.Errorf("exit %d, want %d with a member down", code, exitError)
 	}
@@ -64,7 +51,8 @@ func TestRunVersion(t *testing.T) {
 	}
 
 	out.Reset()
-	if code := run(context.Background(), []string{"version", "--api", clusterAPI(members[:2]).URL, "--output", "json"}, "", &out, &errb); code != exitOK {
+	cluster(members[:2])
+	if code := run(context.Background(), []string{"version", "--api", srv.URL, "--output", "json"}, "", &out, &errb); code != exitOK {
 		t.Fatalf("json: exit %d: %s", code, errb.String())
 	}
 	var got versions

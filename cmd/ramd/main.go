@@ -148,7 +148,7 @@ func serve(ctx context.Context, cfg Config, tracing *observability.Tracing, logg
 	if serverTLS != nil && cfg.API.VerifyClient == api.VerifyRequired {
 		logger.Info("the API requires client certificates: health checkers must present one signed by RAMD_API_CAFILE")
 	}
-	srv := api.NewServer(cfg.API, api.NewRouter(node, reg, logger, time.Now, apiOpts...)) //nolint:contextcheck // the router's middleware works with each request's own context
+	srv := api.NewServer(cfg.API, api.NewRouter(routes(node), reg, logger, time.Now, apiOpts...)) //nolint:contextcheck // the router's middleware works with each request's own context
 	srv.TLSConfig = serverTLS
 	// net/http's own errors (TLS handshakes of checkers without a certificate, clients that
 	// hang up) go to the structured log at debug level instead of stderr.
