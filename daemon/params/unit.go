@@ -2,8 +2,8 @@ package params
 
 import (
 	"fmt"
+	"math"
 	"strconv"
-	"strings"
 )
 
 // A parameter's base unit, as pg_settings shows it: a memory unit ("B", "kB", "MB", or a
@@ -123,7 +123,7 @@ func (b baseUnit) convert(value float64, u string) (float64, bool) {
 }
 
 // format renders a number of base units with the largest unit that divides it exactly,
-// the way pgtune and people write them ("4GB", "16MB", "20164kB").
+// the way pgtune and people write them ("4GB", "16MB", "20164kB", "24kB" for 3 blocks).
 func (b baseUnit) format(n int64) string {
 	if b.kind == unitNone || n == 0 {
 		return strconv.FormatInt(n, 10)
@@ -132,14 +132,11 @@ func (b baseUnit) format(n int64) string {
 	if b.kind == unitTime {
 		table = timeUnits
 	}
+	total := float64(n) * b.size // exact: at most 2^31 units of at most 2^40 bytes or 86400e6 us
 	for _, t := range table {
-		if t.size < b.size {
-			break
-		}
-		per := int64(t.size / b.size)
-		if float64(per)*b.size == t.size && n%per == 0 {
-			return strconv.FormatInt(n/per, 10) + t.name
+		if q := total / t.size; q == math.Trunc(q) {
+			return strconv.FormatFloat(q, 'f', 0, 64) + t.name
 		}
 	}
-	return strconv.FormatInt(n, 10) + strings.TrimLeft(b.name, "0123456789")
+	return strconv.FormatInt(n, 10)
 }
