@@ -133,6 +133,9 @@ func paramFromRow(r Row) (Param, error) {
 		Category: r.Category, ShortDesc: r.ShortDesc, EnumVals: slices.Clone(r.EnumVals),
 		BootVal: r.BootVal, ResetVal: r.ResetVal,
 	}
+	if len(p.EnumVals) == 0 {
+		p.EnumVals = nil
+	}
 	switch p.Type {
 	case TypeInteger, TypeReal:
 		lo, err1 := parseBound(r.MinVal)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 )
 
 // SettingsReader reads the catalog rows of a server: its server_version_num and every row
@@ -34,29 +35,61 @@ type Binary interface {
 // (boolean words, and old names kept for compatibility such as wal_level "hot_standby").
 var aliasCandidates = []string{"on", "off", "true", "false", "yes", "no", "1", "0", "debug", "archive", "hot_standby"}
 
+// probeParallel caps concurrent postgres -C calls while a catalog is built: each is a
+// short process start, and the node's CPUs belong to the running server.
+const probeParallel = 2
+
 // DiscoverEnumAliases asks bin which unlisted spellings each settable enum of c accepts
 // and records them in the catalog (Param.EnumAliases). c must not be in use yet.
 func DiscoverEnumAliases(ctx context.Context, c *Catalog, bin Binary) error {
+	type probe struct {
+		k    int
+		cand string
+	}
+	var probes []probe
 	for k := range c.Params {
 		p := &c.Params[k]
 		if p.Type != TypeEnum || p.Context == ContextInternal {
 			continue
 		}
 		for _, cand := range aliasCandidates {
-			if _, listed := p.enumValue(cand); listed {
-				continue
-			}
-			ok, shown, err := bin.Probe(ctx, p.Name, cand)
-			if err != nil {
-				return fmt.Errorf("probe %s=%s: %w", p.Name, cand, err)
-			}
-			if ok {
-				if p.EnumAliases == nil {
-					p.EnumAliases = map[string]string{}
-				}
-				p.EnumAliases[cand] = shown
+			if _, listed := p.enumValue(cand); !listed {
+				probes = append(probes, probe{k, cand})
 			}
 		}
+	}
+	shown := make([]string, len(probes))
+	accepted := make([]bool, len(probes))
+	errs := make([]error, len(probes))
+	sem := make(chan struct{}, probeParallel)
+	var wg sync.WaitGroup
+	for n, pr := range probes {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			name := c.Params[pr.k].Name
+			ok, out, err := bin.Probe(ctx, name, pr.cand)
+			if err != nil {
+				errs[n] = fmt.Errorf("probe %s=%s: %w", name, pr.cand, err)
+			}
+			accepted[n], shown[n] = ok, out
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for n, pr := range probes {
+		if !accepted[n] {
+			continue
+		}
+		p := &c.Params[pr.k]
+		if p.EnumAliases == nil {
+			p.EnumAliases = map[string]string{}
+		}
+		p.EnumAliases[pr.cand] = shown[n]
 	}
 	return nil
 }

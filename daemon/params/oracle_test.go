@@ -28,9 +28,19 @@ var oracleSkip = map[string]string{
 	"data_directory": "points postgres at another data directory",
 }
 
-// knownResidual lists verdicts where ramd (type, unit and range rules only) and the
-// server disagree because of a server check hook that depends on the machine or on other
-// parameters; the key is "name=value". ramd's Review covers the cross-parameter ones.
+// knownResidual lists verdicts where ramd and the server are known to disagree, keyed
+// "name=value", with the reason. It is empty on PostgreSQL 15: the disagreements the first
+// runs showed all came from server check hooks and are now modelled —
+//   - booleans the build refuses (bonjour "on" without Bonjour support): probed with
+//     postgres -C when the catalog is built (Param.Refused);
+//   - max_connections, autovacuum_max_workers, max_worker_processes, max_wal_senders at
+//     their maximum: the sum of server processes exceeds MAX_BACKENDS (Review's
+//     RuleMaxBackends);
+//   - max_stack_depth above the stack rlimit less 512 kB (Review's RuleStackDepth).
+//
+// Not measured here: string parameters with check hooks (time zones, locales,
+// synchronous_standby_names syntax, ...) are tested only with the server's own value;
+// ramd accepts any string for them.
 var knownResidual = map[string]string{}
 
 // oracleCases builds the table over every parameter: for integers and reals a valid value
@@ -38,8 +48,15 @@ var knownResidual = map[string]string{}
 // above the maximum, a bad unit and a wrong type; for booleans valid spellings and wrong
 // ones; for enums every listed value and alias, a bad value and a wrong type; for strings
 // the server's own value; internal parameters (which cannot be changed) with their value.
-func oracleCases(cat *params.Catalog) []oracleCase {
+func oracleCases(cat *params.Catalog, exhaustive bool) []oracleCase {
 	var cs []oracleCase
+	// more keeps the first value of a list, or all of them in the exhaustive run.
+	more := func(vals ...string) []string {
+		if exhaustive {
+			return vals
+		}
+		return vals[:1]
+	}
 	for _, p := range cat.Params {
 		if _, skip := oracleSkip[p.Name]; skip {
 			continue
@@ -55,15 +72,17 @@ func oracleCases(cat *params.Catalog) []oracleCase {
 		}
 		switch p.Type {
 		case params.TypeBool:
-			add("valid", "on", "off", "TRUE", "ye", "of", "0", "N")
-			add("wrong type", "maybe", "o", "2", " on", "")
+			add("valid", "on", "off", "TRUE", "of")
+			add("valid", more("ye", "0", "N")...)
+			add("wrong type", "o")
+			add("wrong type", more("maybe", "2", " on", "")...)
 		case params.TypeInteger:
 			boot, _ := strconv.ParseInt(p.BootVal, 10, 64)
 			add("valid", p.BootVal, p.FormatUnits(boot), fmt.Sprint(int64(p.Min)), fmt.Sprint(int64(p.Max)))
 			add("below min", fmt.Sprint(int64(p.Min)-1))
 			add("above max", fmt.Sprint(int64(p.Max)+1))
-			add("bad unit", badUnits(p)...)
-			add("wrong type", "on", "1.2.3")
+			add("bad unit", more(badUnits(p)...)...)
+			add("wrong type", more("on", "1.2.3")...)
 		case params.TypeReal:
 			add("valid", p.BootVal, strconv.FormatFloat(p.Min, 'g', -1, 64), strconv.FormatFloat(p.Max, 'g', -1, 64))
 			if p.Min > -1e300 {
@@ -72,16 +91,16 @@ func oracleCases(cat *params.Catalog) []oracleCase {
 			if p.Max < 1e300 {
 				add("above max", strconv.FormatFloat(p.Max+math.Max(1, math.Abs(p.Max)/2), 'g', -1, 64))
 			}
-			add("bad unit", badUnits(p)...)
-			add("wrong type", "on", "nan")
+			add("bad unit", more(badUnits(p)...)...)
+			add("wrong type", more("nan", "on")...)
 		case params.TypeEnum:
 			add("valid", p.EnumVals...)
 			add("valid", strings.ToUpper(p.EnumVals[0]))
 			for a := range p.EnumAliases {
 				add("valid", a)
 			}
-			add("bad enum", "no_such_value", p.EnumVals[0]+" ")
-			add("wrong type", "42")
+			add("bad enum", "no_such_value")
+			add("bad enum", more(p.EnumVals[0]+" ", "42")...)
 		case params.TypeString:
 			cs = append(cs, oracleCase{name: p.Name, value: p.ResetVal, kind: "valid", reset: p.ResetVal})
 		}
@@ -95,9 +114,9 @@ func badUnits(p params.Param) []string {
 	case p.Unit == "":
 		return []string{"1kB", "1 s"}
 	case strings.HasSuffix(p.Unit, "B"):
-		return []string{"1 XB", "1mb", "1 ms", "1kB x"}
+		return []string{"1mb", "1 XB", "1 ms", "1kB x"}
 	}
-	return []string{"1 kB", "1 sec", "1MIN"}
+	return []string{"1 sec", "1 kB", "1MIN"}
 }
 
 // oracleParallel caps concurrent postgres -C calls: the machine has two cores, shared.
@@ -110,11 +129,13 @@ const oracleBatch = 40
 // version, ramd's verdict (Catalog.Check) must equal the server's own (postgres -C with -c
 // name=value, exit 0 = accepted). Values ramd accepts are confirmed in batches (one call
 // vouches for all; a failing batch is split down to single values); values ramd refuses
-// are asked one by one. RAMD_TEST_ORACLE_ALL=1 asks every value one by one.
+// are asked one by one. RAMD_TEST_ORACLE_ALL=1 runs the exhaustive table (more spellings
+// per row) and asks every value one by one (a few minutes).
 func TestValidationMatchesServer(t *testing.T) {
 	t.Parallel()
 	cat, oracle := realCatalog(t)
-	cases := oracleCases(cat)
+	exhaustive := os.Getenv("RAMD_TEST_ORACLE_ALL") == "1"
+	cases := oracleCases(cat, exhaustive)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
@@ -124,7 +145,7 @@ func TestValidationMatchesServer(t *testing.T) {
 	var accepted, refused []int
 	for k, c := range cases {
 		ramdOK[k] = serverVerdict(t, cat, c.name, c.value, facts)
-		if ramdOK[k] && os.Getenv("RAMD_TEST_ORACLE_ALL") != "1" {
+		if ramdOK[k] && !exhaustive {
 			accepted = append(accepted, k)
 		} else {
 			refused = append(refused, k)
