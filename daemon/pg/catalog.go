@@ -33,7 +33,7 @@ func (i *Instance) ReadSettings(ctx context.Context) (int, []params.Row, error) 
 	if err != nil {
 		return 0, nil, fmt.Errorf("read pg_settings: %w", err)
 	}
-	defer closeConn(conn)
+	defer closeConn(ctx, conn)
 	var ver int
 	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&ver); err != nil {
 		return 0, nil, fmt.Errorf("read server_version_num: %w", err)
