@@ -35,6 +35,7 @@ func TestWireForms(t *testing.T) {
 			`[2,4294967296,"failover","2026-11-26T03:00:00Z","n2"]`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			b, err := json.Marshal(tt.v)
 			if err != nil || string(b) != tt.json {
 				t.Fatalf("Marshal = %s, %v; want %s", b, err, tt.json)

@@ -275,6 +275,7 @@ func TestConfigUsage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if code, _, errs := runCtl("", tt.args...); code != exitUsage {
 				t.Errorf("exit %d, want %d (stderr %q)", code, exitUsage, errs)
 			}
@@ -358,6 +359,7 @@ func TestUnifiedDiff(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if got := unifiedDiff("a", "b", tt.a, tt.b); got != tt.want {
 				t.Errorf("got:\n%s\nwant:\n%s", got, tt.want)
 			}

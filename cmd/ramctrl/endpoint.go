@@ -131,7 +131,7 @@ func discover(ctx context.Context, cfg consul.Config, namespace, scope, service 
 		return urls, nil
 	}
 	if kvErr != nil && catErr != nil {
-		return nil, fmt.Errorf("discover the API from %s: %w (catalog: %v)", where, kvErr, catErr)
+		return nil, fmt.Errorf("discover the API from %s: %w (catalog: %w)", where, kvErr, catErr)
 	}
 	return nil, fmt.Errorf("no member with an api_url under %s nor in the catalog's service %q (check --scope and --namespace, or give --api)", where, service)
 }

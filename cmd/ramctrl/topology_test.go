@@ -67,6 +67,7 @@ b       10.0.0.1:5432  Replica  streaming  4   0
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			var buf bytes.Buffer
 			if err := renderTopology(&buf, topology{Scope: "demo", Members: buildTopology(tt.members)}); err != nil {
 				t.Fatal(err)

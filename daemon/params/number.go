@@ -169,9 +169,7 @@ func strtodHex(s string, i int, neg bool) (float64, int, bool, bool) {
 		return 0, 0, false, false
 	}
 	mant := s[i:j]
-	if strings.HasSuffix(mant, ".") {
-		mant = strings.TrimSuffix(mant, ".")
-	}
+	mant = strings.TrimSuffix(mant, ".")
 	k := exponent(s, j, 'p')
 	exp := "p0"
 	if k > j {
