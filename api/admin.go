@@ -60,6 +60,9 @@ func registerRoutes(r *gin.Engine, rt Routes) {
 	if rt.Ops != nil {
 		registerOps(r, rt.Ops)
 	}
+	if rt.Params != nil {
+		registerParams(r, rt.Params)
+	}
 }
 
 func registerAdmin(r *gin.Engine, a Admin) {

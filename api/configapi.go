@@ -90,10 +90,16 @@ func (h *configHandlers) write(replace bool) gin.HandlerFunc {
 		}
 		var out map[string]any
 		var err error
+		ctx, warnings := daemon.CollectWarnings(c.Request.Context())
 		if replace {
-			out, err = h.a.ReplaceConfig(c.Request.Context(), body, index)
+			out, err = h.a.ReplaceConfig(ctx, body, index)
 		} else {
-			out, err = h.a.PatchConfig(c.Request.Context(), body, index)
+			out, err = h.a.PatchConfig(ctx, body, index)
+		}
+		// Accepted values that are legal but risky come back as Warning headers (299, as
+		// RFC 9111 spells a persistent warning), so the body stays Patroni's document.
+		for _, w := range warnings() {
+			c.Writer.Header().Add("Warning", `299 ramd "`+strings.ReplaceAll(w, `"`, `'`)+`"`)
 		}
 		writeResult(c, out, err)
 	}

@@ -142,5 +142,6 @@ func routesOf(n Node) Routes {
 	rt.Sync, _ = n.(SyncAdmin)
 	rt.Config, _ = n.(ConfigAdmin)
 	rt.Ops, _ = n.(OpsAdmin)
+	rt.Params, _ = n.(ParamAdmin)
 	return rt
 }

@@ -38,6 +38,14 @@ var adminDocs = []routeDoc{
 	{http.MethodPost, "/api/v1/reinitialize", "Reinitialize this replica as a job {force?, from_leader?}: 202 {job_id, job_url}, 409 on the leader or when busy."},
 	{http.MethodGet, "/api/v1/sync-standbys", "Synchronous mode, count, commit level and the published synchronous standbys with positions."},
 	{http.MethodPut, "/api/v1/sync-standbys", "Change synchronous settings {synchronous_mode, synchronous_node_count, synchronous_mode_strict, synchronous_commit}; 400 names the field, 409 on a concurrent change."},
+	{http.MethodGet, "/api/v1/parameters", "The PostgreSQL parameter catalog of this node's server version: name, context, type, unit, range, enum values, whether a change needs a restart."},
+	{http.MethodGet, "/api/v1/parameter/list", "The parameter catalog (the same as /api/v1/parameters)."},
+	{http.MethodGet, "/api/v1/parameters/{name}", "One parameter of the catalog; 404 with PostgreSQL's wording when the version has no such parameter."},
+	{http.MethodGet, "/api/v1/parameter/info/{name}", "One parameter (the same as /api/v1/parameters/{name})."},
+	{http.MethodPost, "/api/v1/parameters/validate", "Judge {parameters: {name: value}} without storing it: each value as the installed server would (its own message), and ramd's rules across parameters and the node's memory; 200 with warnings, 422 with the refusals."},
+	{http.MethodPost, "/api/v1/parameter/validate", "The same as /api/v1/parameters/validate."},
+	{http.MethodPost, "/api/v1/parameters/tune", "Tuning advice {workload?, memory_bytes?, cpus?, storage?, max_connections?} (defaults from the node): each suggestion with the value in force and a reason, and the validator's verdict on the set."},
+	{http.MethodPost, "/api/v1/parameter/optimize", "The same as /api/v1/parameters/tune."},
 	{http.MethodGet, "/api/v1/openapi.json", "This document."},
 }
 

@@ -10,11 +10,13 @@ import (
 
 	"github.com/ramd-project/ramd/consul"
 	"github.com/ramd-project/ramd/daemon"
+	"github.com/ramd-project/ramd/daemon/params"
 )
 
 // opsNode records the local operations the handlers ask for and answers with err.
 type opsNode struct {
 	configNode
+	cat       *params.Catalog
 	err       error
 	restarts  []daemon.RestartRequest
 	scheduled []daemon.RestartRequest

@@ -43,6 +43,8 @@ type Routes struct {
 	Config ConfigAdmin
 	// Ops serves /restart, /reload, /reinitialize and their /api/v1 forms.
 	Ops OpsAdmin
+	// Params serves /api/v1/parameters (catalog, validation, tuning) and /api/v1/parameter.
+	Params ParamAdmin
 }
 
 // releaseMode sets Gin's process-wide mode once, before the first engine is built.

@@ -62,6 +62,9 @@ func registerSync(r *gin.Engine, s SyncAdmin) {
 func writeResult(c *gin.Context, v any, err error) {
 	fes := dynconf.Fields(err)
 	switch {
+	case len(fes) > 0 && errors.Is(err, daemon.ErrParameterRefused):
+		// Well-formed, but PostgreSQL or ramd's rules would not run it.
+		c.JSON(http.StatusUnprocessableEntity, refusalBody(fes))
 	case len(fes) > 0:
 		c.JSON(http.StatusBadRequest, refusalBody(fes))
 	case errors.Is(err, consul.ErrConflict):

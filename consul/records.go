@@ -35,6 +35,9 @@ type Member struct {
 	State            string         `json:"state"`
 	Role             string         `json:"role"`
 	Version          string         `json:"version"`
+	// ServerVersion is PostgreSQL's server_version_num (ramd's field: parameters are checked
+	// against every member's major version).
+	ServerVersion int `json:"server_version,omitempty"`
 	XLogLocation     uint64         `json:"xlog_location"`
 	ReceiveLSN       *uint64        `json:"receive_lsn,omitempty"`
 	ReplayLSN        *uint64        `json:"replay_lsn,omitempty"`

@@ -56,7 +56,12 @@ func (n *Node) ReplaceConfig(ctx context.Context, cfg map[string]any, ifMatch *u
 }
 
 func (n *Node) writeConfig(ctx context.Context, cfg map[string]any, idx uint64) error {
-	if err := ValidateDynamicConfig(cfg); err != nil {
+	c, err := dynconf.Validate(cfg)
+	if err != nil {
+		return err
+	}
+	warnings, err := n.checkParameters(ctx, c)
+	if err != nil {
 		return err
 	}
 	b, err := json.Marshal(cfg)
@@ -66,6 +71,7 @@ func (n *Node) writeConfig(ctx context.Context, cfg map[string]any, idx uint64) 
 	if err := n.store.CAS(ctx, consul.KeyConfig, b, idx); err != nil {
 		return fmt.Errorf("write config: %w", err)
 	}
+	addWarnings(ctx, warnings)
 	n.Wake()
 	return nil
 }

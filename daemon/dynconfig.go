@@ -119,6 +119,11 @@ func (n *Node) configInForce(raw []byte, present bool) dynconf.Config {
 	if present {
 		c, err := dynconf.Parse(raw)
 		if err == nil {
+			// Parameters written straight into Consul (patronictl edit-config --pg) are judged
+			// like the API's, once the catalog is there: a refused value is never applied.
+			err = n.loopParameterCheck(c)
+		}
+		if err == nil {
 			if cs.refusal != "" {
 				n.logger.Info("configuration valid again", "source", SourceCluster)
 			}

@@ -74,6 +74,11 @@ type Node struct {
 	conf           configState
 	syncMem        syncMemory
 	pgMem          pgMemory
+	// paramsApplied is the parameter set last written and reloaded (parameters.go).
+	paramsApplied string
+
+	// paramCat is the local server's parameter catalog, loaded once (parameters.go).
+	paramCat paramCatalog
 }
 
 // confirmation is the last direct confirmation a leader sent this node while Consul was away
@@ -181,6 +186,7 @@ func (n *Node) ConfirmLeader(name string) bool {
 // Run is the HA loop: one cycle every LoopWait or when woken, until ctx ends; then it stops
 // cleanly (handing over the lock when primary) and returns.
 func (n *Node) Run(ctx context.Context) error {
+	n.startCatalog()
 	t := n.timings()
 	n.logger.Info("starting", "ttl", t.TTL, "loop_wait", t.LoopWait, "fence_after", t.FenceAfter())
 	watchCtx, stopWatch := context.WithCancel(ctx)

@@ -185,7 +185,8 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 	}
 	for name, m := range o.members {
 		ms := MemberStatus{Name: name, Role: m.Role, State: m.State, APIURL: m.APIURL, Timeline: m.Timeline, Tags: m.Tags,
-			ReceiveLSN: deref(m.ReceiveLSN), ReplayLSN: deref(m.ReplayLSN), LSN: m.XLogLocation, PendingRestart: m.PendingRestart}
+			ReceiveLSN: deref(m.ReceiveLSN), ReplayLSN: deref(m.ReplayLSN), LSN: m.XLogLocation, PendingRestart: m.PendingRestart,
+			ServerVersion: m.ServerVersion}
 		ms.Host, ms.Port = connHostPort(m.ConnURL)
 		if name == in.Leader.Name {
 			ms.Role = "leader"
@@ -225,6 +226,7 @@ func (n *Node) memberRecord(st *Status) consul.Member {
 		Timeline:       st.Timeline,
 		Tags:           st.Tags,
 		PendingRestart: st.PendingRestart,
+		ServerVersion:  st.ServerVersion,
 		Pause:          st.Paused,
 		DCSLastSeen:    st.DCSLastSeen.Unix(),
 	}

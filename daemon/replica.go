@@ -27,7 +27,7 @@ func (n *Node) rewind(ctx context.Context, leader string) error {
 
 func (n *Node) standbySettings(leader string) (pg.Settings, error) {
 	if leader == "" {
-		return pg.Settings{Standby: true}, nil
+		return pg.Settings{Standby: true, Parameters: n.userParameters()}, nil
 	}
 	conn, err := n.memberConn(leader, true)
 	if err != nil {
@@ -37,6 +37,7 @@ func (n *Node) standbySettings(leader string) (pg.Settings, error) {
 		Standby:         true,
 		PrimaryConnInfo: pg.PrimaryConnInfo(conn, n.cfg.Name),
 		PrimarySlotName: pg.SlotName(n.cfg.Name),
+		Parameters:      n.userParameters(),
 	}, nil
 }
 

@@ -123,6 +123,8 @@ type MemberStatus struct {
 	ReceiveLSN uint64
 	ReplayLSN  uint64
 	LSN        uint64
+	// ServerVersion is the member's server_version_num (0 when unknown).
+	ServerVersion int
 	// Lag is the leader optime minus this member's position, in bytes (0 for the leader).
 	Lag            uint64
 	PendingRestart bool

@@ -431,3 +431,77 @@ func firstNonEmpty(v ...string) string {
 	}
 	return ""
 }
+
+// Parameter is one PostgreSQL setting of the local server's catalog
+// (GET /api/v1/parameters/{name}).
+type Parameter struct {
+	Name        string `json:"name"`
+	Context     string `json:"context"`
+	Type        string `json:"vartype"`
+	Unit        string `json:"unit,omitempty"`
+	Category    string `json:"category,omitempty"`
+	Description string `json:"description,omitempty"`
+	// Min and Max bound integer and real values, in Unit.
+	Min        *float64 `json:"min_val,omitempty"`
+	Max        *float64 `json:"max_val,omitempty"`
+	EnumValues []string `json:"enumvals,omitempty"`
+	BootValue  string   `json:"boot_val"`
+	ResetValue string   `json:"reset_val"`
+	// RestartNeeded is true when a change takes effect only after a restart.
+	RestartNeeded bool `json:"restart_needed"`
+}
+
+// ParameterList is GET /api/v1/parameters: the catalog of the server's version.
+type ParameterList struct {
+	ServerVersionNum int         `json:"server_version_num"`
+	Parameters       []Parameter `json:"parameters"`
+}
+
+// ParameterIssue is one refusal or warning about a parameter.
+type ParameterIssue struct {
+	Field   string `json:"field"`
+	Value   string `json:"value"`
+	Message string `json:"message"`
+	Rule    string `json:"rule"`
+}
+
+// ParameterReport is the verdict on a parameter set (POST /api/v1/parameters/validate).
+type ParameterReport struct {
+	OK       bool             `json:"ok"`
+	Refusals []ParameterIssue `json:"refusals"`
+	Warnings []ParameterIssue `json:"warnings"`
+}
+
+// ValidateParametersRequest is POST /api/v1/parameters/validate.
+type ValidateParametersRequest struct {
+	Parameters map[string]any `json:"parameters"`
+}
+
+// TuneRequest is POST /api/v1/parameters/tune; zero fields take the node's own facts.
+type TuneRequest struct {
+	Workload       string `json:"workload,omitempty"`
+	MemoryBytes    int64  `json:"memory_bytes,omitempty"`
+	CPUs           int    `json:"cpus,omitempty"`
+	Storage        string `json:"storage,omitempty"`
+	MaxConnections int    `json:"max_connections,omitempty"`
+}
+
+// TuneSuggestion is one suggested parameter beside the value in force.
+type TuneSuggestion struct {
+	Name      string `json:"name"`
+	Current   string `json:"current"`
+	Suggested string `json:"suggested"`
+	Reason    string `json:"reason"`
+	Changes   bool   `json:"changes"`
+}
+
+// TuneResult is the answer of POST /api/v1/parameters/tune.
+type TuneResult struct {
+	Workload    string           `json:"workload"`
+	MemoryBytes int64            `json:"memory_bytes"`
+	CPUs        int              `json:"cpus"`
+	Storage     string           `json:"storage"`
+	ServerMajor int              `json:"server_major"`
+	Suggestions []TuneSuggestion `json:"suggestions"`
+	Review      ParameterReport  `json:"review"`
+}

@@ -270,3 +270,29 @@ func serverMessage(out string) string {
 	}
 	return msg
 }
+
+// FileSettingErrors lists the settings of the configuration files the server could not
+// apply on its last reload (pg_file_settings.error), as "name=setting (file:line): error".
+func (i *Instance) FileSettingErrors(ctx context.Context) ([]string, error) {
+	conn, err := i.connect(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read pg_file_settings: %w", err)
+	}
+	defer closeConn(ctx, conn)
+	rows, err := conn.Query(ctx, `SELECT coalesce(name, ''), coalesce(setting, ''), coalesce(sourcefile, ''), coalesce(sourceline, 0), error
+		FROM pg_file_settings WHERE error IS NOT NULL ORDER BY seqno`)
+	if err != nil {
+		return nil, fmt.Errorf("read pg_file_settings: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name, setting, file, msg string
+		var line int
+		if err := rows.Scan(&name, &setting, &file, &line, &msg); err != nil {
+			return nil, fmt.Errorf("read pg_file_settings: %w", err)
+		}
+		out = append(out, fmt.Sprintf("%s=%s (%s:%d): %s", name, setting, file, line, msg))
+	}
+	return out, rows.Err()
+}

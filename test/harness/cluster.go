@@ -325,7 +325,9 @@ type PatroniDoc struct {
 	Role     string `json:"role"`
 	Timeline int    `json:"timeline"`
 	SystemID string `json:"database_system_identifier"`
-	Ramd     struct {
+	// PendingRestart is Patroni's pending_restart: a changed setting waits for a restart.
+	PendingRestart bool `json:"pending_restart"`
+	Ramd           struct {
 		HasLock      bool   `json:"has_lock"`
 		Leader       string `json:"leader"`
 		Role         string `json:"role"`

@@ -270,3 +270,87 @@ func TestConfigSurvivesConsulDataLoss(t *testing.T) {
 		t.Fatalf("%d acknowledged rows missing after Consul lost its data in synchronous mode: %v", len(missing), missing)
 	}
 }
+
+// showOn reads a setting on a member.
+func showOn(t *testing.T, n *harness.Node, name string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := n.Conn(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(context.Background())
+	var v string
+	err = conn.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&v)
+	return v, err
+}
+
+// TestParametersApplied: postgresql.parameters are judged against the installed server
+// (refusals with PostgreSQL's own words, nothing stored), applied on every member by a
+// reload, and a restart-only change shows as pending restart on every member.
+func TestParametersApplied(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	c := harness.New(t, ramdBin, addr, 3, harness.Options{})
+	c.StartAll()
+	p := c.WaitPrimary(120 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	key := "service/" + c.Scope + "/config"
+	before, _ := kvValue(t, addr, key)
+
+	refused := []struct{ body, field, says string }{
+		{`{"postgresql":{"parameters":{"work_mem":"-5"}}}`, "postgresql.parameters.work_mem", "outside the valid range"},
+		{`{"postgresql":{"parameters":{"no_such_param":"1"}}}`, "postgresql.parameters.no_such_param", "unrecognized configuration parameter"},
+		{`{"postgresql":{"parameters":{"shared_buffers":"1TB"}}}`, "postgresql.parameters.shared_buffers", "memory"},
+		{`{"postgresql":{"parameters":{"wal_level":"minimal"}}}`, "postgresql.parameters.wal_level", "replica"},
+	}
+	for _, r := range refused {
+		code, body := patch(t, p.APIURL()+"/config", r.body, "")
+		if code != http.StatusUnprocessableEntity || !strings.Contains(body, r.field) || !strings.Contains(body, r.says) {
+			t.Errorf("PATCH %s: %d %s, want 422 naming %s and saying %q", r.body, code, body, r.field, r.says)
+		}
+		if now, _ := kvValue(t, addr, key); now != before {
+			t.Fatalf("a refused PATCH changed the configuration: %s -> %s", before, now)
+		}
+	}
+	// Legal but risky: accepted, with a warning.
+	resp := func(body string) (int, http.Header) {
+		req, _ := http.NewRequest(http.MethodPatch, p.APIURL()+"/config", strings.NewReader(body))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		_, _ = io.Copy(io.Discard, res.Body)
+		return res.StatusCode, res.Header
+	}
+	code, h := resp(`{"postgresql":{"parameters":{"work_mem":"8MB","max_connections":"5","superuser_reserved_connections":"3"}}}`)
+	if code != http.StatusOK || len(h.Values("Warning")) == 0 || !strings.Contains(strings.Join(h.Values("Warning"), " "), "max_connections") {
+		t.Fatalf("max_connections 5: %d, warnings %q; want 200 with a warning", code, h.Values("Warning"))
+	}
+	code, _ = resp(`{"postgresql":{"parameters":{"max_connections":null,"superuser_reserved_connections":null,"shared_buffers":"256MB"}}}`)
+	if code != http.StatusOK {
+		t.Fatalf("shared_buffers 256MB: %d", code)
+	}
+	// work_mem reaches every member by a reload; shared_buffers waits for a restart there.
+	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+		for _, n := range c.Nodes {
+			if v, err := showOn(t, n, "work_mem"); err != nil || v != "8MB" {
+				return fmt.Errorf("%s: work_mem %q (%v)", n.Name, v, err)
+			}
+			d, err := n.Patroni()
+			if err != nil {
+				return err
+			}
+			if !d.PendingRestart {
+				return fmt.Errorf("%s: no pending restart for shared_buffers", n.Name)
+			}
+		}
+		return nil
+	})
+	if v, _ := showOn(t, p, "shared_buffers"); v == "256MB" {
+		t.Errorf("shared_buffers changed without a restart")
+	}
+	t.Logf("work_mem 8MB on every member; shared_buffers 256MB pending a restart on every member")
+}
