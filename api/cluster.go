@@ -64,7 +64,7 @@ func newClusterStatus(st *daemon.Status) client.ClusterStatus {
 		Node: client.ClusterNode{Name: st.Name, Plan: st.Plan, DCSReachable: st.DCSReachable, ScheduledRestart: scheduledRestart(st.ScheduledRestart),
 			Timings: client.Timings{TTL: st.Timings.TTL.Seconds(), LoopWait: st.Timings.LoopWait.Seconds(),
 				RetryTimeout: st.Timings.RetryTimeout.Seconds(), FenceMargin: st.Timings.FenceMargin.Seconds()},
-			Config:       client.ConfigSource{Source: string(st.Config.Source), Refusal: st.Config.Refusal, EnvironmentDiffers: st.Config.EnvironmentDiffers},
+			Config:       client.ConfigSource{Source: string(st.Config.Source), Refusal: st.Config.Refusal, EnvironmentDiffers: st.Config.EnvironmentDiffers, Index: st.Config.Index},
 			SyncDegraded: st.SyncDegraded}}
 	for _, m := range v.Members {
 		switch m.Role {

@@ -30,14 +30,14 @@ func MemberKey(name string) string { return KeyMembers + name }
 // Field names and shapes are Patroni's; dcs_last_seen and api fields are additions that
 // Patroni readers ignore.
 type Member struct {
-	ConnURL          string         `json:"conn_url"`
-	APIURL           string         `json:"api_url"`
-	State            string         `json:"state"`
-	Role             string         `json:"role"`
-	Version          string         `json:"version"`
+	ConnURL string `json:"conn_url"`
+	APIURL  string `json:"api_url"`
+	State   string `json:"state"`
+	Role    string `json:"role"`
+	Version string `json:"version"`
 	// ServerVersion is PostgreSQL's server_version_num (ramd's field: parameters are checked
 	// against every member's major version).
-	ServerVersion int `json:"server_version,omitempty"`
+	ServerVersion    int            `json:"server_version,omitempty"`
 	XLogLocation     uint64         `json:"xlog_location"`
 	ReceiveLSN       *uint64        `json:"receive_lsn,omitempty"`
 	ReplayLSN        *uint64        `json:"replay_lsn,omitempty"`

@@ -45,6 +45,8 @@ type configState struct {
 	// Consul (nil when none); cfg is its parsed form.
 	applied []byte
 	cfg     dynconf.Config
+	// index is the config key's modify index of applied (0: from the local copy).
+	index uint64
 	// saved is the document last written to the local copy.
 	saved []byte
 	// refusal is why the config key is not in force ("" when it is).
@@ -114,7 +116,7 @@ func bootstrapDocument(t ha.Timings) []byte {
 // configInForce decides which configuration the loop acts on this cycle, from the config key
 // as read (raw nil when absent). It never fails: a refused or missing key leaves the last
 // valid configuration in force.
-func (n *Node) configInForce(raw []byte, present bool) dynconf.Config {
+func (n *Node) configInForce(raw []byte, present bool, index uint64) dynconf.Config {
 	cs := &n.conf
 	if present {
 		c, err := dynconf.Parse(raw)
@@ -127,7 +129,7 @@ func (n *Node) configInForce(raw []byte, present bool) dynconf.Config {
 			if cs.refusal != "" {
 				n.logger.Info("configuration valid again", "source", SourceCluster)
 			}
-			cs.applied, cs.cfg, cs.refusal, cs.source = raw, c, "", SourceCluster
+			cs.applied, cs.cfg, cs.refusal, cs.source, cs.index = raw, c, "", SourceCluster, index
 			n.saveCopy()
 			return c
 		}

@@ -127,7 +127,7 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 		TTL:                  t.TTL,
 		LoopWait:             t.LoopWait,
 		Timings:              Timings{TTL: t.TTL, LoopWait: t.LoopWait, RetryTimeout: t.RetryTimeout, FenceMargin: t.FenceMargin},
-		Config:               ConfigStatus{Source: n.conf.source, Refusal: n.conf.refusal, EnvironmentDiffers: n.conf.envDiffers},
+		Config:               ConfigStatus{Source: n.conf.source, Refusal: n.conf.refusal, EnvironmentDiffers: n.conf.envDiffers, Index: n.conf.index},
 		MaximumLagOnFailover: in.MaximumLagOnFailover,
 		LeaderOptime:         in.LeaderOptime,
 		Plan:                 p.String(),

@@ -151,4 +151,7 @@ type ConfigStatus struct {
 	// EnvironmentDiffers is true when this member's RAMD_* timings differ from the ones in
 	// force (it follows the cluster's).
 	EnvironmentDiffers bool
+	// Index is the config key's version in force (its Consul modify index, the ETag of
+	// GET /config; 0 when it came from the local copy).
+	Index uint64
 }

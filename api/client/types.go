@@ -175,6 +175,8 @@ type ConfigSource struct {
 	// EnvironmentDiffers: the member's RAMD_* timings differ from the cluster's, which it
 	// follows.
 	EnvironmentDiffers bool `json:"environment_differs"`
+	// Index is the version of the configuration in force (the ETag of GET /config).
+	Index uint64 `json:"index"`
 }
 
 // ScheduledRestart is a restart waiting for its time in ClusterNode.

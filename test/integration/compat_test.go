@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -228,6 +229,20 @@ func TestPatronictl(t *testing.T) {
 	// is never acted on and the leader writes the last valid configuration back; a valid one
 	// stays.
 	ctl("edit-config", "--set", "maximum_lag_on_failover=2097152", "--force")
+	// The leader must have taken the valid edit before the next one lands (it restores the
+	// last configuration it applied): wait until it runs the version GET /config shows.
+	testenv.Eventually(t, 20*time.Second, 100*time.Millisecond, func() error {
+		leader, err := c.Primary()
+		if err != nil {
+			return err
+		}
+		code, etag := headETag(t, leader.APIURL()+"/config")
+		v, err := clusterView(leader)
+		if err != nil || code != http.StatusOK || fmt.Sprint(v.Node.Config.Index) != etag {
+			return fmt.Errorf("leader runs config version %d, GET /config is %s (%v)", v.Node.Config.Index, etag, err)
+		}
+		return nil
+	})
 	ctl("edit-config", "--set", "ttl=banana", "--set", "loop_wait=0", "--force")
 	testenv.Eventually(t, 20*time.Second, 200*time.Millisecond, func() error {
 		out := ctl("show-config")

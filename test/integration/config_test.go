@@ -26,6 +26,7 @@ type nodeView struct {
 			FenceMargin  float64 `json:"fence_margin"`
 		} `json:"timings"`
 		Config struct {
+			Index              uint64 `json:"index"`
 			Source             string `json:"source"`
 			Refusal            string `json:"refusal"`
 			EnvironmentDiffers bool   `json:"environment_differs"`
@@ -353,4 +354,19 @@ func TestParametersApplied(t *testing.T) {
 		t.Errorf("shared_buffers changed without a restart")
 	}
 	t.Logf("work_mem 8MB on every member; shared_buffers 256MB pending a restart on every member")
+}
+
+// headETag is the status and the unquoted ETag of a GET.
+func headETag(t *testing.T, url string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, strings.Trim(resp.Header.Get("ETag"), `"`)
 }
