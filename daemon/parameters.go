@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ramd-project/ramd/daemon/dynconf"
 	"github.com/ramd-project/ramd/daemon/params"
@@ -32,8 +34,19 @@ type paramCatalog struct {
 	err  error
 }
 
-// catalogCacheDir keeps the catalogs beside the data directory, like the server log.
-func catalogCacheDir(dataDir string) string { return filepath.Clean(dataDir) + ".params" }
+// catalogCacheDir is where built catalogs are kept: the user's cache directory, shared by
+// every member on the host and per server binary directory (a catalog belongs to the binary),
+// else beside the data directory like the server log.
+func catalogCacheDir(cfg pg.Config) string {
+	if base, err := os.UserCacheDir(); err == nil && cfg.BinDir != "" {
+		return filepath.Join(base, "ramd", "params", strings.NewReplacer("/", "_", ".", "_").Replace(filepath.Clean(cfg.BinDir)))
+	}
+	return filepath.Clean(cfg.DataDir) + ".params"
+}
+
+// catalogWait bounds how long a configuration write waits for a catalog still being built
+// (the first build on a host reads the server and probes its enums: tens of seconds).
+const catalogWait = 20 * time.Second
 
 // startCatalog loads the catalog in the background (once).
 func (n *Node) startCatalog() {
@@ -60,7 +73,11 @@ func (n *Node) loadCatalog(ctx context.Context) (*params.Catalog, error) {
 	if n.pg.Running() {
 		read = n.pg
 	}
-	c, err := params.LoadCatalog(ctx, oracle, read, catalogCacheDir(cfg.DataDir))
+	dir := catalogCacheDir(cfg)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		dir = ""
+	}
+	c, err := params.LoadCatalog(ctx, oracle, read, dir)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCatalogUnavailable, err)
 	}
@@ -119,7 +136,9 @@ func (n *Node) checkParameters(ctx context.Context, c dynconf.Config) ([]string,
 	if len(c.Parameters) == 0 {
 		return nil, nil
 	}
-	r, err := n.ReviewParameters(ctx, c.Parameters)
+	wctx, cancel := context.WithTimeout(ctx, catalogWait)
+	defer cancel()
+	r, err := n.ReviewParameters(wctx, c.Parameters)
 	if err != nil {
 		return nil, err
 	}

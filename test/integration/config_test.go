@@ -299,6 +299,17 @@ func TestParametersApplied(t *testing.T) {
 	c.WaitReplicas(120 * time.Second)
 	key := "service/" + c.Scope + "/config"
 	before, _ := kvValue(t, addr, key)
+	// Each member builds its server's parameter catalog once at start (cached per host).
+	loading := time.Now()
+	testenv.Eventually(t, 3*time.Minute, time.Second, func() error {
+		for _, n := range c.Nodes {
+			if code, body := getURL(n.APIURL() + "/api/v1/parameters/work_mem"); code != http.StatusOK {
+				return fmt.Errorf("%s: catalog not ready: %d %s", n.Name, code, body)
+			}
+		}
+		return nil
+	})
+	t.Logf("parameter catalogs ready on every member %s after the cluster", time.Since(loading).Round(time.Millisecond))
 
 	refused := []struct{ body, field, says string }{
 		{`{"postgresql":{"parameters":{"work_mem":"-5"}}}`, "postgresql.parameters.work_mem", "outside the valid range"},
