@@ -313,7 +313,7 @@ func TestConfigRefusalsChangeNothing(t *testing.T) {
 		t.Errorf("want three refusals with the first value, got %d %s", rec.Code, rec.Body)
 	}
 	// A valid change goes through and changes exactly the config key.
-	req = httptest.NewRequest("PATCH", "/config", strings.NewReader(`{"ttl":4,"postgresql":{"parameters":{"work_mem":"8MB"}}}`)).WithContext(rig.ctx)
+	req = httptest.NewRequest("PATCH", "/config", strings.NewReader(`{"ttl":4,"maximum_lag_on_failover":2097152}`)).WithContext(rig.ctx)
 	req.Header.Set("Authorization", rig.good)
 	rec = httptest.NewRecorder()
 	rig.r.ServeHTTP(rec, req)
