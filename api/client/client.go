@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -418,3 +419,68 @@ func JobPath(id string) string { return "/api/v1/jobs/" + id }
 
 // Version is an ETag made from a Consul index, as GET /config sends it.
 func Version(index uint64) string { return strconv.Quote(strconv.FormatUint(index, 10)) }
+
+// ConfigWrite is the answer to a configuration write: the configuration as stored and the
+// warnings about values that were accepted but are risky (Warning headers).
+type ConfigWrite struct {
+	Config   map[string]any
+	Warnings []string
+}
+
+// PatchConfigWarnings is PatchConfig that also returns the warnings of the answer.
+func (c *Client) PatchConfigWarnings(ctx context.Context, patch map[string]any, ifMatch string) (ConfigWrite, error) {
+	var hdr http.Header
+	if ifMatch != "" {
+		hdr = http.Header{"If-Match": {ifMatch}}
+	}
+	var out ConfigWrite
+	r, err := c.call(ctx, http.MethodPatch, "/config", patch, hdr, &out.Config)
+	if r != nil {
+		out.Warnings = Warnings(r.Header)
+	}
+	return out, err
+}
+
+// Warnings reads the texts of the Warning headers of an answer (`299 ramd "text"`).
+func Warnings(h http.Header) []string {
+	var out []string
+	for _, w := range h.Values("Warning") {
+		if i := strings.IndexByte(w, '"'); i >= 0 {
+			w = strings.TrimSuffix(w[i+1:], `"`)
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// Parameters reads the parameter catalog of the member's server (GET /api/v1/parameters).
+func (c *Client) Parameters(ctx context.Context) (ParameterList, error) {
+	var v ParameterList
+	_, err := c.call(ctx, http.MethodGet, "/api/v1/parameters", nil, nil, &v)
+	return v, err
+}
+
+// Parameter reads one parameter of the catalog.
+func (c *Client) Parameter(ctx context.Context, name string) (Parameter, error) {
+	var v Parameter
+	_, err := c.call(ctx, http.MethodGet, "/api/v1/parameters/"+url.PathEscape(name), nil, nil, &v)
+	return v, err
+}
+
+// ValidateParameters judges a parameter set without storing it. A set with refusals is
+// answered with the report and a nil error; other failures are errors.
+func (c *Client) ValidateParameters(ctx context.Context, p map[string]any) (ParameterReport, error) {
+	var v ParameterReport
+	r, err := c.call(ctx, http.MethodPost, "/api/v1/parameters/validate", ValidateParametersRequest{Parameters: p}, nil, &v)
+	if err != nil && r != nil && r.Code == http.StatusUnprocessableEntity && json.Unmarshal(r.Body, &v) == nil {
+		return v, nil
+	}
+	return v, err
+}
+
+// TuneParameters asks for tuning advice for the member's node.
+func (c *Client) TuneParameters(ctx context.Context, req TuneRequest) (TuneResult, error) {
+	var v TuneResult
+	_, err := c.call(ctx, http.MethodPost, "/api/v1/parameters/tune", req, nil, &v)
+	return v, err
+}

@@ -51,7 +51,7 @@ func startAPI(t *testing.T, names ...string) *apiServer {
 	for i, name := range names {
 		n := &memNode{name: name, first: i == 0, config: map[string]any{}, configIndex: 7, jobs: map[string][]consul.Job{}}
 		s.nodes[name] = n
-		r := api.NewRouter(api.Routes{Node: n, Admin: n, Jobs: n, Sync: n, Config: n, Ops: n}, nil, nil, nil)
+		r := api.NewRouter(api.Routes{Node: n, Admin: n, Jobs: n, Sync: n, Config: n, Ops: n, Params: n}, nil, nil, nil)
 		if i == 0 {
 			mux.Handle("/", r)
 		} else {

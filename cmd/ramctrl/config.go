@@ -229,7 +229,11 @@ func (e *configEdit) write(ctx context.Context, method string, next, body map[st
 	}
 	var err error
 	if method == http.MethodPatch {
-		_, err = e.c.PatchConfig(ctx, body, e.etag)
+		var out client.ConfigWrite
+		out, err = e.c.PatchConfigWarnings(ctx, body, e.etag)
+		for _, w := range out.Warnings {
+			fmt.Fprintf(e.stderr, "warning: %s\n", w)
+		}
 	} else {
 		_, err = e.c.ReplaceConfig(ctx, body, e.etag)
 	}

@@ -44,6 +44,8 @@ Usage:
   ramctrl reinit MEMBER [--from-leader] [--force] [--wait=false]
   ramctrl config show [--output json|table]
   ramctrl config edit [--force] [--set KEY=VALUE]... [--apply FILE]
+  ramctrl params list | show NAME | validate NAME=VALUE... [--output table|json]
+  ramctrl params tune [--workload web|oltp|dw|mixed|desktop] [--memory BYTES] [--cpus N] [--storage ssd|hdd|san] [--apply] [--force]
   ramctrl version [--client] [--output table|json]
   ramctrl help
 
@@ -89,6 +91,8 @@ func run(ctx context.Context, args []string, envAPI string, stdout, stderr io.Wr
 		return runReload(ctx, args[1:], envAPI, stdout, stderr)
 	case "reinit":
 		return runReinit(ctx, args[1:], envAPI, os.Stdin, stdout, stderr)
+	case "params":
+		return runParams(ctx, args[1:], envAPI, stdout, stderr)
 	case "version":
 		return runVersion(ctx, args[1:], envAPI, stdout, stderr)
 	case "--version":
