@@ -56,3 +56,28 @@ func TestRestartMismatch(t *testing.T) {
 		}
 	}
 }
+
+func TestPrimaryFirst(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		pending map[string]PendingChange
+		want    bool
+	}{
+		{"nothing pending", nil, false},
+		{"max_connections raised", map[string]PendingChange{"max_connections": {OldValue: "100", NewValue: "200"}}, false},
+		{"max_connections lowered", map[string]PendingChange{"max_connections": {OldValue: "200", NewValue: "100"}}, true},
+		{"max_locks_per_transaction lowered", map[string]PendingChange{"max_locks_per_transaction": {OldValue: "128", NewValue: "64"}}, true},
+		{"shared_buffers lowered", map[string]PendingChange{"shared_buffers": {OldValue: "32768", NewValue: "16384"}}, false},
+		{"one raised, one lowered", map[string]PendingChange{"max_connections": {OldValue: "100", NewValue: "200"}, "max_wal_senders": {OldValue: "10", NewValue: "8"}}, true},
+		{"unreadable values", map[string]PendingChange{"max_connections": {OldValue: "many", NewValue: "100"}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got, why := primaryFirst(tt.pending); got != tt.want || (got && why == "") {
+				t.Errorf("primaryFirst = %v %q, want %v", got, why, tt.want)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -77,9 +78,13 @@ func (n *Node) RollingRestart(ctx context.Context, r RollingRestartRequest) (str
 }
 
 func (n *Node) rollingRestart(ctx context.Context, id string, r RollingRestartRequest, leader string) error {
-	n.jobs.phase(ctx, id, "restarting replicas", consul.JobRunning, "")
-	members := slices.Clone(n.Status().Members) // the snapshot is shared with the API
+	st := n.Status()
+	members := slices.Clone(st.Members) // the snapshot is shared with the API
 	slices.SortFunc(members, func(a, b MemberStatus) int { return strings.Compare(a.Name, b.Name) })
+	if first, why := primaryFirst(st.PendingRestartReasons); first {
+		return n.rollingPrimaryFirst(ctx, id, r, leader, members, why)
+	}
+	n.jobs.phase(ctx, id, "restarting replicas", consul.JobRunning, "")
 	for _, m := range members {
 		if m.Name == leader {
 			continue
@@ -220,4 +225,90 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-time.After(d):
 		return nil
 	}
+}
+
+// hotStandbyParams must never be lower on a replica than on its primary: a replica that
+// replays the primary's higher value stops replaying (PostgreSQL's hot standby rule).
+var hotStandbyParams = []string{"max_connections", "max_worker_processes", "max_wal_senders",
+	"max_prepared_transactions", "max_locks_per_transaction"}
+
+// primaryFirst reports whether the pending changes lower a hot-standby parameter, and which.
+// Then the primary restarts first, and each replica only once it replayed past the primary's
+// restart (its pg_controldata carries the new, lower value by then); raising them restarts the
+// replicas first, as the default order does. Pure.
+func primaryFirst(pending map[string]PendingChange) (bool, string) {
+	for _, name := range hotStandbyParams {
+		c, ok := pending[name]
+		if !ok {
+			continue
+		}
+		old, err1 := strconv.ParseInt(strings.TrimSpace(c.OldValue), 10, 64)
+		next, err2 := strconv.ParseInt(strings.TrimSpace(c.NewValue), 10, 64)
+		if err1 == nil && err2 == nil && next < old {
+			return true, fmt.Sprintf("%s lowered from %d to %d", name, old, next)
+		}
+	}
+	return false, ""
+}
+
+// rollingPrimaryFirst restarts the primary in place first, then each replica once it replayed
+// past the primary's position after that restart.
+func (n *Node) rollingPrimaryFirst(ctx context.Context, id string, r RollingRestartRequest, leader string, members []MemberStatus, why string) error {
+	n.jobs.phase(ctx, id, "restarting the primary first: "+why, consul.JobRunning, "")
+	lm, ok := n.memberStatus(leader)
+	if !ok {
+		return fmt.Errorf("leader %s is no longer listed", leader)
+	}
+	if err := n.restartMember(ctx, id, leader, lm.APIURL, r.RestartPending); err != nil {
+		return err
+	}
+	after, err := n.leaderPositionAfterRestart(ctx, leader)
+	if err != nil {
+		return err
+	}
+	for _, m := range members {
+		if m.Name == leader {
+			continue
+		}
+		if err := n.waitReplayed(ctx, m.Name, after); err != nil {
+			return err
+		}
+		if err := n.restartMember(ctx, id, m.Name, m.APIURL, r.RestartPending); err != nil {
+			return err
+		}
+		if err := n.waitRunningReplica(ctx, m.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// leaderPositionAfterRestart waits until the leader runs again and returns its position.
+func (n *Node) leaderPositionAfterRestart(ctx context.Context, leader string) (uint64, error) {
+	deadline := time.Now().Add(rejoinWait)
+	for time.Now().Before(deadline) {
+		if st := n.Status(); st != nil && st.Leader == leader {
+			if m, ok := n.memberStatus(leader); ok && m.State == "running" && m.LSN > 0 {
+				return m.LSN, nil
+			}
+		}
+		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+			return 0, err
+		}
+	}
+	return 0, fmt.Errorf("%s did not run again as the leader within %s", leader, rejoinWait)
+}
+
+// waitReplayed waits until member name replayed up to lsn.
+func (n *Node) waitReplayed(ctx context.Context, name string, lsn uint64) error {
+	deadline := time.Now().Add(rejoinWait)
+	for time.Now().Before(deadline) {
+		if m, ok := n.memberStatus(name); ok && m.ReplayLSN >= lsn {
+			return nil
+		}
+		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("%s did not replay past the primary's restart within %s", name, rejoinWait)
 }

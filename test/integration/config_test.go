@@ -365,6 +365,44 @@ func TestParametersApplied(t *testing.T) {
 		t.Errorf("shared_buffers changed without a restart")
 	}
 	t.Logf("work_mem 8MB on every member; shared_buffers 256MB pending a restart on every member")
+
+	// Restarts in the right order: lowering a hot-standby parameter restarts the primary
+	// first, raising it the replicas first; no replica stops replaying either way.
+	rolling := func(patchBody, wantPhase, setting, want string) {
+		t.Helper()
+		if code, body := patch(t, p.APIURL()+"/config", patchBody, ""); code != http.StatusOK {
+			t.Fatalf("PATCH %s: %d %s", patchBody, code, body)
+		}
+		testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+			for _, n := range c.Nodes {
+				if d, err := n.Patroni(); err != nil || !d.PendingRestart {
+					return fmt.Errorf("%s: no pending restart yet (%v)", n.Name, err)
+				}
+			}
+			return nil
+		})
+		leader := c.WaitPrimary(30 * time.Second)
+		code, body := post(t, leader.APIURL()+"/api/v1/restart", `{"restart_pending": true}`)
+		if code != http.StatusAccepted {
+			t.Fatalf("rolling restart: %d %s", code, body)
+		}
+		state, job := jobState(t, leader, jobID(t, body), 5*time.Minute)
+		if state != "succeeded" || !strings.Contains(job, wantPhase) {
+			t.Fatalf("rolling restart after %s: %s, want it to succeed with %q: %s", patchBody, state, wantPhase, job)
+		}
+		c.WaitReplicas(120 * time.Second)
+		testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+			for _, n := range c.Nodes {
+				if v, err := showOn(t, n, setting); err != nil || v != want {
+					return fmt.Errorf("%s: %s %q (%v)", n.Name, setting, v, err)
+				}
+			}
+			return nil
+		})
+		t.Logf("%s: every member runs %s=%s, replicas streaming", patchBody, setting, want)
+	}
+	rolling(`{"postgresql":{"parameters":{"max_connections":"90"}}}`, "restarting the primary first: max_connections lowered from 100 to 90", "max_connections", "90")
+	rolling(`{"postgresql":{"parameters":{"max_connections":"120"}}}`, "restarting replicas", "max_connections", "120")
 }
 
 // headETag is the status and the unquoted ETag of a GET.
