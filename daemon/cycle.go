@@ -23,6 +23,11 @@ func (n *Node) cycle(ctx context.Context) time.Duration {
 	tc := n.beginCycle()
 	o := n.observe(ctx)
 	tc.observed()
+	if ctx.Err() != nil {
+		// ramd is stopping: what this cycle saw is the cancellation, not the cluster. The
+		// shutdown stops cleanly (a primary hands over, a synchronous standby leaves the set).
+		return n.timings().LoopWait
+	}
 	p := ha.Decide(o.in)
 	ctx = tc.decided(ctx, &o, p)
 	if s := p.String(); s != n.lastPlan {

@@ -49,6 +49,12 @@ func Decide(in Input) Plan {
 }
 
 func decideWithoutConsul(in Input) Plan {
+	if in.PG.Unknown && in.LockConfirmedAt == 0 {
+		// A server that did not answer, on a node that never led in this epoch: nothing
+		// says it takes writes, and stopping it could skip a clean exit (a synchronous
+		// standby leaving the set).
+		return plan("consul unreachable; postgres does not answer: waiting")
+	}
 	if in.PG.Running && !in.PG.InRecovery {
 		if in.Paused {
 			return plan("consul unreachable; paused, keeping postgres as it is")

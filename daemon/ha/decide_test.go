@@ -163,6 +163,15 @@ func TestDecide(t *testing.T) {
 			in.Leader = LeaderKey{}
 			in.LockConfirmedAt = in.Now - 2*time.Second + time.Millisecond
 		}), []Kind{ActAcquire, ActHeartbeat}},
+		{"replica whose postgres does not answer without consul waits", base(func(in *Input) {
+			in.ConsulOK = false
+			in.PG = PGState{SystemID: 42, Running: true, Unknown: true}
+		}), []Kind{}},
+		{"leader whose postgres does not answer without consul past its deadline fences", base(asLeader, func(in *Input) {
+			in.ConsulOK = false
+			in.PG = PGState{SystemID: 42, Running: true, Unknown: true}
+			in.LockConfirmedAt = in.Now - 2*time.Second
+		}), []Kind{ActFence}},
 		{"primary without consul within its deadline asks members", base(asLeader, func(in *Input) { in.ConsulOK = false }),
 			[]Kind{ActFailsafe}},
 		{"primary without consul past its deadline fences", base(asLeader, func(in *Input) {
