@@ -104,7 +104,11 @@ func (n *Node) rollingRestart(ctx context.Context, id string, r RollingRestartRe
 	if !ok {
 		return fmt.Errorf("leader %s is no longer listed", leader)
 	}
-	if r.RestartPending && !lm.PendingRestart {
+	pending := lm.PendingRestart
+	if st := n.Status(); leader == n.cfg.Name && st != nil {
+		pending = pending || st.PendingRestart // this node's own view is the freshest
+	}
+	if r.RestartPending && !pending {
 		n.jobs.phase(ctx, id, "skipped "+leader+": pending restart flag is not set", "", "")
 		return nil
 	}

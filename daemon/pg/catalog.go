@@ -279,8 +279,11 @@ func (i *Instance) FileSettingErrors(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("read pg_file_settings: %w", err)
 	}
 	defer closeConn(ctx, conn)
-	rows, err := conn.Query(ctx, `SELECT coalesce(name, ''), coalesce(setting, ''), coalesce(sourcefile, ''), coalesce(sourceline, 0), error
-		FROM pg_file_settings WHERE error IS NOT NULL ORDER BY seqno`)
+	// A postmaster setting changed in the file also reads "setting could not be applied"
+	// until the restart; pg_settings.pending_restart tells those apart.
+	rows, err := conn.Query(ctx, `SELECT coalesce(f.name, ''), coalesce(f.setting, ''), coalesce(f.sourcefile, ''), coalesce(f.sourceline, 0), f.error
+		FROM pg_file_settings f LEFT JOIN pg_settings s ON s.name = f.name
+		WHERE f.error IS NOT NULL AND NOT coalesce(s.pending_restart, false) ORDER BY f.seqno`)
 	if err != nil {
 		return nil, fmt.Errorf("read pg_file_settings: %w", err)
 	}

@@ -370,13 +370,26 @@ func TestParametersApplied(t *testing.T) {
 	// first, raising it the replicas first; no replica stops replaying either way.
 	rolling := func(patchBody, wantPhase, setting, want string) {
 		t.Helper()
-		if code, body := patch(t, p.APIURL()+"/config", patchBody, ""); code != http.StatusOK {
-			t.Fatalf("PATCH %s: %d %s", patchBody, code, body)
+		if patchBody != "" {
+			if code, body := patch(t, p.APIURL()+"/config", patchBody, ""); code != http.StatusOK {
+				t.Fatalf("PATCH %s: %d %s", patchBody, code, body)
+			}
 		}
+		// Every member shows the change as pending, with its old and new value.
 		testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
 			for _, n := range c.Nodes {
-				if d, err := n.Patroni(); err != nil || !d.PendingRestart {
-					return fmt.Errorf("%s: no pending restart yet (%v)", n.Name, err)
+				code, body := getURL(n.APIURL() + "/patroni")
+				var d struct {
+					Reasons map[string]struct {
+						Old string `json:"old_value"`
+						New string `json:"new_value"`
+					} `json:"pending_restart_reason"`
+				}
+				if code != http.StatusOK || json.Unmarshal([]byte(body), &d) != nil {
+					return fmt.Errorf("%s: /patroni %d", n.Name, code)
+				}
+				if r, ok := d.Reasons[setting]; !ok || r.New != want {
+					return fmt.Errorf("%s: %s not pending as %s yet: %+v", n.Name, setting, want, d.Reasons)
 				}
 			}
 			return nil
@@ -388,8 +401,9 @@ func TestParametersApplied(t *testing.T) {
 		}
 		state, job := jobState(t, leader, jobID(t, body), 5*time.Minute)
 		if state != "succeeded" || !strings.Contains(job, wantPhase) {
-			t.Fatalf("rolling restart after %s: %s, want it to succeed with %q: %s", patchBody, state, wantPhase, job)
+			t.Fatalf("rolling restart for %s=%s: %s, want it to succeed with %q: %s", setting, want, state, wantPhase, job)
 		}
+		t.Logf("rolling restart for %s=%s: %s", setting, want, job)
 		c.WaitReplicas(120 * time.Second)
 		testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
 			for _, n := range c.Nodes {
@@ -399,8 +413,9 @@ func TestParametersApplied(t *testing.T) {
 			}
 			return nil
 		})
-		t.Logf("%s: every member runs %s=%s, replicas streaming", patchBody, setting, want)
+		t.Logf("%s=%s: every member runs it, replicas streaming", setting, want)
 	}
+	rolling("", "restarting replicas", "shared_buffers", "256MB")
 	rolling(`{"postgresql":{"parameters":{"max_connections":"90"}}}`, "restarting the primary first: max_connections lowered from 100 to 90", "max_connections", "90")
 	rolling(`{"postgresql":{"parameters":{"max_connections":"120"}}}`, "restarting replicas", "max_connections", "120")
 }
