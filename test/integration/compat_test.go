@@ -254,4 +254,14 @@ func TestPatronictl(t *testing.T) {
 	if ev := c.LogEvents("refusing the configuration in Consul"); len(ev) == 0 {
 		t.Error("no member logged the refusal of patronictl's edit")
 	}
+	// The everyday tuning workflow: edit-config --pg reaches PostgreSQL on every member.
+	ctl("edit-config", "--pg", "work_mem=16MB", "--force")
+	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+		for _, n := range c.Nodes {
+			if v, err := showOn(t, n, "work_mem"); err != nil || v != "16MB" {
+				return fmt.Errorf("%s: work_mem %q (%v)", n.Name, v, err)
+			}
+		}
+		return nil
+	})
 }
