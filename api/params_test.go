@@ -28,13 +28,13 @@ func testCatalog(t *testing.T) *params.Catalog {
 
 // The opsNode of the route tests serves the parameter routes from a fixed catalog with the
 // real validator and tuning.
-func (n *opsNode) Catalog(context.Context) (*params.Catalog, error) { return n.cat, nil }
+func (o *opsNode) Catalog(context.Context) (*params.Catalog, error) { return o.cat, nil }
 
-func (n *opsNode) ReviewParameters(_ context.Context, p map[string]string) (params.Report, error) {
-	return params.Review(n.cat, p, params.Facts{MemoryBytes: 16 << 30, Members: 3}), nil
+func (o *opsNode) ReviewParameters(_ context.Context, p map[string]string) (params.Report, error) {
+	return params.Review(o.cat, p, params.Facts{MemoryBytes: 16 << 30, Members: 3}), nil
 }
 
-func (n *opsNode) TuneParameters(_ context.Context, r daemon.TuneRequest) (daemon.Tuning, error) {
+func (o *opsNode) TuneParameters(_ context.Context, r daemon.TuneRequest) (daemon.Tuning, error) {
 	in := params.TuneInput{MemoryBytes: 16 << 30, CPUs: 8, Storage: params.StorageSSD, Major: 15, Workload: params.Workload(r.Workload)}
 	s, err := params.Tune(in)
 	if err != nil {

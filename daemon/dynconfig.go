@@ -116,14 +116,14 @@ func bootstrapDocument(t ha.Timings) []byte {
 // configInForce decides which configuration the loop acts on this cycle, from the config key
 // as read (raw nil when absent). It never fails: a refused or missing key leaves the last
 // valid configuration in force.
-func (n *Node) configInForce(raw []byte, present bool, index uint64) dynconf.Config {
+func (n *Node) configInForce(ctx context.Context, raw []byte, present bool, index uint64) dynconf.Config {
 	cs := &n.conf
 	if present {
 		c, err := dynconf.Parse(raw)
 		if err == nil {
 			// Parameters written straight into Consul (patronictl edit-config --pg) are judged
 			// like the API's, once the catalog is there: a refused value is never applied.
-			err = n.loopParameterCheck(c)
+			err = n.loopParameterCheck(ctx, c)
 		}
 		if err == nil {
 			if cs.refusal != "" {

@@ -62,22 +62,22 @@ func TestConfigInForce(t *testing.T) {
 			Deps{PG: inst, Consul: &consul.Client{}})
 	}
 	n := newNode()
-	if c := n.configInForce(nil, false, 0); n.conf.source != SourceEnvironment || c.SyncMode() != "off" {
+	if c := n.configInForce(t.Context(), nil, false, 0); n.conf.source != SourceEnvironment || c.SyncMode() != "off" {
 		t.Fatalf("no key, no copy: source %s", n.conf.source)
 	}
 	valid := []byte(`{"ttl":4,"synchronous_mode":"on"}`)
-	if c := n.configInForce(valid, true, 7); n.conf.source != SourceCluster || c.SyncMode() != "on" || c.Timings().TTL != 4*time.Second {
+	if c := n.configInForce(t.Context(), valid, true, 7); n.conf.source != SourceCluster || c.SyncMode() != "on" || c.Timings().TTL != 4*time.Second {
 		t.Fatalf("valid key: source %s, %+v", n.conf.source, c)
 	}
-	if c := n.configInForce([]byte(`{"ttl":"banana"}`), true, 8); n.conf.source != SourceLastValid || c.SyncMode() != "on" || n.conf.refusal == "" {
+	if c := n.configInForce(t.Context(), []byte(`{"ttl":"banana"}`), true, 8); n.conf.source != SourceLastValid || c.SyncMode() != "on" || n.conf.refusal == "" {
 		t.Fatalf("refused key: source %s refusal %q sync %s", n.conf.source, n.conf.refusal, c.SyncMode())
 	}
-	if c := n.configInForce(nil, false, 0); n.conf.source != SourceLastValid || c.SyncMode() != "on" {
+	if c := n.configInForce(t.Context(), nil, false, 0); n.conf.source != SourceLastValid || c.SyncMode() != "on" {
 		t.Fatalf("missing key: source %s sync %s", n.conf.source, c.SyncMode())
 	}
 	// A restarted member (nothing in memory) finds the copy beside the data directory.
 	m := newNode()
-	if c := m.configInForce(nil, false, 0); m.conf.source != SourceLastValid || c.SyncMode() != "on" || string(m.conf.applied) != string(valid) {
+	if c := m.configInForce(t.Context(), nil, false, 0); m.conf.source != SourceLastValid || c.SyncMode() != "on" || string(m.conf.applied) != string(valid) {
 		t.Fatalf("restarted member without the key: source %s applied %s", m.conf.source, m.conf.applied)
 	}
 	// The timings follow the cluster, not RAMD_TTL=6s, and say the environment differs.

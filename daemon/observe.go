@@ -222,7 +222,7 @@ func (n *Node) observeConsul(ctx context.Context, o *observation) {
 		in.Leader = ha.LeaderKey{}
 	}
 	in.InitializeMine = n.initializeMine
-	o.dyn = n.configInForce(configRaw, configSeen, o.configIdx)
+	o.dyn = n.configInForce(cctx, configRaw, configSeen, o.configIdx)
 	n.applyTimings(o.dyn.Timings(), n.conf.source)
 	in.Timings = n.timings()
 	in.Paused = o.dyn.Pause

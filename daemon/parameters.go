@@ -225,7 +225,7 @@ func paramSignature(p map[string]string) string {
 
 // loopParameterCheck judges the parameters of a configuration read from Consul with the
 // catalog when it is loaded (never waiting for it: the loop does not block).
-func (n *Node) loopParameterCheck(c dynconf.Config) error {
+func (n *Node) loopParameterCheck(ctx context.Context, c dynconf.Config) error {
 	if len(c.Parameters) == 0 {
 		return nil
 	}
@@ -237,7 +237,7 @@ func (n *Node) loopParameterCheck(c dynconf.Config) error {
 	if n.paramCat.cat == nil {
 		return nil
 	}
-	_, err := n.checkParameters(context.Background(), c)
+	_, err := n.checkParameters(ctx, c)
 	return err
 }
 

@@ -239,7 +239,7 @@ func TestPatronictl(t *testing.T) {
 		code, etag := headETag(t, leader.APIURL()+"/config")
 		v, err := clusterView(leader)
 		if err != nil || code != http.StatusOK || fmt.Sprint(v.Node.Config.Index) != etag {
-			return fmt.Errorf("leader runs config version %d, GET /config is %s (%v)", v.Node.Config.Index, etag, err)
+			return fmt.Errorf("leader runs config version %d, GET /config is %s (%w)", v.Node.Config.Index, etag, err)
 		}
 		return nil
 	})
@@ -259,7 +259,7 @@ func TestPatronictl(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
 		for _, n := range c.Nodes {
 			if v, err := showOn(t, n, "work_mem"); err != nil || v != "16MB" {
-				return fmt.Errorf("%s: work_mem %q (%v)", n.Name, v, err)
+				return fmt.Errorf("%s: work_mem %q (%w)", n.Name, v, err)
 			}
 		}
 		return nil

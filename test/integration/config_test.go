@@ -349,7 +349,7 @@ func TestParametersApplied(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
 		for _, n := range c.Nodes {
 			if v, err := showOn(t, n, "work_mem"); err != nil || v != "8MB" {
-				return fmt.Errorf("%s: work_mem %q (%v)", n.Name, v, err)
+				return fmt.Errorf("%s: work_mem %q (%w)", n.Name, v, err)
 			}
 			d, err := n.Patroni()
 			if err != nil {
@@ -408,7 +408,7 @@ func TestParametersApplied(t *testing.T) {
 		testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
 			for _, n := range c.Nodes {
 				if v, err := showOn(t, n, setting); err != nil || v != want {
-					return fmt.Errorf("%s: %s %q (%v)", n.Name, setting, v, err)
+					return fmt.Errorf("%s: %s %q (%w)", n.Name, setting, v, err)
 				}
 			}
 			return nil
