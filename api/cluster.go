@@ -65,7 +65,7 @@ func newClusterStatus(st *daemon.Status) client.ClusterStatus {
 			Timings: client.Timings{TTL: st.Timings.TTL.Seconds(), LoopWait: st.Timings.LoopWait.Seconds(),
 				RetryTimeout: st.Timings.RetryTimeout.Seconds(), FenceMargin: st.Timings.FenceMargin.Seconds()},
 			Config:       client.ConfigSource{Source: string(st.Config.Source), Refusal: st.Config.Refusal, EnvironmentDiffers: st.Config.EnvironmentDiffers, Index: st.Config.Index},
-			SyncDegraded: st.SyncDegraded}}
+			SyncDegraded: st.SyncDegraded, ParameterErrors: st.ParameterErrors}}
 	for _, m := range v.Members {
 		switch m.Role {
 		case client.RoleLeader, client.RoleStandbyLeader:

@@ -74,8 +74,10 @@ type Node struct {
 	conf           configState
 	syncMem        syncMemory
 	pgMem          pgMemory
-	// paramsApplied is the parameter set last written and reloaded (parameters.go).
+	// paramsApplied is the parameter set last written and reloaded, paramErrors what the
+	// server skipped then (parameters.go).
 	paramsApplied string
+	paramErrors   []string
 
 	// paramCat is the local server's parameter catalog, loaded once (parameters.go).
 	paramCat paramCatalog

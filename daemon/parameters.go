@@ -209,7 +209,11 @@ func (n *Node) applyParameters(ctx context.Context, o *observation) {
 	}
 	n.paramsApplied = want
 	n.logger.Info("parameters applied", "parameters", want)
-	if bad, err := n.pg.FileSettingErrors(cctx); err == nil && len(bad) > 0 {
+	bad, err := n.pg.FileSettingErrors(cctx)
+	if err == nil {
+		n.paramErrors = bad
+	}
+	if len(bad) > 0 {
 		n.logger.Error("postgres skipped parameters on reload", "errors", strings.Join(bad, "; "))
 	}
 }

@@ -172,6 +172,7 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 		s.State = "start failed"
 	}
 	s.SyncDegraded = n.syncDegraded(o, s)
+	s.ParameterErrors = n.paramErrors
 	s.SyncStandby, s.QuorumStandby = n.syncRole(o)
 	if s.Role == RolePrimary {
 		s.SyncStandby, s.QuorumStandby = false, false

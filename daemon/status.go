@@ -86,6 +86,9 @@ type Status struct {
 	// SyncDegraded is why a leader in synchronous mode acknowledges commits without a
 	// synchronous standby ("" when it does not).
 	SyncDegraded string
+	// ParameterErrors are the settings PostgreSQL skipped on its last reload of the managed
+	// configuration (pg_file_settings.error), as "name=value (file:line): error".
+	ParameterErrors []string
 
 	// Plan is the last cycle's plan and reason, in plain words.
 	Plan string

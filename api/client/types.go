@@ -156,6 +156,8 @@ type ClusterNode struct {
 	// SyncDegraded, on a leader in synchronous mode, says why commits are acknowledged
 	// without a synchronous standby.
 	SyncDegraded string `json:"sync_degraded,omitempty"`
+	// ParameterErrors are the settings PostgreSQL skipped on this member's last reload.
+	ParameterErrors []string `json:"parameter_errors,omitempty"`
 }
 
 // Timings are a member's HA timings in seconds.

@@ -528,3 +528,32 @@ func TestStopEscalation(t *testing.T) {
 		t.Errorf("after restart: %+v", st)
 	}
 }
+
+// TestFileSettingErrors: a value the server skips on reload is reported with its file and
+// line; a restart-only change that merely waits for the restart is not.
+func TestFileSettingErrors(t *testing.T) {
+	t.Parallel()
+	logger := testLogger(t)
+	inst := newInstance(t, "f", logger, nil)
+	startPrimary(t, &inst, logger)
+	if bad, err := inst.FileSettingErrors(opCtx(t)); err != nil || len(bad) != 0 {
+		t.Fatalf("FileSettingErrors on a clean configuration = %v, %v", bad, err)
+	}
+	if _, err := inst.WriteConfig(pg.Settings{Parameters: map[string]string{"work_mem": "-5", "shared_buffers": "64MB"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := inst.Reload(opCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	var bad []string
+	testenv.Eventually(t, waitFor, pollEvery, func() error {
+		var err error
+		if bad, err = inst.FileSettingErrors(opCtx(t)); err != nil || len(bad) == 0 {
+			return fmt.Errorf("no skipped setting reported yet (%v)", err)
+		}
+		return nil
+	})
+	if len(bad) != 1 || !strings.Contains(bad[0], "work_mem=-5") || !strings.Contains(bad[0], "ramd.conf") {
+		t.Errorf("FileSettingErrors = %q, want only work_mem=-5 from ramd.conf (shared_buffers only waits for a restart)", bad)
+	}
+}
