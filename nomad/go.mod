@@ -2,7 +2,10 @@ module github.com/ramd-project/ramd/nomad
 
 go 1.26.0
 
-require github.com/hashicorp/nomad v1.6.2
+require (
+	github.com/hashicorp/nomad v1.6.2
+	github.com/hashicorp/nomad/api v0.0.0-20230103221135-ce00d683f9be
+)
 
 require (
 	github.com/agext/levenshtein v1.2.1 // indirect
@@ -19,7 +22,6 @@ require (
 	github.com/hashicorp/go-multierror v1.1.1 // indirect
 	github.com/hashicorp/go-rootcerts v1.0.2 // indirect
 	github.com/hashicorp/hcl/v2 v2.9.2-0.20220525143345-ab3cae0737bc // indirect
-	github.com/hashicorp/nomad/api v0.0.0-20230103221135-ce00d683f9be // indirect
 	github.com/mitchellh/go-homedir v1.1.0 // indirect
 	github.com/mitchellh/go-wordwrap v1.0.1 // indirect
 	github.com/mitchellh/mapstructure v1.5.0 // indirect
