@@ -16,6 +16,7 @@ SHELL       := bash
 
 build:
 	$(GO) build -o $(BIN)/ramd ./cmd/ramd
+	$(GO) build -o $(BIN)/ramd-fence ./cmd/ramd-fence
 	$(GO) build -o $(BIN)/ramctrl ./cmd/ramctrl
 
 consul:

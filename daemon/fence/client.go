@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -20,14 +21,23 @@ type Guard struct {
 	armed bool
 }
 
-// Start launches the guard process from the running executable in its own process group, so
-// that a signal to ramd (or to ramd's group) does not reach it.
+// GuardProgram is the guard as a program of its own (cmd/ramd-fence). Next to the ramd
+// binary it is preferred: it links only this package, so it needs a fraction of ramd's
+// memory.
+const GuardProgram = "ramd-fence"
+
+// Start launches the guard process in its own process group, so that a signal to ramd (or to
+// ramd's group) does not reach it: GuardProgram when it lies next to the running executable,
+// else the running executable itself with SubcommandName.
 func Start(ctx context.Context, logger *slog.Logger) (*Guard, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("fence: locate executable: %w", err)
 	}
 	cmd := exec.Command(exe, SubcommandName) //nolint:gosec // our own binary
+	if prog := filepath.Join(filepath.Dir(exe), GuardProgram); isExecutable(prog) {
+		cmd = exec.Command(prog) //nolint:gosec // our own binary, next to ramd
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	w, err := cmd.StdinPipe()
@@ -37,7 +47,7 @@ func Start(ctx context.Context, logger *slog.Logger) (*Guard, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("fence: start guard: %w", err)
 	}
-	logger.Debug("fence guard started", "pid", cmd.Process.Pid)
+	logger.Debug("fence guard started", "pid", cmd.Process.Pid, "program", cmd.Path)
 	return &Guard{w: w, cmd: cmd}, nil
 }
 
@@ -95,4 +105,10 @@ func (g *Guard) Close(ctx context.Context) error {
 		<-done //nolint:errcheck // the exit status of a killed guard says nothing more
 		return fmt.Errorf("fence: guard did not exit: %w", ctx.Err())
 	}
+}
+
+// isExecutable reports whether path is a regular file someone may execute.
+func isExecutable(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
 }

@@ -17,11 +17,15 @@ func BuildRamd(dir string) (string, error) {
 	}
 	root := strings.TrimSpace(string(out))
 	bin := filepath.Join(dir, "ramd")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/ramd")
-	cmd.Dir = root
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build ramd: %w", err)
+	// The guard program goes next to ramd, as an installation puts it: ramd starts it for
+	// every primary's fence guard.
+	for _, b := range []struct{ out, pkg string }{{bin, "./cmd/ramd"}, {filepath.Join(dir, "ramd-fence"), "./cmd/ramd-fence"}} {
+		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
+		cmd.Dir = root
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return "", fmt.Errorf("build %s: %w", b.pkg, err)
+		}
 	}
 	return bin, nil
 }
