@@ -11,6 +11,7 @@ import (
 
 	"github.com/ramd-project/ramd/api/client"
 	"github.com/ramd-project/ramd/daemon"
+	"github.com/ramd-project/ramd/daemon/dynconf"
 	"github.com/ramd-project/ramd/daemon/params"
 )
 
@@ -123,7 +124,7 @@ func (h *paramHandlers) validate(c *gin.Context) {
 	}
 	proposed := map[string]string{}
 	for name, v := range req.Parameters {
-		s, ok := scalarText(v)
+		s, ok := dynconf.ParameterText(v)
 		if !ok {
 			c.JSON(http.StatusBadRequest, client.ErrorBody{Error: "invalid value", Field: "parameters." + name, Value: v,
 				Detail: "must be a string, a number or a boolean"})
@@ -170,20 +171,4 @@ func (h *paramHandlers) tune(c *gin.Context) {
 			Reason: s.Reason, Changes: s.Current != s.Value})
 	}
 	c.JSON(http.StatusOK, out)
-}
-
-// scalarText is a JSON scalar as PostgreSQL reads it (booleans on/off).
-func scalarText(v any) (string, bool) {
-	switch x := v.(type) {
-	case string:
-		return x, true
-	case bool:
-		if x {
-			return "on", true
-		}
-		return "off", true
-	case float64:
-		return fmt.Sprint(x), true
-	}
-	return "", false
 }

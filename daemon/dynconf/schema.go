@@ -272,7 +272,9 @@ func setParameters(c *Config, v any) string {
 	return "" // the names and values are checked one by one in Validate
 }
 
-func parameterValue(v any) (string, bool) {
+// ParameterText is a JSON scalar as PostgreSQL reads it: strings as they are, booleans
+// on/off, numbers as written (whole numbers without an exponent).
+func ParameterText(v any) (string, bool) {
 	switch x := v.(type) {
 	case string:
 		return x, true

@@ -102,7 +102,7 @@ func checkParameters(c *Config, m map[string]any) []*FieldError {
 			errs = append(errs, &FieldError{field, v, "managed by ramd and cannot be set here: set by " + owner})
 			continue
 		}
-		s, ok := parameterValue(v)
+		s, ok := ParameterText(v)
 		if !ok {
 			errs = append(errs, &FieldError{field, v, "must be a string, a number or a boolean"})
 			continue
