@@ -549,7 +549,7 @@ func TestFileSettingErrors(t *testing.T) {
 	testenv.Eventually(t, waitFor, pollEvery, func() error {
 		var err error
 		if bad, err = inst.FileSettingErrors(opCtx(t)); err != nil || len(bad) == 0 {
-			return fmt.Errorf("no skipped setting reported yet (%v)", err)
+			return fmt.Errorf("no skipped setting reported yet (%w)", err)
 		}
 		return nil
 	})
