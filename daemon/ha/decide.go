@@ -18,6 +18,9 @@ func Decide(in Input) Plan {
 		return decideWithoutConsul(in)
 	}
 	if !in.Initialized {
+		if in.LockConfirmedAt > 0 && in.PG.Running && !in.PG.InRecovery && !in.PG.Unknown && !in.Paused {
+			return keepLeadingAndClaim(in)
+		}
 		return decideUninitialized(in)
 	}
 	if in.ClusterSystemID == 0 {
@@ -65,6 +68,25 @@ func decideWithoutConsul(in Input) Plan {
 		return plan("consul unreachable and leadership not confirmed in time: fencing", act(ActFence))
 	}
 	return plan("consul unreachable; waiting")
+}
+
+// keepLeadingAndClaim is a leader whose Consul lost its data (the initialize key is gone with
+// the rest): it keeps its lock first, as any leader whose key vanished does within its fencing
+// deadline, and only then claims the initialize key for its data directory. Claiming first
+// would let the fencing deadline pass without a heartbeat.
+func keepLeadingAndClaim(in Input) Plan {
+	var p Plan
+	if in.HoldsLock() {
+		p = plan("leader", act(ActHeartbeat))
+	} else {
+		p = decideUnlockedPrimary(in)
+	}
+	if p.Has(ActFence) {
+		return p
+	}
+	p.Actions = append(p.Actions, act(ActClaimInitialize))
+	p.Reason += "; initialize key missing: claiming it for the existing data directory"
+	return p
 }
 
 func decideUninitialized(in Input) Plan {

@@ -172,6 +172,19 @@ func TestDecide(t *testing.T) {
 			in.PG = PGState{SystemID: 42, Running: true, Unknown: true}
 			in.LockConfirmedAt = in.Now - 2*time.Second
 		}), []Kind{ActFence}},
+		{"leader after consul lost its data keeps the lock before claiming initialize", base(asLeader, func(in *Input) {
+			in.Initialized, in.ClusterSystemID = false, 0
+			in.Leader = LeaderKey{}
+		}), []Kind{ActAcquire, ActHeartbeat, ActClaimInitialize}},
+		{"leader after consul lost its data past its deadline fences", base(asLeader, func(in *Input) {
+			in.Initialized, in.ClusterSystemID = false, 0
+			in.Leader = LeaderKey{}
+			in.LockConfirmedAt = in.Now - 2*time.Second
+		}), []Kind{ActFence}},
+		{"replica after consul lost its data claims initialize", base(func(in *Input) {
+			in.Initialized, in.ClusterSystemID = false, 0
+			in.Leader = LeaderKey{}
+		}), []Kind{ActClaimInitialize}},
 		{"primary without consul within its deadline asks members", base(asLeader, func(in *Input) { in.ConsulOK = false }),
 			[]Kind{ActFailsafe}},
 		{"primary without consul past its deadline fences", base(asLeader, func(in *Input) {
