@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -47,6 +48,9 @@ type configState struct {
 	cfg     dynconf.Config
 	// index is the config key's modify index of applied (0: from the local copy).
 	index uint64
+	// judged is set when applied was judged completely (its parameters against the
+	// catalog too): the same document read again is not judged again.
+	judged bool
 	// saved is the document last written to the local copy.
 	saved []byte
 	// refusal is why the config key is not in force ("" when it is).
@@ -118,18 +122,23 @@ func bootstrapDocument(t ha.Timings) []byte {
 // valid configuration in force.
 func (n *Node) configInForce(ctx context.Context, raw []byte, present bool, index uint64) dynconf.Config {
 	cs := &n.conf
+	if present && cs.judged && cs.source == SourceCluster && bytes.Equal(raw, cs.applied) {
+		cs.index = index
+		return cs.cfg // the document in force, unchanged since it was judged
+	}
 	if present {
 		c, err := dynconf.Parse(raw)
+		judged := true
 		if err == nil {
 			// Parameters written straight into Consul (patronictl edit-config --pg) are judged
 			// like the API's, once the catalog is there: a refused value is never applied.
-			err = n.loopParameterCheck(ctx, c)
+			judged, err = n.loopParameterCheck(ctx, c)
 		}
 		if err == nil {
 			if cs.refusal != "" {
 				n.logger.Info("configuration valid again", "source", SourceCluster)
 			}
-			cs.applied, cs.cfg, cs.refusal, cs.source, cs.index = raw, c, "", SourceCluster, index
+			cs.applied, cs.cfg, cs.refusal, cs.source, cs.index, cs.judged = raw, c, "", SourceCluster, index, judged
 			n.saveCopy()
 			return c
 		}

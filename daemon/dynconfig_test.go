@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sethvargo/go-envconfig"
+
 	"github.com/ramd-project/ramd/consul"
 	"github.com/ramd-project/ramd/daemon/dynconf"
 	"github.com/ramd-project/ramd/daemon/ha"
@@ -43,8 +45,12 @@ func TestBootstrapDocument(t *testing.T) {
 // takes, so a cluster does not change timings when the configuration first appears.
 func TestTimingDefaultsAgree(t *testing.T) {
 	t.Parallel()
-	if got := (dynconf.Config{}).Timings(); got != (ha.Timings{TTL: 3 * time.Second, LoopWait: time.Second, RetryTimeout: time.Second, FenceMargin: time.Second}) {
-		t.Errorf("built-in defaults %+v differ from RAMD_TTL=3s RAMD_LOOP_WAIT=1s RAMD_RETRY_TIMEOUT=1s RAMD_FENCE_MARGIN=1s", got)
+	var c Config
+	if err := envconfig.ProcessWith(t.Context(), &envconfig.Config{Target: &c, Lookuper: envconfig.MapLookuper(nil)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, env := (dynconf.Config{}).Timings(), c.Timings(); got != env {
+		t.Errorf("built-in defaults %+v differ from the RAMD_* defaults %+v", got, env)
 	}
 }
 

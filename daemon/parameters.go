@@ -228,21 +228,22 @@ func paramSignature(p map[string]string) string {
 }
 
 // loopParameterCheck judges the parameters of a configuration read from Consul with the
-// catalog when it is loaded (never waiting for it: the loop does not block).
-func (n *Node) loopParameterCheck(ctx context.Context, c dynconf.Config) error {
+// catalog when it is loaded (never waiting for it: the loop does not block). judged is false
+// when the catalog was not there yet, so the document is judged again later.
+func (n *Node) loopParameterCheck(ctx context.Context, c dynconf.Config) (judged bool, err error) {
 	if len(c.Parameters) == 0 {
-		return nil
+		return true, nil
 	}
 	select {
 	case <-n.catalogDone():
 	default:
-		return nil
+		return false, nil
 	}
 	if n.paramCat.cat == nil {
-		return nil
+		return false, nil
 	}
-	_, err := n.checkParameters(ctx, c)
-	return err
+	_, err = n.checkParameters(ctx, c)
+	return true, err
 }
 
 // catalogDone is closed once the catalog load ended (nil channel before it started).

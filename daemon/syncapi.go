@@ -38,18 +38,29 @@ type SyncView struct {
 	Standbys []SyncMember `json:"sync_standbys"`
 }
 
-// Validate checks the settings' values.
+// Validate checks the settings with the configuration's own validator (dynconf), so the
+// sync endpoint and PATCH /config accept and refuse the same values.
 func (s SyncSettings) Validate() error {
-	if s.Mode != nil && *s.Mode != "off" && *s.Mode != "on" && *s.Mode != "quorum" {
-		return &FieldError{Field: "synchronous_mode", Value: *s.Mode, Reason: "must be off, on or quorum"}
+	_, err := dynconf.Validate(s.patch())
+	return err
+}
+
+// patch is the settings as a merge patch of the configuration.
+func (s SyncSettings) patch() map[string]any {
+	p := map[string]any{}
+	if s.Mode != nil {
+		p["synchronous_mode"] = *s.Mode
 	}
-	if s.Count != nil && (*s.Count < 1 || *s.Count > 64) {
-		return &FieldError{Field: "synchronous_node_count", Value: *s.Count, Reason: "must be between 1 and 64"}
+	if s.Count != nil {
+		p["synchronous_node_count"] = float64(*s.Count)
 	}
-	if s.Commit != nil && *s.Commit != "on" && *s.Commit != "remote_write" && *s.Commit != "remote_apply" {
-		return &FieldError{Field: "synchronous_commit", Value: *s.Commit, Reason: "must be on, remote_write or remote_apply"}
+	if s.Strict != nil {
+		p["synchronous_mode_strict"] = *s.Strict
 	}
-	return nil
+	if s.Commit != nil {
+		p["synchronous_commit"] = *s.Commit
+	}
+	return p
 }
 
 // SyncStandbys reads the synchronous-replication state with consistent reads.
@@ -90,20 +101,7 @@ func (n *Node) SetSync(ctx context.Context, s SyncSettings) (SyncView, error) {
 	if err := s.Validate(); err != nil {
 		return SyncView{}, err
 	}
-	patch := map[string]any{}
-	if s.Mode != nil {
-		patch["synchronous_mode"] = *s.Mode
-	}
-	if s.Count != nil {
-		patch["synchronous_node_count"] = float64(*s.Count)
-	}
-	if s.Strict != nil {
-		patch["synchronous_mode_strict"] = *s.Strict
-	}
-	if s.Commit != nil {
-		patch["synchronous_commit"] = *s.Commit
-	}
-	if _, err := n.PatchConfig(ctx, patch, nil); err != nil {
+	if _, err := n.PatchConfig(ctx, s.patch(), nil); err != nil {
 		return SyncView{}, err
 	}
 	return n.SyncStandbys(ctx)
