@@ -56,6 +56,8 @@ type Config struct {
 	// Parameters are postgresql.parameters as text (booleans on/off, numbers as written).
 	// Their values are judged against the installed server elsewhere.
 	Parameters map[string]string
+	// Backup is the backup configuration; nil when backups are not configured.
+	Backup *Backup
 }
 
 // Timings returns the HA timings in force.

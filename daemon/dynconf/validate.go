@@ -59,6 +59,10 @@ func Validate(doc map[string]any) (Config, error) {
 			}
 			continue
 		}
+		if name == "backup" {
+			errs = append(errs, checkBackup(&c, v)...)
+			continue
+		}
 		errs = append(errs, check(&c, name, v)...)
 	}
 	if fe := checkTimings(doc, c); fe != nil {
