@@ -3,6 +3,8 @@ package pg
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,4 +147,84 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Program describes an external program that is not one of PostgreSQL's own (a backup
+// tool, a user's hook): Path is a program name looked up on PATH or an absolute path.
+type Program struct {
+	Path  string
+	Args  []string
+	Env   []string
+	Stdin io.Reader
+	// Stdout receives standard output as it is written (nil: discarded); standard error is
+	// kept and returned in the *CommandError's output tail.
+	Stdout io.Writer
+}
+
+// RunProgram runs p like PostgreSQL's programs (as the OS user when ramd runs as root, own
+// process group killed by pid when ctx is done, clean environment) and returns the tail of
+// its standard error (and standard output when Stdout is nil). A failure is a
+// *CommandError with the exit code.
+func (i *Instance) RunProgram(ctx context.Context, p Program) (string, error) {
+	path := p.Path
+	if !filepath.IsAbs(path) {
+		lp, err := exec.LookPath(path)
+		if err != nil {
+			return "", &CommandError{Cmd: p.Path, ExitCode: -1, Err: fmt.Errorf("not found on PATH: %w", err)}
+		}
+		path = lp
+	}
+	cmd := exec.CommandContext(ctx, path, p.Args...)
+	cmd.Cancel = func() error {
+		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if errors.Is(err, syscall.ESRCH) {
+			return os.ErrProcessDone
+		}
+		return err
+	}
+	cmd.WaitDelay = waitDelay
+	i.setup(cmd, p.Env)
+	buf := &tailBuffer{}
+	cmd.Stderr = buf
+	cmd.Stdout = buf
+	if p.Stdout != nil {
+		cmd.Stdout = p.Stdout
+	}
+	cmd.Stdin = p.Stdin
+	start := time.Now()
+	err := cmd.Run()
+	out := buf.String()
+	code := 0
+	if cmd.ProcessState != nil {
+		code = cmd.ProcessState.ExitCode()
+	}
+	i.logger.DebugContext(ctx, "program finished", "cmd", p.Path, "args", p.Args,
+		"exit_code", code, "duration", time.Since(start))
+	if err == nil {
+		return out, nil
+	}
+	if ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if code == 0 {
+		code = -1
+	}
+	return out, &CommandError{Cmd: filepath.Base(p.Path), ExitCode: code, Output: tail(out, tailLines), Err: err}
+}
+
+// OwnedDir creates dir (and missing parents) with mode perm, owned by the OS user when ramd
+// runs as root, so PostgreSQL and the tools it runs can write there.
+func (i *Instance) OwnedDir(dir string, perm os.FileMode) error {
+	if err := os.MkdirAll(dir, perm); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := i.chown(dir); err != nil {
+		return err
+	}
+	return i.ensureTraversable(dir)
+}
+
+// WriteOwnedFile writes a file atomically, owned by the OS user.
+func (i *Instance) WriteOwnedFile(path string, data []byte, perm os.FileMode) error {
+	return i.writeFileAtomic(path, data, perm)
 }
