@@ -167,7 +167,12 @@ type Tool interface {
 	// Check verifies that archiving and the repository work from m (a primary).
 	Check(ctx context.Context, m Member) error
 	// Restore restores into req.Member.DataDir, which must not hold a running server.
+	// Recovery settings the tool writes (restore_command, recovery_target_*) stay in
+	// postgresql.auto.conf for that recovery; the daemon resets them once it is over.
 	Restore(ctx context.Context, req RestoreRequest, progress func(Progress)) error
+	// Maintain is called about once a minute on the node that runs backups (Barman's
+	// cron: streaming archiver, WAL filing, retention); a no-op for tools without it.
+	Maintain(ctx context.Context, m Member) error
 }
 
 // ErrBusy is wrapped when the tool's own lock is held by another run (pgBackRest exit 50):

@@ -22,6 +22,7 @@ func (t *barmanTool) Configure(context.Context, Member) error { return errNotBui
 func (t *barmanTool) ArchiveCommand(Member) string            { return "" }
 func (t *barmanTool) RestoreCommand(Member) string            { return "" }
 func (t *barmanTool) Init(context.Context, Member) error      { return errNotBuiltBarman }
+func (t *barmanTool) Maintain(context.Context, Member) error  { return nil }
 func (t *barmanTool) Expire(context.Context, Member) error    { return errNotBuiltBarman }
 func (t *barmanTool) Check(context.Context, Member) error     { return errNotBuiltBarman }
 func (t *barmanTool) List(context.Context, Member) (Catalog, error) {

@@ -22,6 +22,7 @@ func (t *customTool) Configure(context.Context, Member) error { return errNotBui
 func (t *customTool) ArchiveCommand(Member) string            { return "" }
 func (t *customTool) RestoreCommand(Member) string            { return "" }
 func (t *customTool) Init(context.Context, Member) error      { return errNotBuiltCustom }
+func (t *customTool) Maintain(context.Context, Member) error  { return nil }
 func (t *customTool) Expire(context.Context, Member) error    { return errNotBuiltCustom }
 func (t *customTool) Check(context.Context, Member) error     { return errNotBuiltCustom }
 func (t *customTool) List(context.Context, Member) (Catalog, error) {

@@ -24,6 +24,7 @@ func (t *pgbackrestTool) Configure(context.Context, Member) error { return errNo
 func (t *pgbackrestTool) ArchiveCommand(Member) string            { return "" }
 func (t *pgbackrestTool) RestoreCommand(Member) string            { return "" }
 func (t *pgbackrestTool) Init(context.Context, Member) error      { return errNotBuiltPgBackRest }
+func (t *pgbackrestTool) Maintain(context.Context, Member) error  { return nil }
 func (t *pgbackrestTool) Expire(context.Context, Member) error    { return errNotBuiltPgBackRest }
 func (t *pgbackrestTool) Check(context.Context, Member) error     { return errNotBuiltPgBackRest }
 func (t *pgbackrestTool) List(context.Context, Member) (Catalog, error) {
