@@ -40,7 +40,7 @@ deps: consul
 	# The backup tests run the real pgBackRest and Barman (local repository, no SSH).
 	command -v pgbackrest >/dev/null || missing+=(pgbackrest)
 	command -v barman >/dev/null || missing+=(barman)
-	command -v barman-cloud-backup >/dev/null || missing+=(barman-cli)
+	command -v barman-wal-restore >/dev/null || missing+=(barman-cli)
 	if [ "$${#missing[@]}" -gt 0 ]; then
 	  sudo=(); [ "$$(id -u)" -eq 0 ] || sudo=(sudo)
 	  before="$$(pg_lsclusters -h 2>/dev/null || true)"
