@@ -63,6 +63,9 @@ func registerRoutes(r *gin.Engine, rt Routes) {
 	if rt.Params != nil {
 		registerParams(r, rt.Params)
 	}
+	if rt.Backups != nil {
+		registerBackups(r, rt.Backups)
+	}
 }
 
 func registerAdmin(r *gin.Engine, a Admin) {

@@ -45,6 +45,8 @@ type Routes struct {
 	Ops OpsAdmin
 	// Params serves /api/v1/parameters (catalog, validation, tuning) and /api/v1/parameter.
 	Params ParamAdmin
+	// Backups serves /api/v1/backups, /api/v1/backup-schedules and /api/v1/backup.
+	Backups BackupAdmin
 }
 
 // releaseMode sets Gin's process-wide mode once, before the first engine is built.

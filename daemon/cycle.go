@@ -42,6 +42,7 @@ func (n *Node) cycle(ctx context.Context) time.Duration {
 		n.logger.ErrorContext(ctx, "action failed", "plan", p.String(), "err", err)
 	}
 	n.restoreConfig(ctx, &o)
+	n.tendBackups(ctx, &o)
 	n.applyParameters(ctx, &o)
 	n.publish(ctx, &o, p)
 	n.runLocalOps(ctx, &o)

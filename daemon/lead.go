@@ -104,7 +104,7 @@ func (n *Node) heartbeat(ctx context.Context, o *observation) error {
 func (n *Node) writeHeartbeat(ctx context.Context, optime uint64) error {
 	n.heartbeats++
 	ttl := n.timings().TTL
-	b, _ := json.Marshal(consul.Status{Optime: optime, Heartbeat: n.heartbeats, TTLms: uint64(ttl.Milliseconds())})
+	b, _ := json.Marshal(consul.Status{Optime: optime, Heartbeat: n.heartbeats, TTLms: uint64(ttl.Milliseconds()), ArchivedWAL: n.bk.archived})
 	if err := n.store.PutIfHeld(ctx, consul.KeyLeader, n.session, consul.KeyStatus, b); err != nil {
 		return err
 	}
@@ -212,6 +212,7 @@ func (n *Node) promote(ctx context.Context, o *observation) error {
 	if err := n.beforePromote(ctx, o); err != nil {
 		return err
 	}
+	n.requeueBeforePromote()
 	pctx, pcancel := context.WithTimeout(ctx, promoteTimeout)
 	defer pcancel()
 	n.setState("promoting")

@@ -38,6 +38,10 @@ type pgMemory struct {
 
 // observation is one cycle's view: the pure input plus the raw records the act step needs.
 type observation struct {
+	// backupQueue and backupSchedules are the backup keys (with their indexes for CAS).
+	backupQueue        consul.BackupQueue
+	backupSchedules    consul.BackupSchedules
+	backupSchedulesIdx uint64
 	in        ha.Input
 	pg        pg.Status
 	control   pg.ControlData
@@ -208,6 +212,15 @@ func (n *Node) observeConsul(ctx context.Context, o *observation) {
 			if json.Unmarshal(p.Value, &s) == nil {
 				in.LeaderOptime = s.Optime
 				announced = time.Duration(s.TTLms) * time.Millisecond
+				if s.ArchivedWAL != "" {
+					n.bk.leaderArchived = s.ArchivedWAL
+				}
+			}
+		case p.Key == consul.KeyBackupQueue:
+			_ = json.Unmarshal(p.Value, &o.backupQueue)
+		case p.Key == consul.KeyBackupSchedules:
+			if json.Unmarshal(p.Value, &o.backupSchedules) == nil {
+				o.backupSchedulesIdx = p.ModifyIndex
 			}
 		case strings.HasPrefix(p.Key, consul.KeyMembers):
 			var m consul.Member

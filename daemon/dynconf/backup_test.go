@@ -71,6 +71,7 @@ func TestBackupRefuses(t *testing.T) {
 		{"relative repo", `{"backup":{"tool":"pgbackrest","pgbackrest":{"repo_path":"backups"}}}`, []string{"backup.pgbackrest.repo_path"}, "absolute"},
 		{"bad cron", `{"backup":{"tool":"pgbackrest","pgbackrest":{"repo_path":"/r"},"schedules":{"full":"every sunday"}}}`, []string{"backup.schedules.full"}, "not a cron expression"},
 		{"cron minute 61", `{"backup":{"tool":"pgbackrest","pgbackrest":{"repo_path":"/r"},"schedules":{"full":"61 * * * *"}}}`, []string{"backup.schedules.full"}, "not a cron expression"},
+		{"schedule without cron", `{"backup":{"tool":"barman","schedules":{"full":{"suspend":true}}}}`, []string{"backup.schedules.full.cron"}, "required"},
 		{"unknown backup type", `{"backup":{"tool":"pgbackrest","pgbackrest":{"repo_path":"/r"},"schedules":{"weekly":"@weekly"}}}`, []string{"backup.schedules.weekly"}, "unknown backup type"},
 		{"barman incremental", `{"backup":{"tool":"barman","schedules":{"incr":"@daily"}}}`, []string{"backup.schedules.incr"}, "only full"},
 		{"retention zero", `{"backup":{"tool":"pgbackrest","pgbackrest":{"repo_path":"/r"},"retention":{"full_count":0}}}`, []string{"backup.retention.full_count"}, "from 1 to 1000"},

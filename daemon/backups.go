@@ -1,0 +1,281 @@
+package daemon
+
+// This file: the node's backup tool and WAL archiving (archive settings, the tool's per-node
+// configuration, requeueing streamed WAL before a promotion, draining a former primary's
+// archive queue before pg_rewind).
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ramd-project/ramd/daemon/backup"
+	"github.com/ramd-project/ramd/daemon/dynconf"
+	"github.com/ramd-project/ramd/daemon/pg"
+)
+
+const (
+	// noArchiveCommand keeps archive_mode on while no tool is configured, so configuring one
+	// later needs a reload, not a restart of every member.
+	noArchiveCommand = "/bin/true"
+	// configureTimeout bounds the writing of a tool's per-node configuration.
+	configureTimeout = 10 * time.Second
+	// drainTimeout bounds the archiving of a former primary's queue before pg_rewind.
+	drainTimeout = 2 * time.Minute
+)
+
+// backups is the node's backup part: the tool the configuration names, bound to this
+// member, and the archive facts the loop keeps for failovers. The loop goroutine writes it;
+// the API reads it under mu.
+type backups struct {
+	mu     sync.Mutex // guards the fields below
+	cfg    *dynconf.Backup
+	sig    string
+	tool   backup.Tool
+	member backup.Member
+	// err is the last failure to configure the tool on this node.
+	err error
+
+	// initialized is the signature the leader prepared the repository for (stanza-create)
+	// in its current term; initRunning is set while that runs.
+	initialized string
+	initRunning bool
+
+	// archived is the last segment the local primary archived (published in heartbeats);
+	// leaderArchived the last one the leader published. Loop goroutine only.
+	archived       string
+	leaderArchived string
+
+	runner jobRunner
+	sched  scheduleState
+	stats  backupStats
+}
+
+// backupSignature identifies a backup configuration, to notice changes.
+func backupSignature(b *dynconf.Backup) string {
+	if b == nil {
+		return ""
+	}
+	raw, _ := json.Marshal(b)
+	return string(raw)
+}
+
+// backupMember is this node as the tools see it.
+func (n *Node) backupMember() backup.Member {
+	pc := n.pg.Config()
+	host := pc.ConnectAddr
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	sock := pc.SocketDir
+	if sock == pg.SocketDirNone {
+		sock = ""
+	}
+	major := 0
+	if st, err := n.pg.DataDirState(); err == nil {
+		major = st.MajorVersion
+	}
+	return backup.Member{
+		Scope: n.cfg.Scope, Name: n.cfg.Name, DataDir: pc.DataDir, BinDir: pc.BinDir, Major: major,
+		Host: host, Port: pc.Port, SocketDir: sock,
+		Superuser: pc.Superuser, SuperuserPassword: pc.SuperuserPassword,
+		ReplicationUser: pc.ReplicationUser, ReplicationPassword: pc.ReplicationPassword,
+		StateDir: backupStateDir(pc.DataDir),
+	}
+}
+
+// backupStateDir is where a node keeps its tools' files: beside the data directory (never
+// inside: a backup or a clone would carry it to other nodes).
+func backupStateDir(dataDir string) string {
+	return filepath.Join(filepath.Dir(dataDir), filepath.Base(dataDir)+".backup")
+}
+
+// tendBackups follows the configuration's backup object: a change rebuilds the tool and
+// writes its per-node configuration, so the archive command PostgreSQL runs next works.
+// Loop goroutine.
+func (n *Node) tendBackups(ctx context.Context, o *observation) {
+	b := &n.bk
+	if !o.pg.InRecovery && o.pg.Running {
+		b.archived = o.pg.Archiver.LastArchivedWAL
+	}
+	cfg := o.dyn.Backup
+	sig := backupSignature(cfg)
+	b.mu.Lock()
+	same := sig == b.sig && (b.err == nil || cfg == nil)
+	b.mu.Unlock()
+	if !same {
+		n.configureBackups(ctx, cfg, sig)
+	}
+	if n.lock.Held && o.pg.Running && !o.pg.InRecovery {
+		n.initRepository(ctx)
+		n.dispatchBackupJobs(ctx, o)
+		n.fireSchedules(ctx, o)
+		n.maintainTool(ctx)
+	} else {
+		b.mu.Lock()
+		b.initialized = ""
+		b.mu.Unlock()
+		b.runner.stopUnlessLeader(n.logger)
+	}
+}
+
+// configureBackups builds the tool of cfg and writes its configuration for this node.
+func (n *Node) configureBackups(ctx context.Context, cfg *dynconf.Backup, sig string) {
+	b := &n.bk
+	var tool backup.Tool
+	var err error
+	m := n.backupMember()
+	if cfg != nil {
+		tool, err = backup.New(*cfg, n.pg)
+		if err == nil {
+			cctx, cancel := context.WithTimeout(ctx, configureTimeout)
+			err = tool.Configure(cctx, m)
+			cancel()
+		}
+	}
+	b.mu.Lock()
+	b.cfg, b.sig, b.tool, b.member, b.err = cfg, sig, tool, m, err
+	b.initialized = ""
+	b.mu.Unlock()
+	switch {
+	case err != nil:
+		n.logger.Error("configure backup tool", "tool", cfg.Tool, "err", err)
+	case cfg != nil:
+		n.logger.Info("backup tool configured", "tool", cfg.Tool, "archive_command", tool.ArchiveCommand(m))
+	default:
+		n.logger.Info("no backup tool configured")
+	}
+}
+
+// currentTool returns the tool in force and this member ("nil" when none is configured or
+// it failed to configure).
+func (n *Node) currentTool() (backup.Tool, backup.Member, *dynconf.Backup, error) {
+	b := &n.bk
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cfg == nil {
+		return nil, b.member, nil, errNoBackupTool
+	}
+	if b.err != nil {
+		return nil, b.member, b.cfg, fmt.Errorf("the backup tool %s is not configured on %s: %w", b.cfg.Tool, n.cfg.Name, b.err)
+	}
+	return b.tool, b.member, b.cfg, nil
+}
+
+// archiveParameters are the archive settings ramd writes for this node: archive_mode always
+// on (so a tool configured later needs no restart), the tool's archive and restore commands,
+// and archive_timeout while a tool is configured.
+func (n *Node) archiveParameters() map[string]string {
+	p := map[string]string{"archive_mode": "on", "archive_command": noArchiveCommand}
+	tool, m, cfg, err := n.currentTool()
+	if err != nil || tool == nil {
+		return p
+	}
+	if cfg.Archiving() {
+		if c := tool.ArchiveCommand(m); c != "" {
+			p["archive_command"] = c
+		}
+	}
+	if c := tool.RestoreCommand(m); c != "" {
+		p["restore_command"] = c
+	}
+	p["archive_timeout"] = strconv.Itoa(int(cfg.ArchiveTimeoutValue() / time.Second))
+	return p
+}
+
+// archiveCommand is the archive_command in force on this node.
+func (n *Node) archiveCommand() string { return n.archiveParameters()["archive_command"] }
+
+// requeueBeforePromote gives the archive what the old primary streamed to this standby
+// but never archived: PostgreSQL marked those segments archived here, and the promotion's
+// checkpoint would recycle them. Called right before the promotion.
+func (n *Node) requeueBeforePromote() {
+	segs, err := n.pg.RequeueStreamedWAL(n.bk.leaderArchived)
+	switch {
+	case err != nil:
+		n.logger.Error("requeue streamed WAL for archiving", "err", err)
+	case len(segs) > 0:
+		n.logger.Info("requeued streamed WAL the old primary had not archived", "count", len(segs),
+			"first", segs[0], "last", segs[len(segs)-1], "after", n.bk.leaderArchived)
+	}
+}
+
+// drainBeforeRewind archives what this former primary still had waiting: pg_rewind would
+// discard those segments. A failure is logged; the rewind goes on (the node must rejoin).
+func (n *Node) drainBeforeRewind(ctx context.Context) {
+	cmd := n.archiveCommand()
+	if cmd == noArchiveCommand {
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, drainTimeout)
+	defer cancel()
+	count, err := n.pg.DrainArchiveQueue(dctx, cmd)
+	if err != nil {
+		n.logger.Error("archive the former primary's waiting WAL before pg_rewind", "archived", count, "err", err)
+		return
+	}
+	if count > 0 {
+		n.logger.Info("archived the former primary's waiting WAL before pg_rewind", "count", count)
+	}
+}
+
+// initRepository prepares the repository once per configuration and leader term (pgBackRest
+// stanza-create, Barman's slot), then checks that archiving works, in the background.
+func (n *Node) initRepository(_ context.Context) {
+	b := &n.bk
+	tool, m, _, err := n.currentTool()
+	if err != nil || tool == nil {
+		return
+	}
+	b.mu.Lock()
+	if b.initialized == b.sig || b.initRunning {
+		b.mu.Unlock()
+		return
+	}
+	sig := b.sig
+	b.initRunning = true
+	b.mu.Unlock()
+	n.tasks.run(func(ctx context.Context) {
+		defer func() { n.bk.mu.Lock(); n.bk.initRunning = false; n.bk.mu.Unlock() }()
+		ictx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		if err := tool.Init(ictx, m); err != nil {
+			n.logger.Error("prepare the backup repository", "tool", tool.Name(), "err", err)
+			n.bk.stats.setCheck(err)
+			return
+		}
+		err := tool.Check(ictx, m)
+		n.bk.stats.setCheck(err)
+		if err != nil {
+			n.logger.Error("backup repository check", "tool", tool.Name(), "err", err)
+		} else {
+			n.logger.Info("backup repository ready and archiving checked", "tool", tool.Name())
+		}
+		n.bk.mu.Lock()
+		if n.bk.sig == sig {
+			n.bk.initialized = sig
+		}
+		n.bk.mu.Unlock()
+	})
+}
+
+// maintainTool runs the tool's periodic maintenance (Barman's cron) about once a minute.
+func (n *Node) maintainTool(_ context.Context) {
+	b := &n.bk
+	tool, m, _, err := n.currentTool()
+	if err != nil || tool == nil || time.Since(b.stats.maintainedAt()) < time.Minute || !b.stats.startMaintain() {
+		return
+	}
+	n.tasks.run(func(ctx context.Context) {
+		defer b.stats.endMaintain()
+		mctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := tool.Maintain(mctx, m); err != nil {
+			n.logger.Warn("backup tool maintenance", "tool", tool.Name(), "err", err)
+		}
+	})
+}
