@@ -76,6 +76,11 @@ func NewRouter(rt Routes, reg *prometheus.Registry, logger *slog.Logger, now fun
 			panic("api: register status collector: " + err.Error()) // programmer error at start-up
 		}
 	}
+	if err := reg.Register(newBackupCollector(node, now)); err != nil {
+		if are := (prometheus.AlreadyRegisteredError{}); !errors.As(err, &are) {
+			panic("api: register backup collector: " + err.Error()) // programmer error at start-up
+		}
+	}
 	if err := observability.RegisterStatusGauges(reg, statusGauges(node, now)); err != nil {
 		panic("api: " + err.Error()) // programmer error at start-up
 	}

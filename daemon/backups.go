@@ -277,5 +277,48 @@ func (n *Node) maintainTool(_ context.Context) {
 		if err := tool.Maintain(mctx, m); err != nil {
 			n.logger.Warn("backup tool maintenance", "tool", tool.Name(), "err", err)
 		}
+		b.stats.refreshCatalog(mctx, tool, m, false)
 	})
+}
+
+// BackupStatus is the backup tool and WAL archiving on this node, for the API and metrics.
+type BackupStatus struct {
+	// Tool is the configured tool ("" none); ConfigError why it is not usable here.
+	Tool        string
+	ConfigError string
+	// Archiver is pg_stat_archiver of the running server; ReadyWAL the files waiting.
+	Archiver pg.Archiver
+	ReadyWAL int
+	// Job is the backup job this node runs ("" none).
+	Job string
+	// Figures are the backup results this node knows (the leader's are the cluster's).
+	Figures BackupFigures
+}
+
+// backupStatus is what tendBackups and the jobs left for the Status snapshot.
+func (n *Node) backupStatus(o *observation) BackupStatus {
+	b := &n.bk
+	var s BackupStatus
+	b.mu.Lock()
+	if b.cfg != nil {
+		s.Tool = b.cfg.Tool
+		if b.err != nil {
+			s.ConfigError = b.err.Error()
+		}
+	}
+	b.mu.Unlock()
+	b.runner.mu.Lock()
+	s.Job = b.runner.id
+	b.runner.mu.Unlock()
+	if o.pg.Running {
+		s.Archiver = o.pg.Archiver
+		if !o.pg.InRecovery {
+			if ready, err := n.pg.ReadyWAL(); err == nil {
+				s.ReadyWAL = len(ready)
+			}
+		}
+	}
+	s.Figures = b.stats.snapshot()
+	s.Figures.Tool = s.Tool
+	return s
 }

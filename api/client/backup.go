@@ -63,6 +63,26 @@ type ScheduleChange struct {
 	Remove  bool   `json:"remove,omitempty"`
 }
 
+// BackupNode is the backup tool and WAL archiving as one member sees them.
+type BackupNode struct {
+	Tool        string `json:"tool,omitempty"`
+	ConfigError string `json:"config_error,omitempty"`
+	// LastSuccess is the end of the newest good backup this member knows (the leader's is the
+	// cluster's), AgeSeconds its age.
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	AgeSeconds  float64   `json:"last_success_age_seconds,omitempty"`
+	CheckError  string    `json:"check_error,omitempty"`
+	// Job is the backup job this member runs.
+	Job string `json:"job,omitempty"`
+	// ReadyWAL are the files waiting for the archiver; the archiver's counters follow.
+	ReadyWAL        int       `json:"ready_wal"`
+	ArchivedCount   int64     `json:"archived_count"`
+	FailedCount     int64     `json:"failed_count"`
+	LastArchivedWAL string    `json:"last_archived_wal,omitempty"`
+	LastFailedWAL   string    `json:"last_failed_wal,omitempty"`
+	LastFailedTime  time.Time `json:"last_failed_time,omitzero"`
+}
+
 // StartBackup queues a backup (POST /api/v1/backups) and returns its job.
 func (c *Client) StartBackup(ctx context.Context, typ string) (JobAccepted, error) {
 	var v JobAccepted

@@ -181,6 +181,8 @@ type ClusterNode struct {
 	SyncDegraded string `json:"sync_degraded,omitempty"`
 	// ParameterErrors are the settings PostgreSQL skipped on this member's last reload.
 	ParameterErrors []string `json:"parameter_errors,omitempty"`
+	// Backup is the backup tool and WAL archiving on this member (nil: no tool, nothing waiting).
+	Backup *BackupNode `json:"backup,omitempty"`
 }
 
 // Timings are a member's HA timings in seconds.
