@@ -46,6 +46,8 @@ Usage:
   ramctrl config edit [--force] [--set KEY=VALUE]... [--apply FILE]
   ramctrl params list | show NAME | validate NAME=VALUE... [--output table|json]
   ramctrl params tune [--workload web|oltp|dw|mixed|desktop] [--memory BYTES] [--cpus N] [--storage ssd|hdd|san] [--apply] [--force]
+  ramctrl backup create [--type full|diff|incr] [--no-wait] | list | show ID | jobs | check | expire
+  ramctrl backup schedule [list | set TYPE 'CRON' | suspend TYPE | resume TYPE | remove TYPE | run TYPE]
   ramctrl version [--client] [--output table|json]
   ramctrl help
 
@@ -93,6 +95,8 @@ func run(ctx context.Context, args []string, envAPI string, stdout, stderr io.Wr
 		return runReinit(ctx, args[1:], envAPI, os.Stdin, stdout, stderr)
 	case "params":
 		return runParams(ctx, args[1:], envAPI, stdout, stderr)
+	case "backup", "backups":
+		return runBackup(ctx, args[1:], envAPI, stdout, stderr)
 	case "version":
 		return runVersion(ctx, args[1:], envAPI, stdout, stderr)
 	case "--version":
