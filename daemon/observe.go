@@ -42,19 +42,19 @@ type observation struct {
 	backupQueue        consul.BackupQueue
 	backupSchedules    consul.BackupSchedules
 	backupSchedulesIdx uint64
-	in        ha.Input
-	pg        pg.Status
-	control   pg.ControlData
-	members   map[string]consul.Member
-	failover  *consul.Failover
-	failIdx   uint64
-	initIdx   uint64
-	history   []consul.HistoryEntry
-	histIdx   uint64
-	dyn       dynconf.Config
-	configIdx uint64 // modify index of the config key (0 when absent)
-	leaderIdx uint64
-	sync      syncObservation
+	in                 ha.Input
+	pg                 pg.Status
+	control            pg.ControlData
+	members            map[string]consul.Member
+	failover           *consul.Failover
+	failIdx            uint64
+	initIdx            uint64
+	history            []consul.HistoryEntry
+	histIdx            uint64
+	dyn                dynconf.Config
+	configIdx          uint64 // modify index of the config key (0 when absent)
+	leaderIdx          uint64
+	sync               syncObservation
 }
 
 // observe reads the local PostgreSQL and the cluster's keys. It never fails: what could not

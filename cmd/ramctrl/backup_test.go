@@ -43,8 +43,12 @@ func (n *memNode) StartBackup(_ context.Context, r daemon.BackupRequest) (string
 	return id, nil
 }
 
-func (n *memNode) StartBackupExpire(context.Context) (string, error) { return "", fmt.Errorf("not used") }
-func (n *memNode) StartBackupCheck(context.Context) (string, error)  { return "", fmt.Errorf("not used") }
+func (n *memNode) StartBackupExpire(context.Context) (string, error) {
+	return "", fmt.Errorf("not used")
+}
+func (n *memNode) StartBackupCheck(context.Context) (string, error) {
+	return "", fmt.Errorf("not used")
+}
 
 func (n *memNode) BackupCatalog(context.Context) (backup.Catalog, string, error) {
 	n.mu.Lock()

@@ -26,7 +26,7 @@ func TestBackupAccepts(t *testing.T) {
 			"pgbackrest":{"repo_path":"/r","stanza":"main-1","start_fast":false,"options":{"compress-type":"lz4","process-max":2,"archive-async":true}}}}`,
 			Backup{Tool: ToolPgBackRest, RunOn: RunOnPreferStandby, ArchiveTimeout: ptr(30 * time.Second), Timeout: 2 * time.Hour,
 				Retention: Retention{FullCount: 3, DiffCount: 6}, ReplicaMethods: []string{"backup", "basebackup"},
-				Schedules: map[string]Schedule{"full": {Cron: "0 1 * * 0"}, "incr": {Cron: "30 0 1 * * 1-6", Suspend: true}, "diff": {Cron: "@daily"}},
+				Schedules:  map[string]Schedule{"full": {Cron: "0 1 * * 0"}, "incr": {Cron: "30 0 1 * * 1-6", Suspend: true}, "diff": {Cron: "@daily"}},
 				PgBackRest: PgBackRest{RepoPath: "/r", Stanza: "main-1", StartFast: &no, Options: map[string]string{"compress-type": "lz4", "process-max": "2", "archive-async": "y"}}}},
 		{"barman", `{"backup":{"tool":"barman","retention":{"full_days":7},"barman":{"home":"/b","server":"pg","slot_name":"barman_pg"}}}`,
 			Backup{Tool: ToolBarman, Retention: Retention{FullDays: 7}, Barman: Barman{Home: "/b", Server: "pg", SlotName: "barman_pg"}}},
