@@ -71,6 +71,7 @@ func allDocs() []routeDoc {
 		}
 	}
 	out = append(out, adminDocs...)
+	out = append(out, backupDocs...)
 	for _, base := range []string{"", "/api/v1"} {
 		for _, d := range configDocs {
 			out = append(out, routeDoc{d.Method, base + d.Path, d.Summary})
@@ -94,8 +95,10 @@ func openAPIDocument() map[string]any {
 			"summary":   d.Summary,
 			"responses": map[string]any{"200": map[string]any{"description": "OK"}, "default": map[string]any{"description": "an error: JSON {error, detail, field} or plain text"}},
 		}
-		if strings.Contains(d.Path, "{id}") {
-			op["parameters"] = []any{map[string]any{"name": "id", "in": "path", "required": true, "schema": map[string]any{"type": "string"}}}
+		for _, name := range []string{"id", "name", "type"} {
+			if strings.Contains(d.Path, "{"+name+"}") {
+				op["parameters"] = []any{map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}}}
+			}
 		}
 		item[strings.ToLower(d.Method)] = op
 	}
@@ -103,6 +106,10 @@ func openAPIDocument() map[string]any {
 		"openapi": "3.0.3",
 		"info":    map[string]any{"title": "ramd REST API", "version": "1"},
 		"paths":   paths,
+		"components": map[string]any{"schemas": map[string]any{
+			// The backup object of the dynamic configuration (PATCH /config {"backup": ...}).
+			"BackupConfig": backupConfigSchema(),
+		}},
 	}
 }
 
