@@ -187,14 +187,20 @@ func TestBackupArchiveContinuity(t *testing.T) {
 
 	// Break archiving on the primary: the repository's archive is not writable.
 	archiveDir := filepath.Join(repo, "archive")
-	if err := os.Chmod(archiveDir, 0o500); err != nil {
-		t.Fatal(err)
+	chmodDirs := func(mode fs.FileMode) {
+		_ = filepath.WalkDir(archiveDir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				err = os.Chmod(p, mode)
+			}
+			return err
+		})
 	}
+	chmodDirs(0o500)
 	restored := false
 	restore := func() {
 		if !restored {
 			restored = true
-			_ = os.Chmod(archiveDir, 0o750)
+			chmodDirs(0o750)
 		}
 	}
 	defer restore()
