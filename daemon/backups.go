@@ -94,10 +94,10 @@ func backupStateDir(dataDir string) string {
 	return filepath.Join(filepath.Dir(dataDir), filepath.Base(dataDir)+".backup")
 }
 
-// tendBackups follows the configuration's backup object: a change rebuilds the tool and
-// writes its per-node configuration, so the archive command PostgreSQL runs next works.
-// Loop goroutine.
-func (n *Node) tendBackups(ctx context.Context, o *observation) {
+// followBackupConfig follows the configuration's backup object before the cycle acts: a
+// change rebuilds the tool and writes its per-node configuration, so the archive command
+// PostgreSQL (or a drain before pg_rewind) runs next works. Loop goroutine.
+func (n *Node) followBackupConfig(ctx context.Context, o *observation) {
 	b := &n.bk
 	if !o.pg.InRecovery && o.pg.Running {
 		b.archived = o.pg.Archiver.LastArchivedWAL
@@ -110,6 +110,13 @@ func (n *Node) tendBackups(ctx context.Context, o *observation) {
 	if !same {
 		n.configureBackups(ctx, cfg, sig)
 	}
+}
+
+// tendBackups runs the leader's backup duties after the cycle acted: the repository, the
+// job queue, the schedules and the tool's maintenance. A member that is not the leader
+// cancels a job it still runs. Loop goroutine.
+func (n *Node) tendBackups(ctx context.Context, o *observation) {
+	b := &n.bk
 	if n.lock.Held && o.pg.Running && !o.pg.InRecovery {
 		n.initRepository(ctx)
 		n.dispatchBackupJobs(ctx, o)

@@ -34,6 +34,7 @@ func (n *Node) cycle(ctx context.Context) time.Duration {
 		n.logger.InfoContext(ctx, "plan", "plan", s)
 		n.lastPlan = s
 	}
+	n.followBackupConfig(ctx, &o)
 	err := n.act(ctx, &o, p)
 	switch {
 	case errors.Is(err, errNotPublished):

@@ -185,26 +185,100 @@ func TestBackupArchiveContinuity(t *testing.T) {
 		t.Errorf("backup list %+v: want one full, one diff, one incr and a first recoverability point", list)
 	}
 
-	// Break archiving on the primary: the repository's archive is not writable.
+	// Failover: archiving broken on the primary, its node lost.
+	g := openGap(t, c, p, repo)
+	p.Kill()
+	g.restore()
+	next := c.WaitPrimary(60 * time.Second)
+	if next == p {
+		t.Fatal("the killed node is still primary")
+	}
+	g.waitArchived(t, repo, timeline(t, next))
+	t.Logf("failover: %d segments of the old timeline (%s..%s, %d archive failures on the old primary) and the history file archived from the new primary %s",
+		len(g.segments()), g.first, g.last, g.failed, next.Name)
+	// The old primary rejoins: it archives what it still had waiting before pg_rewind.
+	p.Start()
+	testenv.Eventually(t, 120*time.Second, 500*time.Millisecond, func() error {
+		if code := p.Health("/replica"); code != http.StatusOK {
+			return fmt.Errorf("old primary /replica = %d", code)
+		}
+		return nil
+	})
+	if ev := c.LogEvents("archived the former primary's waiting WAL before pg_rewind"); len(ev) == 0 {
+		t.Error("the old primary did not archive its waiting WAL before pg_rewind")
+	}
+
+	// Switchover with archiving working: the new primary pushes again what it streamed past
+	// the old primary's last archived segment; identical copies are accepted, nothing fails.
+	c.WaitReplicas(60 * time.Second)
+	g = &gap{}
+	for i := range 3 {
+		if err := next.Exec(ctx, "INSERT INTO gap SELECT generate_series(1, 1000)"); err != nil {
+			t.Fatal(err)
+		}
+		seg, err := next.QueryString(ctx, "SELECT pg_walfile_name(pg_switch_wal())")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			g.first = seg
+		}
+		g.last = seg
+	}
+	target := p
+	code, body = post(t, next.APIURL()+"/switchover", fmt.Sprintf(`{"leader":%q,"candidate":%q}`, next.Name, target.Name))
+	if code != http.StatusOK {
+		t.Fatalf("switchover: %d %s", code, body)
+	}
+	if now := c.WaitPrimary(60 * time.Second); now != target {
+		t.Fatalf("switchover went to %s, not %s", now.Name, target.Name)
+	}
+	g.waitArchived(t, repo, timeline(t, target))
+	testenv.Eventually(t, 30*time.Second, 500*time.Millisecond, func() error {
+		if r, _ := target.QueryInt(ctx, "SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'"); r != 0 {
+			return fmt.Errorf("%d files still waiting for the archiver on %s", r, target.Name)
+		}
+		return nil
+	})
+	if f, err := target.QueryInt(ctx, "SELECT failed_count FROM pg_stat_archiver"); err != nil || f != 0 {
+		t.Errorf("archive failures on the new primary after the switchover: %d (%v)", f, err)
+	}
+	t.Logf("switchover: %d segments (%s..%s) and the history file archived, no archive failure on %s", len(g.segments()), g.first, g.last, target.Name)
+	next = target
+	check := waitJob(t, next, mustAccepted(t, next, "/api/v1/backups/check"), 3*time.Minute)
+	if check.State != client.JobSucceeded {
+		t.Errorf("pgbackrest check on the new primary: %s %s %+v", check.State, check.Error, check.Backup)
+	}
+}
+
+// gap is WAL a primary could not archive: segments first..last, streamed to every replica.
+type gap struct {
+	first, last string
+	failed      int64
+	restore     func()
+}
+
+// openGap breaks archiving on primary p (every directory of the archive read-only), switches
+// WAL three times under writes, waits until archiving failed and every replica received it.
+// restore makes the archive writable again (also at the end of the test).
+func openGap(t *testing.T, c *harness.Cluster, p *harness.Node, repo string) *gap {
+	t.Helper()
+	ctx := context.Background()
 	archiveDir := filepath.Join(repo, "archive")
 	chmodDirs := func(mode fs.FileMode) {
-		_ = filepath.WalkDir(archiveDir, func(p string, d fs.DirEntry, err error) error {
+		_ = filepath.WalkDir(archiveDir, func(path string, d fs.DirEntry, err error) error {
 			if err == nil && d.IsDir() {
-				err = os.Chmod(p, mode)
+				err = os.Chmod(path, mode)
 			}
 			return err
 		})
 	}
+	g := &gap{}
+	var once sync.Once
+	g.restore = func() { once.Do(func() { chmodDirs(0o750) }) }
+	t.Cleanup(g.restore)
+	before, _ := p.QueryInt(ctx, "SELECT failed_count FROM pg_stat_archiver")
 	chmodDirs(0o500)
-	restored := false
-	restore := func() {
-		if !restored {
-			restored = true
-			chmodDirs(0o750)
-		}
-	}
-	defer restore()
-	var first, last string
 	for i := range 3 {
 		if err := p.Exec(ctx, "CREATE TABLE IF NOT EXISTS gap (v int); INSERT INTO gap SELECT generate_series(1, 1000)"); err != nil {
 			t.Fatal(err)
@@ -220,24 +294,21 @@ func TestBackupArchiveContinuity(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i == 0 {
-			first = seg
+			g.first = seg
 		}
-		last = seg
+		g.last = seg
 	}
-	var failed int64
 	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
-		var err error
-		failed, err = p.QueryInt(ctx, "SELECT failed_count FROM pg_stat_archiver")
-		if err != nil || failed == 0 {
-			return fmt.Errorf("archiving not failing yet (%d, %v)", failed, err)
+		f, err := p.QueryInt(ctx, "SELECT failed_count FROM pg_stat_archiver")
+		g.failed = f - before
+		if err != nil || g.failed == 0 {
+			return fmt.Errorf("archiving not failing yet (%d, %v)", g.failed, err)
 		}
 		return nil
 	})
-	// Every replica has the switched segments before the primary dies.
 	want, _ := p.QueryInt(ctx, "SELECT (pg_current_wal_lsn() - '0/0')::bigint")
-	c.WaitReplicas(60 * time.Second)
 	for _, n := range c.Nodes {
-		if n == p {
+		if n == p || !n.Running() {
 			continue
 		}
 		testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
@@ -248,28 +319,32 @@ func TestBackupArchiveContinuity(t *testing.T) {
 			return nil
 		})
 	}
-	have := archived(t, repo)
-	if have[first] {
-		t.Fatalf("segment %s archived although archiving was broken", first)
+	if archived(t, repo)[g.first] {
+		t.Fatalf("segment %s archived although archiving was broken", g.first)
 	}
-	p.Kill()
-	restore()
-	next := c.WaitPrimary(60 * time.Second)
-	if next == p {
-		t.Fatal("the killed node is still primary")
-	}
+	return g
+}
+
+// segments are the segments of the gap, in order.
+func (g *gap) segments() []string {
 	var segs []string
-	for s := first; ; s = nextSegment(s) {
+	for s := g.first; ; s = nextSegment(s) {
 		segs = append(segs, s)
-		if s == last || len(segs) > 64 {
-			break
+		if s == g.last || len(segs) > 64 {
+			return segs
 		}
 	}
-	history := fmt.Sprintf("%08X.history", timeline(t, next))
+}
+
+// waitArchived waits until every segment of the gap and the history file of timeline tl are
+// in the archive.
+func (g *gap) waitArchived(t *testing.T, repo string, tl int) {
+	t.Helper()
+	want := append(g.segments(), fmt.Sprintf("%08X.history", tl))
 	testenv.Eventually(t, 90*time.Second, 500*time.Millisecond, func() error {
 		have := archived(t, repo)
 		var missing []string
-		for _, s := range append(segs, history) {
+		for _, s := range want {
 			if !have[s] {
 				missing = append(missing, s)
 			}
@@ -279,12 +354,6 @@ func TestBackupArchiveContinuity(t *testing.T) {
 		}
 		return nil
 	})
-	t.Logf("archive continuity: %d segments of the old timeline (%s..%s, %d archive failures on the old primary) and %s archived after the failover to %s",
-		len(segs), first, last, failed, history, next.Name)
-	check := waitJob(t, next, mustAccepted(t, next, "/api/v1/backups/check"), 3*time.Minute)
-	if check.State != client.JobSucceeded {
-		t.Errorf("pgbackrest check on the new primary: %s %s %+v", check.State, check.Error, check.Backup)
-	}
 }
 
 // mustAccepted posts to path and returns the job id of its 202 answer.
