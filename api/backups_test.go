@@ -20,9 +20,11 @@ import (
 var noTool = &dynconf.FieldError{Field: "backup.tool", Reason: "no backup tool is configured"}
 
 // opsNode has no backup tool: the routes exist and refuse.
-func (o *opsNode) StartBackup(context.Context, daemon.BackupRequest) (string, error) { return "", noTool }
-func (o *opsNode) StartBackupExpire(context.Context) (string, error)                 { return "", noTool }
-func (o *opsNode) StartBackupCheck(context.Context) (string, error)                  { return "", noTool }
+func (o *opsNode) StartBackup(context.Context, daemon.BackupRequest) (string, error) {
+	return "", noTool
+}
+func (o *opsNode) StartBackupExpire(context.Context) (string, error) { return "", noTool }
+func (o *opsNode) StartBackupCheck(context.Context) (string, error)  { return "", noTool }
 func (o *opsNode) BackupCatalog(context.Context) (backup.Catalog, string, error) {
 	return backup.Catalog{}, "", noTool
 }
@@ -64,7 +66,7 @@ func (b *repoNode) ChangeSchedule(_ context.Context, ch daemon.ScheduleChange) (
 	return []daemon.ScheduleView{{Type: ch.Type, Cron: ch.Cron}}, nil
 }
 func (b *repoNode) RunScheduleNow(context.Context, string) (string, error) { return "j2", nil }
-func (b *repoNode) Jobs(context.Context) ([]consul.Job, error)           { return b.jobs, nil }
+func (b *repoNode) Jobs(context.Context) ([]consul.Job, error)             { return b.jobs, nil }
 
 func do(t *testing.T, r http.Handler, method, path, body string) *httptest.ResponseRecorder {
 	t.Helper()
