@@ -9,8 +9,11 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/daemon/backup"
+	"github.com/ramd-project/ramd/daemon/dynconf"
 	"github.com/ramd-project/ramd/daemon/pg"
 )
 
@@ -113,7 +116,65 @@ func (n *Node) memberConn(name string, replication bool) (pg.ConnParams, error) 
 	return base, nil
 }
 
+// clone creates this replica's data directory with the configured replica creation
+// methods in order (pg_basebackup from the leader unless the backup configuration says
+// otherwise); a reinitialize from the leader always uses pg_basebackup.
 func (n *Node) clone(ctx context.Context, leader string) error {
+	methods := []string{dynconf.ReplicaBasebackup}
+	if _, _, cfg, err := n.currentTool(); err == nil && !n.pgMem.cloneFromLeader {
+		methods = cfg.ReplicaMethodsValue()
+	}
+	var errs []error
+	for _, m := range methods {
+		var err error
+		if m == dynconf.ReplicaBackup {
+			err = n.cloneFromBackup(ctx)
+		} else {
+			err = n.cloneBasebackup(ctx, leader)
+		}
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+		n.logger.Warn("replica creation method failed", "method", m, "err", err)
+	}
+	return errors.Join(errs...)
+}
+
+// cloneFromBackup restores the latest backup as a standby (the archive brings it close to
+// the leader, then it streams). The copy archives with this node's own command.
+func (n *Node) cloneFromBackup(ctx context.Context) error {
+	tool, m, _, err := n.currentTool()
+	if err != nil {
+		return err
+	}
+	n.setState("creating replica from backup")
+	n.logger.Info("creating the replica from the latest backup", "tool", tool.Name())
+	cctx, cancel := context.WithTimeout(ctx, cloneTimeout)
+	defer cancel()
+	created, err := n.pg.PrepareRestore()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := tool.Restore(cctx, backup.RestoreRequest{Member: m, Standby: true}, nil); err != nil {
+		if aerr := n.pg.AbortRestore(created); aerr != nil {
+			n.logger.Warn("remove a failed restore", "err", aerr)
+		}
+		return fmt.Errorf("restore the latest %s backup: %w", tool.Name(), err)
+	}
+	removed, err := n.pg.FinishRestore(false)
+	if err != nil {
+		return err
+	}
+	n.logger.Info("replica created from backup", "tool", tool.Name(), "took", time.Since(start).Round(time.Millisecond), "reset", removed)
+	return nil
+}
+
+func (n *Node) cloneBasebackup(ctx context.Context, leader string) error {
 	src := leader
 	if cf := n.cloneSource(); cf != "" && !n.pgMem.cloneFromLeader {
 		src = cf

@@ -249,6 +249,52 @@ func TestBackupArchiveContinuity(t *testing.T) {
 	if check.State != client.JobSucceeded {
 		t.Errorf("pgbackrest check on the new primary: %s %s %+v", check.State, check.Error, check.Backup)
 	}
+
+	// A replica created from the latest backup plus the archive, then streaming.
+	if code, body := patch(t, next.APIURL()+"/config", `{"backup":{"replica_methods":["backup","basebackup"]}}`, ""); code != http.StatusOK {
+		t.Fatalf("PATCH replica_methods: %d %s", code, body)
+	}
+	var clone *harness.Node
+	for _, n := range c.Nodes {
+		if n != next && n.Running() {
+			clone = n
+		}
+	}
+	testenv.Eventually(t, 30*time.Second, 500*time.Millisecond, func() error {
+		code, body := post(t, clone.APIURL()+"/reinitialize", `{"force":true}`)
+		if code != http.StatusOK {
+			return fmt.Errorf("reinitialize %s: %d %s", clone.Name, code, body)
+		}
+		return nil
+	})
+	testenv.Eventually(t, 3*time.Minute, 500*time.Millisecond, func() error {
+		if ev := c.LogEvents(`msg="replica created from backup" node=` + clone.Name); len(ev) == 0 {
+			return fmt.Errorf("%s not created from a backup yet", clone.Name)
+		}
+		state, err := next.QueryString(ctx, "SELECT state FROM pg_stat_replication WHERE application_name = $1", clone.Name)
+		if err != nil || state != "streaming" {
+			return fmt.Errorf("%s not streaming from %s: %q (%v)", clone.Name, next.Name, state, err)
+		}
+		return nil
+	})
+	sysID := func(n *harness.Node) string {
+		v, err := n.QueryString(ctx, "SELECT system_identifier::text FROM pg_control_system()")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if a, b := sysID(clone), sysID(next); a != b {
+		t.Errorf("clone system identifier %s, primary %s", a, b)
+	}
+	ac, _ := showOn(t, clone, "archive_command")
+	if !strings.Contains(ac, "/"+clone.Name+".backup/") {
+		t.Errorf("the clone's archive_command does not use its own configuration: %s", ac)
+	}
+	if rc, _ := showOn(t, clone, "restore_command"); !strings.Contains(rc, "/"+clone.Name+".backup/") {
+		t.Errorf("the clone's restore_command is not its own: %s", rc)
+	}
+	t.Logf("replica %s created from the latest backup and streaming from %s", clone.Name, next.Name)
 }
 
 // gap is WAL a primary could not archive: segments first..last, streamed to every replica.
