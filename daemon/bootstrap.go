@@ -4,16 +4,20 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/ramd-project/ramd/consul"
 	"github.com/ramd-project/ramd/daemon/backup"
 	"github.com/ramd-project/ramd/daemon/dynconf"
+	"github.com/ramd-project/ramd/daemon/ha"
 	"github.com/ramd-project/ramd/daemon/pg"
 )
 
@@ -43,16 +47,26 @@ func (n *Node) bootstrap(ctx context.Context) error {
 }
 
 func (n *Node) createCluster(ctx context.Context) error {
+	doc, seed, err := n.cfg.BootstrapDocument()
+	if err != nil {
+		return err
+	}
 	bctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	if err := n.pg.Initdb(bctx); err != nil {
-		return fmt.Errorf("initdb: %w", err)
-	}
-	if _, err := n.pg.WriteConfig(n.primarySettings()); err != nil {
-		return fmt.Errorf("write config: %w", err)
-	}
-	if err := n.startPG(bctx); err != nil {
-		return err
+	if seed.Bootstrap != nil && seed.Bootstrap.Method == dynconf.BootstrapBackup {
+		if err := n.restoreCluster(ctx, seed); err != nil {
+			return err
+		}
+	} else {
+		if err := n.pg.Initdb(bctx); err != nil {
+			return fmt.Errorf("initdb: %w", err)
+		}
+		if _, err := n.pg.WriteConfig(n.primarySettings()); err != nil {
+			return fmt.Errorf("write config: %w", err)
+		}
+		if err := n.startPG(bctx); err != nil {
+			return err
+		}
 	}
 	if err := n.pg.EnsureRoles(bctx); err != nil {
 		return fmt.Errorf("create roles: %w", err)
@@ -78,7 +92,7 @@ func (n *Node) createCluster(ctx context.Context) error {
 	// Publish the defaults in force as the dynamic configuration, as Patroni does at
 	// bootstrap (tools such as patronictl expect the key). Create-only: a configuration an
 	// operator wrote beforehand wins.
-	if err := n.store.CAS(cctx, consul.KeyConfig, bootstrapDocument(n.cfg.Timings()), 0); err != nil && !errors.Is(err, consul.ErrConflict) {
+	if err := n.store.CAS(cctx, consul.KeyConfig, seedDocument(n.cfg.Timings(), doc), 0); err != nil && !errors.Is(err, consul.ErrConflict) {
 		n.logger.Warn("write initial dynamic configuration", "err", err)
 	}
 	return nil
@@ -212,5 +226,91 @@ func (n *Node) removeDataDir() error {
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove data dir: %w", err)
 	}
+	return nil
+}
+
+// seedDocument is the configuration a new cluster starts with: the defaults of
+// bootstrapDocument overridden by RAMD_BOOTSTRAP_CONFIG's document (doc may be nil).
+func seedDocument(t ha.Timings, doc map[string]any) []byte {
+	if doc == nil {
+		return bootstrapDocument(t)
+	}
+	var base map[string]any
+	_ = json.Unmarshal(bootstrapDocument(t), &base)
+	maps.Copy(base, doc)
+	b, _ := json.Marshal(base)
+	return b
+}
+
+// promoteWait is how often a restored server is asked whether its recovery ended.
+const promoteWait = time.Second
+
+// restoreCluster creates the data directory from another cluster's backup (to the end of
+// its archive or to the recovery target), starts it and waits until its recovery ended and
+// it promoted itself. The tool's recovery settings are taken out afterwards, and the copy
+// archives with the new cluster's own tool (its own stanza or server).
+func (n *Node) restoreCluster(ctx context.Context, seed dynconf.Config) error {
+	b := seed.Bootstrap
+	src, err := backup.New(*b.From, n.pg)
+	if err != nil {
+		return err
+	}
+	m := n.backupMember()
+	m.StateDir = filepath.Join(m.StateDir, "source")
+	rctx, cancel := context.WithTimeout(ctx, cloneTimeout)
+	defer cancel()
+	if err := src.Configure(rctx, m); err != nil {
+		return fmt.Errorf("configure the source repository: %w", err)
+	}
+	created, err := n.pg.PrepareRestore()
+	if err != nil {
+		return err
+	}
+	n.setState("restoring a backup")
+	n.logger.Info("bootstrapping from a backup", "tool", src.Name(), "backup", b.BackupID, "target", b.Target.Type, "value", b.Target.Value)
+	start := time.Now()
+	req := backup.RestoreRequest{Member: m, BackupID: b.BackupID,
+		Target: backup.Target{Type: b.Target.Type, Value: b.Target.Value, Exclusive: b.Target.Exclusive}}
+	if err := src.Restore(rctx, req, nil); err != nil {
+		if aerr := n.pg.AbortRestore(created); aerr != nil {
+			n.logger.Warn("remove a failed restore", "err", aerr)
+		}
+		return fmt.Errorf("restore from %s: %w", src.Name(), err)
+	}
+	if _, err := n.pg.FinishRestore(true); err != nil {
+		return err
+	}
+	if seed.Backup != nil {
+		n.configureBackups(rctx, seed.Backup, backupSignature(seed.Backup))
+	}
+	if _, err := n.pg.WriteConfig(n.primarySettings()); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	if err := n.startPG(rctx); err != nil {
+		return err
+	}
+	n.setState("recovering to the target")
+	for {
+		st, err := n.pg.Status(rctx)
+		if err == nil && !st.InRecovery {
+			break
+		}
+		if !n.pg.Running() {
+			return fmt.Errorf("the restored server stopped during its recovery (target not reached?); see the PostgreSQL log: %w", err)
+		}
+		select {
+		case <-rctx.Done():
+			return fmt.Errorf("wait for the end of recovery: %w", rctx.Err())
+		case <-time.After(promoteWait):
+		}
+	}
+	removed, err := n.pg.ClearRecoverySettings()
+	if err != nil {
+		return err
+	}
+	if err := n.pg.Reload(rctx); err != nil {
+		return fmt.Errorf("reload after the recovery: %w", err)
+	}
+	n.logger.Info("bootstrapped from a backup", "tool", src.Name(), "took", time.Since(start).Round(time.Millisecond), "reset", removed)
 	return nil
 }

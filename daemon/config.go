@@ -1,12 +1,15 @@
 package daemon
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ramd-project/ramd/daemon/dynconf"
 	"github.com/ramd-project/ramd/daemon/ha"
 )
 
@@ -37,6 +40,30 @@ type Config struct {
 	// HandoverWait bounds how long a stopping primary waits for a successor after releasing
 	// the lock, keeping its API up so replicas can confirm it stopped.
 	HandoverWait time.Duration `env:"RAMD_HANDOVER_WAIT, default=5s"`
+	// BootstrapConfig is a JSON file with the dynamic configuration a new cluster starts
+	// with (the member that bootstraps writes it instead of the defaults). Its bootstrap
+	// object can restore another cluster's backup instead of running initdb.
+	BootstrapConfig string `env:"RAMD_BOOTSTRAP_CONFIG"`
+}
+
+// BootstrapDocument reads and validates RAMD_BOOTSTRAP_CONFIG (nil when unset).
+func (c Config) BootstrapDocument() (map[string]any, dynconf.Config, error) {
+	if c.BootstrapConfig == "" {
+		return nil, dynconf.Config{}, nil
+	}
+	raw, err := os.ReadFile(c.BootstrapConfig)
+	if err != nil {
+		return nil, dynconf.Config{}, fmt.Errorf("RAMD_BOOTSTRAP_CONFIG=%s: %w", c.BootstrapConfig, err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil || doc == nil {
+		return nil, dynconf.Config{}, fmt.Errorf("RAMD_BOOTSTRAP_CONFIG=%s: must hold a JSON object (%v)", c.BootstrapConfig, err)
+	}
+	parsed, err := dynconf.CheckBootstrap(doc, c.Scope)
+	if err != nil {
+		return nil, dynconf.Config{}, fmt.Errorf("RAMD_BOOTSTRAP_CONFIG=%s: %w", c.BootstrapConfig, err)
+	}
+	return doc, parsed, nil
 }
 
 var (
@@ -82,6 +109,9 @@ func (c Config) Validate() error {
 	}
 	if c.HandoverWait < 0 || c.HandoverWait > 5*time.Minute {
 		return fmt.Errorf("RAMD_HANDOVER_WAIT=%s: must be between 0 and 5m", c.HandoverWait)
+	}
+	if _, _, err := c.BootstrapDocument(); err != nil {
+		return err
 	}
 	if v, ok := c.Tags["failover_priority"]; ok {
 		if _, err := strconv.Atoi(v); err != nil {

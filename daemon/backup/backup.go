@@ -60,12 +60,12 @@ type Target struct {
 
 // Target types.
 const (
-	TargetEnd       = "end"
-	TargetImmediate = "immediate"
-	TargetTime      = "time"
-	TargetXID       = "xid"
-	TargetLSN       = "lsn"
-	TargetName      = "name"
+	TargetEnd       = dynconf.TargetEnd
+	TargetImmediate = dynconf.TargetImmediate
+	TargetTime      = dynconf.TargetTime
+	TargetXID       = dynconf.TargetXID
+	TargetLSN       = dynconf.TargetLSN
+	TargetName      = dynconf.TargetName
 )
 
 // BackupRequest asks for one backup.

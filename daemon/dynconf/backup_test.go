@@ -132,3 +132,47 @@ func TestBackupDefaults(t *testing.T) {
 		t.Errorf("retention by days %+v", r)
 	}
 }
+
+func TestBootstrap(t *testing.T) {
+	t.Parallel()
+	src := `"from":{"tool":"pgbackrest","pgbackrest":{"repo_path":"/r","stanza":"old"}}`
+	tests := []struct {
+		name, doc, field string
+	}{
+		{"initdb", `{"bootstrap":{"method":"initdb"}}`, ""},
+		{"restore to the end", `{"bootstrap":{"method":"backup",` + src + `}}`, ""},
+		{"restore to a time", `{"bootstrap":{"method":"backup",` + src + `,"target":{"type":"time","value":"2026-01-02T03:04:05Z"}}}`, ""},
+		{"restore to an lsn, exclusive", `{"bootstrap":{"method":"backup",` + src + `,"target":{"type":"lsn","value":"0/3000028","exclusive":true}}}`, ""},
+		{"restore a named backup", `{"bootstrap":{"method":"backup",` + src + `,"backup_id":"20260102-030405F","target":{"type":"immediate"}}}`, ""},
+		{"unknown method", `{"bootstrap":{"method":"rsync"}}`, "bootstrap.method"},
+		{"backup without a source", `{"bootstrap":{"method":"backup"}}`, "bootstrap.from"},
+		{"source without a stanza", `{"bootstrap":{"method":"backup","from":{"tool":"pgbackrest","pgbackrest":{"repo_path":"/r"}}}}`, "bootstrap.from.pgbackrest.stanza"},
+		{"source refused like a backup object", `{"bootstrap":{"method":"backup","from":{"tool":"tar"}}}`, "bootstrap.from.tool"},
+		{"a time in the future", `{"bootstrap":{"method":"backup",` + src + `,"target":{"type":"time","value":"2999-01-01T00:00:00Z"}}}`, "bootstrap.target.value"},
+		{"a time that is not one", `{"bootstrap":{"method":"backup",` + src + `,"target":{"type":"time","value":"yesterday"}}}`, "bootstrap.target.value"},
+		{"a bad lsn", `{"bootstrap":{"method":"backup",` + src + `,"target":{"type":"lsn","value":"3000028"}}}`, "bootstrap.target.value"},
+		{"an unknown target", `{"bootstrap":{"method":"backup",` + src + `,"target":{"type":"tomorrow"}}}`, "bootstrap.target.type"},
+		{"into the source's stanza", `{"bootstrap":{"method":"backup",` + src + `},"backup":{"tool":"pgbackrest","pgbackrest":{"repo_path":"/r","stanza":"old"}}}`, "backup.pgbackrest.stanza"},
+		{"into the source's stanza by scope", `{"bootstrap":{"method":"backup",` + src + `},"backup":{"tool":"pgbackrest","pgbackrest":{"repo_path":"/r"}}}`, "backup.pgbackrest.stanza"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			scope := "new"
+			if strings.HasSuffix(tt.name, "by scope") {
+				scope = "old"
+			}
+			c, err := CheckBootstrap(doc(t, tt.doc), scope)
+			if tt.field == "" {
+				if err != nil || c.Bootstrap == nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			fes := Fields(err)
+			if len(fes) == 0 || fes[0].Field != tt.field {
+				t.Fatalf("refusal %v, want the field %s", err, tt.field)
+			}
+		})
+	}
+}

@@ -412,3 +412,94 @@ func mustAccepted(t *testing.T, n *harness.Node, path string) string {
 	}
 	return a.JobID
 }
+
+// TestBackupPointInTimeRestore: a new cluster bootstrapped from another cluster's pgBackRest
+// backup to a time target holds exactly the rows committed before it, and archives into a
+// stanza of its own, never its source's.
+func TestBackupPointInTimeRestore(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	needTool(t, "pgbackrest")
+	repo := ownedDir(t, "repo")
+	src := harness.New(t, ramdBin, addr, 1, harness.Options{})
+	src.StartAll()
+	p := src.WaitPrimary(120 * time.Second)
+	ctx := context.Background()
+	cfg := fmt.Sprintf(`{"backup":{"tool":"pgbackrest","archive_timeout":"5s","pgbackrest":{"repo_path":%q}}}`, repo)
+	if code, body := patch(t, p.APIURL()+"/config", cfg, ""); code != http.StatusOK {
+		t.Fatalf("PATCH backup: %d %s", code, body)
+	}
+	testenv.Eventually(t, 90*time.Second, 500*time.Millisecond, func() error {
+		if code, body := getURL(p.APIURL() + "/api/v1/backups"); code != http.StatusOK {
+			return fmt.Errorf("GET /api/v1/backups: %d %s", code, body)
+		}
+		return nil
+	})
+	if j := waitJob(t, p, startBackup(t, p, "full"), 3*time.Minute); j.State != client.JobSucceeded {
+		t.Fatalf("full backup: %s %s", j.State, j.Error)
+	}
+	if err := p.Exec(ctx, "CREATE TABLE pitr (v int); INSERT INTO pitr SELECT generate_series(1, 1000)"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	target, err := p.QueryString(ctx, `SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if err := p.Exec(ctx, "INSERT INTO pitr SELECT generate_series(1001, 1500)"); err != nil {
+		t.Fatal(err)
+	}
+	seg, err := p.QueryString(ctx, "SELECT pg_walfile_name(pg_switch_wal())")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 60*time.Second, 200*time.Millisecond, func() error {
+		last, err := p.QueryString(ctx, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
+		if err != nil || last < seg {
+			return fmt.Errorf("archived up to %q, waiting for %s (%v)", last, seg, err)
+		}
+		return nil
+	})
+
+	boot := filepath.Join(ownedDir(t, "boot"), "bootstrap.json")
+	doc := fmt.Sprintf(`{"bootstrap":{"method":"backup","from":{"tool":"pgbackrest","pgbackrest":{"repo_path":%q,"stanza":%q}},
+		"target":{"type":"time","value":%q}},"backup":{"tool":"pgbackrest","archive_timeout":"5s","pgbackrest":{"repo_path":%q}}}`, repo, src.Scope, target, repo)
+	if err := os.WriteFile(boot, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := harness.New(t, ramdBin, addr, 1, harness.Options{Env: map[string]string{"RAMD_BOOTSTRAP_CONFIG": boot}})
+	start := time.Now()
+	dst.StartAll()
+	q := dst.WaitPrimary(4 * time.Minute)
+	t.Logf("restored to %s into a new cluster in %s", target, time.Since(start).Round(time.Millisecond))
+	if n, err := q.QueryInt(ctx, "SELECT count(*) FROM pitr"); err != nil || n != 1000 {
+		t.Fatalf("restored rows: %d (%v), want the 1000 committed before the target", n, err)
+	}
+	if v, _ := showOn(t, q, "restore_command"); strings.Contains(v, src.Scope) {
+		t.Errorf("the restored cluster still restores from its source's stanza: %s", v)
+	}
+	// The restored cluster archives into its own stanza; the source's gets nothing of it.
+	testenv.Eventually(t, 90*time.Second, 500*time.Millisecond, func() error {
+		if err := q.Exec(ctx, "SELECT pg_switch_wal()"); err != nil {
+			return err
+		}
+		own := 0
+		_ = filepath.WalkDir(filepath.Join(repo, "archive", dst.Scope), func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), "00000002") {
+				own++
+			}
+			return nil
+		})
+		if own == 0 {
+			return fmt.Errorf("no WAL of timeline 2 in the stanza %s yet", dst.Scope)
+		}
+		return nil
+	})
+	_ = filepath.WalkDir(filepath.Join(repo, "archive", src.Scope), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), "00000002") {
+			t.Errorf("the restored cluster archived into its source's stanza: %s", path)
+		}
+		return nil
+	})
+}
