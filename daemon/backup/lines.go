@@ -90,7 +90,8 @@ func (s *lineSplitter) Dropped() bool {
 }
 
 // shellWord quotes s as one word for /bin/sh: unchanged when it holds only characters that
-// need no quoting, else in single quotes (a single quote becomes '\'').
+// need no quoting, else in single quotes (an inner single quote closes the quoted part, is
+// escaped with a backslash, and reopens it).
 func shellWord(s string) string {
 	if s != "" && strings.IndexFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_./:=@+,-", r))

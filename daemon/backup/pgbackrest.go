@@ -473,7 +473,7 @@ func pgbrRestoreOptions(req RestoreRequest) ([]string, error) {
 	}
 	value := tg.Value
 	if tg.Type == TargetTime {
-		value = pgbrTime(value)
+		value = recoveryTargetTime(value)
 	}
 	opts = append(opts, "--type="+tg.Type, "--target="+value, "--target-action=promote")
 	if tg.Exclusive && tg.Type != TargetName {
@@ -482,9 +482,11 @@ func pgbrRestoreOptions(req RestoreRequest) ([]string, error) {
 	return opts, nil
 }
 
-// pgbrTime writes an RFC 3339 time the way PostgreSQL and pgBackRest's backup set
-// selection both read it ("2006-01-02 15:04:05.999999+00", UTC); other text is passed on.
-func pgbrTime(v string) string {
+// recoveryTargetTime writes an RFC 3339 time the way PostgreSQL's recovery_target_time and
+// pgBackRest's backup set selection both read it: "2006-01-02 15:04:05.999999+00", in UTC.
+// (PostgreSQL 15 refuses a "Z" suffix when it reads the setting at start: time zone
+// abbreviations are not loaded yet.) Other text is passed on as it is.
+func recoveryTargetTime(v string) string {
 	ts, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
 		return v
