@@ -189,7 +189,7 @@ printf '{"backup":{"id":"b-%s","start":"2026-12-04T10:00:00Z","stop":"2026-12-04
 	}
 	for k, v := range map[string]any{"operation": "backup", "scope": scope, "member": "n1", "pgdata": m.DataDir,
 		"pghost": "127.0.0.1", "pgport": 5999.0, "pguser": "postgres", "backup_type": "incr", "job_id": "j7",
-		"primary": map[string]any{"pgdata": "/p", "pghost": "10.0.0.1", "pgport": 5432.0},
+		"primary":   map[string]any{"pgdata": "/p", "pghost": "10.0.0.1", "pgport": 5432.0},
 		"retention": map[string]any{"full_count": 3.0}} {
 		if got, err := json.Marshal(req[k]); err != nil || string(got) != mustJSON(t, v) {
 			t.Errorf("request %s = %s, want %s", k, got, mustJSON(t, v))
