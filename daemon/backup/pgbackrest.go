@@ -501,8 +501,10 @@ var pgbrLabelRe = regexp.MustCompile(`^[0-9]{8}-[0-9]{6}F(_[0-9]{8}-[0-9]{6}[DI]
 var (
 	// pgbrLogLine is one line of pgBackRest's console log: time, process, level, message.
 	pgbrLogLine = regexp.MustCompile(`^[0-9-]+ [0-9:.]+ P[0-9]+ +([A-Z]+): (.*)$`)
-	// pgbrFileLine is a detail line of a file copied: "backup file /x (8KB, 12.34%) checksum …".
-	pgbrFileLine = regexp.MustCompile(`^(?:backup|restore) file .*\([^()]*, ([0-9]+)(?:\.[0-9]+)?%\)`)
+	// pgbrFileLine is a detail line of a file done, with the share of the total done:
+	// "backup file /x (8KB, 12.34%) checksum …", "match file from prior backup /x (8KB,
+	// 13%) …", "restore file /x (8KB, 14%) …".
+	pgbrFileLine = regexp.MustCompile(` file .*\([^()]*, ([0-9]+)(?:\.[0-9]+)?%\)`)
 	pgbrNewLabel = regexp.MustCompile(`^new backup label = (\S+)`)
 )
 
