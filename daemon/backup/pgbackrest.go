@@ -118,7 +118,9 @@ func (t *pgbackrestTool) checkMember(m Member) error {
 // retention, the paths under StateDir and the user's options (which may override the log
 // levels); the stanza section points pg1 at m. Console logging is at warn because
 // PostgreSQL runs archive-push and archive-get, whose console output goes to the server
-// log; ramd raises it on the command line of the commands it runs itself.
+// log; ramd raises it on the command line of the commands it runs itself, and keeps their
+// output in the job. File logging is at warn too: pgBackRest never rotates its log files,
+// and at info archive-push alone adds lines for every WAL segment.
 func (t *pgbackrestTool) renderConfig(m Member) string {
 	ret := t.cfg.RetentionValue()
 	dir := pgbrStateDir(m)
@@ -128,7 +130,7 @@ func (t *pgbackrestTool) renderConfig(m Member) string {
 		"lock-path":         filepath.Join(dir, "lock"),
 		"spool-path":        filepath.Join(dir, "spool"),
 		"log-level-console": "warn",
-		"log-level-file":    "info",
+		"log-level-file":    "warn",
 	}
 	if ret.FullDays > 0 {
 		global["repo1-retention-full-type"] = "time"
@@ -259,17 +261,28 @@ func (t *pgbackrestTool) exec(ctx context.Context, m Member, primary *Member, st
 	return out, nil
 }
 
-// pgbrError adds the sentinel that matches pgBackRest's exit code.
+// pgbrError adds the sentinel that matches pgBackRest's exit code, and what the code means.
 func pgbrError(command string, err error) error {
 	var ce *pg.CommandError
 	if errors.As(err, &ce) {
+		var sentinel error
+		var why string
 		switch ce.ExitCode {
 		case pgbrExitLockAcquire:
-			return fmt.Errorf("pgbackrest %s: %w: %w", command, ErrBusy, err)
-		case pgbrExitBackupMismatch, pgbrExitArchiveMismatch, pgbrExitArchiveDuplicate, pgbrExitDBMismatch:
-			return fmt.Errorf("pgbackrest %s: %w: %w", command, ErrArchiveMismatch, err)
+			sentinel, why = ErrBusy, "the stanza's lock is held"
+		case pgbrExitBackupMismatch:
+			sentinel, why = ErrArchiveMismatch, "the stanza belongs to another system identifier"
+		case pgbrExitArchiveMismatch:
+			sentinel, why = ErrArchiveMismatch, "the archive belongs to another system identifier"
+		case pgbrExitArchiveDuplicate:
+			sentinel, why = ErrArchiveMismatch, "the archive holds this segment with other content"
+		case pgbrExitDBMismatch:
+			sentinel, why = ErrArchiveMismatch, "the server's system identifier is not the stanza's"
 		case pgbrExitBackupSetInvalid:
-			return fmt.Errorf("pgbackrest %s: %w: %w", command, ErrNotFound, err)
+			sentinel, why = ErrNotFound, "no backup set matches"
+		}
+		if sentinel != nil {
+			return fmt.Errorf("pgbackrest %s: %s: %w: %w", command, why, sentinel, err)
 		}
 	}
 	return fmt.Errorf("pgbackrest %s: %w", command, err)

@@ -22,12 +22,14 @@ import (
 
 var labelRe = regexp.MustCompile(`^[0-9]{8}-[0-9]{6}F(_[0-9]{8}-[0-9]{6}[DI])?$`)
 
-// pgbrConfig is a local repository keeping two full backups; lz4 keeps the tests fast.
+// pgbrConfig is a local repository keeping two full backups; lz4 and bundling (fewer,
+// larger repository files: a second less per backup here) keep the tests fast.
 func pgbrConfig(repo string) dynconf.Backup {
 	return dynconf.Backup{
-		Tool:       dynconf.ToolPgBackRest,
-		Retention:  dynconf.Retention{FullCount: 2},
-		PgBackRest: dynconf.PgBackRest{RepoPath: repo, Options: map[string]string{"compress-type": "lz4"}},
+		Tool:      dynconf.ToolPgBackRest,
+		Retention: dynconf.Retention{FullCount: 2},
+		PgBackRest: dynconf.PgBackRest{RepoPath: repo,
+			Options: map[string]string{"compress-type": "lz4", "repo1-bundle": "y"}},
 	}
 }
 
@@ -240,7 +242,8 @@ func checkProgress(t *testing.T, ps []backup.Progress) {
 
 // TestPgBackRestRestore: point-in-time recovery into a new data directory has exactly the
 // rows committed before the target; an unknown set or a target before every backup is
-// ErrNotFound; a standby restore streams from the primary; a backup from that standby.
+// ErrNotFound; a standby restore streams from the primary; a backup from that standby; a
+// cluster of another system identifier is refused the stanza (ErrArchiveMismatch).
 func TestPgBackRestRestore(t *testing.T) {
 	requirePgBackRest(t)
 	t.Parallel()
@@ -340,6 +343,24 @@ func TestPgBackRestRestore(t *testing.T) {
 	if !sawStandby {
 		t.Errorf("backup %s: no progress line mentions the standby: %+v", fromStandby.ID, prog.all())
 	}
+
+	// Another cluster (another system identifier) on the same stanza: the repository is
+	// not its own (exit 28 from stanza-create, 51 from backup).
+	other := newInstance(t, "other", logger)
+	if err := other.Initdb(opCtx(t)); err != nil {
+		t.Fatalf("Initdb: %v", err)
+	}
+	start(t, &other, logger, pg.Settings{})
+	om := member(t, other, stateDir(t, "other-state"))
+	err = tool.Init(ctx, om)
+	if !errors.Is(err, backup.ErrArchiveMismatch) {
+		t.Errorf("Init of another system on the stanza: %v; want ErrArchiveMismatch", err)
+	}
+	_, err = tool.Backup(ctx, backup.BackupRequest{Type: "full", JobID: "job-other", Member: om}, nil)
+	if !errors.Is(err, backup.ErrArchiveMismatch) {
+		t.Errorf("Backup of another system on the stanza: %v; want ErrArchiveMismatch", err)
+	}
+	t.Logf("backup of another system: %v", err)
 }
 
 func readFile(t *testing.T, path string) string {
