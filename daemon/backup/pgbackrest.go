@@ -71,7 +71,7 @@ type pgbackrestTool struct {
 	exe string
 
 	mu      sync.Mutex        // guards written and serialises Configure
-	written map[string]string // configuration file -> the content this tool wrote there
+	written map[string]string // configuration file -> the content this tool wrote there (and created its directories for)
 }
 
 func newPgBackRest(b dynconf.Backup, r Runner) *pgbackrestTool {
@@ -188,10 +188,10 @@ func (t *pgbackrestTool) Configure(ctx context.Context, m Member) error {
 	data := t.renderConfig(m)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.written[path] == data {
-		if _, err := os.Stat(path); err == nil {
-			return nil
-		}
+	old, readErr := os.ReadFile(path)
+	if readErr == nil && t.written[path] == data && string(old) == data {
+		// Written by this tool and unchanged since: nothing to create or rewrite.
+		return nil
 	}
 	dir := pgbrStateDir(m)
 	for _, d := range []string{m.StateDir, dir, filepath.Join(dir, "log"), filepath.Join(dir, "lock"), filepath.Join(dir, "spool")} {
@@ -206,7 +206,7 @@ func (t *pgbackrestTool) Configure(ctx context.Context, m Member) error {
 			}
 		}
 	}
-	if old, err := os.ReadFile(path); err != nil || string(old) != data {
+	if readErr != nil || string(old) != data {
 		if err := t.run.WriteOwnedFile(path, []byte(data), 0o600); err != nil {
 			return fmt.Errorf("pgbackrest configure: %w", err)
 		}

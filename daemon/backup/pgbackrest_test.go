@@ -433,6 +433,15 @@ func TestPgBackRestConfigure(t *testing.T) {
 	if st2, err := os.Stat(path); err != nil || !os.SameFile(st1, st2) {
 		t.Errorf("unchanged configuration rewritten (err %v)", err)
 	}
+	if err := os.WriteFile(path, []byte("[global]\nrepo1-path=/elsewhere\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := tool.Configure(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, path); got != conf {
+		t.Errorf("a file edited by hand is not written again:\n%s", got)
+	}
 	m.Port = 5434
 	if err := tool.Configure(ctx, m); err != nil {
 		t.Fatal(err)
