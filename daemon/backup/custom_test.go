@@ -149,7 +149,7 @@ func TestCustomContract(t *testing.T) {
 	if err := inst.OwnedDir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	m := backup.Member{Scope: scope, Name: "n1", DataDir: filepath.Join(dir, "data"), BinDir: "/usr/lib/postgresql/15/bin",
+	m := backup.Member{Scope: scope, Name: "n1", DataDir: filepath.Join(dir, "data"), BinDir: inst.Config().BinDir,
 		Major: 15, Host: "127.0.0.1", Port: 5999, Superuser: "postgres", SuperuserPassword: "s3cret", StateDir: dir}
 	tool := func(c dynconf.Custom) backup.Tool {
 		if c.List == "" {
