@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -33,8 +35,8 @@ func customConfig(script, repo string) dynconf.Backup {
 
 // TestCustomExampleScript runs deploy/backup/ramd-backup-example.sh through the contract:
 // it archives, takes backups, lists them, restores to a time into a new data directory
-// (exactly the rows committed before the target), says "not found" with exit 4, and
-// expires down to the retention.
+// (exactly the rows committed before the target), restores a standby that streams, says
+// "not found" with exit 4, and expires down to the retention.
 func TestCustomExampleScript(t *testing.T) {
 	t.Parallel()
 	script := copyScript(t)
@@ -121,6 +123,29 @@ func TestCustomExampleScript(t *testing.T) {
 	if n := waitPromotedCount(t, pitr); n != "200" {
 		t.Errorf("restored to %s: %s rows, want 200", target, n)
 	}
+
+	// A standby from the newest backup and the archive, streaming from the primary.
+	sb := newInstance(t, "standby", logger)
+	sm := member(t, sb, "")
+	if err := tool.Restore(ctx, backup.RestoreRequest{Member: sm, Standby: true, Target: backup.Target{Type: backup.TargetTime, Value: target}}, nil); err != nil {
+		t.Fatalf("Restore standby: %v", err)
+	}
+	auto = readFile(t, filepath.Join(sm.DataDir, "postgresql.auto.conf"))
+	if strings.Contains(auto, "recovery_target") || !strings.Contains(auto, "restore_command = ") {
+		t.Errorf("postgresql.auto.conf of a standby:\n%s", auto)
+	}
+	if _, err := os.Stat(filepath.Join(sm.DataDir, "standby.signal")); err != nil {
+		t.Errorf("standby.signal: %v", err)
+	}
+	start(t, &sb, logger, pg.Settings{Standby: true, PrimaryConnInfo: pg.PrimaryConnInfo(inst.LocalConn(), "standby")})
+	execSQL(t, inst, "INSERT INTO t VALUES (301)")
+	testenv.Eventually(t, waitFor, pollEvery, func() error {
+		n, err := queryString(t.Context(), sb, "SELECT count(*)::text FROM t")
+		if err != nil || n != "301" {
+			return fmt.Errorf("standby rows %s (%v)", n, err)
+		}
+		return nil
+	})
 
 	other := member(t, newInstance(t, "other", logger), "")
 	err = tool.Restore(ctx, backup.RestoreRequest{Member: other, BackupID: "nosuch"}, nil)
