@@ -67,12 +67,22 @@ func requirePgBackRest(t *testing.T) {
 // port. A cleanup stops the server (immediate) and, on failure, prints its log tail.
 func newInstance(t *testing.T, name string, logger *slog.Logger) *pg.Instance {
 	t.Helper()
-	inst, err := pg.New(pg.Config{
+	return newInstanceWith(t, name, logger, nil)
+}
+
+// newInstanceWith is newInstance with mod applied to the configuration.
+func newInstanceWith(t *testing.T, name string, logger *slog.Logger, mod func(*pg.Config)) *pg.Instance {
+	t.Helper()
+	cfg := pg.Config{
 		BinDir:     testenv.PGBinDir(t),
 		DataDir:    testenv.DataDir(t, name),
 		ListenAddr: "127.0.0.1",
 		Port:       testenv.FreePort(t),
-	}, logger)
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	inst, err := pg.New(cfg, logger)
 	if err != nil {
 		t.Fatalf("pg.New: %v", err)
 	}

@@ -230,7 +230,7 @@ func (t *pgbackrestTool) walCommand(m Member, tail string) string {
 		" --stanza=" + archiveWord(t.stanza(m)) + " " + tail
 }
 
-// env is the environment of a command for m (and the primary of a backup from a standby):
+// pgbrEnv is the environment of a command for m (and the primary of a backup from a standby):
 // the superuser's password, and PGHOST for a server without a unix socket (pgBackRest
 // reaches a local server only through pgN-socket-path, else libpq's defaults).
 func pgbrEnv(m Member, primary *Member) []string {

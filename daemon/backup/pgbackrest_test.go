@@ -345,13 +345,17 @@ func TestPgBackRestRestore(t *testing.T) {
 	}
 
 	// Another cluster (another system identifier) on the same stanza: the repository is
-	// not its own (exit 28 from stanza-create, 51 from backup).
-	other := newInstance(t, "other", logger)
+	// not its own (exit 28 from stanza-create, 51 from backup). It has no unix socket, so
+	// these also show that pgBackRest reaches it over TCP (PGHOST).
+	other := newInstanceWith(t, "other", logger, func(c *pg.Config) { c.SocketDir = pg.SocketDirNone })
 	if err := other.Initdb(opCtx(t)); err != nil {
 		t.Fatalf("Initdb: %v", err)
 	}
 	start(t, &other, logger, pg.Settings{})
 	om := member(t, other, stateDir(t, "other-state"))
+	if om.SocketDir != "" {
+		t.Fatalf("member without a socket has SocketDir %q", om.SocketDir)
+	}
 	err = tool.Init(ctx, om)
 	if !errors.Is(err, backup.ErrArchiveMismatch) {
 		t.Errorf("Init of another system on the stanza: %v; want ErrArchiveMismatch", err)
