@@ -320,8 +320,11 @@ func (t *customTool) Restore(ctx context.Context, req RestoreRequest, progress f
 	r := t.request(customOpRestore, m)
 	r.BackupID = req.BackupID
 	tg := req.Target
-	if tg.Type == "" {
+	switch tg.Type {
+	case "":
 		tg.Type = TargetEnd
+	case TargetTime:
+		tg.Value = recoveryTargetTime(tg.Value)
 	}
 	r.Target, r.Standby, r.Delta = &tg, req.Standby, req.Delta
 	if t.cfg.Custom.Restore == "" {

@@ -10,8 +10,9 @@ import (
 // to fn, with bounded memory: a line longer than maxLine is cut at maxLine (fn sees
 // truncated = true and the rest of that line is dropped), and after maxTotal bytes the
 // remaining output is drained and dropped (fn is no longer called). A final line without a
-// newline is handed over by Close. fn runs on the goroutine that calls Write (os/exec's
-// copying goroutine); Write and Close are safe for concurrent use.
+// newline is handed over by Close (unless the total was reached). fn runs on the goroutine
+// that calls Write (os/exec's copying goroutine); Write and Close are safe for concurrent
+// use.
 type lineSplitter struct {
 	fn       func(line string, truncated bool)
 	maxLine  int
@@ -75,7 +76,7 @@ func (s *lineSplitter) Write(p []byte) (int, error) {
 func (s *lineSplitter) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.buf) > 0 && !s.skipping {
+	if len(s.buf) > 0 && !s.skipping && !s.dropped {
 		s.fn(strings.TrimRight(string(s.buf), "\r"), false)
 	}
 	s.buf = nil
@@ -90,7 +91,8 @@ func (s *lineSplitter) Dropped() bool {
 }
 
 // shellWord quotes s as one word for /bin/sh: unchanged when it holds only characters that
-// need no quoting, else in single quotes (a single quote becomes '\”).
+// need no quoting, else in single quotes (an inner single quote closes the quoted part, is
+// escaped with a backslash, and reopens it).
 func shellWord(s string) string {
 	if s != "" && strings.IndexFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_./:=@+,-", r))

@@ -71,7 +71,7 @@ type pgbackrestTool struct {
 	exe string
 
 	mu      sync.Mutex        // guards written and serialises Configure
-	written map[string]string // configuration file -> the content this tool wrote there
+	written map[string]string // configuration file -> the content this tool wrote there (and created its directories for)
 }
 
 func newPgBackRest(b dynconf.Backup, r Runner) *pgbackrestTool {
@@ -118,7 +118,9 @@ func (t *pgbackrestTool) checkMember(m Member) error {
 // retention, the paths under StateDir and the user's options (which may override the log
 // levels); the stanza section points pg1 at m. Console logging is at warn because
 // PostgreSQL runs archive-push and archive-get, whose console output goes to the server
-// log; ramd raises it on the command line of the commands it runs itself.
+// log; ramd raises it on the command line of the commands it runs itself, and keeps their
+// output in the job. File logging is at warn too: pgBackRest never rotates its log files,
+// and at info archive-push alone adds lines for every WAL segment.
 func (t *pgbackrestTool) renderConfig(m Member) string {
 	ret := t.cfg.RetentionValue()
 	dir := pgbrStateDir(m)
@@ -128,7 +130,7 @@ func (t *pgbackrestTool) renderConfig(m Member) string {
 		"lock-path":         filepath.Join(dir, "lock"),
 		"spool-path":        filepath.Join(dir, "spool"),
 		"log-level-console": "warn",
-		"log-level-file":    "info",
+		"log-level-file":    "warn",
 	}
 	if ret.FullDays > 0 {
 		global["repo1-retention-full-type"] = "time"
@@ -186,10 +188,10 @@ func (t *pgbackrestTool) Configure(ctx context.Context, m Member) error {
 	data := t.renderConfig(m)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.written[path] == data {
-		if _, err := os.Stat(path); err == nil {
-			return nil
-		}
+	old, readErr := os.ReadFile(path)
+	if readErr == nil && t.written[path] == data && string(old) == data {
+		// Written by this tool and unchanged since: nothing to create or rewrite.
+		return nil
 	}
 	dir := pgbrStateDir(m)
 	for _, d := range []string{m.StateDir, dir, filepath.Join(dir, "log"), filepath.Join(dir, "lock"), filepath.Join(dir, "spool")} {
@@ -204,7 +206,7 @@ func (t *pgbackrestTool) Configure(ctx context.Context, m Member) error {
 			}
 		}
 	}
-	if old, err := os.ReadFile(path); err != nil || string(old) != data {
+	if readErr != nil || string(old) != data {
 		if err := t.run.WriteOwnedFile(path, []byte(data), 0o600); err != nil {
 			return fmt.Errorf("pgbackrest configure: %w", err)
 		}
@@ -228,7 +230,7 @@ func (t *pgbackrestTool) walCommand(m Member, tail string) string {
 		" --stanza=" + archiveWord(t.stanza(m)) + " " + tail
 }
 
-// env is the environment of a command for m (and the primary of a backup from a standby):
+// pgbrEnv is the environment of a command for m (and the primary of a backup from a standby):
 // the superuser's password, and PGHOST for a server without a unix socket (pgBackRest
 // reaches a local server only through pgN-socket-path, else libpq's defaults).
 func pgbrEnv(m Member, primary *Member) []string {
@@ -259,17 +261,28 @@ func (t *pgbackrestTool) exec(ctx context.Context, m Member, primary *Member, st
 	return out, nil
 }
 
-// pgbrError adds the sentinel that matches pgBackRest's exit code.
+// pgbrError adds the sentinel that matches pgBackRest's exit code, and what the code means.
 func pgbrError(command string, err error) error {
 	var ce *pg.CommandError
 	if errors.As(err, &ce) {
+		var sentinel error
+		var why string
 		switch ce.ExitCode {
 		case pgbrExitLockAcquire:
-			return fmt.Errorf("pgbackrest %s: %w: %w", command, ErrBusy, err)
-		case pgbrExitBackupMismatch, pgbrExitArchiveMismatch, pgbrExitArchiveDuplicate, pgbrExitDBMismatch:
-			return fmt.Errorf("pgbackrest %s: %w: %w", command, ErrArchiveMismatch, err)
+			sentinel, why = ErrBusy, "the stanza's lock is held"
+		case pgbrExitBackupMismatch:
+			sentinel, why = ErrArchiveMismatch, "the stanza belongs to another system identifier"
+		case pgbrExitArchiveMismatch:
+			sentinel, why = ErrArchiveMismatch, "the archive belongs to another system identifier"
+		case pgbrExitArchiveDuplicate:
+			sentinel, why = ErrArchiveMismatch, "the archive holds this segment with other content"
+		case pgbrExitDBMismatch:
+			sentinel, why = ErrArchiveMismatch, "the server's system identifier is not the stanza's"
 		case pgbrExitBackupSetInvalid:
-			return fmt.Errorf("pgbackrest %s: %w: %w", command, ErrNotFound, err)
+			sentinel, why = ErrNotFound, "no backup set matches"
+		}
+		if sentinel != nil {
+			return fmt.Errorf("pgbackrest %s: %s: %w: %w", command, why, sentinel, err)
 		}
 	}
 	return fmt.Errorf("pgbackrest %s: %w", command, err)
@@ -473,7 +486,7 @@ func pgbrRestoreOptions(req RestoreRequest) ([]string, error) {
 	}
 	value := tg.Value
 	if tg.Type == TargetTime {
-		value = pgbrTime(value)
+		value = recoveryTargetTime(value)
 	}
 	opts = append(opts, "--type="+tg.Type, "--target="+value, "--target-action=promote")
 	if tg.Exclusive && tg.Type != TargetName {
@@ -482,9 +495,11 @@ func pgbrRestoreOptions(req RestoreRequest) ([]string, error) {
 	return opts, nil
 }
 
-// pgbrTime writes an RFC 3339 time the way PostgreSQL and pgBackRest's backup set
-// selection both read it ("2006-01-02 15:04:05.999999+00", UTC); other text is passed on.
-func pgbrTime(v string) string {
+// recoveryTargetTime writes an RFC 3339 time the way PostgreSQL's recovery_target_time and
+// pgBackRest's backup set selection both read it: "2006-01-02 15:04:05.999999+00", in UTC.
+// (PostgreSQL 15 refuses a "Z" suffix when it reads the setting at start: time zone
+// abbreviations are not loaded yet.) Other text is passed on as it is.
+func recoveryTargetTime(v string) string {
 	ts, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
 		return v
@@ -499,8 +514,10 @@ var pgbrLabelRe = regexp.MustCompile(`^[0-9]{8}-[0-9]{6}F(_[0-9]{8}-[0-9]{6}[DI]
 var (
 	// pgbrLogLine is one line of pgBackRest's console log: time, process, level, message.
 	pgbrLogLine = regexp.MustCompile(`^[0-9-]+ [0-9:.]+ P[0-9]+ +([A-Z]+): (.*)$`)
-	// pgbrFileLine is a detail line of a file copied: "backup file /x (8KB, 12.34%) checksum …".
-	pgbrFileLine = regexp.MustCompile(`^(?:backup|restore) file .*\([^()]*, ([0-9]+)(?:\.[0-9]+)?%\)`)
+	// pgbrFileLine is a detail line of a file done, with the share of the total done:
+	// "backup file /x (8KB, 12.34%) checksum …", "match file from prior backup /x (8KB,
+	// 13%) …", "restore file /x (8KB, 14%) …".
+	pgbrFileLine = regexp.MustCompile(` file .*\([^()]*, ([0-9]+)(?:\.[0-9]+)?%\)`)
 	pgbrNewLabel = regexp.MustCompile(`^new backup label = (\S+)`)
 )
 

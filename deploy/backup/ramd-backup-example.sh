@@ -144,7 +144,9 @@ do_restore() {
 	id=${RAMD_BACKUP_ID:-}
 	if [ -z "$id" ]; then
 		# The newest backup, or for a time target the newest that stopped before it.
-		target=$(printf '%s' "$RAMD_TARGET_VALUE" | sed 's/\.[0-9]*//')
+		# ramd writes time targets as "2006-01-02 15:04:05.999999+00" (UTC); the stop
+		# times are "2006-01-02T15:04:05Z": compare whole seconds in the latter form.
+		target=$(printf '%s' "$RAMD_TARGET_VALUE" | sed 's/\.[0-9]*//; s/ /T/; s/+00\(:00\)\{0,1\}$/Z/')
 		for c in $(ids); do
 			if [ "$RAMD_TARGET_TYPE" != time ] || [ "${RAMD_RESTORE_STANDBY:-false}" = true ]; then
 				id=$c
