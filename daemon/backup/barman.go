@@ -66,8 +66,11 @@ const (
 // deleted (Expire does). Barman's own backup command ignores both too.
 var barmanIgnoredChecks = []string{"minimum_redundancy_requirements", "failed_backups"}
 
+// barmanTimeLayout is how a target time is handed to barman recover (PostgreSQL's input
+// form, microseconds, numeric zone).
+const barmanTimeLayout = "2006-01-02 15:04:05.999999-07:00"
+
 var (
-	barmanIDRe = regexp.MustCompile(`^\d{8}T\d{6}$`)
 	// barmanStartRe finds the backup ID in the first line `barman backup` prints:
 	// "Starting backup using postgres method for server S in <home>/S/base/<ID>".
 	barmanStartRe = regexp.MustCompile(`^Starting backup using \S+ method for server \S+ in .*/(\d{8}T\d{6})\s*$`)
@@ -383,18 +386,16 @@ func decodeBarman(data []byte, server string, v any) error {
 	return nil
 }
 
-// Init implements Tool: creates the slot on the primary m, starts the streaming archiver
-// (barman cron), waits until pg_receivewal streams, then switches WAL and waits until the
-// segment is archived, so that `check` passes.
+// Init implements Tool: starts the streaming archiver (barman cron; receive-wal creates the
+// slot on the primary m, create_slot = auto), waits until pg_receivewal streams, then
+// switches WAL and waits until the segment is archived, so that `check` passes. An
+// explicit receive-wal --create-slot would log an ERROR on the server at every Init once
+// the slot exists.
 func (t *barmanTool) Init(ctx context.Context, m Member) error {
 	if _, err := t.configure(ctx, m); err != nil {
 		return err
 	}
-	if out, err := t.cmd(ctx, m, true, nil, "receive-wal", "--create-slot", t.server(m)); err != nil &&
-		!strings.Contains(out, "already exists") {
-		return fmt.Errorf("barman: create the replication slot: %w", err)
-	}
-	if err := t.ensureStreaming(ctx, m); err != nil {
+	if err := t.ensureStreaming(ctx, m, false); err != nil {
 		return err
 	}
 	if _, err := t.cmd(ctx, m, true, nil, "switch-wal", "--force", "--archive",
@@ -417,8 +418,9 @@ func (t *barmanTool) Maintain(ctx context.Context, m Member) error {
 }
 
 // ensureStreaming starts the streaming archiver when it does not run (barman cron) and
-// waits until pg_receivewal streams from the primary.
-func (t *barmanTool) ensureStreaming(ctx context.Context, m Member) error {
+// waits until pg_receivewal streams from the primary. When running is enough (backup
+// only checks that receive-wal runs), a held receive-wal lock ends the wait at once.
+func (t *barmanTool) ensureStreaming(ctx context.Context, m Member, runningEnough bool) error {
 	ctx, cancel := context.WithTimeout(ctx, barmanStreamWait)
 	defer cancel()
 	var last error
@@ -427,14 +429,21 @@ func (t *barmanTool) ensureStreaming(ctx context.Context, m Member) error {
 		if err != nil {
 			return fmt.Errorf("barman: streaming archiver: %w", err)
 		}
+		if held && runningEnough {
+			return nil
+		}
 		if !held || attempt%8 == 7 {
 			// Not running (or not streaming for a while): cron starts receive-wal.
-			if _, err := t.cmd(ctx, m, true, nil, "-q", "cron"); err != nil {
+			if _, err := t.cmd(ctx, m, true, nil, "-q", "cron"); err != nil && ctx.Err() == nil {
 				last = err
 			}
 		}
-		if last = t.streaming(ctx, m); last == nil {
+		err = t.streaming(ctx, m)
+		if err == nil {
 			return nil
+		}
+		if ctx.Err() == nil {
+			last = err
 		}
 		select {
 		case <-ctx.Done():
@@ -448,7 +457,7 @@ func (t *barmanTool) ensureStreaming(ctx context.Context, m Member) error {
 // streaming reports nil when the primary lists the streaming archiver as streaming.
 func (t *barmanTool) streaming(ctx context.Context, m Member) error {
 	var st barmanReplicationStatus
-	if err := t.jsonCmd(ctx, m, &st, "replication-status", "--target", "wal-streamer", t.server(m)); err != nil {
+	if err := t.jsonCmd(ctx, m, &st, "replication-status", t.server(m)); err != nil {
 		return err
 	}
 	for _, c := range st.Clients {
@@ -485,7 +494,7 @@ func (t *barmanTool) Backup(ctx context.Context, req BackupRequest, progress fun
 		return Info{}, fmt.Errorf("barman: backup of %s: %w", t.server(m), ErrBusy)
 	}
 	// barman backup refuses to start unless receive-wal runs.
-	if err := t.ensureStreaming(ctx, m); err != nil {
+	if err := t.ensureStreaming(ctx, m, true); err != nil {
 		return Info{}, err
 	}
 	args := []string{"backup", "--wait"}
@@ -881,10 +890,13 @@ func recoverArgs(target Target, standby bool) ([]string, error) {
 	case TargetImmediate:
 		args = append(args, "--target-immediate")
 	case TargetTime:
-		if _, err := time.Parse(time.RFC3339Nano, target.Value); err != nil {
+		at, err := time.Parse(time.RFC3339Nano, target.Value)
+		if err != nil {
 			return nil, fmt.Errorf("target time %q is not RFC 3339: %w", target.Value, err)
 		}
-		args = append(args, "--target-time", target.Value)
+		// Barman 3.4 writes the value as given into recovery_target_time, and PostgreSQL
+		// rejects RFC 3339's "T" and "Z" there: give it PostgreSQL's own form.
+		args = append(args, "--target-time", at.UTC().Format(barmanTimeLayout))
 	case TargetXID:
 		if _, err := strconv.ParseUint(target.Value, 10, 64); err != nil {
 			return nil, fmt.Errorf("target xid %q is not a transaction ID", target.Value)
