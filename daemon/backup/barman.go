@@ -615,9 +615,30 @@ func (t *barmanTool) List(ctx context.Context, m Member) (Catalog, error) {
 			break
 		}
 	}
-	cat.WALMax = lastWAL
+	cat.WALMax = t.walMax(m)
+	if cat.WALMax == "" {
+		cat.WALMax = lastWAL
+	}
 	cat.SystemID = t.systemID(m)
 	return cat, nil
+}
+
+// walMax is the newest complete WAL segment in the archive, from Barman's WAL catalog
+// (wals/xlog.db: one "name<TAB>size<TAB>time<TAB>compression" line per file). show-backup's
+// last_available is the newest segment of the backup's own timeline only.
+func (t *barmanTool) walMax(m Member) string {
+	b, err := os.ReadFile(filepath.Join(t.serverDir(m), "wals", "xlog.db"))
+	if err != nil {
+		return ""
+	}
+	best := ""
+	for line := range strings.SplitSeq(string(b), "\n") {
+		name, _, _ := strings.Cut(line, "\t")
+		if len(name) == 24 && strings.Trim(name, "0123456789ABCDEF") == "" && name > best {
+			best = name
+		}
+	}
+	return best
 }
 
 // systemID reads the system identifier Barman stored for the server (0 unknown).
