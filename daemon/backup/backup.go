@@ -199,3 +199,12 @@ func New(b dynconf.Backup, r Runner) (Tool, error) {
 	}
 	return nil, fmt.Errorf("backup: unknown tool %q", b.Tool)
 }
+
+// Stopper is implemented by tools that keep processes running on a node between calls
+// (Barman's streaming archiver, started by Maintain). The daemon calls Stop on a node that
+// no longer runs the tool's maintenance because another node took that role, so that a
+// single node archives; Stop only stops processes of this node. A plain shutdown of ramd
+// need not call it: the archiver keeps streaming until the next ramd takes over.
+type Stopper interface {
+	Stop(ctx context.Context, m Member) error
+}
