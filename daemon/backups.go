@@ -49,6 +49,8 @@ type backups struct {
 	// leaderArchived the last one the leader published. Loop goroutine only.
 	archived       string
 	leaderArchived string
+	// maintainer is set while this node runs the tool's maintenance (the leader). Loop only.
+	maintainer bool
 
 	runner jobRunner
 	sched  scheduleState
@@ -122,11 +124,16 @@ func (n *Node) tendBackups(ctx context.Context, o *observation) {
 		n.dispatchBackupJobs(ctx, o)
 		n.fireSchedules(ctx, o)
 		n.maintainTool(ctx)
-	} else {
-		b.mu.Lock()
-		b.initialized = ""
-		b.mu.Unlock()
-		b.runner.stopUnlessLeader(n.logger)
+		b.maintainer = true
+		return
+	}
+	b.mu.Lock()
+	b.initialized = ""
+	b.mu.Unlock()
+	b.runner.stopUnlessLeader(n.logger)
+	if b.maintainer {
+		b.maintainer = false
+		n.stopToolProcesses()
 	}
 }
 
@@ -187,7 +194,10 @@ func (n *Node) archiveParameters() map[string]string {
 			p["archive_command"] = c
 		}
 	}
-	if c := tool.RestoreCommand(m); c != "" {
+	// Barman's get-wal starts a Python process per file: as every member's restore_command it
+	// would slow the history-file lookups of a promotion by seconds. Its members stream
+	// through their slots; Barman's own restores set restore_command for their recovery.
+	if c := tool.RestoreCommand(m); c != "" && cfg.Tool != dynconf.ToolBarman {
 		p["restore_command"] = c
 	}
 	p["archive_timeout"] = strconv.Itoa(int(cfg.ArchiveTimeoutValue() / time.Second))
@@ -328,4 +338,35 @@ func (n *Node) backupStatus(o *observation) BackupStatus {
 	s.Figures = b.stats.snapshot()
 	s.Figures.Tool = s.Tool
 	return s
+}
+
+// toolSlots are the replication slots the backup tool streams through (Barman's), kept on
+// the leader like the members' slots.
+func (n *Node) toolSlots() []string {
+	b := &n.bk
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cfg == nil || b.cfg.Tool != dynconf.ToolBarman {
+		return nil
+	}
+	return []string{b.cfg.Barman.SlotValue()}
+}
+
+// stopToolProcesses stops what the tool keeps running on this node (Barman's streaming
+// archiver) once the node no longer is the leader: another node's archiver takes over.
+func (n *Node) stopToolProcesses() {
+	tool, m, _, err := n.currentTool()
+	s, ok := tool.(backup.Stopper)
+	if err != nil || !ok {
+		return
+	}
+	n.tasks.run(func(ctx context.Context) {
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := s.Stop(sctx, m); err != nil {
+			n.logger.Warn("stop the backup tool's processes", "tool", tool.Name(), "err", err)
+			return
+		}
+		n.logger.Info("stopped the backup tool's processes: no longer the leader", "tool", tool.Name())
+	})
 }

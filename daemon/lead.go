@@ -141,6 +141,12 @@ func (n *Node) maintainSlots(ctx context.Context, o *observation) {
 		wanted[s] = true
 		delete(n.slotsGoneSince, s)
 	}
+	// The backup tool's slot (Barman's streaming archiver) exists on every new primary from
+	// its promotion on, so the archiver resumes where it stopped.
+	for _, s := range n.toolSlots() {
+		want = append(want, s)
+		wanted[s] = true
+	}
 	if err := n.pg.EnsureSlots(ctx, want); err != nil {
 		n.logger.Warn("ensure replication slots", "err", err)
 	}
@@ -216,7 +222,7 @@ func (n *Node) promote(ctx context.Context, o *observation) error {
 	pctx, pcancel := context.WithTimeout(ctx, promoteTimeout)
 	defer pcancel()
 	n.setState("promoting")
-	if err := n.pg.Promote(pctx); err != nil {
+	if err := n.promoteBeating(ctx, pctx, uint64(lsn)); err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}
 	n.confirmed(n.lock.ConfirmedAt) // arm the guard on the now writable postmaster
@@ -236,6 +242,26 @@ func (n *Node) promote(ctx context.Context, o *observation) error {
 		n.finishSwitchover(cctx, o, true, "")
 	}
 	return nil
+}
+
+// promoteBeating promotes PostgreSQL while the leader keeps heartbeating: a promotion that
+// takes longer than the fencing window (a slow restore_command asked for history files, a
+// long end-of-recovery checkpoint) must not let the guard fence the server it promotes, nor
+// the replicas race. The heartbeats stop when Consul refuses them, and the guard then fences
+// at its deadline as always.
+func (n *Node) promoteBeating(ctx, pctx context.Context, optime uint64) error {
+	done := make(chan error, 1)
+	go func() { done <- n.pg.Promote(pctx) }()
+	tick := time.NewTicker(n.timings().LoopWait)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			n.beatNow(ctx, optime)
+		}
+	}
 }
 
 func (n *Node) appendHistory(ctx context.Context, o *observation, e consul.HistoryEntry) {

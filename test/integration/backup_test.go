@@ -503,3 +503,108 @@ func TestBackupPointInTimeRestore(t *testing.T) {
 		return nil
 	})
 }
+
+// TestBackupBarman: Barman without SSH through ramd: a backup job, then a failover after
+// which the streaming archiver's slot exists on the new primary and Barman's check passes
+// with no manual reset; then a point-in-time restore of the cluster into a new one.
+func TestBackupBarman(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	needTool(t, "barman")
+	home := ownedDir(t, "barman")
+	c := harness.New(t, ramdBin, addr, 2, harness.Options{})
+	c.StartAll()
+	p := c.WaitPrimary(120 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	ctx := context.Background()
+	cfg := fmt.Sprintf(`{"backup":{"tool":"barman","barman":{"home":%q}}}`, home)
+	if code, body := patch(t, p.APIURL()+"/config", cfg, ""); code != http.StatusOK {
+		t.Fatalf("PATCH backup: %d %s", code, body)
+	}
+	checkOK := func(n *harness.Node, within time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		testenv.Eventually(t, within, time.Second, func() error {
+			code, body := post(t, n.APIURL()+"/api/v1/backups/check", "")
+			var a client.JobAccepted
+			if code != http.StatusAccepted || json.Unmarshal([]byte(body), &a) != nil {
+				return fmt.Errorf("POST /api/v1/backups/check: %d %s", code, body)
+			}
+			j := waitJob(t, n, a.JobID, 2*time.Minute)
+			if j.State != client.JobSucceeded {
+				return fmt.Errorf("barman check: %s", j.Error)
+			}
+			return nil
+		})
+		return time.Since(start)
+	}
+	t.Logf("barman check OK %s after the configuration", checkOK(p, 2*time.Minute).Round(time.Millisecond))
+	if err := p.Exec(ctx, "CREATE TABLE bar (v int); INSERT INTO bar SELECT generate_series(1, 1000)"); err != nil {
+		t.Fatal(err)
+	}
+	j := waitJob(t, p, startBackup(t, p, "full"), 3*time.Minute)
+	if j.State != client.JobSucceeded || j.Backup == nil || j.Backup.Label == "" || j.Backup.StopLSN == "" {
+		t.Fatalf("barman backup job: %s %s %+v", j.State, j.Error, j.Backup)
+	}
+	if code, body := post(t, p.APIURL()+"/api/v1/backups", `{"type":"incr"}`); code != http.StatusBadRequest || !strings.Contains(body, `"field":"type"`) {
+		t.Errorf("an incremental Barman backup: %d %s, want 400 naming type", code, body)
+	}
+
+	p.Kill()
+	next := c.WaitPrimary(60 * time.Second)
+	testenv.Eventually(t, 60*time.Second, 500*time.Millisecond, func() error {
+		n, err := next.QueryInt(ctx, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'barman'")
+		if err != nil || n != 1 {
+			return fmt.Errorf("no barman slot on the new primary %s (%d, %v)", next.Name, n, err)
+		}
+		return nil
+	})
+	took := checkOK(next, 3*time.Minute)
+	t.Logf("after the failover to %s: the barman slot exists and barman check passed %s later, without receive-wal --reset", next.Name, took.Round(time.Millisecond))
+	if ev := c.LogEvents("--reset"); len(ev) > 0 {
+		t.Errorf("a receive-wal reset was used: %v", ev)
+	}
+
+	// Point in time into a new cluster: the rows committed before the target, no more.
+	if err := next.Exec(ctx, "INSERT INTO bar SELECT generate_series(1001, 1200)"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	target, err := next.QueryString(ctx, `SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if err := next.Exec(ctx, "INSERT INTO bar SELECT generate_series(1201, 1500)"); err != nil {
+		t.Fatal(err)
+	}
+	seg, err := next.QueryString(ctx, "SELECT pg_walfile_name(pg_switch_wal())")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 3*time.Minute, 2*time.Second, func() error {
+		var l client.BackupList
+		code, body := getURL(next.APIURL() + "/api/v1/backups")
+		if code != http.StatusOK || json.Unmarshal([]byte(body), &l) != nil || l.WALMax < seg {
+			return fmt.Errorf("Barman's archive ends at %q, waiting for %s (%d)", l.WALMax, seg, code)
+		}
+		return nil
+	})
+	boot := filepath.Join(ownedDir(t, "boot"), "bootstrap.json")
+	doc := fmt.Sprintf(`{"bootstrap":{"method":"backup","from":{"tool":"barman","barman":{"home":%q,"server":%q}},
+		"target":{"type":"time","value":%q}},"backup":{"tool":"barman","barman":{"home":%q}}}`, home, c.Scope, target, home)
+	if err := os.WriteFile(boot, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := harness.New(t, ramdBin, addr, 1, harness.Options{Env: map[string]string{"RAMD_BOOTSTRAP_CONFIG": boot}})
+	start := time.Now()
+	dst.StartAll()
+	q := dst.WaitPrimary(4 * time.Minute)
+	t.Logf("restored with Barman to %s into a new cluster in %s", target, time.Since(start).Round(time.Millisecond))
+	if n, err := q.QueryInt(ctx, "SELECT count(*) FROM bar"); err != nil || n != 1200 {
+		t.Fatalf("restored rows: %d (%v), want the 1200 committed before the target", n, err)
+	}
+	if v, _ := showOn(t, q, "archive_command"); v == "false" {
+		t.Errorf("the restored cluster kept Barman's archive_command = false")
+	}
+}
