@@ -438,7 +438,17 @@ func (t *pgbackrestTool) Restore(ctx context.Context, req RestoreRequest, progre
 			return fmt.Errorf("pgbackrest restore: %w", err)
 		}
 	}
-	opts = append(opts, "--log-level-console=detail", "--recovery-option=restore_command="+t.RestoreCommand(m))
+	// pgBackRest writes recovery options into postgresql.auto.conf between single quotes
+	// without escaping them (2.45): a command holding a quote (a quoted path) or a
+	// backslash goes in as a placeholder that ramd replaces afterwards.
+	restoreCmd := t.RestoreCommand(m)
+	quoted := strings.ContainsAny(restoreCmd, `'\`)
+	if quoted {
+		opts = append(opts, "--recovery-option=restore_command="+pgbrRestorePlaceholder)
+	} else {
+		opts = append(opts, "--recovery-option=restore_command="+restoreCmd)
+	}
+	opts = append(opts, "--log-level-console=detail")
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.TimeoutValue())
 	defer cancel()
 	pr := &pgbrProgress{fn: progress, pct: -1}
@@ -449,7 +459,35 @@ func (t *pgbackrestTool) Restore(ctx context.Context, req RestoreRequest, progre
 	if err != nil {
 		return fmt.Errorf("restore into %s: %w", m.DataDir, err)
 	}
+	if quoted {
+		if err := t.writeRestoreCommand(m.DataDir, restoreCmd); err != nil {
+			return fmt.Errorf("restore into %s: %w", m.DataDir, err)
+		}
+	}
 	pr.report(Progress{Message: "restore finished", Percent: 100})
+	return nil
+}
+
+// pgbrRestorePlaceholder stands for a restore_command pgBackRest cannot write itself.
+const pgbrRestorePlaceholder = "ramd-restore-command"
+
+// writeRestoreCommand replaces the placeholder restore_command pgBackRest wrote into
+// postgresql.auto.conf with cmd, quoted for the configuration file.
+func (t *pgbackrestTool) writeRestoreCommand(dataDir, cmd string) error {
+	path := filepath.Join(dataDir, "postgresql.auto.conf")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read recovery settings: %w", err)
+	}
+	placeholder := "restore_command = '" + pgbrRestorePlaceholder + "'"
+	if !bytes.Contains(data, []byte(placeholder)) {
+		return fmt.Errorf("%s: pgbackrest wrote no restore_command", path)
+	}
+	quoted := "restore_command = '" + strings.NewReplacer(`\`, `\\`, `'`, `''`).Replace(cmd) + "'"
+	data = bytes.ReplaceAll(data, []byte(placeholder), []byte(quoted))
+	if err := t.run.WriteOwnedFile(path, data, 0o600); err != nil {
+		return fmt.Errorf("write recovery settings: %w", err)
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package backup_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -243,7 +244,8 @@ func checkProgress(t *testing.T, ps []backup.Progress) {
 // TestPgBackRestRestore: point-in-time recovery into a new data directory has exactly the
 // rows committed before the target; an unknown set or a target before every backup is
 // ErrNotFound; a standby restore streams from the primary; a backup from that standby; a
-// cluster of another system identifier is refused the stanza (ErrArchiveMismatch).
+// backup cut short by its context releases the lock; a cluster of another system
+// identifier is refused the stanza (ErrArchiveMismatch).
 func TestPgBackRestRestore(t *testing.T) {
 	requirePgBackRest(t)
 	t.Parallel()
@@ -264,7 +266,7 @@ func TestPgBackRestRestore(t *testing.T) {
 	}
 
 	pitr := newInstance(t, "pitr", logger)
-	pm := member(t, pitr, stateDir(t, "pitr-state"))
+	pm := member(t, pitr, stateDir(t, "pitr state"))
 	err := tool.Restore(ctx, backup.RestoreRequest{Member: pm, BackupID: "20990101-000000F"}, nil)
 	if !errors.Is(err, backup.ErrNotFound) {
 		t.Errorf("Restore of an unknown set: %v; want ErrNotFound", err)
@@ -288,7 +290,9 @@ func TestPgBackRestRestore(t *testing.T) {
 	auto := readFile(t, filepath.Join(pm.DataDir, "postgresql.auto.conf"))
 	t.Logf("postgresql.auto.conf after restore:\n%s", auto)
 	for _, want := range []string{
-		"restore_command = '" + tool.RestoreCommand(pm) + "'",
+		// The state directory's name holds a space: the command quotes it, and the quotes
+		// are doubled in the file (pgBackRest 2.45 would write them as they are).
+		"restore_command = '" + strings.ReplaceAll(tool.RestoreCommand(pm), "'", "''") + "'",
 		"recovery_target_time = '",
 		"recovery_target_action = 'promote'",
 	} {
@@ -343,6 +347,19 @@ func TestPgBackRestRestore(t *testing.T) {
 	if !sawStandby {
 		t.Errorf("backup %s: no progress line mentions the standby: %+v", fromStandby.ID, prog.all())
 	}
+
+	// A backup cut short by its context: pgBackRest's process group is killed and its lock
+	// released (expire takes the same lock).
+	short, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
+	cutAt := time.Now()
+	_, err = tool.Backup(short, backup.BackupRequest{Type: "full", JobID: "job-cut", Member: m}, nil)
+	cancel()
+	cutTook := time.Since(cutAt)
+	if !errors.Is(err, context.DeadlineExceeded) || cutTook > 10*time.Second {
+		t.Errorf("Backup with a short context: %v after %s; want the deadline", err, cutTook)
+	}
+	testenv.Eventually(t, waitFor, pollEvery, func() error { return tool.Expire(ctx, m) })
+	t.Logf("backup cut after %s (%v); expire got the lock %s later", cutTook.Round(time.Millisecond), err, (time.Since(cutAt) - cutTook).Round(time.Millisecond))
 
 	// Another cluster (another system identifier) on the same stanza: the repository is
 	// not its own (exit 28 from stanza-create, 51 from backup). It has no unix socket, so
