@@ -77,7 +77,7 @@ func (n *Node) fireSchedules(_ context.Context, o *observation) {
 		}
 		slices.Sort(due)
 		for _, typ := range due {
-			id, err := n.StartBackup(cctx, BackupRequest{Type: typ, Schedule: typ})
+			id, err := n.StartBackup(cctx, BackupRequest{Type: typ, Schedule: typ + " @ " + ticks[typ].Format(time.RFC3339)})
 			if err != nil {
 				n.logger.Error("scheduled backup", "type", typ, "tick", ticks[typ], "err", err)
 				continue

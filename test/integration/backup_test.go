@@ -608,3 +608,114 @@ func TestBackupBarman(t *testing.T) {
 		t.Errorf("the restored cluster kept Barman's archive_command = false")
 	}
 }
+
+// TestBackupCustomSchedules: the shipped example script as a custom tool, driven by a
+// schedule every 10 seconds: each tick runs exactly one backup across a leader change (the
+// leader killed) and a ramd restart; a suspended schedule fires no more; "run now" runs at
+// once; the backups are listed through the API.
+func TestBackupCustomSchedules(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	dir := ownedDir(t, "custom")
+	script := filepath.Join(dir, "ramd-backup-example.sh")
+	src, err := os.ReadFile(filepath.Join("..", "..", "deploy", "backup", "ramd-backup-example.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(script, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	repo := filepath.Join(dir, "repo")
+	c := harness.New(t, ramdBin, addr, 2, harness.Options{})
+	c.StartAll()
+	p := c.WaitPrimary(120 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	cmd := script + " " + repo
+	cfg := map[string]any{"backup": map[string]any{"tool": "custom", "schedules": map[string]any{"full": "*/10 * * * * *"},
+		"custom": map[string]any{"backup": cmd, "list": cmd, "restore": cmd, "expire": cmd, "timeout": "2m",
+			"archive_command": cmd + ` archive "%p" "%f"`, "restore_command": cmd + ` restore-wal "%f" "%p"`}}}
+	body, _ := json.Marshal(cfg)
+	if code, out := patch(t, p.APIURL()+"/config", string(body), ""); code != http.StatusOK {
+		t.Fatalf("PATCH backup: %d %s", code, out)
+	}
+	// ticks returns the scheduled jobs per tick and how many there are.
+	ticks := func(n *harness.Node) (map[string][]client.Job, int) {
+		code, body := getURL(n.APIURL() + "/api/v1/backup/jobs")
+		var js []client.Job
+		if code != http.StatusOK || json.Unmarshal([]byte(body), &js) != nil {
+			return nil, 0
+		}
+		out := map[string][]client.Job{}
+		for _, j := range js {
+			if j.Backup != nil && strings.HasPrefix(j.Backup.Schedule, "full @ ") {
+				out[j.Backup.Schedule] = append(out[j.Backup.Schedule], j)
+			}
+		}
+		return out, len(out)
+	}
+	waitTicks := func(n *harness.Node, atLeast int) {
+		t.Helper()
+		testenv.Eventually(t, 2*time.Minute, time.Second, func() error {
+			if _, k := ticks(n); k < atLeast {
+				return fmt.Errorf("%d scheduled ticks, waiting for %d", k, atLeast)
+			}
+			return nil
+		})
+	}
+	waitTicks(p, 2)
+	// A leader change: the leader dies, the other member fires the next ticks.
+	p.Kill()
+	next := c.WaitPrimary(60 * time.Second)
+	_, before := ticks(next)
+	waitTicks(next, before+2)
+	// A restart of ramd on the leader (it hands over and comes back).
+	if err := next.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	p.Start()
+	next.Start()
+	now := c.WaitPrimary(90 * time.Second)
+	_, before = ticks(now)
+	waitTicks(now, before+2)
+	all, k := ticks(now)
+	for tick, js := range all {
+		if len(js) != 1 {
+			t.Errorf("tick %s ran %d backups", tick, len(js))
+		}
+	}
+	done := 0
+	for tick, js := range all {
+		switch js[0].State {
+		case client.JobSucceeded:
+			done++
+		case client.JobFailed:
+			t.Logf("tick %s: %s", tick, js[0].Error) // its node died or handed over mid-way
+		}
+	}
+	t.Logf("%d ticks, one backup each, across a leader change and a ramd restart; %d succeeded", k, done)
+	if done == 0 {
+		t.Error("no scheduled backup succeeded")
+	}
+
+	// Suspend: no tick fires any more; run now still runs one.
+	code, out := post(t, now.APIURL()+"/api/v1/backup/schedule", `{"type":"full","suspend":true}`)
+	if code != http.StatusOK || !strings.Contains(out, `"suspended":true`) {
+		t.Fatalf("suspend: %d %s", code, out)
+	}
+	time.Sleep(3 * time.Second) // every member takes the change at its next cycle
+	_, suspendedAt := ticks(now)
+	time.Sleep(21 * time.Second) // two ticks
+	if _, k := ticks(now); k != suspendedAt {
+		t.Errorf("a suspended schedule fired: %d ticks, %d when suspended", k, suspendedAt)
+	}
+	j := waitJob(t, now, mustAccepted(t, now, "/api/v1/backup-schedules/full/run"), 2*time.Minute)
+	if j.State != client.JobSucceeded || j.Backup == nil || j.Backup.Label == "" {
+		t.Errorf("run now: %s %s %+v", j.State, j.Error, j.Backup)
+	}
+	var l client.BackupList
+	code, out = getURL(now.APIURL() + "/api/v1/backups")
+	if code != http.StatusOK || json.Unmarshal([]byte(out), &l) != nil || len(l.Backups) == 0 || l.LastSuccess.IsZero() {
+		t.Fatalf("GET /api/v1/backups: %d %s", code, out)
+	}
+	t.Logf("the custom tool lists %d backups (retention keeps the newest), last good one %s ago", len(l.Backups), time.Duration(l.AgeSeconds*float64(time.Second)).Round(time.Second))
+}
