@@ -24,6 +24,7 @@ var descriptions = map[string]string{
 	"RAMD_RECLONE_ON_REWIND_FAILURE": "remove the data directory and clone again when pg_rewind fails",
 	"RAMD_MEMBER_SLOTS_TTL":          "keep replication slots of departed members this long, unless the cluster's member_slots_ttl is set",
 	"RAMD_HANDOVER_WAIT":             "on SIGTERM a primary waits this long for a successor before exiting",
+	"RAMD_BOOTSTRAP_CONFIG":          "JSON file: the dynamic configuration a new cluster starts with; its bootstrap object can restore another cluster's backup instead of initdb (docs/BACKUPS.md)",
 	"RAMD_PG_BIN_DIR":                "PostgreSQL binaries (default: from PATH, else the highest /usr/lib/postgresql/<N>/bin)",
 	"RAMD_DATA_DIR":                  "PostgreSQL data directory (required)",
 	"RAMD_PG_LISTEN":                 "PostgreSQL listen address",
