@@ -97,9 +97,9 @@ func (n *Node) observePG(ctx context.Context, o *observation) {
 		in.PG.DataEmpty = true
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout+time.Second)
-	defer cancel()
 	if n.pg.Running() {
+		cctx, cancel := context.WithTimeout(ctx, n.timings().PGBudget())
+		defer cancel()
 		s, err := n.pg.Status(cctx)
 		if err == nil && s.Running {
 			o.pg = s
@@ -130,6 +130,9 @@ func (n *Node) observePG(ctx context.Context, o *observation) {
 		in.PG.Unknown = true
 		return
 	}
+	// A stopped server: pg_controldata is a program to start, with the budget it always had.
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout+time.Second)
+	defer cancel()
 	cd, err := n.pg.ControlData(cctx)
 	if err != nil {
 		n.logger.Warn("read pg_controldata", "err", err)
