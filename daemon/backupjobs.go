@@ -218,13 +218,13 @@ func (n *Node) runBackupJob(ctx context.Context, id string) {
 		if j.Node == n.cfg.Name {
 			why = fmt.Sprintf("ramd on %s restarted while the job ran", j.Node)
 		}
-		n.finishBackupJob(ctx, id, errors.New(why), "")
+		n.finishBackupJob(ctx, id, errors.New(why))
 		dequeue()
 		return
 	}
 	tool, m, cfg, err := n.currentTool()
 	if err != nil {
-		n.finishBackupJob(ctx, id, err, "")
+		n.finishBackupJob(ctx, id, err)
 		dequeue()
 		return
 	}
@@ -270,7 +270,7 @@ func (n *Node) runBackupJob(ctx context.Context, id string) {
 	if j.Kind == consul.JobBackupKind {
 		n.bk.stats.recordBackup(cfg.Tool, j.Backup.Type, info, err)
 	}
-	n.finishBackupJob(ctx, id, err, "")
+	n.finishBackupJob(ctx, id, err)
 	dequeue()
 }
 
@@ -327,7 +327,7 @@ func (n *Node) recordBackupInfo(ctx context.Context, id string, info backup.Info
 }
 
 // finishBackupJob ends a job as succeeded or failed with the error and the tool's output tail.
-func (n *Node) finishBackupJob(ctx context.Context, id string, err error, _ string) {
+func (n *Node) finishBackupJob(ctx context.Context, id string, err error) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.timings().RetryTimeout*4)
 	defer cancel()
 	now := time.Now().UTC()
