@@ -732,9 +732,9 @@ func failedChecks(checks map[string]barmanCheck) string {
 	return strings.Join(names, ", ")
 }
 
-// Restore implements Tool: barman recover --get-wal into req.Member.DataDir, then the
-// restore_command Barman wrote (sudo -u USER barman get-wal, without ramd's configuration
-// file) is replaced by ramd's get-wal command.
+// Restore implements Tool: barman recover into req.Member.DataDir (see recoverArgs). For a
+// recovery to the end of the archive the restore_command Barman writes with --get-wal
+// (sudo -u USER barman get-wal, without ramd's configuration file) is replaced by ramd's.
 func (t *barmanTool) Restore(ctx context.Context, req RestoreRequest, progress func(Progress)) error {
 	m := req.Member
 	if !filepath.IsAbs(m.DataDir) {
@@ -794,7 +794,10 @@ func (t *barmanTool) Restore(ctx context.Context, req RestoreRequest, progress f
 	if runErr != nil {
 		return fmt.Errorf("barman: recover backup %s into %s: %w", id, m.DataDir, runErr)
 	}
-	return t.fixRestoreCommand(m, !req.Standby)
+	if slices.Contains(args, "--get-wal") {
+		return t.fixRestoreCommand(m, true)
+	}
+	return nil
 }
 
 // prepareDest makes sure the data directory exists, owned by the OS user and mode 0700,
@@ -897,17 +900,22 @@ func pickBackup(infos []Info, target Target) (string, error) {
 	return best.ID, nil
 }
 
-// recoverArgs are barman recover's options for target (or a standby copy).
+// recoverArgs are barman recover's options for target (or a standby copy). A recovery
+// to the end of the archive fetches WAL with get-wal (--get-wal, then ramd's command),
+// which serves .partial segments too and lets PostgreSQL see every timeline history file
+// of the archive; the others let Barman copy the WAL they need into the copy at once
+// (restore_command 'cp barman_wal/%f %p'): one Python start per segment would make a
+// long recovery slow.
 func recoverArgs(target Target, standby bool) ([]string, error) {
-	args := []string{"--get-wal"}
 	if standby {
-		return append(args, "--standby-mode"), nil
+		return []string{"--standby-mode"}, nil
 	}
+	var args []string
 	switch target.Type {
 	case "", TargetEnd:
-		// No target: recovery replays the whole archive (restore_command), then promotes
-		// on a new timeline.
-		return args, nil
+		// No target: recovery replays the whole archive through restore_command, then
+		// promotes on a new timeline.
+		return []string{"--get-wal"}, nil
 	case TargetImmediate:
 		args = append(args, "--target-immediate")
 	case TargetTime:

@@ -375,8 +375,7 @@ func TestBarmanLifecycle(t *testing.T) {
 			t.Fatalf("Restore: %v", err)
 		}
 		auto, _ := os.ReadFile(filepath.Join(dir, "postgresql.auto.conf"))
-		if !strings.Contains(string(auto), "restore_command = '"+strings.ReplaceAll(s.tool.RestoreCommand(rm), " get-wal", " get-wal -P")) ||
-			strings.Contains(string(auto), "sudo") || !strings.Contains(string(auto), "recovery_target_action = 'promote'") {
+		if !strings.Contains(string(auto), "restore_command = 'cp barman_wal/%f %p'") || !strings.Contains(string(auto), "recovery_target_action = 'promote'") {
 			t.Errorf("postgresql.auto.conf of the copy:\n%s", auto)
 		}
 		inst := bmInstance(t, "pitr", s.logger, dir)
@@ -392,6 +391,35 @@ func TestBarmanLifecycle(t *testing.T) {
 			return nil
 		})
 		t.Logf("restore to %s and recovery: %s", target, time.Since(start))
+	})
+
+	t.Run("RestoreEnd", func(t *testing.T) {
+		dir := testenv.DataDir(t, "end")
+		rm := m
+		rm.DataDir = dir
+		start := time.Now()
+		if err := s.tool.Restore(bmCtx(t), backup.RestoreRequest{Member: rm}, nil); err != nil {
+			t.Fatalf("Restore: %v", err)
+		}
+		auto, _ := os.ReadFile(filepath.Join(dir, "postgresql.auto.conf"))
+		if !strings.Contains(string(auto), "restore_command = '"+strings.ReplaceAll(s.tool.RestoreCommand(rm), " get-wal", " get-wal -P")) ||
+			strings.Contains(string(auto), "sudo") {
+			t.Errorf("postgresql.auto.conf of the copy:\n%s", auto)
+		}
+		inst := bmInstance(t, "end", s.logger, dir)
+		bmStart(t, &inst, s.logger, pg.Settings{})
+		// Every row: the archive and the newest streamed (.partial) segment.
+		testenv.Eventually(t, bmWaitFor, bmPoll, func() error {
+			r, err := bmQuery(t.Context(), inst, "SELECT pg_is_in_recovery()::text || ' ' || (SELECT count(*) FROM t)::text || ' ' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)")
+			if err != nil {
+				return err
+			}
+			if r != "false 2200 00000002" {
+				return fmt.Errorf("in recovery, rows, timeline: %s; want false 2200 00000002", r)
+			}
+			return nil
+		})
+		t.Logf("restore to the end and recovery: %s", time.Since(start))
 	})
 
 	t.Run("PITRErrors", func(t *testing.T) {
