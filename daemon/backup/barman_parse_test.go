@@ -45,7 +45,7 @@ func TestBarmanParseShowBackup(t *testing.T) {
 		{
 			name: "failed",
 			file: "show-backup-failed.json",
-			want: barmanInfo{Info: Info{ID: "20261204T095001", Type: "full", Status: StatusFailed}},
+			want: barmanInfo{Info: Info{ID: "20261204T102310", Type: "full", Status: StatusFailed}},
 		},
 		{name: "unknown", file: "show-backup-unknown.json", wantErr: true},
 	}
@@ -91,6 +91,23 @@ func TestBarmanParseListBackups(t *testing.T) {
 	if err := decodeBarman(barmanSample(t, "list-backups.json"), "other", &entries); err == nil {
 		t.Error("decode for another server: no error")
 	}
+
+	// REDUNDANCY 1 with an obsolete, a failed and a valid backup.
+	if err := decodeBarman(barmanSample(t, "list-backups-retention.json"), "main", &entries); err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, e := range entries {
+		i := e.info()
+		rows = append(rows, i.ID+" "+i.Status+" "+i.Retention)
+	}
+	want2 := []string{"20261204T102317 done VALID", "20261204T102310 failed ", "20261204T102308 done OBSOLETE"}
+	if diff := cmp.Diff(want2, rows); diff != "" {
+		t.Errorf("retention sample (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"20261204T102308", "20261204T102310"}, expirable(entries)); diff != "" {
+		t.Errorf("expirable (-want +got):\n%s", diff)
+	}
 }
 
 func TestBarmanParseEpoch(t *testing.T) {
@@ -125,12 +142,14 @@ func TestBarmanParseCheck(t *testing.T) {
 			t.Errorf("%s: failed checks %q, want %q", tt.file, got, tt.want)
 		}
 	}
-	ignored := map[string]barmanCheck{
-		"minimum_redundancy_requirements": {Status: "FAILED", Hint: "have 0 backups, expected at least 1"},
-		"failed_backups":                  {Status: "FAILED", Hint: "there are 1 failed backups"},
-	}
-	if got := failedChecks(ignored); got != "" {
-		t.Errorf("ignored checks reported: %q", got)
+	for _, file := range []string{"check-min-redundancy.json", "check-failed-backups.json"} {
+		var checks map[string]barmanCheck
+		if err := decodeBarman(barmanSample(t, file), "main", &checks); err != nil {
+			t.Fatal(err)
+		}
+		if got := failedChecks(checks); got != "" {
+			t.Errorf("%s: ignored checks reported: %q", file, got)
+		}
 	}
 }
 
