@@ -520,6 +520,11 @@ func (t *barmanTool) Backup(ctx context.Context, req BackupRequest, progress fun
 	}
 	if id == "" {
 		if runErr != nil {
+			// Barman refused to start ("Impossible to start the backup. Check the log"):
+			// name the failed checks.
+			if cerr := t.Check(ctx, m); cerr != nil {
+				runErr = errors.Join(runErr, cerr)
+			}
 			return Info{}, fmt.Errorf("barman: backup of %s: %w", t.server(m), runErr)
 		}
 		return Info{}, fmt.Errorf("barman: backup of %s: no backup ID in barman's output", t.server(m))
@@ -979,9 +984,7 @@ func (t *barmanTool) stopReceiver(ctx context.Context, m Member) (bool, error) {
 	return true, nil
 }
 
-// Stopper is implemented by tools that keep processes running on a node between calls
-// (Barman's streaming archiver). The daemon calls Stop when the node no longer runs the
-// tool's maintenance, so that only one node archives.
+// The streaming archiver outlives every call: Barman is a Stopper.
 var _ Stopper = (*barmanTool)(nil)
 
 // lineWriter calls f for each complete line written to it (and the rest at Flush).
