@@ -800,7 +800,7 @@ func (t *barmanTool) Restore(ctx context.Context, req RestoreRequest, progress f
 		return fmt.Errorf("barman: recover backup %s into %s: %w", id, m.DataDir, runErr)
 	}
 	if slices.Contains(args, "--get-wal") {
-		return t.fixRestoreCommand(m, !req.Standby)
+		return t.fixRestoreCommand(m, true)
 	}
 	return nil
 }
@@ -905,17 +905,15 @@ func pickBackup(infos []Info, target Target) (string, error) {
 	return best.ID, nil
 }
 
-// recoverArgs are barman recover's options for target (or a standby copy). A recovery to
-// a target lets Barman copy the WAL it needs into the copy at once (restore_command
-// 'cp barman_wal/%f %p'): get-wal starts Python once per segment, slow for a long replay.
-// A recovery to the end of the archive fetches WAL with get-wal -P (--get-wal, then
-// ramd's command), which serves the newest .partial segment too and shows PostgreSQL every
-// timeline history file of the archive. A standby clone uses get-wal as well: the daemon
-// replaces the tool's restore_command by RestoreCommand (ramd.conf) before it starts the
-// standby, so WAL copied into barman_wal would never be read.
+// recoverArgs are barman recover's options for target (or a standby copy). A recovery
+// to the end of the archive fetches WAL with get-wal (--get-wal, then ramd's command),
+// which serves .partial segments too and lets PostgreSQL see every timeline history file
+// of the archive; the others let Barman copy the WAL they need into the copy at once
+// (restore_command 'cp barman_wal/%f %p'): one Python start per segment would make a
+// long recovery slow.
 func recoverArgs(target Target, standby bool) ([]string, error) {
 	if standby {
-		return []string{"--get-wal", "--standby-mode"}, nil
+		return []string{"--standby-mode"}, nil
 	}
 	var args []string
 	switch target.Type {

@@ -230,7 +230,7 @@ func TestBarmanRecoverArgs(t *testing.T) {
 		bad     bool
 	}{
 		{Target{}, false, "--get-wal", false},
-		{Target{Type: TargetTime, Value: "2026-01-01T00:00:00Z"}, true, "--get-wal --standby-mode", false},
+		{Target{Type: TargetTime, Value: "2026-01-01T00:00:00Z"}, true, "--standby-mode", false},
 		{Target{Type: TargetEnd}, false, "--get-wal", false},
 		{Target{Type: TargetImmediate}, false, "--target-immediate --target-action promote", false},
 		{Target{Type: TargetTime, Value: "2026-12-04T10:08:13.934563Z", Exclusive: true}, false,

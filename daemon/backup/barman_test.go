@@ -523,10 +523,6 @@ func bmRestores(t *testing.T, s *bmSetup, m backup.Member, target string) {
 		if _, err := os.Stat(filepath.Join(dir, "standby.signal")); err != nil {
 			t.Errorf("no standby.signal: %v", err)
 		}
-		auto, _ := os.ReadFile(filepath.Join(dir, "postgresql.auto.conf"))
-		if !strings.Contains(string(auto), "restore_command = '"+s.tool.RestoreCommand(rm)+"'") {
-			t.Errorf("postgresql.auto.conf of the clone:\n%s", auto)
-		}
 		inst := bmInstance(t, "clone", s.logger, dir)
 		bmStart(t, &inst, s.logger, pg.Settings{Standby: true, PrimaryConnInfo: pg.PrimaryConnInfo(s.primary.ReplicationConn(), "clone")})
 		testenv.Eventually(t, bmWaitFor, bmPoll, func() error {
