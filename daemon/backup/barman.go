@@ -908,9 +908,11 @@ func pickBackup(infos []Info, target Target) (string, error) {
 // recoverArgs are barman recover's options for target (or a standby copy). A recovery
 // to the end of the archive fetches WAL with get-wal (--get-wal, then ramd's command),
 // which serves .partial segments too and lets PostgreSQL see every timeline history file
-// of the archive; the others let Barman copy the WAL they need into the copy at once
-// (restore_command 'cp barman_wal/%f %p'): one Python start per segment would make a
-// long recovery slow.
+// of the archive. The others let Barman copy the WAL they need at once (one Python start
+// per segment would make a long recovery slow): a target recovery into barman_wal/
+// (restore_command 'cp barman_wal/%f %p'), a standby clone straight into pg_wal/ with
+// every archived segment from the backup on, so the standby replays them without any
+// restore_command (the daemon sets none for Barman) and then streams the rest.
 func recoverArgs(target Target, standby bool) ([]string, error) {
 	if standby {
 		return []string{"--standby-mode"}, nil

@@ -373,7 +373,7 @@ func TestBarmanLifecycle(t *testing.T) {
 	})
 
 	// The restores read backup 1 and the archive only: they run side by side.
-	t.Run("Restores", func(t *testing.T) { bmRestores(t, s, m, target) })
+	t.Run("Restores", func(t *testing.T) { bmRestores(t, s, m, b1, target) })
 
 	t.Run("BusyAndRetention", func(t *testing.T) {
 		lock := filepath.Join(s.home, "."+bmServer+"-backup.lock")
@@ -434,9 +434,31 @@ func TestBarmanLifecycle(t *testing.T) {
 	})
 }
 
-// bmRestores restores the first backup of s in several ways side by side: to the time target,
-// to the end of the archive, as a standby clone, and refused requests.
-func bmRestores(t *testing.T, s *bmSetup, m backup.Member, target string) {
+// bmStripRecovery removes restore_command and recovery_end_command from a copy's
+// postgresql.auto.conf, as the daemon does before it starts a replica restored from a
+// backup (Barman's members get no restore_command).
+func bmStripRecovery(t *testing.T, dir string) {
+	t.Helper()
+	path := filepath.Join(dir, "postgresql.auto.conf")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, _, ok := strings.Cut(line, "="); ok && (strings.TrimSpace(k) == "restore_command" || strings.TrimSpace(k) == "recovery_end_command") {
+			continue
+		}
+		kept = append(kept, line)
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(kept, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// bmRestores restores backup b1 of s in several ways side by side: to the time target, to
+// the end of the archive, as a standby clone, and refused requests.
+func bmRestores(t *testing.T, s *bmSetup, m backup.Member, b1 backup.Info, target string) {
 	t.Run("PITR", func(t *testing.T) {
 		t.Parallel()
 		dir := testenv.DataDir(t, "pitr")
@@ -523,6 +545,12 @@ func bmRestores(t *testing.T, s *bmSetup, m backup.Member, target string) {
 		if _, err := os.Stat(filepath.Join(dir, "standby.signal")); err != nil {
 			t.Errorf("no standby.signal: %v", err)
 		}
+		// The archived WAL is in pg_wal: the clone needs no restore_command (the daemon
+		// strips the tool's before the start, as here).
+		if _, err := os.Stat(filepath.Join(dir, "pg_wal", b1.WALStop)); err != nil {
+			t.Errorf("the clone's pg_wal lacks the backup's last segment: %v", err)
+		}
+		bmStripRecovery(t, dir)
 		inst := bmInstance(t, "clone", s.logger, dir)
 		bmStart(t, &inst, s.logger, pg.Settings{Standby: true, PrimaryConnInfo: pg.PrimaryConnInfo(s.primary.ReplicationConn(), "clone")})
 		testenv.Eventually(t, bmWaitFor, bmPoll, func() error {
