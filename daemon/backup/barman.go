@@ -802,7 +802,36 @@ func (t *barmanTool) Restore(ctx context.Context, req RestoreRequest, progress f
 	if slices.Contains(args, "--get-wal") {
 		return t.fixRestoreCommand(m, true)
 	}
+	if req.Standby {
+		if err := moveIntoPgWAL(m.DataDir); err != nil {
+			return fmt.Errorf("barman: restore standby into %s: %w", m.DataDir, err)
+		}
+	}
 	return nil
+}
+
+// moveIntoPgWAL moves the WAL Barman copied into barman_wal/ (a recovery across
+// timelines) into pg_wal/, where a standby reads it without a restore_command, and removes
+// barman_wal/. Files keep their owner (Barman wrote them as the OS user).
+func moveIntoPgWAL(dataDir string) error {
+	src := filepath.Join(dataDir, "barman_wal")
+	ents, err := os.ReadDir(src)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	dst := filepath.Join(dataDir, "pg_wal")
+	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
+		if err := os.Rename(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+			return fmt.Errorf("move %s into pg_wal: %w", e.Name(), err)
+		}
+	}
+	return os.RemoveAll(src)
 }
 
 // prepareDest makes sure the data directory exists, owned by the OS user and mode 0700,
@@ -912,10 +941,13 @@ func pickBackup(infos []Info, target Target) (string, error) {
 // per segment would make a long recovery slow): a target recovery into barman_wal/
 // (restore_command 'cp barman_wal/%f %p'), a standby clone straight into pg_wal/ with
 // every archived segment from the backup on, so the standby replays them without any
-// restore_command (the daemon sets none for Barman) and then streams the rest.
+// restore_command (the daemon sets none for Barman) and then streams the rest. Every
+// recovery asks for the latest timeline (--target-tli latest); when that is not the
+// backup's, Barman treats a standby clone as a point-in-time recovery and copies into
+// barman_wal/, which Restore then moves into pg_wal/.
 func recoverArgs(target Target, standby bool) ([]string, error) {
 	if standby {
-		return []string{"--standby-mode"}, nil
+		return []string{"--standby-mode", "--target-tli", "latest"}, nil
 	}
 	var args []string
 	switch target.Type {
@@ -954,7 +986,9 @@ func recoverArgs(target Target, standby bool) ([]string, error) {
 	if target.Exclusive && target.Type != TargetImmediate && target.Type != TargetName {
 		args = append(args, "--exclusive")
 	}
-	return append(args, "--target-action", "promote"), nil
+	// Without --target-tli Barman 3.4 copies only the WAL of the backup's timeline: a target
+	// after a failover would never be reached. latest is PostgreSQL's default too.
+	return append(args, "--target-tli", "latest", "--target-action", "promote"), nil
 }
 
 // Stop implements Stopper: it stops the streaming archiver (barman receive-wal and its

@@ -230,15 +230,15 @@ func TestBarmanRecoverArgs(t *testing.T) {
 		bad     bool
 	}{
 		{Target{}, false, "--get-wal", false},
-		{Target{Type: TargetTime, Value: "2026-01-01T00:00:00Z"}, true, "--standby-mode", false},
+		{Target{Type: TargetTime, Value: "2026-01-01T00:00:00Z"}, true, "--standby-mode --target-tli latest", false},
 		{Target{Type: TargetEnd}, false, "--get-wal", false},
-		{Target{Type: TargetImmediate}, false, "--target-immediate --target-action promote", false},
+		{Target{Type: TargetImmediate}, false, "--target-immediate --target-tli latest --target-action promote", false},
 		{Target{Type: TargetTime, Value: "2026-12-04T10:08:13.934563Z", Exclusive: true}, false,
-			"--target-time 2026-12-04 10:08:13.934563+00:00 --exclusive --target-action promote", false},
-		{Target{Type: TargetTime, Value: "2026-12-04T12:08:13+02:00"}, false, "--target-time 2026-12-04 10:08:13+00:00 --target-action promote", false},
-		{Target{Type: TargetXID, Value: "742"}, false, "--target-xid 742 --target-action promote", false},
-		{Target{Type: TargetLSN, Value: "0/5000028"}, false, "--target-lsn 0/5000028 --target-action promote", false},
-		{Target{Type: TargetName, Value: "before-upgrade"}, false, "--target-name before-upgrade --target-action promote", false},
+			"--target-time 2026-12-04 10:08:13.934563+00:00 --exclusive --target-tli latest --target-action promote", false},
+		{Target{Type: TargetTime, Value: "2026-12-04T12:08:13+02:00"}, false, "--target-time 2026-12-04 10:08:13+00:00 --target-tli latest --target-action promote", false},
+		{Target{Type: TargetXID, Value: "742"}, false, "--target-xid 742 --target-tli latest --target-action promote", false},
+		{Target{Type: TargetLSN, Value: "0/5000028"}, false, "--target-lsn 0/5000028 --target-tli latest --target-action promote", false},
+		{Target{Type: TargetName, Value: "before-upgrade"}, false, "--target-name before-upgrade --target-tli latest --target-action promote", false},
 		{Target{Type: TargetTime, Value: "yesterday"}, false, "", true},
 		{Target{Type: TargetXID, Value: "x"}, false, "", true},
 		{Target{Type: TargetLSN, Value: "5000028"}, false, "", true},
@@ -321,5 +321,36 @@ func TestBarmanLineWriter(t *testing.T) {
 	}
 	if m := barmanCopyRe.FindStringSubmatch(got[1]); m == nil || m[1] != "20261204T095658" {
 		t.Errorf("copy line: %v", m)
+	}
+}
+
+func TestBarmanMoveIntoPgWAL(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, d := range []string{"pg_wal", "barman_wal"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{"barman_wal/00000002.history": "h", "barman_wal/000000020000000000000005": "new",
+		"pg_wal/000000010000000000000003": "backup", "barman_wal/000000010000000000000003": "archived"}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := moveIntoPgWAL(dir); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"00000002.history": "h", "000000020000000000000005": "new", "000000010000000000000003": "archived"} {
+		if b, err := os.ReadFile(filepath.Join(dir, "pg_wal", name)); err != nil || string(b) != want {
+			t.Errorf("pg_wal/%s = %q, %v; want %q", name, b, err, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "barman_wal")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("barman_wal left: %v", err)
+	}
+	if err := moveIntoPgWAL(dir); err != nil {
+		t.Errorf("without barman_wal: %v", err)
 	}
 }

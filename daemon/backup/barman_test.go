@@ -592,7 +592,8 @@ func bmCheckInfo(t *testing.T, i backup.Info, job string) {
 // TestBarmanFailover: the streaming archiver follows a failover to a promoted standby
 // after Configure with the new primary and one Maintain, without receive-wal --reset; the
 // slot is created on the new primary; the old timeline's last segment (partial), the
-// history file and the new timeline reach the archive; check passes.
+// history file and the new timeline reach the archive; check passes. The backup taken on
+// timeline 1 then restores to a time on timeline 2, and clones a standby of the new primary.
 func TestBarmanFailover(t *testing.T) {
 	t.Parallel()
 	s := bmNew(t, dynconf.Retention{})
@@ -606,7 +607,10 @@ func TestBarmanFailover(t *testing.T) {
 	}
 	bmStart(t, &standby, s.logger, pg.Settings{Standby: true, PrimaryConnInfo: pg.PrimaryConnInfo(s.primary.ReplicationConn(), "standby")})
 	bmExec(t, s.primary, "CREATE TABLE t (i int)", "INSERT INTO t SELECT generate_series(1, 100)")
-	bmWaitArchived(t, s, s.primary, m)
+	b1, err := s.tool.Backup(bmCtx(t), backup.BackupRequest{JobID: "fo-1", Member: m}, nil)
+	if err != nil {
+		t.Fatalf("Backup: %v", err)
+	}
 	bmExec(t, s.primary, "INSERT INTO t SELECT generate_series(1, 100)")
 	lastOld := bmMustQuery(t, s.primary, "SELECT pg_walfile_name(pg_current_wal_lsn())")
 	testenv.Eventually(t, bmWaitFor, bmPoll, func() error {
@@ -667,6 +671,59 @@ func TestBarmanFailover(t *testing.T) {
 		}
 		return nil
 	})
+	// Restores of the timeline 1 backup across the failover.
+	target := bmMustQuery(t, standby, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+	time.Sleep(50 * time.Millisecond)
+	bmExec(t, standby, "INSERT INTO t SELECT generate_series(1, 50)")
+	bmWaitArchived(t, s, standby, nm)
+	t.Run("Restores", func(t *testing.T) {
+		t.Run("PITR", func(t *testing.T) {
+			t.Parallel()
+			rm := nm
+			rm.DataDir = testenv.DataDir(t, "pitr")
+			if err := s.tool.Restore(bmCtx(t), backup.RestoreRequest{Member: rm, BackupID: b1.ID, Target: backup.Target{Type: backup.TargetTime, Value: target}}, nil); err != nil {
+				t.Fatalf("Restore: %v", err)
+			}
+			inst := bmInstance(t, "pitr", s.logger, rm.DataDir)
+			bmStart(t, &inst, s.logger, pg.Settings{})
+			testenv.Eventually(t, bmWaitFor, bmPoll, func() error {
+				r, err := bmQuery(t.Context(), inst, "SELECT pg_is_in_recovery()::text || ' ' || (SELECT count(*) FROM t)::text")
+				if err != nil || r != "false 300" {
+					return fmt.Errorf("in recovery, rows: %s (%v); want false 300", r, err)
+				}
+				return nil
+			})
+		})
+		t.Run("StandbyClone", func(t *testing.T) {
+			t.Parallel()
+			rm := nm
+			rm.DataDir = testenv.DataDir(t, "clone")
+			if err := s.tool.Restore(bmCtx(t), backup.RestoreRequest{Member: rm, BackupID: b1.ID, Standby: true}, nil); err != nil {
+				t.Fatalf("Restore standby: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(rm.DataDir, "pg_wal", "00000002.history")); err != nil {
+				t.Errorf("the clone's pg_wal lacks the history file: %v", err)
+			}
+			bmStripRecovery(t, rm.DataDir)
+			inst := bmInstance(t, "clone", s.logger, rm.DataDir)
+			bmStart(t, &inst, s.logger, pg.Settings{Standby: true, PrimaryConnInfo: pg.PrimaryConnInfo(standby.ReplicationConn(), "clone")})
+			testenv.Eventually(t, bmWaitFor, bmPoll, func() error {
+				st, err := inst.Status(t.Context())
+				switch {
+				case err != nil:
+					return err
+				case !st.InRecovery || st.ReceiverStatus != "streaming" || st.Timeline != 2:
+					return fmt.Errorf("in recovery %v, receiver %q, timeline %d", st.InRecovery, st.ReceiverStatus, st.Timeline)
+				}
+				n, err := bmQuery(t.Context(), inst, "SELECT count(*)::text FROM t")
+				if err != nil || n != "350" {
+					return fmt.Errorf("rows %s (%v), want 350", n, err)
+				}
+				return nil
+			})
+		})
+	})
+
 	// pg_receivewal resumed on timeline 1 and followed the switch by itself.
 	if log, _ := os.ReadFile(filepath.Join(s.state, "barman.log")); !strings.Contains(string(log), "switched to timeline 2") {
 		t.Errorf("barman.log does not show pg_receivewal following the timeline switch")
