@@ -520,6 +520,11 @@ func (t *barmanTool) Backup(ctx context.Context, req BackupRequest, progress fun
 	}
 	if id == "" {
 		if runErr != nil {
+			// Barman refused to start ("Impossible to start the backup. Check the log"):
+			// name the failed checks.
+			if cerr := t.Check(ctx, m); cerr != nil {
+				runErr = errors.Join(runErr, cerr)
+			}
 			return Info{}, fmt.Errorf("barman: backup of %s: %w", t.server(m), runErr)
 		}
 		return Info{}, fmt.Errorf("barman: backup of %s: no backup ID in barman's output", t.server(m))
@@ -732,9 +737,9 @@ func failedChecks(checks map[string]barmanCheck) string {
 	return strings.Join(names, ", ")
 }
 
-// Restore implements Tool: barman recover --get-wal into req.Member.DataDir, then the
-// restore_command Barman wrote (sudo -u USER barman get-wal, without ramd's configuration
-// file) is replaced by ramd's get-wal command.
+// Restore implements Tool: barman recover into req.Member.DataDir (see recoverArgs). For a
+// recovery to the end of the archive the restore_command Barman writes with --get-wal
+// (sudo -u USER barman get-wal, without ramd's configuration file) is replaced by ramd's.
 func (t *barmanTool) Restore(ctx context.Context, req RestoreRequest, progress func(Progress)) error {
 	m := req.Member
 	if !filepath.IsAbs(m.DataDir) {
@@ -794,7 +799,39 @@ func (t *barmanTool) Restore(ctx context.Context, req RestoreRequest, progress f
 	if runErr != nil {
 		return fmt.Errorf("barman: recover backup %s into %s: %w", id, m.DataDir, runErr)
 	}
-	return t.fixRestoreCommand(m, !req.Standby)
+	if slices.Contains(args, "--get-wal") {
+		return t.fixRestoreCommand(m, true)
+	}
+	if req.Standby {
+		if err := moveIntoPgWAL(m.DataDir); err != nil {
+			return fmt.Errorf("barman: restore standby into %s: %w", m.DataDir, err)
+		}
+	}
+	return nil
+}
+
+// moveIntoPgWAL moves the WAL Barman copied into barman_wal/ (a recovery across
+// timelines) into pg_wal/, where a standby reads it without a restore_command, and removes
+// barman_wal/. Files keep their owner (Barman wrote them as the OS user).
+func moveIntoPgWAL(dataDir string) error {
+	src := filepath.Join(dataDir, "barman_wal")
+	ents, err := os.ReadDir(src)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	dst := filepath.Join(dataDir, "pg_wal")
+	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
+		if err := os.Rename(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+			return fmt.Errorf("move %s into pg_wal: %w", e.Name(), err)
+		}
+	}
+	return os.RemoveAll(src)
 }
 
 // prepareDest makes sure the data directory exists, owned by the OS user and mode 0700,
@@ -897,17 +934,27 @@ func pickBackup(infos []Info, target Target) (string, error) {
 	return best.ID, nil
 }
 
-// recoverArgs are barman recover's options for target (or a standby copy).
+// recoverArgs are barman recover's options for target (or a standby copy). A recovery
+// to the end of the archive fetches WAL with get-wal (--get-wal, then ramd's command),
+// which serves .partial segments too and lets PostgreSQL see every timeline history file
+// of the archive. The others let Barman copy the WAL they need at once (one Python start
+// per segment would make a long recovery slow): a target recovery into barman_wal/
+// (restore_command 'cp barman_wal/%f %p'), a standby clone straight into pg_wal/ with
+// every archived segment from the backup on, so the standby replays them without any
+// restore_command (the daemon sets none for Barman) and then streams the rest. Every
+// recovery asks for the latest timeline (--target-tli latest); when that is not the
+// backup's, Barman treats a standby clone as a point-in-time recovery and copies into
+// barman_wal/, which Restore then moves into pg_wal/.
 func recoverArgs(target Target, standby bool) ([]string, error) {
-	args := []string{"--get-wal"}
 	if standby {
-		return append(args, "--standby-mode"), nil
+		return []string{"--standby-mode", "--target-tli", "latest"}, nil
 	}
+	var args []string
 	switch target.Type {
 	case "", TargetEnd:
-		// No target: recovery replays the whole archive (restore_command), then promotes
-		// on a new timeline.
-		return args, nil
+		// No target: recovery replays the whole archive through restore_command, then
+		// promotes on a new timeline.
+		return []string{"--get-wal"}, nil
 	case TargetImmediate:
 		args = append(args, "--target-immediate")
 	case TargetTime:
@@ -939,7 +986,9 @@ func recoverArgs(target Target, standby bool) ([]string, error) {
 	if target.Exclusive && target.Type != TargetImmediate && target.Type != TargetName {
 		args = append(args, "--exclusive")
 	}
-	return append(args, "--target-action", "promote"), nil
+	// Without --target-tli Barman 3.4 copies only the WAL of the backup's timeline: a target
+	// after a failover would never be reached. latest is PostgreSQL's default too.
+	return append(args, "--target-tli", "latest", "--target-action", "promote"), nil
 }
 
 // Stop implements Stopper: it stops the streaming archiver (barman receive-wal and its
@@ -971,9 +1020,7 @@ func (t *barmanTool) stopReceiver(ctx context.Context, m Member) (bool, error) {
 	return true, nil
 }
 
-// Stopper is implemented by tools that keep processes running on a node between calls
-// (Barman's streaming archiver). The daemon calls Stop when the node no longer runs the
-// tool's maintenance, so that only one node archives.
+// The streaming archiver outlives every call: Barman is a Stopper.
 var _ Stopper = (*barmanTool)(nil)
 
 // lineWriter calls f for each complete line written to it (and the rest at Flush).

@@ -45,7 +45,7 @@ func TestBarmanParseShowBackup(t *testing.T) {
 		{
 			name: "failed",
 			file: "show-backup-failed.json",
-			want: barmanInfo{Info: Info{ID: "20261204T095001", Type: "full", Status: StatusFailed}},
+			want: barmanInfo{Info: Info{ID: "20261204T102310", Type: "full", Status: StatusFailed}},
 		},
 		{name: "unknown", file: "show-backup-unknown.json", wantErr: true},
 	}
@@ -91,6 +91,23 @@ func TestBarmanParseListBackups(t *testing.T) {
 	if err := decodeBarman(barmanSample(t, "list-backups.json"), "other", &entries); err == nil {
 		t.Error("decode for another server: no error")
 	}
+
+	// REDUNDANCY 1 with an obsolete, a failed and a valid backup.
+	if err := decodeBarman(barmanSample(t, "list-backups-retention.json"), "main", &entries); err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, e := range entries {
+		i := e.info()
+		rows = append(rows, i.ID+" "+i.Status+" "+i.Retention)
+	}
+	want2 := []string{"20261204T102317 done VALID", "20261204T102310 failed ", "20261204T102308 done OBSOLETE"}
+	if diff := cmp.Diff(want2, rows); diff != "" {
+		t.Errorf("retention sample (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"20261204T102308", "20261204T102310"}, expirable(entries)); diff != "" {
+		t.Errorf("expirable (-want +got):\n%s", diff)
+	}
 }
 
 func TestBarmanParseEpoch(t *testing.T) {
@@ -125,12 +142,14 @@ func TestBarmanParseCheck(t *testing.T) {
 			t.Errorf("%s: failed checks %q, want %q", tt.file, got, tt.want)
 		}
 	}
-	ignored := map[string]barmanCheck{
-		"minimum_redundancy_requirements": {Status: "FAILED", Hint: "have 0 backups, expected at least 1"},
-		"failed_backups":                  {Status: "FAILED", Hint: "there are 1 failed backups"},
-	}
-	if got := failedChecks(ignored); got != "" {
-		t.Errorf("ignored checks reported: %q", got)
+	for _, file := range []string{"check-min-redundancy.json", "check-failed-backups.json"} {
+		var checks map[string]barmanCheck
+		if err := decodeBarman(barmanSample(t, file), "main", &checks); err != nil {
+			t.Fatal(err)
+		}
+		if got := failedChecks(checks); got != "" {
+			t.Errorf("%s: ignored checks reported: %q", file, got)
+		}
 	}
 }
 
@@ -211,14 +230,15 @@ func TestBarmanRecoverArgs(t *testing.T) {
 		bad     bool
 	}{
 		{Target{}, false, "--get-wal", false},
-		{Target{Type: TargetTime, Value: "2026-01-01T00:00:00Z"}, true, "--get-wal --standby-mode", false},
-		{Target{Type: TargetImmediate}, false, "--get-wal --target-immediate --target-action promote", false},
+		{Target{Type: TargetTime, Value: "2026-01-01T00:00:00Z"}, true, "--standby-mode --target-tli latest", false},
+		{Target{Type: TargetEnd}, false, "--get-wal", false},
+		{Target{Type: TargetImmediate}, false, "--target-immediate --target-tli latest --target-action promote", false},
 		{Target{Type: TargetTime, Value: "2026-12-04T10:08:13.934563Z", Exclusive: true}, false,
-			"--get-wal --target-time 2026-12-04 10:08:13.934563+00:00 --exclusive --target-action promote", false},
-		{Target{Type: TargetTime, Value: "2026-12-04T12:08:13+02:00"}, false, "--get-wal --target-time 2026-12-04 10:08:13+00:00 --target-action promote", false},
-		{Target{Type: TargetXID, Value: "742"}, false, "--get-wal --target-xid 742 --target-action promote", false},
-		{Target{Type: TargetLSN, Value: "0/5000028"}, false, "--get-wal --target-lsn 0/5000028 --target-action promote", false},
-		{Target{Type: TargetName, Value: "before-upgrade"}, false, "--get-wal --target-name before-upgrade --target-action promote", false},
+			"--target-time 2026-12-04 10:08:13.934563+00:00 --exclusive --target-tli latest --target-action promote", false},
+		{Target{Type: TargetTime, Value: "2026-12-04T12:08:13+02:00"}, false, "--target-time 2026-12-04 10:08:13+00:00 --target-tli latest --target-action promote", false},
+		{Target{Type: TargetXID, Value: "742"}, false, "--target-xid 742 --target-tli latest --target-action promote", false},
+		{Target{Type: TargetLSN, Value: "0/5000028"}, false, "--target-lsn 0/5000028 --target-tli latest --target-action promote", false},
+		{Target{Type: TargetName, Value: "before-upgrade"}, false, "--target-name before-upgrade --target-tli latest --target-action promote", false},
 		{Target{Type: TargetTime, Value: "yesterday"}, false, "", true},
 		{Target{Type: TargetXID, Value: "x"}, false, "", true},
 		{Target{Type: TargetLSN, Value: "5000028"}, false, "", true},
@@ -301,5 +321,36 @@ func TestBarmanLineWriter(t *testing.T) {
 	}
 	if m := barmanCopyRe.FindStringSubmatch(got[1]); m == nil || m[1] != "20261204T095658" {
 		t.Errorf("copy line: %v", m)
+	}
+}
+
+func TestBarmanMoveIntoPgWAL(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, d := range []string{"pg_wal", "barman_wal"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{"barman_wal/00000002.history": "h", "barman_wal/000000020000000000000005": "new",
+		"pg_wal/000000010000000000000003": "backup", "barman_wal/000000010000000000000003": "archived"}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := moveIntoPgWAL(dir); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"00000002.history": "h", "000000020000000000000005": "new", "000000010000000000000003": "archived"} {
+		if b, err := os.ReadFile(filepath.Join(dir, "pg_wal", name)); err != nil || string(b) != want {
+			t.Errorf("pg_wal/%s = %q, %v; want %q", name, b, err, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "barman_wal")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("barman_wal left: %v", err)
+	}
+	if err := moveIntoPgWAL(dir); err != nil {
+		t.Errorf("without barman_wal: %v", err)
 	}
 }

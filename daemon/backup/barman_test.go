@@ -285,15 +285,21 @@ func bmWaitArchived(t *testing.T, s *bmSetup, inst *pg.Instance, m backup.Member
 	t.Helper()
 	seg := bmMustQuery(t, inst, "SELECT pg_walfile_name(pg_current_wal_lsn())")
 	bmMustQuery(t, inst, "SELECT pg_switch_wal()::text")
+	p := filepath.Join(s.home, bmServer, "wals", seg[:16], seg)
+	var last time.Time
 	testenv.Eventually(t, bmWaitFor, bmPoll, func() error {
-		if err := s.tool.Maintain(bmCtx(t), m); err != nil {
-			return err
+		if _, err := os.Stat(p); err == nil {
+			return nil
 		}
-		p := filepath.Join(s.home, bmServer, "wals", seg[:16], seg)
-		if _, err := os.Stat(p); err != nil {
-			return fmt.Errorf("segment %s not archived yet", seg)
+		// barman cron files what pg_receivewal finished (each run starts a few Python
+		// processes: not more than once a second).
+		if time.Since(last) > time.Second {
+			last = time.Now()
+			if err := s.tool.Maintain(bmCtx(t), m); err != nil {
+				return err
+			}
 		}
-		return nil
+		return fmt.Errorf("segment %s not archived yet", seg)
 	})
 	return seg
 }
@@ -366,77 +372,8 @@ func TestBarmanLifecycle(t *testing.T) {
 		}
 	})
 
-	t.Run("PITR", func(t *testing.T) {
-		dir := testenv.DataDir(t, "pitr")
-		rm := m
-		rm.DataDir = dir
-		start := time.Now()
-		if err := s.tool.Restore(bmCtx(t), backup.RestoreRequest{Member: rm, Target: backup.Target{Type: backup.TargetTime, Value: target}}, bmProgress(t)); err != nil {
-			t.Fatalf("Restore: %v", err)
-		}
-		auto, _ := os.ReadFile(filepath.Join(dir, "postgresql.auto.conf"))
-		if !strings.Contains(string(auto), "restore_command = '"+strings.ReplaceAll(s.tool.RestoreCommand(rm), " get-wal", " get-wal -P")) ||
-			strings.Contains(string(auto), "sudo") || !strings.Contains(string(auto), "recovery_target_action = 'promote'") {
-			t.Errorf("postgresql.auto.conf of the copy:\n%s", auto)
-		}
-		inst := bmInstance(t, "pitr", s.logger, dir)
-		bmStart(t, &inst, s.logger, pg.Settings{})
-		testenv.Eventually(t, bmWaitFor, bmPoll, func() error {
-			r, err := bmQuery(t.Context(), inst, "SELECT pg_is_in_recovery()::text || ' ' || (SELECT count(*) FROM t)::text")
-			if err != nil {
-				return err
-			}
-			if r != "false 1500" {
-				return fmt.Errorf("in recovery, rows: %s; want false 1500", r)
-			}
-			return nil
-		})
-		t.Logf("restore to %s and recovery: %s", target, time.Since(start))
-	})
-
-	t.Run("PITRErrors", func(t *testing.T) {
-		rm := m
-		rm.DataDir = testenv.DataDir(t, "none")
-		err := s.tool.Restore(bmCtx(t), backup.RestoreRequest{Member: rm, Target: backup.Target{Type: backup.TargetTime, Value: "2000-01-01T00:00:00Z"}}, nil)
-		if !errors.Is(err, backup.ErrNotFound) {
-			t.Errorf("Restore before the first backup: %v, want ErrNotFound", err)
-		}
-		err = s.tool.Restore(bmCtx(t), backup.RestoreRequest{Member: rm, BackupID: "20000101T000000"}, nil)
-		if !errors.Is(err, backup.ErrNotFound) {
-			t.Errorf("Restore of an unknown backup: %v, want ErrNotFound", err)
-		}
-		if _, err := os.Stat(rm.DataDir); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("a refused restore created %s", rm.DataDir)
-		}
-	})
-
-	t.Run("StandbyClone", func(t *testing.T) {
-		dir := testenv.DataDir(t, "clone")
-		rm := m
-		rm.DataDir = dir
-		if err := s.tool.Restore(bmCtx(t), backup.RestoreRequest{Member: rm, Standby: true}, nil); err != nil {
-			t.Fatalf("Restore standby: %v", err)
-		}
-		if _, err := os.Stat(filepath.Join(dir, "standby.signal")); err != nil {
-			t.Errorf("no standby.signal: %v", err)
-		}
-		inst := bmInstance(t, "clone", s.logger, dir)
-		bmStart(t, &inst, s.logger, pg.Settings{Standby: true, PrimaryConnInfo: pg.PrimaryConnInfo(s.primary.ReplicationConn(), "clone")})
-		testenv.Eventually(t, bmWaitFor, bmPoll, func() error {
-			st, err := inst.Status(t.Context())
-			switch {
-			case err != nil:
-				return err
-			case !st.InRecovery || st.ReceiverStatus != "streaming":
-				return fmt.Errorf("in recovery %v, receiver %q", st.InRecovery, st.ReceiverStatus)
-			}
-			n, err := bmQuery(t.Context(), inst, "SELECT count(*)::text FROM t")
-			if err != nil || n != "2200" {
-				return fmt.Errorf("rows %s (%v), want 2200", n, err)
-			}
-			return nil
-		})
-	})
+	// The restores read backup 1 and the archive only: they run side by side.
+	t.Run("Restores", func(t *testing.T) { bmRestores(t, s, m, b1, target) })
 
 	t.Run("BusyAndRetention", func(t *testing.T) {
 		lock := filepath.Join(s.home, "."+bmServer+"-backup.lock")
@@ -497,6 +434,143 @@ func TestBarmanLifecycle(t *testing.T) {
 	})
 }
 
+// bmStripRecovery removes restore_command and recovery_end_command from a copy's
+// postgresql.auto.conf, as the daemon does before it starts a replica restored from a
+// backup (Barman's members get no restore_command).
+func bmStripRecovery(t *testing.T, dir string) {
+	t.Helper()
+	path := filepath.Join(dir, "postgresql.auto.conf")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, _, ok := strings.Cut(line, "="); ok && (strings.TrimSpace(k) == "restore_command" || strings.TrimSpace(k) == "recovery_end_command") {
+			continue
+		}
+		kept = append(kept, line)
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(kept, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// bmRestores restores backup b1 of s in several ways side by side: to the time target, to
+// the end of the archive, as a standby clone, and refused requests.
+func bmRestores(t *testing.T, s *bmSetup, m backup.Member, b1 backup.Info, target string) {
+	t.Run("PITR", func(t *testing.T) {
+		t.Parallel()
+		dir := testenv.DataDir(t, "pitr")
+		rm := m
+		rm.DataDir = dir
+		start := time.Now()
+		if err := s.tool.Restore(bmCtx(t), backup.RestoreRequest{Member: rm, Target: backup.Target{Type: backup.TargetTime, Value: target}}, bmProgress(t)); err != nil {
+			t.Fatalf("Restore: %v", err)
+		}
+		auto, _ := os.ReadFile(filepath.Join(dir, "postgresql.auto.conf"))
+		if !strings.Contains(string(auto), "restore_command = 'cp barman_wal/%f %p'") || !strings.Contains(string(auto), "recovery_target_action = 'promote'") {
+			t.Errorf("postgresql.auto.conf of the copy:\n%s", auto)
+		}
+		inst := bmInstance(t, "pitr", s.logger, dir)
+		bmStart(t, &inst, s.logger, pg.Settings{})
+		testenv.Eventually(t, bmWaitFor, bmPoll, func() error {
+			r, err := bmQuery(t.Context(), inst, "SELECT pg_is_in_recovery()::text || ' ' || (SELECT count(*) FROM t)::text")
+			if err != nil {
+				return err
+			}
+			if r != "false 1500" {
+				return fmt.Errorf("in recovery, rows: %s; want false 1500", r)
+			}
+			return nil
+		})
+		t.Logf("restore to %s and recovery: %s", target, time.Since(start))
+	})
+
+	t.Run("RestoreEnd", func(t *testing.T) {
+		t.Parallel()
+		dir := testenv.DataDir(t, "end")
+		rm := m
+		rm.DataDir = dir
+		start := time.Now()
+		if err := s.tool.Restore(bmCtx(t), backup.RestoreRequest{Member: rm}, nil); err != nil {
+			t.Fatalf("Restore: %v", err)
+		}
+		auto, _ := os.ReadFile(filepath.Join(dir, "postgresql.auto.conf"))
+		if !strings.Contains(string(auto), "restore_command = '"+strings.ReplaceAll(s.tool.RestoreCommand(rm), " get-wal", " get-wal -P")) ||
+			strings.Contains(string(auto), "sudo") {
+			t.Errorf("postgresql.auto.conf of the copy:\n%s", auto)
+		}
+		inst := bmInstance(t, "end", s.logger, dir)
+		bmStart(t, &inst, s.logger, pg.Settings{})
+		// Every row: the archive and the newest streamed (.partial) segment.
+		testenv.Eventually(t, bmWaitFor, bmPoll, func() error {
+			r, err := bmQuery(t.Context(), inst, "SELECT pg_is_in_recovery()::text || ' ' || (SELECT count(*) FROM t)::text || ' ' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)")
+			if err != nil {
+				return err
+			}
+			if r != "false 2200 00000002" {
+				return fmt.Errorf("in recovery, rows, timeline: %s; want false 2200 00000002", r)
+			}
+			return nil
+		})
+		t.Logf("restore to the end and recovery: %s", time.Since(start))
+	})
+
+	t.Run("PITRErrors", func(t *testing.T) {
+		t.Parallel()
+		rm := m
+		rm.DataDir = testenv.DataDir(t, "none")
+		err := s.tool.Restore(bmCtx(t), backup.RestoreRequest{Member: rm, Target: backup.Target{Type: backup.TargetTime, Value: "2000-01-01T00:00:00Z"}}, nil)
+		if !errors.Is(err, backup.ErrNotFound) {
+			t.Errorf("Restore before the first backup: %v, want ErrNotFound", err)
+		}
+		err = s.tool.Restore(bmCtx(t), backup.RestoreRequest{Member: rm, BackupID: "20000101T000000"}, nil)
+		if !errors.Is(err, backup.ErrNotFound) {
+			t.Errorf("Restore of an unknown backup: %v, want ErrNotFound", err)
+		}
+		if _, err := os.Stat(rm.DataDir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a refused restore created %s", rm.DataDir)
+		}
+	})
+
+	t.Run("StandbyClone", func(t *testing.T) {
+		t.Parallel()
+		dir := testenv.DataDir(t, "clone")
+		rm := m
+		rm.DataDir = dir
+		if err := s.tool.Restore(bmCtx(t), backup.RestoreRequest{Member: rm, Standby: true}, nil); err != nil {
+			t.Fatalf("Restore standby: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "standby.signal")); err != nil {
+			t.Errorf("no standby.signal: %v", err)
+		}
+		// The archived WAL is in pg_wal: the clone needs no restore_command (the daemon
+		// strips the tool's before the start, as here).
+		if _, err := os.Stat(filepath.Join(dir, "pg_wal", b1.WALStop)); err != nil {
+			t.Errorf("the clone's pg_wal lacks the backup's last segment: %v", err)
+		}
+		bmStripRecovery(t, dir)
+		inst := bmInstance(t, "clone", s.logger, dir)
+		bmStart(t, &inst, s.logger, pg.Settings{Standby: true, PrimaryConnInfo: pg.PrimaryConnInfo(s.primary.ReplicationConn(), "clone")})
+		testenv.Eventually(t, bmWaitFor, bmPoll, func() error {
+			st, err := inst.Status(t.Context())
+			switch {
+			case err != nil:
+				return err
+			case !st.InRecovery || st.ReceiverStatus != "streaming":
+				return fmt.Errorf("in recovery %v, receiver %q", st.InRecovery, st.ReceiverStatus)
+			}
+			n, err := bmQuery(t.Context(), inst, "SELECT count(*)::text FROM t")
+			if err != nil || n != "2200" {
+				return fmt.Errorf("rows %s (%v), want 2200", n, err)
+			}
+			return nil
+		})
+	})
+
+}
+
 func bmCheckInfo(t *testing.T, i backup.Info, job string) {
 	t.Helper()
 	if !regexp.MustCompile(`^\d{8}T\d{6}$`).MatchString(i.ID) || i.Status != backup.StatusDone || i.Type != "full" || i.JobID != job {
@@ -518,7 +592,8 @@ func bmCheckInfo(t *testing.T, i backup.Info, job string) {
 // TestBarmanFailover: the streaming archiver follows a failover to a promoted standby
 // after Configure with the new primary and one Maintain, without receive-wal --reset; the
 // slot is created on the new primary; the old timeline's last segment (partial), the
-// history file and the new timeline reach the archive; check passes.
+// history file and the new timeline reach the archive; check passes. The backup taken on
+// timeline 1 then restores to a time on timeline 2, and clones a standby of the new primary.
 func TestBarmanFailover(t *testing.T) {
 	t.Parallel()
 	s := bmNew(t, dynconf.Retention{})
@@ -532,7 +607,10 @@ func TestBarmanFailover(t *testing.T) {
 	}
 	bmStart(t, &standby, s.logger, pg.Settings{Standby: true, PrimaryConnInfo: pg.PrimaryConnInfo(s.primary.ReplicationConn(), "standby")})
 	bmExec(t, s.primary, "CREATE TABLE t (i int)", "INSERT INTO t SELECT generate_series(1, 100)")
-	bmWaitArchived(t, s, s.primary, m)
+	b1, err := s.tool.Backup(bmCtx(t), backup.BackupRequest{JobID: "fo-1", Member: m}, nil)
+	if err != nil {
+		t.Fatalf("Backup: %v", err)
+	}
 	bmExec(t, s.primary, "INSERT INTO t SELECT generate_series(1, 100)")
 	lastOld := bmMustQuery(t, s.primary, "SELECT pg_walfile_name(pg_current_wal_lsn())")
 	testenv.Eventually(t, bmWaitFor, bmPoll, func() error {
@@ -563,7 +641,7 @@ func TestBarmanFailover(t *testing.T) {
 			t.Errorf("old receive-wal after Configure: %v", err)
 		}
 	}
-	testenv.Eventually(t, bmWaitFor, bmPoll, func() error {
+	testenv.Eventually(t, bmWaitFor, time.Second, func() error {
 		if err := s.tool.Maintain(bmCtx(t), nm); err != nil {
 			return err
 		}
@@ -579,7 +657,7 @@ func TestBarmanFailover(t *testing.T) {
 		t.Errorf("segment %s on the new primary, want timeline 2", seg)
 	}
 	wals := filepath.Join(s.home, bmServer, "wals")
-	testenv.Eventually(t, bmWaitFor, bmPoll, func() error {
+	testenv.Eventually(t, bmWaitFor, time.Second, func() error {
 		for _, want := range []string{"00000002.history", filepath.Join(lastOld[:16], lastOld+".partial")} {
 			p := filepath.Join(wals, want)
 			if _, err := os.Stat(p); err != nil {
@@ -593,6 +671,63 @@ func TestBarmanFailover(t *testing.T) {
 		}
 		return nil
 	})
+	// Restores of the timeline 1 backup across the failover.
+	target := bmMustQuery(t, standby, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+	time.Sleep(50 * time.Millisecond)
+	bmExec(t, standby, "INSERT INTO t SELECT generate_series(1, 50)")
+	bmWaitArchived(t, s, standby, nm)
+	t.Run("Restores", func(t *testing.T) {
+		t.Run("PITR", func(t *testing.T) {
+			t.Parallel()
+			rm := nm
+			rm.DataDir = testenv.DataDir(t, "pitr")
+			if err := s.tool.Restore(bmCtx(t), backup.RestoreRequest{Member: rm, BackupID: b1.ID, Target: backup.Target{Type: backup.TargetTime, Value: target}}, nil); err != nil {
+				t.Fatalf("Restore: %v", err)
+			}
+			inst := bmInstance(t, "pitr", s.logger, rm.DataDir)
+			bmStart(t, &inst, s.logger, pg.Settings{})
+			testenv.Eventually(t, bmWaitFor, bmPoll, func() error {
+				r, err := bmQuery(t.Context(), inst, "SELECT pg_is_in_recovery()::text || ' ' || (SELECT count(*) FROM t)::text")
+				if err != nil || r != "false 300" {
+					return fmt.Errorf("in recovery, rows: %s (%v); want false 300", r, err)
+				}
+				return nil
+			})
+		})
+		t.Run("StandbyClone", func(t *testing.T) {
+			t.Parallel()
+			rm := nm
+			rm.DataDir = testenv.DataDir(t, "clone")
+			if err := s.tool.Restore(bmCtx(t), backup.RestoreRequest{Member: rm, BackupID: b1.ID, Standby: true}, nil); err != nil {
+				t.Fatalf("Restore standby: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(rm.DataDir, "pg_wal", "00000002.history")); err != nil {
+				t.Errorf("the clone's pg_wal lacks the history file: %v", err)
+			}
+			bmStripRecovery(t, rm.DataDir)
+			inst := bmInstance(t, "clone", s.logger, rm.DataDir)
+			bmStart(t, &inst, s.logger, pg.Settings{Standby: true, PrimaryConnInfo: pg.PrimaryConnInfo(standby.ReplicationConn(), "clone")})
+			testenv.Eventually(t, bmWaitFor, bmPoll, func() error {
+				st, err := inst.Status(t.Context())
+				switch {
+				case err != nil:
+					return err
+				case !st.InRecovery || st.ReceiverStatus != "streaming" || st.Timeline != 2:
+					return fmt.Errorf("in recovery %v, receiver %q, timeline %d", st.InRecovery, st.ReceiverStatus, st.Timeline)
+				}
+				n, err := bmQuery(t.Context(), inst, "SELECT count(*)::text FROM t")
+				if err != nil || n != "350" {
+					return fmt.Errorf("rows %s (%v), want 350", n, err)
+				}
+				return nil
+			})
+		})
+	})
+
+	// pg_receivewal resumed on timeline 1 and followed the switch by itself.
+	if log, _ := os.ReadFile(filepath.Join(s.state, "barman.log")); !strings.Contains(string(log), "switched to timeline 2") {
+		t.Errorf("barman.log does not show pg_receivewal following the timeline switch")
+	}
 	if t.Failed() {
 		out, _ := exec.Command("find", filepath.Join(s.home, bmServer), "-type", "f").CombinedOutput()
 		t.Logf("barman home:\n%s", out)
