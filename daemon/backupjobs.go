@@ -42,9 +42,11 @@ type BackupRequest struct {
 
 // jobRunner is the backup job this node runs, if any.
 type jobRunner struct {
-	mu     sync.Mutex // guards id and cancel
+	mu     sync.Mutex // guards id, cancel and stopped
 	id     string
 	cancel context.CancelFunc
+	// stopped is set when the job was cancelled before its task installed cancel.
+	stopped bool
 }
 
 func (r *jobRunner) busy() bool {
@@ -53,15 +55,26 @@ func (r *jobRunner) busy() bool {
 	return r.id != ""
 }
 
-func (r *jobRunner) start(id string, cancel context.CancelFunc) {
+// start marks job id as running here (before its task starts).
+func (r *jobRunner) start(id string) {
 	r.mu.Lock()
-	r.id, r.cancel = id, cancel
+	r.id, r.cancel, r.stopped = id, nil, false
 	r.mu.Unlock()
+}
+
+// running installs the task's cancel; it cancels at once when the job was stopped already.
+func (r *jobRunner) running(cancel context.CancelFunc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cancel = cancel
+	if r.stopped {
+		cancel()
+	}
 }
 
 func (r *jobRunner) done() {
 	r.mu.Lock()
-	r.id, r.cancel = "", nil
+	r.id, r.cancel, r.stopped = "", nil, false
 	r.mu.Unlock()
 }
 
@@ -69,10 +82,13 @@ func (r *jobRunner) done() {
 func (r *jobRunner) stopUnlessLeader(logger interface{ Warn(string, ...any) }) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.id == "" || r.stopped {
+		return
+	}
+	logger.Warn("no longer the leader: cancelling the backup job", "job", r.id)
+	r.stopped = true
 	if r.cancel != nil {
-		logger.Warn("no longer the leader: cancelling the backup job", "job", r.id)
 		r.cancel()
-		r.cancel = nil
 	}
 }
 
@@ -176,13 +192,12 @@ func (n *Node) dispatchBackupJobs(_ context.Context, o *observation) {
 		return
 	}
 	id := o.backupQueue.Jobs[0]
-	jctx, cancel := context.WithCancel(context.Background())
-	n.bk.runner.start(id, cancel)
+	n.bk.runner.start(id)
 	n.tasks.run(func(ctx context.Context) {
 		defer n.bk.runner.done()
+		jctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		stop := context.AfterFunc(ctx, cancel)
-		defer stop()
+		n.bk.runner.running(cancel)
 		n.runBackupJob(jctx, id)
 	})
 }

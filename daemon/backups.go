@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -51,6 +52,9 @@ type backups struct {
 	leaderArchived string
 	// maintainer is set while this node runs the tool's maintenance (the leader). Loop only.
 	maintainer bool
+	// slotsCheckedAt is when a standby last looked for a tool slot left from its time as
+	// primary. Loop only.
+	slotsCheckedAt time.Time
 
 	runner jobRunner
 	sched  scheduleState
@@ -134,6 +138,10 @@ func (n *Node) tendBackups(ctx context.Context, o *observation) {
 	if b.maintainer {
 		b.maintainer = false
 		n.stopToolProcesses()
+	}
+	if o.pg.Running && o.pg.InRecovery && time.Since(b.slotsCheckedAt) > slotCheckEvery {
+		b.slotsCheckedAt = time.Now()
+		n.dropToolSlots(ctx)
 	}
 }
 
@@ -350,6 +358,34 @@ func (n *Node) toolSlots() []string {
 		return nil
 	}
 	return []string{b.cfg.Barman.SlotValue()}
+}
+
+// slotCheckEvery is how often a standby looks for the tool's slot (left when it was primary).
+const slotCheckEvery = 30 * time.Second
+
+// dropToolSlots drops the tool's slot on a standby: a former primary keeps it after a
+// switchover, and a slot nobody streams from holds back the standby's WAL for good.
+func (n *Node) dropToolSlots(ctx context.Context) {
+	want := n.toolSlots()
+	if len(want) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
+	defer cancel()
+	slots, err := n.pg.Slots(cctx)
+	if err != nil {
+		return
+	}
+	for _, s := range slots {
+		if !slices.Contains(want, s.Name) || s.Active {
+			continue
+		}
+		if err := n.pg.DropSlot(cctx, s.Name); err != nil {
+			n.logger.Warn("drop the backup tool's slot on a standby", "slot", s.Name, "err", err)
+			continue
+		}
+		n.logger.Info("dropped the backup tool's slot: this member is a standby now", "slot", s.Name)
+	}
 }
 
 // stopToolProcesses stops what the tool keeps running on this node (Barman's streaming

@@ -56,8 +56,11 @@ func (c Config) BootstrapDocument() (map[string]any, dynconf.Config, error) {
 		return nil, dynconf.Config{}, fmt.Errorf("RAMD_BOOTSTRAP_CONFIG=%s: %w", c.BootstrapConfig, err)
 	}
 	var doc map[string]any
-	if err := json.Unmarshal(raw, &doc); err != nil || doc == nil {
-		return nil, dynconf.Config{}, fmt.Errorf("RAMD_BOOTSTRAP_CONFIG=%s: must hold a JSON object (%v)", c.BootstrapConfig, err)
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, dynconf.Config{}, fmt.Errorf("RAMD_BOOTSTRAP_CONFIG=%s: must hold a JSON object: %w", c.BootstrapConfig, err)
+	}
+	if doc == nil {
+		return nil, dynconf.Config{}, fmt.Errorf("RAMD_BOOTSTRAP_CONFIG=%s: must hold a JSON object, not null", c.BootstrapConfig)
 	}
 	parsed, err := dynconf.CheckBootstrap(doc, c.Scope)
 	if err != nil {

@@ -305,6 +305,7 @@ func bmWaitArchived(t *testing.T, s *bmSetup, inst *pg.Instance, m backup.Member
 }
 
 func bmProgress(t *testing.T) func(backup.Progress) {
+	t.Helper()
 	start := time.Now()
 	return func(p backup.Progress) { t.Logf("progress %5.1fs: %s", time.Since(start).Seconds(), p.Message) }
 }
@@ -312,6 +313,8 @@ func bmProgress(t *testing.T) func(backup.Progress) {
 // TestBarmanLifecycle runs one primary through Init, Check, a backup job, the catalog, a
 // point-in-time recovery into a new cluster, a standby clone, a concurrent backup refused
 // as busy, and retention.
+//
+//nolint:tparallel // the subtests are the steps of one server's life, in order
 func TestBarmanLifecycle(t *testing.T) {
 	t.Parallel()
 	s := bmNew(t, dynconf.Retention{FullCount: 1})
@@ -459,6 +462,7 @@ func bmStripRecovery(t *testing.T, dir string) {
 // bmRestores restores backup b1 of s in several ways side by side: to the time target, to
 // the end of the archive, as a standby clone, and refused requests.
 func bmRestores(t *testing.T, s *bmSetup, m backup.Member, b1 backup.Info, target string) {
+	t.Helper()
 	t.Run("PITR", func(t *testing.T) {
 		t.Parallel()
 		dir := testenv.DataDir(t, "pitr")
@@ -563,7 +567,7 @@ func bmRestores(t *testing.T, s *bmSetup, m backup.Member, b1 backup.Info, targe
 			}
 			n, err := bmQuery(t.Context(), inst, "SELECT count(*)::text FROM t")
 			if err != nil || n != "2200" {
-				return fmt.Errorf("rows %s (%v), want 2200", n, err)
+				return fmt.Errorf("rows %s (%w), want 2200", n, err)
 			}
 			return nil
 		})
@@ -594,6 +598,8 @@ func bmCheckInfo(t *testing.T, i backup.Info, job string) {
 // slot is created on the new primary; the old timeline's last segment (partial), the
 // history file and the new timeline reach the archive; check passes. The backup taken on
 // timeline 1 then restores to a time on timeline 2, and clones a standby of the new primary.
+//
+//nolint:tparallel // the subtests are the steps of one failover, in order
 func TestBarmanFailover(t *testing.T) {
 	t.Parallel()
 	s := bmNew(t, dynconf.Retention{})
@@ -616,7 +622,7 @@ func TestBarmanFailover(t *testing.T) {
 	testenv.Eventually(t, bmWaitFor, bmPoll, func() error {
 		n, err := bmQuery(t.Context(), standby, "SELECT count(*)::text FROM t")
 		if err != nil || n != "200" {
-			return fmt.Errorf("standby rows %s (%v)", n, err)
+			return fmt.Errorf("standby rows %s (%w)", n, err)
 		}
 		return nil
 	})
@@ -689,7 +695,7 @@ func TestBarmanFailover(t *testing.T) {
 			testenv.Eventually(t, bmWaitFor, bmPoll, func() error {
 				r, err := bmQuery(t.Context(), inst, "SELECT pg_is_in_recovery()::text || ' ' || (SELECT count(*) FROM t)::text")
 				if err != nil || r != "false 300" {
-					return fmt.Errorf("in recovery, rows: %s (%v); want false 300", r, err)
+					return fmt.Errorf("in recovery, rows: %s (%w); want false 300", r, err)
 				}
 				return nil
 			})
@@ -717,7 +723,7 @@ func TestBarmanFailover(t *testing.T) {
 				}
 				n, err := bmQuery(t.Context(), inst, "SELECT count(*)::text FROM t")
 				if err != nil || n != "350" {
-					return fmt.Errorf("rows %s (%v), want 350", n, err)
+					return fmt.Errorf("rows %s (%w), want 350", n, err)
 				}
 				return nil
 			})

@@ -142,7 +142,7 @@ func TestCustomExampleScript(t *testing.T) {
 	testenv.Eventually(t, waitFor, pollEvery, func() error {
 		n, err := queryString(t.Context(), sb, "SELECT count(*)::text FROM t")
 		if err != nil || n != "301" {
-			return fmt.Errorf("standby rows %s (%v)", n, err)
+			return fmt.Errorf("standby rows %s (%w)", n, err)
 		}
 		return nil
 	})

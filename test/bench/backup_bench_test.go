@@ -168,7 +168,7 @@ func BenchmarkArchiveFailover(b *testing.B) {
 			testenv.Eventually(b, 60*time.Second, 20*time.Millisecond, func() error {
 				n, err := cl.Primary()
 				if err != nil || n == p {
-					return fmt.Errorf("no new primary yet (%v)", err)
+					return fmt.Errorf("no new primary yet (%w)", err)
 				}
 				q = n
 				return nil

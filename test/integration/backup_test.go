@@ -142,7 +142,7 @@ func TestBackupArchiveContinuity(t *testing.T) {
 		for _, n := range c.Nodes {
 			v, err := showOn(t, n, "archive_command")
 			if err != nil || !strings.Contains(v, "archive-push") {
-				return fmt.Errorf("%s: archive_command %q (%v)", n.Name, v, err)
+				return fmt.Errorf("%s: archive_command %q (%w)", n.Name, v, err)
 			}
 		}
 		code, body := getURL(p.APIURL() + "/api/v1/backups")
@@ -273,7 +273,7 @@ func TestBackupArchiveContinuity(t *testing.T) {
 		}
 		state, err := next.QueryString(ctx, "SELECT state FROM pg_stat_replication WHERE application_name = $1", clone.Name)
 		if err != nil || state != "streaming" {
-			return fmt.Errorf("%s not streaming from %s: %q (%v)", clone.Name, next.Name, state, err)
+			return fmt.Errorf("%s not streaming from %s: %q (%w)", clone.Name, next.Name, state, err)
 		}
 		return nil
 	})
@@ -348,7 +348,7 @@ func openGap(t *testing.T, c *harness.Cluster, p *harness.Node, repo string) *ga
 		f, err := p.QueryInt(ctx, "SELECT failed_count FROM pg_stat_archiver")
 		g.failed = f - before
 		if err != nil || g.failed == 0 {
-			return fmt.Errorf("archiving not failing yet (%d, %v)", g.failed, err)
+			return fmt.Errorf("archiving not failing yet (%d, %w)", g.failed, err)
 		}
 		return nil
 	})
@@ -360,7 +360,7 @@ func openGap(t *testing.T, c *harness.Cluster, p *harness.Node, repo string) *ga
 		testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
 			got, err := n.QueryInt(ctx, "SELECT (pg_last_wal_receive_lsn() - '0/0')::bigint")
 			if err != nil || got < want {
-				return fmt.Errorf("%s received %d of %d (%v)", n.Name, got, want, err)
+				return fmt.Errorf("%s received %d of %d (%w)", n.Name, got, want, err)
 			}
 			return nil
 		})
@@ -457,7 +457,7 @@ func TestBackupPointInTimeRestore(t *testing.T) {
 	testenv.Eventually(t, 60*time.Second, 200*time.Millisecond, func() error {
 		last, err := p.QueryString(ctx, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
 		if err != nil || last < seg {
-			return fmt.Errorf("archived up to %q, waiting for %s (%v)", last, seg, err)
+			return fmt.Errorf("archived up to %q, waiting for %s (%w)", last, seg, err)
 		}
 		return nil
 	})
@@ -555,7 +555,7 @@ func TestBackupBarman(t *testing.T) {
 	testenv.Eventually(t, 60*time.Second, 500*time.Millisecond, func() error {
 		n, err := next.QueryInt(ctx, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'barman'")
 		if err != nil || n != 1 {
-			return fmt.Errorf("no barman slot on the new primary %s (%d, %v)", next.Name, n, err)
+			return fmt.Errorf("no barman slot on the new primary %s (%d, %w)", next.Name, n, err)
 		}
 		return nil
 	})
