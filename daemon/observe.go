@@ -98,7 +98,13 @@ func (n *Node) observePG(ctx context.Context, o *observation) {
 		return
 	}
 	if n.pg.Running() {
-		cctx, cancel := context.WithTimeout(ctx, n.timings().PGBudget())
+		// A leader's read must leave room for its heartbeat before the fencing deadline; a
+		// replica's has no such deadline and waits for a busy server as long as it always did.
+		budget := n.timings().RetryTimeout + time.Second
+		if n.lock.Held {
+			budget = n.timings().PGBudget()
+		}
+		cctx, cancel := context.WithTimeout(ctx, budget)
 		defer cancel()
 		s, err := n.pg.Status(cctx)
 		if err == nil && s.Running {
