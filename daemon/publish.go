@@ -153,7 +153,8 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 		}
 		for _, r := range o.pg.Replication {
 			s.Replication = append(s.Replication, Replica{ApplicationName: r.ApplicationName, ClientAddr: r.ClientAddr,
-				State: r.State, SyncState: r.SyncState, SyncPriority: r.SyncPriority, Usename: r.Usename})
+				State: r.State, SyncState: r.SyncState, SyncPriority: r.SyncPriority, Usename: r.Usename,
+				ReplayLSN: uint64(r.ReplayLSN), ReplayLag: r.ReplayLag})
 		}
 	case s.PGRunning:
 		s.Role, s.State = RoleReplica, "running"
@@ -187,7 +188,7 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 	for name, m := range o.members {
 		ms := MemberStatus{Name: name, Role: m.Role, State: m.State, APIURL: m.APIURL, Timeline: m.Timeline, Tags: m.Tags,
 			ReceiveLSN: deref(m.ReceiveLSN), ReplayLSN: deref(m.ReplayLSN), LSN: m.XLogLocation, PendingRestart: m.PendingRestart,
-			ServerVersion: m.ServerVersion}
+			ServerVersion: m.ServerVersion, ReplicationState: m.ReplicationState}
 		ms.Host, ms.Port = connHostPort(m.ConnURL)
 		if name == in.Leader.Name {
 			ms.Role = "leader"

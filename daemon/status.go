@@ -105,6 +105,11 @@ type Replica struct {
 	SyncState       string `json:"sync_state"`
 	SyncPriority    int    `json:"sync_priority"`
 	Usename         string `json:"usename"`
+	// ReplayLSN is the position the standby confirmed as replayed (0 when unknown).
+	ReplayLSN uint64 `json:"replay_lsn,omitempty"`
+	// ReplayLag is pg_stat_replication.replay_lag on this primary, nil when PostgreSQL shows
+	// none (no measurement yet, or caught up and idle).
+	ReplayLag *time.Duration `json:"-"`
 }
 
 // PendingChange is a parameter whose new value needs a restart.
@@ -131,6 +136,9 @@ type MemberStatus struct {
 	// Lag is the leader optime minus this member's position, in bytes (0 for the leader).
 	Lag            uint64
 	PendingRestart bool
+	// ReplicationState is what the member publishes of its WAL source: "streaming", "in
+	// archive recovery", or "" when it is not a running replica.
+	ReplicationState string
 }
 
 // IsReplicaRole reports whether the role is a replica-like one.

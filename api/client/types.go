@@ -87,6 +87,13 @@ type Member struct {
 	ReplayLag      *Lag           `json:"replay_lag,omitempty"`
 	LSN            string         `json:"lsn,omitempty"`
 	Lag            *Lag           `json:"lag,omitempty"`
+	// ReplicationState is what a running replica publishes of its WAL source: "streaming"
+	// or "in archive recovery" (Patroni's /cluster shows it as the state, as ramd does).
+	ReplicationState string `json:"replication_state,omitempty"`
+	// LagSeconds is the replay lag in seconds as the leader measures it
+	// (pg_stat_replication.replay_lag, 0 once the replica replayed everything the leader
+	// wrote). Only the leader's answer carries it, and only for replicas connected to it.
+	LagSeconds *float64 `json:"lag_seconds,omitempty"`
 }
 
 // IsLeader reports the roles at the top of the cluster: leader and standby_leader.

@@ -63,6 +63,10 @@ type Replication struct {
 	WriteLSN        LSN
 	FlushLSN        LSN
 	ReplayLSN       LSN
+	// ReplayLag is pg_stat_replication.replay_lag: how long the standby took to replay the
+	// last WAL it confirmed, as this server measured it; nil when PostgreSQL shows NULL (no
+	// measurement yet, or caught up and idle for a while).
+	ReplayLag *time.Duration
 }
 
 // Status observes the server over one short-lived TCP connection as the superuser
@@ -163,7 +167,8 @@ func queryStatus(ctx context.Context, conn *pgx.Conn, s *Status) error {
 	rows, err := conn.Query(ctx, `SELECT coalesce(application_name, ''),
 		coalesce(client_addr::text, ''), coalesce(state, ''), coalesce(sync_state, ''),
 		coalesce(usename::text, ''), coalesce(sync_priority, 0),
-		sent_lsn::text, write_lsn::text, flush_lsn::text, replay_lsn::text
+		sent_lsn::text, write_lsn::text, flush_lsn::text, replay_lsn::text,
+		extract(epoch FROM replay_lag)::float8
 		FROM pg_stat_replication ORDER BY application_name, pid`)
 	if err != nil {
 		return fmt.Errorf("query pg_stat_replication: %w", err)
@@ -171,9 +176,14 @@ func queryStatus(ctx context.Context, conn *pgx.Conn, s *Status) error {
 	s.Replication, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Replication, error) {
 		var r Replication
 		var sent, write, flush, replay *string
+		var replayLag *float64
 		if err := row.Scan(&r.ApplicationName, &r.ClientAddr, &r.State, &r.SyncState,
-			&r.Usename, &r.SyncPriority, &sent, &write, &flush, &replay); err != nil {
+			&r.Usename, &r.SyncPriority, &sent, &write, &flush, &replay, &replayLag); err != nil {
 			return r, err
+		}
+		if replayLag != nil {
+			d := time.Duration(*replayLag * float64(time.Second))
+			r.ReplayLag = &d
 		}
 		var errs [4]error
 		r.SentLSN, errs[0] = parseNullLSN(sent)
