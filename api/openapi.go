@@ -46,6 +46,15 @@ var adminDocs = []routeDoc{
 	{http.MethodPost, "/api/v1/parameter/validate", "The same as /api/v1/parameters/validate."},
 	{http.MethodPost, "/api/v1/parameters/tune", "Tuning advice {workload?, memory_bytes?, cpus?, storage?, max_connections?} (defaults from the node): each suggestion with the value in force and a reason, and the validator's verdict on the set."},
 	{http.MethodPost, "/api/v1/parameter/optimize", "The same as /api/v1/parameters/tune."},
+	{http.MethodGet, "/api/v1/cluster/status", "The same as /api/v1/cluster (the seed project's path)."},
+	{http.MethodGet, "/api/v1/cluster/health", "One verdict over every member: healthy, degraded (200) or unhealthy (503), with the reasons per member (leader not running, replica stopped, not streaming or past maximum_lag_on_failover, maintenance mode, failsafe, synchronous replication degraded)."},
+	{http.MethodGet, "/api/v1/cluster/metrics", "Cluster figures as JSON: each replica's lag in bytes and seconds, this node's connections and transaction rates (pg_stat_database), the leader's replication slots, the number of failovers and the last one."},
+	{http.MethodPost, "/api/v1/cluster/switchover", "The same as POST /api/v1/switchover (the seed project's path)."},
+	{http.MethodPost, "/api/v1/config", "The same as PATCH /api/v1/config: a JSON merge patch (the seed project's spelling)."},
+	{http.MethodGet, "/api/v1/sync-standbys/status", "The same as GET /api/v1/sync-standbys (the seed project's path)."},
+	{http.MethodPost, "/api/v1/sync-standbys/add", "Keep one more synchronous standby (synchronous_node_count + 1; turns synchronous_mode on with 1 when off); {} or no body. ramd picks which members (streaming, not tagged nosync)."},
+	{http.MethodPost, "/api/v1/sync-standbys/remove", "Keep one fewer synchronous standby (synchronous_node_count - 1; turns synchronous_mode off after the last); 422 when it is already off."},
+	{http.MethodPost, "/api/v1/sync-standbys/any-n", "Quorum commit on n standbys {n}: synchronous_mode quorum, synchronous_node_count n (ANY n)."},
 	{http.MethodGet, "/api/v1/openapi.json", "This document."},
 }
 

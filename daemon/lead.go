@@ -148,6 +148,10 @@ func (n *Node) maintainSlots(ctx context.Context, o *observation) {
 	if err != nil {
 		return
 	}
+	n.slots = n.slots[:0:0]
+	for _, s := range slots {
+		n.slots = append(n.slots, Slot{Name: s.Name, Active: s.Active, RestartLSN: uint64(s.RestartLSN)})
+	}
 	for _, s := range slots {
 		if wanted[s.Name] || s.Active || s.Name == pg.SlotName(n.cfg.Name) {
 			continue

@@ -79,6 +79,11 @@ type Node struct {
 	paramsApplied string
 	paramErrors   []string
 
+	// xactSeen is the last reading of the transaction counters, for the rates in Status;
+	// slots the leader's replication slots as maintainSlots last read them.
+	xactSeen xactReading
+	slots    []Slot
+
 	// paramCat is the local server's parameter catalog, loaded once (parameters.go).
 	paramCat paramCatalog
 }

@@ -172,6 +172,17 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 	if !s.PGRunning && n.pgMem.startFailures > 0 {
 		s.State = "start failed"
 	}
+	if s.PGRunning {
+		s.Connections, s.XactCommit, s.XactRollback = o.pg.Connections, o.pg.XactCommit, o.pg.XactRollback
+		now := xactReading{at: s.CycleAt, commit: s.XactCommit, rollback: s.XactRollback}
+		s.CommitRate, s.RollbackRate = n.xactSeen.rates(now)
+		n.xactSeen = now
+	} else {
+		n.xactSeen = xactReading{}
+	}
+	if s.HasLock && s.Role == RolePrimary {
+		s.Slots = n.slots
+	}
 	s.SyncDegraded = n.syncDegraded(o, s)
 	s.ParameterErrors = n.paramErrors
 	s.SyncStandby, s.QuorumStandby = n.syncRole(o)
@@ -317,4 +328,20 @@ func (n *Node) routingWant(st *Status) routing.Want {
 		}
 	}
 	return w
+}
+
+// xactReading is one cycle's reading of the transaction counters.
+type xactReading struct {
+	at               time.Time
+	commit, rollback int64
+}
+
+// rates are the commits and rollbacks per second from r to next: 0 when r is unset, no time
+// passed, or a counter went back (statistics reset, another server).
+func (r xactReading) rates(next xactReading) (commit, rollback float64) {
+	dt := next.at.Sub(r.at).Seconds()
+	if r.at.IsZero() || dt <= 0 || next.commit < r.commit || next.rollback < r.rollback {
+		return 0, 0
+	}
+	return float64(next.commit-r.commit) / dt, float64(next.rollback-r.rollback) / dt
 }

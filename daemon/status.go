@@ -93,6 +93,18 @@ type Status struct {
 	// Plan is the last cycle's plan and reason, in plain words.
 	Plan string
 
+	// Connections is the number of backends (pg_stat_database.numbackends summed), and
+	// XactCommit and XactRollback the cumulative transaction counters, while PostgreSQL runs.
+	Connections  int
+	XactCommit   int64
+	XactRollback int64
+	// CommitRate and RollbackRate are transactions per second between the last two cycles
+	// that read the counters (0 on the first, or after the counters went back).
+	CommitRate   float64
+	RollbackRate float64
+	// Slots are the leader's replication slots as its last cycle read them.
+	Slots []Slot
+
 	// Members is the cluster as last observed, for /cluster.
 	Members []MemberStatus
 }
@@ -110,6 +122,14 @@ type Replica struct {
 	// ReplayLag is pg_stat_replication.replay_lag on this primary, nil when PostgreSQL shows
 	// none (no measurement yet, or caught up and idle).
 	ReplayLag *time.Duration `json:"-"`
+}
+
+// Slot is one replication slot of the leader.
+type Slot struct {
+	Name   string
+	Active bool
+	// RestartLSN is the oldest WAL position the slot keeps (0 when it reserved none).
+	RestartLSN uint64
 }
 
 // PendingChange is a parameter whose new value needs a restart.

@@ -516,3 +516,120 @@ type TuneResult struct {
 	Suggestions []TuneSuggestion `json:"suggestions"`
 	Review      ParameterReport  `json:"review"`
 }
+
+// Health verdicts of GET /api/v1/cluster/health.
+const (
+	HealthHealthy   = "healthy"
+	HealthDegraded  = "degraded"
+	HealthUnhealthy = "unhealthy"
+)
+
+// Severities of a HealthReason.
+const (
+	SeverityCritical = "critical"
+	SeverityWarning  = "warning"
+)
+
+// ClusterHealth is GET /api/v1/cluster/health: one verdict over every member, with the
+// reasons. unhealthy (answered with 503) means no usable primary or a view that cannot be
+// trusted; degraded (200) means the primary serves but something needs attention.
+type ClusterHealth struct {
+	Status string `json:"status"`
+	Scope  string `json:"scope"`
+	Leader string `json:"leader"`
+	// Node is the member that answered, CheckedAt the end of its last HA cycle.
+	Node      string         `json:"node"`
+	CheckedAt time.Time      `json:"checked_at"`
+	Reasons   []HealthReason `json:"reasons"`
+	Members   []MemberHealth `json:"members"`
+}
+
+// HealthReason is one finding of the health verdict; Member is empty for cluster-wide ones.
+type HealthReason struct {
+	Severity string `json:"severity"`
+	Member   string `json:"member,omitempty"`
+	Reason   string `json:"reason"`
+}
+
+// MemberHealth is one member in ClusterHealth.
+type MemberHealth struct {
+	Name    string   `json:"name"`
+	Role    string   `json:"role"`
+	State   string   `json:"state"`
+	Healthy bool     `json:"healthy"`
+	Reasons []string `json:"reasons"`
+}
+
+// ClusterMetrics is GET /api/v1/cluster/metrics: the figures an operator watches, as JSON.
+// Node figures (connections, transaction rates) are the answering member's; the lag of
+// each replica is as /cluster shows it, with the time lag only on the leader's answer;
+// slots only on the leader's answer.
+type ClusterMetrics struct {
+	Scope     string          `json:"scope"`
+	Leader    string          `json:"leader"`
+	Timeline  int             `json:"timeline,omitempty"`
+	CheckedAt time.Time       `json:"checked_at"`
+	Node      NodeMetrics     `json:"node"`
+	Members   []MemberMetrics `json:"members"`
+	Slots     []SlotMetrics   `json:"replication_slots"`
+	// Failovers counts the history's entries; LastFailover is the newest one (nil when the
+	// cluster never changed leader, or the history could not be read: HistoryError says why).
+	Failovers    int           `json:"failovers"`
+	LastFailover *FailoverInfo `json:"last_failover"`
+	HistoryError string        `json:"history_error,omitempty"`
+}
+
+// NodeMetrics are the answering member's own figures.
+type NodeMetrics struct {
+	Name            string  `json:"name"`
+	Role            string  `json:"role"`
+	PostgresRunning bool    `json:"postgres_running"`
+	Connections     int     `json:"connections"`
+	XactCommit      int64   `json:"xact_commit"`
+	XactRollback    int64   `json:"xact_rollback"`
+	CommitsPerSec   float64 `json:"commits_per_second"`
+	RollbacksPerSec float64 `json:"rollbacks_per_second"`
+	// LagBytes and LagSeconds are this replica's own lag (0 on the primary).
+	LagBytes   uint64  `json:"lag_bytes"`
+	LagSeconds float64 `json:"lag_seconds"`
+}
+
+// MemberMetrics is one member's replication figures in ClusterMetrics.
+type MemberMetrics struct {
+	Name             string `json:"name"`
+	Role             string `json:"role"`
+	State            string `json:"state"`
+	ReplicationState string `json:"replication_state,omitempty"`
+	Timeline         int    `json:"timeline,omitempty"`
+	// LagBytes is nil for the leader and for a member that reported no position.
+	LagBytes   *uint64  `json:"lag_bytes"`
+	LagSeconds *float64 `json:"lag_seconds"`
+}
+
+// SlotMetrics is one replication slot of the leader.
+type SlotMetrics struct {
+	Name       string `json:"name"`
+	Active     bool   `json:"active"`
+	RestartLSN string `json:"restart_lsn,omitempty"`
+	// RetainedBytes is how much WAL the slot holds back behind the leader's position.
+	RetainedBytes uint64 `json:"retained_bytes"`
+}
+
+// FailoverInfo is one history entry in ClusterMetrics.
+type FailoverInfo struct {
+	Timeline  int       `json:"timeline"`
+	LSN       uint64    `json:"lsn"`
+	Reason    string    `json:"reason"`
+	At        time.Time `json:"at"`
+	NewLeader string    `json:"new_leader,omitempty"`
+}
+
+// SyncAddRemove is POST /api/v1/sync-standbys/add and /remove: an empty object. ramd
+// chooses the synchronous standbys itself (streaming members not tagged nosync), so these
+// change how many it keeps by one.
+type SyncAddRemove struct{}
+
+// SyncAnyN is POST /api/v1/sync-standbys/any-n: quorum commit on N standbys (ANY N).
+type SyncAnyN struct {
+	N int `json:"n"`
+}

@@ -49,6 +49,11 @@ type Status struct {
 	PendingRestart bool
 	// PendingRestartReasons maps each such setting to {current value, value in the files}.
 	PendingRestartReasons map[string][2]string
+	// Connections, XactCommit and XactRollback are pg_stat_database's numbackends,
+	// xact_commit and xact_rollback summed over the databases (the counters are cumulative).
+	Connections  int
+	XactCommit   int64
+	XactRollback int64
 }
 
 // Replication is one row of pg_stat_replication.
@@ -95,8 +100,13 @@ func queryStatus(ctx context.Context, conn *pgx.Conn, s *Status) error {
 	var sysID int64
 	err := conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int,
 		pg_is_in_recovery(), pg_postmaster_start_time(),
-		(SELECT system_identifier FROM pg_control_system())`).
-		Scan(&s.ServerVersion, &s.InRecovery, &s.StartTime, &sysID)
+		(SELECT system_identifier FROM pg_control_system()),
+		d.connections, d.xact_commit, d.xact_rollback
+		FROM (SELECT coalesce(sum(numbackends), 0)::int AS connections,
+			coalesce(sum(xact_commit), 0)::bigint AS xact_commit,
+			coalesce(sum(xact_rollback), 0)::bigint AS xact_rollback
+			FROM pg_stat_database) AS d`).
+		Scan(&s.ServerVersion, &s.InRecovery, &s.StartTime, &sysID, &s.Connections, &s.XactCommit, &s.XactRollback)
 	if err != nil {
 		return fmt.Errorf("query server: %w", err)
 	}
