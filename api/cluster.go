@@ -26,6 +26,9 @@ func newClusterView(st *daemon.Status) client.Cluster {
 			PendingRestart: m.PendingRestart,
 			Tags:           m.Tags,
 		}
+		if m.ScheduledRestart != "" {
+			mv.ScheduledRestart = &client.MemberRestart{Schedule: m.ScheduledRestart, PostmasterStartTime: m.ScheduledRestartPostmaster}
+		}
 		if m.Host != "" {
 			mv.Host = m.Host
 			mv.Port = m.Port
@@ -45,6 +48,9 @@ func newClusterView(st *daemon.Status) client.Cluster {
 		view.Members = append(view.Members, mv)
 	}
 	slices.SortFunc(view.Members, func(a, b client.Member) int { return strings.Compare(a.Name, b.Name) })
+	if sw := st.Switchover; sw != nil && sw.ScheduledAt != "" {
+		view.ScheduledSwitchover = &client.ScheduledSwitchover{At: sw.ScheduledAt, From: sw.Leader, To: sw.Candidate, JobID: sw.JobID}
+	}
 	return view
 }
 
@@ -98,6 +104,7 @@ func newClusterStatus(st *daemon.Status) client.ClusterStatus {
 				RetryTimeout: st.Timings.RetryTimeout.Seconds(), FenceMargin: st.Timings.FenceMargin.Seconds()},
 			Config:       client.ConfigSource{Source: string(st.Config.Source), Refusal: st.Config.Refusal, EnvironmentDiffers: st.Config.EnvironmentDiffers, Index: st.Config.Index},
 			SyncDegraded: st.SyncDegraded, ParameterErrors: st.ParameterErrors}}
+	out.ScheduledSwitchover = v.ScheduledSwitchover
 	for _, m := range v.Members {
 		switch m.Role {
 		case client.RoleLeader, client.RoleStandbyLeader:

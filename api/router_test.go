@@ -93,6 +93,9 @@ func clusterStatus() *daemon.Status {
 		}
 		// As the leader's pg_stat_replication sees them: n3 measured 1.5 s behind, n2 caught
 		// up and idle (PostgreSQL shows no replay_lag then).
+		st.Members[3].ScheduledRestart = "2026-03-01T13:00:00Z"
+		st.Members[3].ScheduledRestartPostmaster = "2026-03-01T11:00:00Z"
+		st.Switchover = &daemon.PendingSwitchover{Leader: "n1", Candidate: "n2", ScheduledAt: "2026-03-01T14:00:00+00:00", JobID: "42"}
 		lag := 1500 * time.Millisecond
 		st.Replication[0].ReplayLSN = leaderLSN
 		st.Replication[1].ReplayLSN, st.Replication[1].ReplayLag = leaderLSN-2048, &lag

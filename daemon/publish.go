@@ -183,6 +183,9 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 	if s.HasLock && s.Role == RolePrimary {
 		s.Slots = n.slots
 	}
+	if f := o.failover; f != nil {
+		s.Switchover = &PendingSwitchover{Leader: f.Leader, Candidate: f.Member, ScheduledAt: f.ScheduledAt, JobID: f.JobID}
+	}
 	s.SyncDegraded = n.syncDegraded(o, s)
 	s.ParameterErrors = n.paramErrors
 	s.SyncStandby, s.QuorumStandby = n.syncRole(o)
@@ -201,6 +204,9 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 			ReceiveLSN: deref(m.ReceiveLSN), ReplayLSN: deref(m.ReplayLSN), LSN: m.XLogLocation, PendingRestart: m.PendingRestart,
 			ServerVersion: m.ServerVersion, ReplicationState: m.ReplicationState}
 		ms.Host, ms.Port = connHostPort(m.ConnURL)
+		if sr := m.ScheduledRestart; sr != nil {
+			ms.ScheduledRestart, ms.ScheduledRestartPostmaster = sr.Schedule, sr.PostmasterStartTime
+		}
 		if name == in.Leader.Name {
 			ms.Role = "leader"
 		} else {

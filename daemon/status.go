@@ -104,6 +104,8 @@ type Status struct {
 	RollbackRate float64
 	// Slots are the leader's replication slots as its last cycle read them.
 	Slots []Slot
+	// Switchover is the pending switchover request (the failover key), nil when none.
+	Switchover *PendingSwitchover
 
 	// Members is the cluster as last observed, for /cluster.
 	Members []MemberStatus
@@ -122,6 +124,15 @@ type Replica struct {
 	// ReplayLag is pg_stat_replication.replay_lag on this primary, nil when PostgreSQL shows
 	// none (no measurement yet, or caught up and idle).
 	ReplayLag *time.Duration `json:"-"`
+}
+
+// PendingSwitchover is a switchover waiting in the failover key: from Leader to Candidate
+// (empty: the best replica) at ScheduledAt (empty: as soon as possible).
+type PendingSwitchover struct {
+	Leader      string
+	Candidate   string
+	ScheduledAt string
+	JobID       string
 }
 
 // Slot is one replication slot of the leader.
@@ -159,6 +170,10 @@ type MemberStatus struct {
 	// ReplicationState is what the member publishes of its WAL source: "streaming", "in
 	// archive recovery", or "" when it is not a running replica.
 	ReplicationState string
+	// ScheduledRestart and ScheduledRestartPostmaster are the member's scheduled restart as
+	// it publishes it (RFC 3339; "" when none).
+	ScheduledRestart           string
+	ScheduledRestartPostmaster string
 }
 
 // IsReplicaRole reports whether the role is a replica-like one.

@@ -66,27 +66,45 @@ type Cluster struct {
 	Members []Member `json:"members"`
 	Scope   string   `json:"scope"`
 	Pause   bool     `json:"pause,omitempty"`
+	// ScheduledSwitchover is a switchover waiting for its time, as Patroni shows it.
+	ScheduledSwitchover *ScheduledSwitchover `json:"scheduled_switchover,omitempty"`
+}
+
+// ScheduledSwitchover is Patroni's scheduled_switchover of /cluster: when, from which leader,
+// to which member (empty: the best replica); JobID is ramd's job that follows it.
+type ScheduledSwitchover struct {
+	At    string `json:"at"`
+	From  string `json:"from,omitempty"`
+	To    string `json:"to,omitempty"`
+	JobID string `json:"job_id,omitempty"`
+}
+
+// MemberRestart is a member's scheduled restart in /cluster (Patroni's scheduled_restart).
+type MemberRestart struct {
+	Schedule            string `json:"schedule"`
+	PostmasterStartTime string `json:"postmaster_start_time,omitempty"`
 }
 
 // Member is one member in the cluster views. The LSN fields are left out for the leader; on
 // the others each is a formatted LSN and its lag in bytes behind the leader, or Unknown for
 // both when the member reported no position.
 type Member struct {
-	Name           string         `json:"name"`
-	Role           string         `json:"role"`
-	State          string         `json:"state"`
-	APIURL         string         `json:"api_url"`
-	Host           string         `json:"host,omitempty"`
-	Port           int            `json:"port,omitempty"`
-	Timeline       int            `json:"timeline,omitempty"`
-	PendingRestart bool           `json:"pending_restart,omitempty"`
-	Tags           map[string]any `json:"tags,omitempty"`
-	ReceiveLSN     string         `json:"receive_lsn,omitempty"`
-	ReceiveLag     *Lag           `json:"receive_lag,omitempty"`
-	ReplayLSN      string         `json:"replay_lsn,omitempty"`
-	ReplayLag      *Lag           `json:"replay_lag,omitempty"`
-	LSN            string         `json:"lsn,omitempty"`
-	Lag            *Lag           `json:"lag,omitempty"`
+	Name             string         `json:"name"`
+	Role             string         `json:"role"`
+	State            string         `json:"state"`
+	APIURL           string         `json:"api_url"`
+	Host             string         `json:"host,omitempty"`
+	Port             int            `json:"port,omitempty"`
+	Timeline         int            `json:"timeline,omitempty"`
+	PendingRestart   bool           `json:"pending_restart,omitempty"`
+	ScheduledRestart *MemberRestart `json:"scheduled_restart,omitempty"`
+	Tags             map[string]any `json:"tags,omitempty"`
+	ReceiveLSN       string         `json:"receive_lsn,omitempty"`
+	ReceiveLag       *Lag           `json:"receive_lag,omitempty"`
+	ReplayLSN        string         `json:"replay_lsn,omitempty"`
+	ReplayLag        *Lag           `json:"replay_lag,omitempty"`
+	LSN              string         `json:"lsn,omitempty"`
+	Lag              *Lag           `json:"lag,omitempty"`
 	// ReplicationState is what a running replica publishes of its WAL source: "streaming"
 	// or "in archive recovery" (Patroni's /cluster shows it as the state, as ramd does).
 	ReplicationState string `json:"replication_state,omitempty"`
@@ -149,6 +167,8 @@ type ClusterStatus struct {
 	PendingRestart []string    `json:"pending_restart"`
 	Members        []Member    `json:"members"`
 	Node           ClusterNode `json:"node"`
+	// ScheduledSwitchover is a switchover waiting for its time.
+	ScheduledSwitchover *ScheduledSwitchover `json:"scheduled_switchover,omitempty"`
 }
 
 // ClusterNode is the answering node's own view in ClusterStatus.
