@@ -13,7 +13,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/ramd-project/ramd/api/client"
 )
@@ -31,6 +30,7 @@ func runConfig(ctx context.Context, args []string, envAPI string, stdin io.Reade
 		return runConfigEdit(ctx, args[1:], envAPI, stdin, stdout, stderr)
 	}
 	o := newOptions("config show", stderr, "json")
+	stdout = o.bind(stdout)
 	c, code, ok := o.connect(ctx, args[1:], envAPI)
 	if !ok {
 		return code
@@ -56,7 +56,7 @@ func renderConfig(w io.Writer, doc map[string]any) error {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w, 0, 0, 2)
 	fmt.Fprintln(tw, "Key\tValue")
 	for _, k := range keys {
 		fmt.Fprintf(tw, "%s\t%s\n", k, rows[k])

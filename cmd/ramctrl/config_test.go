@@ -271,7 +271,7 @@ func TestConfigUsage(t *testing.T) {
 		{"set and apply", []string{"edit", "--set", "ttl=1", "--apply", "f.json"}},
 		{"apply stdin without force", []string{"edit", "--apply", "-"}},
 		{"positional argument", []string{"edit", "extra"}},
-		{"bad output", []string{"show", "--output", "yaml"}},
+		{"bad output", []string{"show", "--output", "xml"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -152,7 +152,11 @@ func newOptions(cmd string, stderr io.Writer, defaultOutput string) *options {
 	o.fs.SetOutput(stderr)
 	o.ep.register(o.fs)
 	if defaultOutput != "" {
-		o.fs.StringVar(&o.output, "output", defaultOutput, "output format: table or json")
+		const help = "output format: table (pretty), json, yaml or tsv"
+		o.fs.StringVar(&o.output, "output", defaultOutput, help)
+		o.fs.StringVar(&o.output, "o", defaultOutput, "short for --output")
+		o.fs.StringVar(&o.output, "format", defaultOutput, "the same as --output (patronictl's name)")
+		o.fs.StringVar(&o.output, "f", defaultOutput, "short for --format")
 	}
 	return o
 }
@@ -169,8 +173,8 @@ func (o *options) parse(args []string) (code int, ok bool) {
 		fmt.Fprintf(o.stderr, "%s: unexpected argument %q\n", o.fs.Name(), o.fs.Arg(0))
 		return exitUsage, false
 	}
-	if o.output != "" && o.output != "table" && o.output != "json" {
-		fmt.Fprintf(o.stderr, "%s: --output must be table or json, not %q\n", o.fs.Name(), o.output)
+	if o.output != "" && !validFormat(o.output) {
+		fmt.Fprintf(o.stderr, "%s: --output must be table, json, yaml or tsv, not %q\n", o.fs.Name(), o.output)
 		return exitUsage, false
 	}
 	return exitOK, true
@@ -201,5 +205,9 @@ func (o *options) connect(ctx context.Context, args []string, envAPI string) (c 
 	return o.client(ctx, envAPI)
 }
 
-// json reports whether --output json was asked for.
-func (o *options) json() bool { return o.output == "json" }
+// json reports whether a document was asked for (--output json or yaml) rather than a
+// table.
+func (o *options) json() bool { return o.output == formatJSON || o.output == formatYAML }
+
+// bind returns w bound to the --output flag (see formatWriter); commands print through it.
+func (o *options) bind(w io.Writer) io.Writer { return &formatWriter{w: w, format: &o.output} }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/ramd-project/ramd/api/client"
 )
@@ -38,36 +38,132 @@ func parseAPIURLs(s string) ([]string, error) {
 	return urls, nil
 }
 
-// listOnce fetches /cluster and writes it to w as a table or as indented JSON.
-func listOnce(ctx context.Context, c *client.Client, output string, w io.Writer) error {
+// listOnce fetches /cluster and writes it to w as a table or as a document. When the
+// member that answered is not the leader, the replicas' lag in seconds (which only the
+// leader measures) is read from the leader.
+func listOnce(ctx context.Context, c *client.Client, output string, extended bool, w io.Writer) error {
 	cl, err := c.Cluster(ctx)
 	if err != nil {
 		return err
 	}
-	if output == "json" {
+	if l, ok := needLeaderView(cl); ok {
+		if lv, err := c.At(l.BaseURL()).Cluster(ctx); err == nil {
+			cl = lv
+		}
+	}
+	if output == formatJSON || output == formatYAML {
 		return writeJSON(w, cl)
 	}
-	return renderTable(w, cl)
+	return renderTable(w, cl, extended)
 }
 
-// renderTable writes the members sorted by name, as `patronictl list` shows them.
-func renderTable(w io.Writer, cl client.Cluster) error {
+// needLeaderView reports whether cl lacks the leader's measure of the replicas' lag (the
+// answer came from another member) and names the leader to ask.
+func needLeaderView(cl client.Cluster) (client.Member, bool) {
+	var leader client.Member
+	streaming := false
+	for _, m := range cl.Members {
+		switch {
+		case m.IsLeader():
+			leader = m
+		case m.LagSeconds != nil:
+			return client.Member{}, false
+		case m.ReplicationState == "streaming":
+			streaming = true
+		}
+	}
+	return leader, streaming && leader.APIURL != ""
+}
+
+// renderTable writes the members sorted by name, as `patronictl list` shows them, with the
+// replay lag in seconds beside the lag in MB; extended (-e) adds patronictl's columns for a
+// pending restart, a scheduled restart and the tags. Below the table come maintenance mode,
+// a scheduled switchover and, without extended, the scheduled restarts; tsv prints the table
+// alone.
+func renderTable(w io.Writer, cl client.Cluster, extended bool) error {
 	members := append([]client.Member(nil), cl.Members...)
 	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
-	fmt.Fprintf(w, "Cluster: %s\n", cl.Scope)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "Member\tHost\tRole\tState\tTL\tLag in MB")
+	plain := tsv(w)
+	if !plain {
+		fmt.Fprintf(w, "Cluster: %s\n", cl.Scope)
+	}
+	tw := newTable(w, 0, 0, 2)
+	header := "Member\tHost\tRole\tState\tTL\tLag in MB\tLag in s"
+	if extended {
+		header += "\tPending restart\tScheduled restart\tTags"
+	}
+	fmt.Fprintln(tw, header)
+	var restarts []string
 	for _, m := range members {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n",
-			dash(m.Name), hostPort(m.Host, m.Port), dash(roleTitle(m.Role)), dash(m.State), timeline(m.Timeline), lagMB(m.Lag))
+		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s",
+			dash(m.Name), hostPort(m.Host, m.Port), dash(roleTitle(m.Role)), dash(m.State), timeline(m.Timeline), lagMB(m.Lag), lagSeconds(m.LagSeconds))
+		if extended {
+			row += fmt.Sprintf("\t%s\t%s\t%s", star(m.PendingRestart), scheduledRestart(m.ScheduledRestart), tagList(m.Tags))
+		} else if m.ScheduledRestart != nil {
+			restarts = append(restarts, fmt.Sprintf("Restart scheduled: %s at %s", m.Name, m.ScheduledRestart.Schedule))
+		}
+		fmt.Fprintln(tw, row)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if plain {
+		return nil
+	}
 	if cl.Pause {
 		fmt.Fprintln(w, "Maintenance mode: on")
 	}
+	if sw := cl.ScheduledSwitchover; sw != nil {
+		fmt.Fprintf(w, "Switchover scheduled at: %s\n", sw.At)
+		fmt.Fprintf(w, "                   from: %s\n", dash(sw.From))
+		fmt.Fprintf(w, "                     to: %s\n", firstNonEmpty(sw.To, "the best replica"))
+		if sw.JobID != "" {
+			fmt.Fprintf(w, "                    job: %s\n", sw.JobID)
+		}
+	}
+	for _, r := range restarts {
+		fmt.Fprintln(w, r)
+	}
 	return nil
+}
+
+// lagSeconds is the replay lag the leader measured, to a tenth of a second, or "-".
+func lagSeconds(s *float64) string {
+	if s == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*s, 'f', 1, 64)
+}
+
+// star is patronictl's "*" for a pending restart.
+func star(b bool) string {
+	if b {
+		return "*"
+	}
+	return ""
+}
+
+// scheduledRestart is the time of a scheduled restart, "" when none.
+func scheduledRestart(r *client.MemberRestart) string {
+	if r == nil {
+		return ""
+	}
+	return r.Schedule
+}
+
+// tagList prints tags as sorted key: value pairs, values as JSON.
+func tagList(tags map[string]any) string {
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		b, _ := json.Marshal(tags[k])
+		parts[i] = k + ": " + string(b)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func dash(s string) string {

@@ -109,13 +109,17 @@ func run(ctx context.Context, args []string, envAPI string, stdout, stderr io.Wr
 
 func runList(ctx context.Context, args []string, envAPI string, stdout, stderr io.Writer) int {
 	o := newOptions("list", stderr, "table")
+	stdout = o.bind(stdout)
 	watch := o.fs.Bool("watch", false, "redraw every second until interrupted")
+	o.fs.BoolVar(watch, "W", false, "short for --watch")
+	extended := o.fs.Bool("extended", false, "add the columns pending restart, scheduled restart and tags")
+	o.fs.BoolVar(extended, "e", false, "short for --extended")
 	c, code, ok := o.connect(ctx, args, envAPI)
 	if !ok {
 		return code
 	}
 	if !*watch {
-		if err := listOnce(ctx, c, o.output, stdout); err != nil {
+		if err := listOnce(ctx, c, o.output, *extended, stdout); err != nil {
 			fmt.Fprintf(stderr, "ramctrl: %v\n", err)
 			return exitError
 		}
@@ -127,7 +131,7 @@ func runList(ctx context.Context, args []string, envAPI string, stdout, stderr i
 			fmt.Fprint(stdout, "\033[H\033[2J")
 		}
 		fmt.Fprintln(stdout, time.Now().Format(time.DateTime))
-		if err := listOnce(ctx, c, o.output, stdout); err != nil {
+		if err := listOnce(ctx, c, o.output, *extended, stdout); err != nil {
 			fmt.Fprintf(stdout, "ramctrl: %v\n", err)
 		}
 		select {
@@ -151,7 +155,7 @@ func buildVersion() string {
 
 // isTerminal reports whether w is a character device (a terminal).
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+	f, ok := unwrap(w).(*os.File)
 	if !ok {
 		return false
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/ramd-project/ramd/api/client"
 )
@@ -33,6 +32,7 @@ type topology struct {
 // runTopology: ramctrl topology [--output table|json].
 func runTopology(ctx context.Context, args []string, envAPI string, stdout, stderr io.Writer) int {
 	o := newOptions("topology", stderr, "table")
+	stdout = o.bind(stdout)
 	c, code, ok := o.connect(ctx, args, envAPI)
 	if !ok {
 		return code
@@ -115,7 +115,7 @@ func buildTopology(members []client.Member) []*topoNode {
 // each replica indented under its upstream and marked "+ ".
 func renderTopology(w io.Writer, t topology) error {
 	fmt.Fprintf(w, "Cluster: %s\n", t.Scope)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w, 0, 0, 2)
 	fmt.Fprintln(tw, "Member\tHost\tRole\tState\tTL\tLag in MB")
 	var walk func(nodes []*topoNode, depth int)
 	walk = func(nodes []*topoNode, depth int) {
