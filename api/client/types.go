@@ -286,6 +286,9 @@ type PatroniInfo struct {
 // RamdInfo is ramd's own view, which Patroni readers ignore and other ramd nodes read: the
 // lock, the leader's name, and the unmapped role and state.
 type RamdInfo struct {
+	// Version is ramd's version (Patroni's version field carries the same: the member runs
+	// ramd, not Patroni).
+	Version string `json:"version"`
 	HasLock bool   `json:"has_lock"`
 	Leader  string `json:"leader"`
 	Role    string `json:"role"`
