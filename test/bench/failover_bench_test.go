@@ -209,3 +209,29 @@ func checkSafe(b *testing.B, w *harness.Writer) {
 		b.Errorf("split brain observed: %v", v)
 	}
 }
+
+// BenchmarkClusterStop: SIGTERM to every node at once → the time until the last ramd exited.
+// The primary must not wait out RAMD_HANDOVER_WAIT (5 s in the harness) for a successor
+// that is stopping too.
+func BenchmarkClusterStop(b *testing.B) {
+	c := testenv.SharedConsul(b, shared)
+	testenv.PGBinDir(b)
+	cl := harness.New(b, ramdBin, c.HTTPAddr, 3, harness.Options{})
+	var stop samples
+	for range rounds {
+		cl.StartAll()
+		cl.WaitPrimary(120 * time.Second)
+		cl.WaitReplicas(120 * time.Second)
+		t0 := time.Now()
+		for _, n := range cl.Nodes {
+			n.Signal(syscall.SIGTERM)
+		}
+		for _, n := range cl.Nodes {
+			if err := n.Stop(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		stop.add(time.Since(t0))
+	}
+	stop.report(b, "cluster_stop")
+}
