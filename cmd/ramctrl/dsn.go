@@ -24,8 +24,9 @@ const (
 )
 
 // pickMember chooses the member a dsn or query is for: the one named member, else the first
-// by name with the role (leader or primary: the leader; replica: a streaming replica; sync:
-// a synchronous or quorum standby; any: the leader, else any member with an address).
+// by name with the role (leader or primary: the leader; replica: a member that is not the
+// leader, a streaming one first; sync: a synchronous or quorum standby; any: the leader,
+// else any member with an address).
 func pickMember(cl client.Cluster, member, role string) (client.Member, error) {
 	members := append([]client.Member(nil), cl.Members...)
 	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
@@ -45,17 +46,16 @@ func pickMember(cl client.Cluster, member, role string) (client.Member, error) {
 		case pickLeader, pickPrimary:
 			return m.IsLeader()
 		case pickReplica:
-			return !m.IsLeader() && m.State == "streaming"
+			return !m.IsLeader()
 		case pickSync:
 			return m.Role == client.RoleSyncStandby || m.Role == client.RoleQuorumStandby
 		}
 		return true
 	}
-	if role == pickAny {
-		for _, m := range members {
-			if m.IsLeader() && m.Host != "" {
-				return m, nil
-			}
+	for _, m := range members {
+		preferred := (role == pickAny && m.IsLeader()) || (role == pickReplica && !m.IsLeader() && m.ReplicationState == "streaming")
+		if preferred && m.Host != "" {
+			return m, nil
 		}
 	}
 	for _, m := range members {
