@@ -75,7 +75,7 @@ func (n *Node) createCluster(ctx context.Context) error {
 	// Publish the defaults in force as the dynamic configuration, as Patroni does at
 	// bootstrap (tools such as patronictl expect the key). Create-only: a configuration an
 	// operator wrote beforehand wins.
-	if err := n.store.CAS(cctx, consul.KeyConfig, bootstrapDocument(n.cfg.Timings()), 0); err != nil && !errors.Is(err, consul.ErrConflict) {
+	if err := n.store.CAS(cctx, consul.KeyConfig, bootstrapDocument(n.cfg), 0); err != nil && !errors.Is(err, consul.ErrConflict) {
 		n.logger.Warn("write initial dynamic configuration", "err", err)
 	}
 	return nil
