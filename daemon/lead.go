@@ -224,6 +224,7 @@ func (n *Node) promote(ctx context.Context, o *observation) error {
 	}
 	n.confirmed(n.lock.ConfirmedAt) // arm the guard on the now writable postmaster
 	n.beatNow(ctx, uint64(lsn))
+	n.announcePrimary(ctx, oldTL+1, uint64(lsn))
 	n.pgMem.following = ""
 	n.pgMem.startFailures = 0
 	reason := "failover"
@@ -239,6 +240,29 @@ func (n *Node) promote(ctx context.Context, o *observation) error {
 		n.finishSwitchover(cctx, o, true, "")
 	}
 	return nil
+}
+
+// announcePrimary registers this node as the primary right after its promotion, before the
+// rest of the cycle's work (slots, history, the switchover job, the member record): DNS names
+// the new primary as soon as it takes writes, so the time no name answers is no longer than
+// the time no node takes writes (the old primary failed its check before it stopped, see
+// release). It announces only while the lock is still valid; the publish at the end of the
+// cycle reconciles again from the observed state.
+func (n *Node) announcePrimary(ctx context.Context, timeline int, lsn uint64) {
+	if n.registry == nil || !n.lock.Valid(fence.Now(), n.timings(), n.lead.AnnouncedTTL) {
+		return
+	}
+	var st Status
+	if cur := n.Status(); cur != nil {
+		st = *cur
+	}
+	st.Role, st.State, st.HasLock, st.PGRunning = RolePrimary, "running", true, true
+	st.Timeline, st.WALLocation, st.Plan = timeline, lsn, "promoted"
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
+	defer cancel()
+	if err := n.registry.Reconcile(cctx, n.routingWant(&st)); err != nil {
+		n.logger.Warn("announce the new primary", "err", err)
+	}
 }
 
 func (n *Node) appendHistory(ctx context.Context, o *observation, e consul.HistoryEntry) {
