@@ -242,22 +242,29 @@ func (n *Node) promote(ctx context.Context, o *observation) error {
 	return nil
 }
 
-// announcePrimary registers this node as the primary right after its promotion, before the
-// rest of the cycle's work (slots, history, the switchover job, the member record): DNS names
-// the new primary as soon as it takes writes, so the time no name answers is no longer than
-// the time no node takes writes (the old primary failed its check before it stopped, see
-// release). It announces only while the lock is still valid; the publish at the end of the
-// cycle reconciles again from the observed state.
+// announcePrimary makes this node the primary for its clients right after its promotion,
+// before the rest of the cycle's work (slots, history, the switchover job, the member
+// record): the status snapshot the health endpoints answer from (so /primary is 200 for
+// HAProxy's next check) and the routing registration (so DNS names it). The time no client
+// finds a primary is then no longer than the time no node takes writes (the old primary
+// failed its check before it stopped, see release). It announces only while the lock is
+// still valid; the publish at the end of the cycle replaces both with the observed state.
 func (n *Node) announcePrimary(ctx context.Context, timeline int, lsn uint64) {
-	if n.registry == nil || !n.lock.Valid(fence.Now(), n.timings(), n.lead.AnnouncedTTL) {
+	if !n.lock.Valid(fence.Now(), n.timings(), n.lead.AnnouncedTTL) {
 		return
 	}
 	var st Status
 	if cur := n.Status(); cur != nil {
 		st = *cur
 	}
-	st.Role, st.State, st.HasLock, st.PGRunning = RolePrimary, "running", true, true
-	st.Timeline, st.WALLocation, st.Plan = timeline, lsn, "promoted"
+	st.Role, st.State, st.HasLock, st.PGRunning, st.Leader, st.ClusterUnlocked = RolePrimary, "running", true, true, n.cfg.Name, false
+	st.Timeline, st.WALLocation, st.LeaderOptime, st.Plan = timeline, lsn, lsn, "promoted"
+	st.ReceiveLSN, st.ReplayLSN, st.ReplicationState, st.Replication = 0, 0, "", nil
+	st.SyncStandby, st.QuorumStandby = false, false
+	n.status.Store(&st)
+	if n.registry == nil {
+		return
+	}
 	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer cancel()
 	if err := n.registry.Reconcile(cctx, n.routingWant(&st)); err != nil {
