@@ -59,8 +59,9 @@ func (h *handlers) clusterHealth(c *gin.Context) {
 
 // clusterHealth is the one verdict over every member as st shows them. Critical findings
 // (no leader, the leader's PostgreSQL not running, a view that cannot be trusted) make it
-// unhealthy; warnings (a replica stopped, not streaming, too far behind; maintenance mode;
-// failsafe; synchronous replication degraded) make it degraded.
+// unhealthy; warnings (a replica stopped, not streaming, too far behind; no replica
+// streaming at all; maintenance mode; failsafe; synchronous replication degraded) make it
+// degraded. A member stopped cleanly removes its record and is no longer listed.
 func clusterHealth(st *daemon.Status, now time.Time) client.ClusterHealth {
 	out := client.ClusterHealth{Scope: st.Scope, Leader: st.Leader, Node: st.Name, CheckedAt: st.CycleAt,
 		Reasons: []client.HealthReason{}, Members: []client.MemberHealth{}}
@@ -76,7 +77,7 @@ func clusterHealth(st *daemon.Status, now time.Time) client.ClusterHealth {
 	if st.Leader == "" {
 		add(client.SeverityCritical, "", "no member holds the leader lock")
 	}
-	leaderSeen := false
+	leaderSeen, streaming := false, 0
 	for _, m := range newClusterView(st).Members {
 		mh := client.MemberHealth{Name: m.Name, Role: m.Role, State: m.State, Healthy: true, Reasons: []string{}}
 		finding := func(sev, reason string) {
@@ -90,12 +91,18 @@ func clusterHealth(st *daemon.Status, now time.Time) client.ClusterHealth {
 				finding(client.SeverityCritical, "the leader's PostgreSQL is "+m.State)
 			}
 		} else {
+			if m.ReplicationState == "streaming" {
+				streaming++
+			}
 			replicaFindings(st, m, finding)
 		}
 		out.Members = append(out.Members, mh)
 	}
 	if st.Leader != "" && !leaderSeen {
 		add(client.SeverityCritical, st.Leader, "the leader published no member record")
+	}
+	if st.Leader != "" && streaming == 0 {
+		add(client.SeverityWarning, "", "no replica streams from the leader: a failover would have no candidate")
 	}
 	if st.Paused {
 		add(client.SeverityWarning, "", "maintenance mode: automatic failover is paused")

@@ -58,6 +58,8 @@ func TestClusterHealthVerdict(t *testing.T) {
 		want   []finding // each reason is matched by its beginning
 	}{
 		{"healthy", healthyCluster(), client.HealthHealthy, nil},
+		{"no replica left", healthyCluster(func(st *daemon.Status) { st.Members = st.Members[:1] }),
+			client.HealthDegraded, []finding{{"warning", "", "no replica streams from the leader"}}},
 		{"replica stopped", healthyCluster(member("n3", func(m *daemon.MemberStatus) {
 			m.State, m.ReplicationState, m.ReceiveLSN, m.ReplayLSN, m.LSN, m.Lag = "stopped", "", 0, 0, 0, 0
 		})), client.HealthDegraded, []finding{{"warning", "n3", "PostgreSQL is stopped"}}},

@@ -125,7 +125,7 @@ func (n *Node) publishStopping(ctx context.Context) {
 		return
 	}
 	next := *st
-	next.State = "stopping"
+	next.State, next.ReplicationState = "stopping", ""
 	tags := map[string]any{}
 	for k, v := range st.Tags {
 		tags[k] = v

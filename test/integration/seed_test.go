@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,8 +176,10 @@ func TestSeedRoutes(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			for _, m := range h.Members {
-				if m.Name == p.Name && !m.Healthy && h.Status == client.HealthDegraded {
+			// While it stops it is listed as such; once stopped its record is gone and the
+			// leader has no replica left.
+			for _, r := range h.Reasons {
+				if h.Status == client.HealthDegraded && strings.HasPrefix(r.Reason, "no replica streams from the leader") {
 					return nil
 				}
 			}
