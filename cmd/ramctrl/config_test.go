@@ -382,3 +382,28 @@ func TestReasonListsEveryRefusal(t *testing.T) {
 		t.Errorf("single refusal: %s", got)
 	}
 }
+
+// TestPatronictlConfigSpellings: edit-config with -s and --pg, and show-config, as a
+// patronictl user types them.
+func TestPatronictlConfigSpellings(t *testing.T) {
+	t.Parallel()
+	s, url := newConfigServer(t, initialConfig)
+	var out, errb bytes.Buffer
+	code := runIn(context.Background(), []string{"edit-config", "--api", url, "--force", "-s", "loop_wait=2", "--pg", "work_mem=8MB", "-p", "max_connections=150"},
+		"", strings.NewReader(""), &out, &errb)
+	if code != exitOK {
+		t.Fatalf("edit-config: exit %d: %s", code, errb.String())
+	}
+	want := []configWrite{{Method: http.MethodPatch, IfMatch: `"7"`, Body: map[string]any{
+		"loop_wait":  2.0,
+		"postgresql": map[string]any{"parameters": map[string]any{"work_mem": "8MB", "max_connections": 150.0}},
+	}}}
+	if d := cmp.Diff(want, s.received()); d != "" {
+		t.Errorf("writes (-want +got):\n%s", d)
+	}
+	out.Reset()
+	if code := runIn(context.Background(), []string{"show-config", "--api", url, "-f", "yaml"}, "", strings.NewReader(""), &out, &errb); code != exitOK ||
+		!strings.Contains(out.String(), "work_mem: 8MB") {
+		t.Errorf("show-config -f yaml: exit %d\n%s", code, out.String())
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -47,7 +48,8 @@ Usage:
   ramctrl query (--command SQL | --file F) [--role R | --member NAME] [--dbname DB] [--username U] [--output table|tsv]
   ramctrl remove SCOPE      (deletes the cluster's keys in Consul; asks for typed confirmations)
   ramctrl config show [--output json|yaml|table|tsv]
-  ramctrl config edit [--force] [--set KEY=VALUE]... [--apply FILE]
+  ramctrl config edit [--force] [--set KEY=VALUE]... [--pg NAME=VALUE]... [--apply FILE]
+  ramctrl show-config | edit-config ...     (patronictl's names of config show and config edit)
   ramctrl params list | show NAME | validate NAME=VALUE... [--output table|json|yaml|tsv]
   ramctrl params tune [--workload web|oltp|dw|mixed|desktop] [--memory BYTES] [--cpus N] [--storage ssd|hdd|san] [--apply] [--force]
   ramctrl version [--client] [--output table|json|yaml]
@@ -99,6 +101,8 @@ func runIn(ctx context.Context, args []string, envAPI string, stdin io.Reader, s
 		return runAdmin(ctx, args[0], args[1:], envAPI, stdin, stdout, stderr)
 	case "config":
 		return runConfig(ctx, args[1:], envAPI, stdin, stdout, stderr)
+	case "show-config", "edit-config": // patronictl's names
+		return runConfig(ctx, append([]string{strings.TrimSuffix(args[0], "-config")}, args[1:]...), envAPI, stdin, stdout, stderr)
 	case "topology":
 		return runTopology(ctx, args[1:], envAPI, stdout, stderr)
 	case "restart":
