@@ -155,23 +155,34 @@ func (w *proxyWriter) ackedAfter(t time.Time) bool {
 	return len(w.acks) > 0 && w.acks[len(w.acks)-1].After(t)
 }
 
-// longestGap is the longest time between two consecutive acknowledged writes from one
-// second before t0 on (writes otherwise come every harness.Tick: this is the outage).
+// longestGap is the longest time between two consecutive acknowledged writes from the last
+// one before t0 on (writes otherwise come every harness.Tick: this is the outage).
 func (w *proxyWriter) longestGap(t0 time.Time) time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var longest time.Duration
 	var prev time.Time
 	for _, a := range w.acks {
-		if a.Before(t0.Add(-time.Second)) {
-			continue
-		}
-		if !prev.IsZero() {
+		if !prev.IsZero() && !a.Before(t0) {
 			longest = max(longest, a.Sub(prev))
 		}
 		prev = a
 	}
 	return longest
+}
+
+// waitWriting waits (bounded) until every writer acknowledged a write in the last 200 ms:
+// each event starts from a steady state, whatever the previous one left behind.
+func waitWriting(b *testing.B, writers []*proxyWriter) {
+	b.Helper()
+	testenv.Eventually(b, 60*time.Second, 50*time.Millisecond, func() error {
+		for i, w := range writers {
+			if !w.ackedAfter(time.Now().Add(-200 * time.Millisecond)) {
+				return fmt.Errorf("writer %d does not write through HAProxy", i)
+			}
+		}
+		return nil
+	})
 }
 
 // waitOutage waits (bounded) until w acknowledged a write after recovered, the moment the
@@ -209,15 +220,7 @@ func BenchmarkHAProxyOutage(b *testing.B) {
 	for i, pr := range profiles {
 		writers[i] = startProxyWriter(b, startHAProxy(b, c, pr.name, pr.defaultServer))
 	}
-	// Both frontends route to the primary before the first event.
-	testenv.Eventually(b, 60*time.Second, 100*time.Millisecond, func() error {
-		for i, w := range writers {
-			if !w.ackedAfter(time.Now().Add(-time.Second)) {
-				return fmt.Errorf("%s: no write through HAProxy yet", profiles[i].name)
-			}
-		}
-		return nil
-	})
+	waitWriting(b, writers) // every frontend routes to the primary before the first event
 
 	type result struct {
 		direct samples
@@ -227,6 +230,7 @@ func BenchmarkHAProxyOutage(b *testing.B) {
 	for range rounds {
 		// Node loss.
 		p := c.WaitPrimary(60 * time.Second)
+		waitWriting(b, writers)
 		time.Sleep(time.Duration(time.Now().UnixNano()%1000) * time.Millisecond)
 		t0 := time.Now()
 		p.Kill()
@@ -238,7 +242,7 @@ func BenchmarkHAProxyOutage(b *testing.B) {
 		}
 		p.Start()
 		settle(b, c, direct)
-		time.Sleep(3 * time.Second) // Patroni's rise 2 × inter 3s brings the node back
+		waitWriting(b, writers)
 
 		// Switchover.
 		p = c.WaitPrimary(60 * time.Second)
@@ -260,7 +264,7 @@ func BenchmarkHAProxyOutage(b *testing.B) {
 			switchover.via[i].add(waitOutage(b, w, t0, a.At))
 		}
 		settle(b, c, direct)
-		time.Sleep(3 * time.Second)
+		waitWriting(b, writers)
 	}
 	kill.direct.report(b, "kill_direct_outage")
 	switchover.direct.report(b, "switchover_direct_outage")
