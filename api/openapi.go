@@ -88,30 +88,32 @@ func allDocs() []routeDoc {
 	return out
 }
 
-// openAPIDocument builds the OpenAPI 3 document.
+// openAPIDocument builds the OpenAPI 3 document: every route with its request and response
+// schemas, made from the Go types the handlers read and write (routeIO).
 func openAPIDocument() map[string]any {
 	paths := map[string]any{}
 	docs := allDocs()
 	sort.SliceStable(docs, func(i, j int) bool { return docs[i].Path < docs[j].Path })
+	s := &schemas{components: map[string]any{}}
 	for _, d := range docs {
 		item, _ := paths[d.Path].(map[string]any)
 		if item == nil {
 			item = map[string]any{}
 			paths[d.Path] = item
 		}
-		op := map[string]any{
-			"summary":   d.Summary,
-			"responses": map[string]any{"200": map[string]any{"description": "OK"}, "default": map[string]any{"description": "an error: JSON {error, detail, field} or plain text"}},
-		}
-		if strings.Contains(d.Path, "{id}") {
-			op["parameters"] = []any{map[string]any{"name": "id", "in": "path", "required": true, "schema": map[string]any{"type": "string"}}}
+		op := s.operation(d)
+		for _, name := range []string{"id", "name"} {
+			if strings.Contains(d.Path, "{"+name+"}") {
+				op["parameters"] = []any{map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}}}
+			}
 		}
 		item[strings.ToLower(d.Method)] = op
 	}
 	return map[string]any{
-		"openapi": "3.0.3",
-		"info":    map[string]any{"title": "ramd REST API", "version": "1"},
-		"paths":   paths,
+		"openapi":    "3.0.3",
+		"info":       map[string]any{"title": "ramd REST API", "version": "1"},
+		"paths":      paths,
+		"components": map[string]any{"schemas": s.components},
 	}
 }
 
