@@ -270,7 +270,7 @@ func TestConfigUsage(t *testing.T) {
 		{"set with an empty key part", []string{"edit", "--set", "a..b=1"}},
 		{"set and apply", []string{"edit", "--set", "ttl=1", "--apply", "f.json"}},
 		{"apply stdin without force", []string{"edit", "--apply", "-"}},
-		{"positional argument", []string{"edit", "extra"}},
+		{"two positional arguments", []string{"edit", "cluster", "extra"}},
 		{"bad output", []string{"show", "--output", "xml"}},
 	}
 	for _, tt := range tests {

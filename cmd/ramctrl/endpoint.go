@@ -143,6 +143,9 @@ type options struct {
 	output string
 	stderr io.Writer
 	lookup func(string) (string, bool) // the environment: os.LookupEnv
+	// cluster is the cluster name given as patronictl takes it, a positional argument: it
+	// is the scope for discovery, and the API that answers must serve that cluster.
+	cluster string
 }
 
 // newOptions builds the flag set of "ramctrl <cmd>" with the shared flags; defaultOutput ""
@@ -169,8 +172,11 @@ func (o *options) parse(args []string) (code int, ok bool) {
 		}
 		return exitUsage, false
 	}
-	if o.fs.NArg() > 0 {
-		fmt.Fprintf(o.stderr, "%s: unexpected argument %q\n", o.fs.Name(), o.fs.Arg(0))
+	switch {
+	case o.fs.NArg() == 1:
+		o.cluster = o.fs.Arg(0) // patronictl's CLUSTER_NAME
+	case o.fs.NArg() > 1:
+		fmt.Fprintf(o.stderr, "%s: unexpected argument %q (only the cluster's name may be given)\n", o.fs.Name(), o.fs.Arg(1))
 		return exitUsage, false
 	}
 	if o.output != "" && !validFormat(o.output) {
@@ -183,6 +189,9 @@ func (o *options) parse(args []string) (code int, ok bool) {
 // client resolves the API URLs and builds the client. When ok is false the command returns
 // code (the reason is printed).
 func (o *options) client(ctx context.Context, envAPI string) (c *client.Client, code int, ok bool) {
+	if o.cluster != "" && o.ep.scope == "" {
+		o.ep.scope = o.cluster
+	}
 	urls, err := o.ep.urls(ctx, envAPI, o.lookup)
 	var ue usageError
 	switch {
@@ -193,7 +202,26 @@ func (o *options) client(ctx context.Context, envAPI string) (c *client.Client, 
 		fmt.Fprintf(o.stderr, "ramctrl: %v\n", err)
 		return nil, exitError, false
 	}
-	return newClient(urls, requestTimeout), exitOK, true
+	c = newClient(urls, requestTimeout)
+	if o.cluster != "" {
+		if err := checkCluster(ctx, c, o.cluster); err != nil {
+			fmt.Fprintf(o.stderr, "%s: %v\n", o.fs.Name(), err)
+			return nil, exitUsage, false
+		}
+	}
+	return c, exitOK, true
+}
+
+// checkCluster refuses to go on when the API serves another cluster than the one named.
+func checkCluster(ctx context.Context, c *client.Client, name string) error {
+	cl, err := c.Cluster(ctx)
+	if err != nil {
+		return err
+	}
+	if cl.Scope != name {
+		return fmt.Errorf("the API at %s serves cluster %q, not %q", strings.Join(c.URLs(), ","), cl.Scope, name)
+	}
+	return nil
 }
 
 // connect parses args and builds the client, for commands with nothing to check in between.

@@ -97,6 +97,10 @@ func runFlush(ctx context.Context, args []string, envAPI string, stdin io.Reader
 // restartTargets are the members a restart flush goes to: the named ones, else every member
 // with the role.
 func restartTargets(cl client.Cluster, names []string, role string) ([]client.Member, error) {
+	// patronictl takes the cluster's name before the members: drop it when it is no member.
+	if len(names) > 0 && names[0] == cl.Scope && !slices.ContainsFunc(cl.Members, func(m client.Member) bool { return m.Name == names[0] }) {
+		names = names[1:]
+	}
 	var out []client.Member
 	for _, n := range names {
 		i := slices.IndexFunc(cl.Members, func(m client.Member) bool { return m.Name == n })

@@ -101,7 +101,7 @@ func TestFlush(t *testing.T) {
 	}
 	// patronictl's order (members, then the target), with a confirmation.
 	srv.nodes["n1"].scheduled = true
-	if code, out, _ := ctl(srv, "y\n", "flush", "n1", "restart"); code != exitOK || !strings.Contains(out, "member n1") {
+	if code, out, _ := ctl(srv, "y\n", "flush", "demo", "n1", "restart"); code != exitOK || !strings.Contains(out, "member n1") {
 		t.Errorf("flush n1 restart: exit %d %s", code, out)
 	}
 	if code, _, _ := ctl(srv, "n\n", "flush", "restart"); code != exitError {
@@ -170,5 +170,23 @@ func TestCompletion(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("bash -n: %v\n%s", err, out)
 		}
+	}
+}
+
+// TestClusterNameArgument: the cluster's name may be given as patronictl takes it; an API of
+// another cluster is refused before anything is done, and before member names it is skipped.
+func TestClusterNameArgument(t *testing.T) {
+	srv := threeMembers(t)
+	if code, out, errs := ctl(srv, "", "list", "demo"); code != exitOK || !strings.Contains(out, "Cluster: demo") {
+		t.Errorf("list demo: exit %d %s %s", code, out, errs)
+	}
+	if code, _, errs := ctl(srv, "", "pause", "other"); code != exitUsage || !strings.Contains(errs, `serves cluster "demo", not "other"`) {
+		t.Errorf("pause other: exit %d %s", code, errs)
+	}
+	if strings.Contains(srv.log(), "PATCH") {
+		t.Errorf("a refused cluster name still wrote:\n%s", srv.log())
+	}
+	if code, _, errs := ctl(srv, "", "reload", "demo", "n2"); code != exitOK || strings.Contains(srv.log(), "/n1/reload") || !strings.Contains(srv.log(), "POST /n2/reload") {
+		t.Errorf("reload demo n2: exit %d %s\n%s", code, errs, srv.log())
 	}
 }
