@@ -267,12 +267,23 @@ func checkSafe(b *testing.B, w *harness.Writer) {
 // BenchmarkClusterStop: SIGTERM to every node at once → the time until the last ramd exited.
 // The primary must not wait out RAMD_HANDOVER_WAIT (5 s in the harness) for a successor
 // that is stopping too.
-func BenchmarkClusterStop(b *testing.B) {
+func BenchmarkClusterStop(b *testing.B) { clusterStop(b, "cluster_stop", nil) }
+
+// BenchmarkClusterStopSync is BenchmarkClusterStop in synchronous mode (bootstrapped with
+// RAMD_SYNCHRONOUS_MODE=on): the synchronous standby must not wait to be removed by a
+// leader that is stopping too.
+func BenchmarkClusterStopSync(b *testing.B) {
+	clusterStop(b, "cluster_stop_sync", map[string]string{"RAMD_SYNCHRONOUS_MODE": "on"})
+}
+
+// clusterStop measures rounds whole-cluster stops, each of a freshly bootstrapped cluster
+// with env, so that every round stops the same steady cluster.
+func clusterStop(b *testing.B, name string, env map[string]string) {
 	c := testenv.SharedConsul(b, shared)
 	testenv.PGBinDir(b)
-	cl := harness.New(b, ramdBin, c.HTTPAddr, 3, harness.Options{})
 	var stop samples
 	for range rounds {
+		cl := harness.New(b, ramdBin, c.HTTPAddr, 3, harness.Options{Env: env})
 		cl.StartAll()
 		cl.WaitPrimary(120 * time.Second)
 		cl.WaitReplicas(120 * time.Second)
@@ -287,5 +298,5 @@ func BenchmarkClusterStop(b *testing.B) {
 		}
 		stop.add(time.Since(t0))
 	}
-	stop.report(b, "cluster_stop")
+	stop.report(b, name)
 }
