@@ -33,7 +33,8 @@ consul:
 nomad:
 	nice -n 10 $(NOMAD_SH)
 
-# Installs only what is missing: PostgreSQL server binaries, a C compiler for -race, Consul.
+# Installs only what is missing: PostgreSQL server binaries, a C compiler for -race, Consul,
+# HAProxy and patronictl (compatibility tests), pgBackRest and Barman (backup tests).
 deps: consul
 	@missing=()
 	ls $(PG_GLOB) >/dev/null 2>&1 || missing+=(postgresql)
@@ -42,6 +43,10 @@ deps: consul
 	command -v haproxy >/dev/null || missing+=(haproxy)
 	command -v patronictl >/dev/null || missing+=(patroni)
 	(cd / && /usr/bin/python3 -c 'import consul.base') 2>/dev/null || missing+=(python3-consul)
+	# The backup tests run the real pgBackRest and Barman (local repository, no SSH).
+	command -v pgbackrest >/dev/null || missing+=(pgbackrest)
+	command -v barman >/dev/null || missing+=(barman)
+	command -v barman-wal-restore >/dev/null || missing+=(barman-cli)
 	if [ "$${#missing[@]}" -gt 0 ]; then
 	  sudo=(); [ "$$(id -u)" -eq 0 ] || sudo=(sudo)
 	  before="$$(pg_lsclusters -h 2>/dev/null || true)"

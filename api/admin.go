@@ -66,6 +66,9 @@ func registerRoutes(r *gin.Engine, rt Routes) {
 	if rt.Params != nil {
 		registerParams(r, rt.Params)
 	}
+	if rt.Backups != nil {
+		registerBackups(r, rt.Backups)
+	}
 }
 
 func registerAdmin(r *gin.Engine, a Admin) {
@@ -366,7 +369,13 @@ func (h *adminHandlers) switchoverV1(failover bool) gin.HandlerFunc {
 // job is the wire form of a tracked job.
 func job(j consul.Job) client.Job {
 	out := client.Job{ID: j.ID, Kind: j.Kind, From: j.From, To: j.To, ScheduledAt: j.ScheduledAt, State: j.State,
-		Error: j.Error, CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt, TraceParent: j.TraceParent}
+		Error: j.Error, CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt, TraceParent: j.TraceParent, Node: j.Node}
+	if b := j.Backup; b != nil {
+		out.Backup = &client.JobBackup{Tool: b.Tool, Type: b.Type, Schedule: b.Schedule, Label: b.Label,
+			StartLSN: b.StartLSN, StopLSN: b.StopLSN, WALStart: b.WALStart, WALStop: b.WALStop, Size: b.Size,
+			RepoSize: b.RepoSize, StartedAt: b.StartedAt, StoppedAt: b.StoppedAt, Progress: b.Progress,
+			Output: b.Output, Attempts: b.Attempts}
+	}
 	if j.Phases != nil {
 		out.Phases = make([]client.JobPhase, len(j.Phases))
 		for i, p := range j.Phases {

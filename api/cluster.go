@@ -3,6 +3,7 @@ package api
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ramd-project/ramd/api/client"
 	"github.com/ramd-project/ramd/daemon"
@@ -103,7 +104,7 @@ func newClusterStatus(st *daemon.Status) client.ClusterStatus {
 			Timings: client.Timings{TTL: st.Timings.TTL.Seconds(), LoopWait: st.Timings.LoopWait.Seconds(),
 				RetryTimeout: st.Timings.RetryTimeout.Seconds(), FenceMargin: st.Timings.FenceMargin.Seconds()},
 			Config:       client.ConfigSource{Source: string(st.Config.Source), Refusal: st.Config.Refusal, EnvironmentDiffers: st.Config.EnvironmentDiffers, Index: st.Config.Index},
-			SyncDegraded: st.SyncDegraded, ParameterErrors: st.ParameterErrors}}
+			SyncDegraded: st.SyncDegraded, ParameterErrors: st.ParameterErrors, Backup: backupNode(st, time.Now())}}
 	out.ScheduledSwitchover = v.ScheduledSwitchover
 	for _, m := range v.Members {
 		switch m.Role {

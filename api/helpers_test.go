@@ -143,5 +143,6 @@ func routesOf(n Node) Routes {
 	rt.Config, _ = n.(ConfigAdmin)
 	rt.Ops, _ = n.(OpsAdmin)
 	rt.Params, _ = n.(ParamAdmin)
+	rt.Backups, _ = n.(BackupAdmin)
 	return rt
 }

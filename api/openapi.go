@@ -80,6 +80,7 @@ func allDocs() []routeDoc {
 		}
 	}
 	out = append(out, adminDocs...)
+	out = append(out, backupDocs...)
 	for _, base := range []string{"", "/api/v1"} {
 		for _, d := range configDocs {
 			out = append(out, routeDoc{d.Method, base + d.Path, d.Summary})
@@ -102,13 +103,15 @@ func openAPIDocument() map[string]any {
 			paths[d.Path] = item
 		}
 		op := s.operation(d)
-		for _, name := range []string{"id", "name"} {
+		for _, name := range []string{"id", "name", "type"} {
 			if strings.Contains(d.Path, "{"+name+"}") {
 				op["parameters"] = []any{map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}}}
 			}
 		}
 		item[strings.ToLower(d.Method)] = op
 	}
+	// The backup object of the dynamic configuration (PATCH /config {"backup": ...}).
+	s.components["BackupConfig"] = backupConfigSchema()
 	return map[string]any{
 		"openapi":    "3.0.3",
 		"info":       map[string]any{"title": "ramd REST API", "version": "1"},

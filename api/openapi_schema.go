@@ -75,6 +75,18 @@ var adminIO = map[string]routeIO{
 	"PATCH /config":                     {req: freeForm{}, resp: freeForm{}},
 	"PUT /config":                       {req: freeForm{}, resp: freeForm{}},
 	"GET /history":                      {resp: []client.HistoryEntry{}},
+
+	"POST /api/v1/backups":                     {req: client.BackupRequest{}, resp: client.JobAccepted{}},
+	"POST /api/v1/backup/start":                {req: client.BackupRequest{}, resp: client.JobAccepted{}},
+	"GET /api/v1/backups":                      {resp: client.BackupList{}},
+	"GET /api/v1/backup/list":                  {resp: client.BackupList{}},
+	"GET /api/v1/backups/{id}":                 {resp: client.BackupInfo{}},
+	"POST /api/v1/backups/expire":              {resp: client.JobAccepted{}},
+	"POST /api/v1/backups/check":               {resp: client.JobAccepted{}},
+	"GET /api/v1/backup/jobs":                  {resp: []client.Job{}},
+	"GET /api/v1/backup-schedules":             {resp: []client.BackupSchedule{}},
+	"POST /api/v1/backup/schedule":             {req: client.ScheduleChange{}, resp: []client.BackupSchedule{}},
+	"POST /api/v1/backup-schedules/{type}/run": {resp: client.JobAccepted{}},
 }
 
 // ioOf is the body description of route d: the health checks answer the node's status

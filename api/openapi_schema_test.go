@@ -13,6 +13,7 @@ import (
 
 	"github.com/ramd-project/ramd/consul"
 	"github.com/ramd-project/ramd/daemon"
+	"github.com/ramd-project/ramd/daemon/backup"
 )
 
 // bodyNode serves every route group with a snapshot, a job and the fixed catalog, so each
@@ -98,6 +99,29 @@ func TestOpenAPIBodiesMatch(t *testing.T) {
 		{"GET /history", "GET", "/history", ""},
 		{"GET /api/v1/history", "GET", "/api/v1/history", ""},
 	}
+	// The backup routes, over a node with a repository (backups_test.go).
+	rn := &repoNode{staticNode: newNode(st), cat: backup.Catalog{Backups: []backup.Info{
+		{ID: "F1", Type: "full", Status: backup.StatusDone, Start: t0.Add(-time.Hour), Stop: t0, JobID: "j0"}}},
+		jobs: []consul.Job{{ID: "j0", Kind: consul.JobBackupKind, State: consul.JobSucceeded, CreatedAt: t0}}}
+	br := NewRouter(routesOf(rn), nil, nil, func() time.Time { return now })
+	backupSamples := []struct{ doc, method, path, body string }{
+		{"POST /api/v1/backups", "POST", "/api/v1/backups", `{"type":"full"}`},
+		{"POST /api/v1/backup/start", "POST", "/api/v1/backup/start", `{"type":"incr"}`},
+		{"GET /api/v1/backups", "GET", "/api/v1/backups", ""},
+		{"GET /api/v1/backup/list", "GET", "/api/v1/backup/list", ""},
+		{"GET /api/v1/backups/{id}", "GET", "/api/v1/backups/F1", ""},
+		{"POST /api/v1/backups/expire", "POST", "/api/v1/backups/expire", ""},
+		{"POST /api/v1/backups/check", "POST", "/api/v1/backups/check", ""},
+		{"GET /api/v1/backup/jobs", "GET", "/api/v1/backup/jobs", ""},
+		{"GET /api/v1/backup-schedules", "GET", "/api/v1/backup-schedules", ""},
+		{"POST /api/v1/backup/schedule", "POST", "/api/v1/backup/schedule", `{"type":"full","cron":"0 2 * * 0"}`},
+		{"POST /api/v1/backup-schedules/{type}/run", "POST", "/api/v1/backup-schedules/full/run", ""},
+	}
+	routerOf := map[string]http.Handler{}
+	for _, s := range backupSamples {
+		routerOf[s.doc] = br
+	}
+	samples = append(samples, backupSamples...)
 	sampled := map[string]bool{}
 	for _, s := range samples {
 		sampled[s.doc] = true
@@ -107,8 +131,12 @@ func TestOpenAPIBodiesMatch(t *testing.T) {
 			t.Errorf("%s is not documented", s.doc)
 			continue
 		}
+		h := http.Handler(r)
+		if rh, ok := routerOf[s.doc]; ok {
+			h = rh
+		}
 		rec := httptest.NewRecorder()
-		r.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), s.method, s.path, strings.NewReader(s.body)))
+		h.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), s.method, s.path, strings.NewReader(s.body)))
 		if rec.Code < 200 || rec.Code > 299 {
 			t.Errorf("%s %s: %d %s", s.method, s.path, rec.Code, rec.Body)
 			continue

@@ -45,6 +45,8 @@ type Routes struct {
 	Ops OpsAdmin
 	// Params serves /api/v1/parameters (catalog, validation, tuning) and /api/v1/parameter.
 	Params ParamAdmin
+	// Backups serves /api/v1/backups, /api/v1/backup-schedules and /api/v1/backup.
+	Backups BackupAdmin
 }
 
 // releaseMode sets Gin's process-wide mode once, before the first engine is built.
@@ -72,6 +74,11 @@ func NewRouter(rt Routes, reg *prometheus.Registry, logger *slog.Logger, now fun
 	if err := reg.Register(newStatusCollector(node)); err != nil {
 		if are := (prometheus.AlreadyRegisteredError{}); !errors.As(err, &are) {
 			panic("api: register status collector: " + err.Error()) // programmer error at start-up
+		}
+	}
+	if err := reg.Register(newBackupCollector(node, now)); err != nil {
+		if are := (prometheus.AlreadyRegisteredError{}); !errors.As(err, &are) {
+			panic("api: register backup collector: " + err.Error()) // programmer error at start-up
 		}
 	}
 	if err := observability.RegisterStatusGauges(reg, statusGauges(node, now)); err != nil {

@@ -27,6 +27,60 @@ type Job struct {
 	FinishedAt  *time.Time `json:"finished_at,omitempty"`
 	// TraceParent carries the W3C trace context of the request that created the job.
 	TraceParent string `json:"traceparent,omitempty"`
+	// Node is the member that runs the job (backup jobs), "" before one took it.
+	Node string `json:"node,omitempty"`
+	// Backup is the record of a backup, expire, check or restore job.
+	Backup *JobBackup `json:"backup,omitempty"`
+}
+
+// JobBackup is what a backup-family job did, with the tool's own record of it.
+type JobBackup struct {
+	Tool string `json:"tool"`
+	// Type is full, diff or incr for a backup.
+	Type string `json:"type,omitempty"`
+	// Schedule names the schedule that started the job ("" for a request).
+	Schedule string `json:"schedule,omitempty"`
+	// Label is the tool's backup label or id.
+	Label     string     `json:"label,omitempty"`
+	StartLSN  string     `json:"start_lsn,omitempty"`
+	StopLSN   string     `json:"stop_lsn,omitempty"`
+	WALStart  string     `json:"wal_start,omitempty"`
+	WALStop   string     `json:"wal_stop,omitempty"`
+	Size      int64      `json:"size_bytes,omitempty"`
+	RepoSize  int64      `json:"repo_size_bytes,omitempty"`
+	StartedAt *time.Time `json:"started_at,omitempty"`
+	StoppedAt *time.Time `json:"stopped_at,omitempty"`
+	// Progress is the tool's last progress line.
+	Progress string `json:"progress,omitempty"`
+	// Output is the tail of the tool's output when it failed.
+	Output string `json:"output,omitempty"`
+	// Attempts counts runs that found the repository busy and waited.
+	Attempts int `json:"attempts,omitempty"`
+}
+
+// Backup job kinds.
+const (
+	JobBackupKind  = "backup"
+	JobExpireKind  = "backup-expire"
+	JobCheckKind   = "backup-check"
+	JobRestoreKind = "restore"
+)
+
+// KeyBackupQueue holds the ids of the backup-family jobs waiting or running, oldest first:
+// the leader runs them one at a time.
+const KeyBackupQueue = "ramd/backup/queue"
+
+// KeyBackupSchedules holds the last tick each backup schedule fired for.
+const KeyBackupSchedules = "ramd/backup/schedules"
+
+// BackupQueue is the value of KeyBackupQueue.
+type BackupQueue struct {
+	Jobs []string `json:"jobs"`
+}
+
+// BackupSchedules is the value of KeyBackupSchedules: per backup type, the last tick fired.
+type BackupSchedules struct {
+	Fired map[string]time.Time `json:"fired"`
 }
 
 // JobPhase is one step of a job with the time it was reached.

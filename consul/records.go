@@ -71,6 +71,9 @@ type Status struct {
 	TTLms       uint64            `json:"ttl_ms,omitempty"`
 	Slots       map[string]uint64 `json:"slots,omitempty"`
 	RetainSlots []string          `json:"retain_slots,omitempty"`
+	// ArchivedWAL is the last WAL segment the leader archived (pg_stat_archiver): a
+	// candidate requeues for archiving what it streamed past it before it promotes.
+	ArchivedWAL string `json:"archived_wal,omitempty"`
 }
 
 // Sync is the sync key: who may be promoted without losing an acknowledged commit.

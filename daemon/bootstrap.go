@@ -4,13 +4,19 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/daemon/backup"
+	"github.com/ramd-project/ramd/daemon/dynconf"
 	"github.com/ramd-project/ramd/daemon/pg"
 )
 
@@ -40,16 +46,26 @@ func (n *Node) bootstrap(ctx context.Context) error {
 }
 
 func (n *Node) createCluster(ctx context.Context) error {
+	doc, seed, err := n.cfg.BootstrapDocument()
+	if err != nil {
+		return err
+	}
 	bctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	if err := n.pg.Initdb(bctx); err != nil {
-		return fmt.Errorf("initdb: %w", err)
-	}
-	if _, err := n.pg.WriteConfig(n.primarySettings()); err != nil {
-		return fmt.Errorf("write config: %w", err)
-	}
-	if err := n.startPG(bctx); err != nil {
-		return err
+	if seed.Bootstrap != nil && seed.Bootstrap.Method == dynconf.BootstrapBackup {
+		if err := n.restoreCluster(ctx, seed); err != nil {
+			return err
+		}
+	} else {
+		if err := n.pg.Initdb(bctx); err != nil {
+			return fmt.Errorf("initdb: %w", err)
+		}
+		if _, err := n.pg.WriteConfig(n.primarySettings()); err != nil {
+			return fmt.Errorf("write config: %w", err)
+		}
+		if err := n.startPG(bctx); err != nil {
+			return err
+		}
 	}
 	if err := n.pg.EnsureRoles(bctx); err != nil {
 		return fmt.Errorf("create roles: %w", err)
@@ -75,7 +91,7 @@ func (n *Node) createCluster(ctx context.Context) error {
 	// Publish the defaults in force as the dynamic configuration, as Patroni does at
 	// bootstrap (tools such as patronictl expect the key). Create-only: a configuration an
 	// operator wrote beforehand wins.
-	if err := n.store.CAS(cctx, consul.KeyConfig, bootstrapDocument(n.cfg), 0); err != nil && !errors.Is(err, consul.ErrConflict) {
+	if err := n.store.CAS(cctx, consul.KeyConfig, seedDocument(n.cfg, doc), 0); err != nil && !errors.Is(err, consul.ErrConflict) {
 		n.logger.Warn("write initial dynamic configuration", "err", err)
 	}
 	return nil
@@ -113,7 +129,65 @@ func (n *Node) memberConn(name string, replication bool) (pg.ConnParams, error) 
 	return base, nil
 }
 
+// clone creates this replica's data directory with the configured replica creation
+// methods in order (pg_basebackup from the leader unless the backup configuration says
+// otherwise); a reinitialize from the leader always uses pg_basebackup.
 func (n *Node) clone(ctx context.Context, leader string) error {
+	methods := []string{dynconf.ReplicaBasebackup}
+	if _, _, cfg, err := n.currentTool(); err == nil && !n.pgMem.cloneFromLeader {
+		methods = cfg.ReplicaMethodsValue()
+	}
+	var errs []error
+	for _, m := range methods {
+		var err error
+		if m == dynconf.ReplicaBackup {
+			err = n.cloneFromBackup(ctx)
+		} else {
+			err = n.cloneBasebackup(ctx, leader)
+		}
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+		n.logger.Warn("replica creation method failed", "method", m, "err", err)
+	}
+	return errors.Join(errs...)
+}
+
+// cloneFromBackup restores the latest backup as a standby (the archive brings it close to
+// the leader, then it streams). The copy archives with this node's own command.
+func (n *Node) cloneFromBackup(ctx context.Context) error {
+	tool, m, _, err := n.currentTool()
+	if err != nil {
+		return err
+	}
+	n.setState("creating replica from backup")
+	n.logger.Info("creating the replica from the latest backup", "tool", tool.Name())
+	cctx, cancel := context.WithTimeout(ctx, cloneTimeout)
+	defer cancel()
+	created, err := n.pg.PrepareRestore()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := tool.Restore(cctx, backup.RestoreRequest{Member: m, Standby: true}, nil); err != nil {
+		if aerr := n.pg.AbortRestore(created); aerr != nil {
+			n.logger.Warn("remove a failed restore", "err", aerr)
+		}
+		return fmt.Errorf("restore the latest %s backup: %w", tool.Name(), err)
+	}
+	removed, err := n.pg.FinishRestore(false)
+	if err != nil {
+		return err
+	}
+	n.logger.Info("replica created from backup", "tool", tool.Name(), "took", time.Since(start).Round(time.Millisecond), "reset", removed)
+	return nil
+}
+
+func (n *Node) cloneBasebackup(ctx context.Context, leader string) error {
 	src := leader
 	if cf := n.cloneSource(); cf != "" && !n.pgMem.cloneFromLeader {
 		src = cf
@@ -151,5 +225,92 @@ func (n *Node) removeDataDir() error {
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove data dir: %w", err)
 	}
+	return nil
+}
+
+// seedDocument is the configuration a new cluster starts with: the defaults of
+// bootstrapDocument (with the environment's timings and synchronous settings) overridden by
+// RAMD_BOOTSTRAP_CONFIG's document (doc may be nil).
+func seedDocument(c Config, doc map[string]any) []byte {
+	if doc == nil {
+		return bootstrapDocument(c)
+	}
+	var base map[string]any
+	_ = json.Unmarshal(bootstrapDocument(c), &base)
+	maps.Copy(base, doc)
+	b, _ := json.Marshal(base)
+	return b
+}
+
+// promoteWait is how often a restored server is asked whether its recovery ended.
+const promoteWait = time.Second
+
+// restoreCluster creates the data directory from another cluster's backup (to the end of
+// its archive or to the recovery target), starts it and waits until its recovery ended and
+// it promoted itself. The tool's recovery settings are taken out afterwards, and the copy
+// archives with the new cluster's own tool (its own stanza or server).
+func (n *Node) restoreCluster(ctx context.Context, seed dynconf.Config) error {
+	b := seed.Bootstrap
+	src, err := backup.New(*b.From, n.pg)
+	if err != nil {
+		return err
+	}
+	m := n.backupMember()
+	m.StateDir = filepath.Join(m.StateDir, "source")
+	rctx, cancel := context.WithTimeout(ctx, cloneTimeout)
+	defer cancel()
+	if err := src.Configure(rctx, m); err != nil {
+		return fmt.Errorf("configure the source repository: %w", err)
+	}
+	created, err := n.pg.PrepareRestore()
+	if err != nil {
+		return err
+	}
+	n.setState("restoring a backup")
+	n.logger.Info("bootstrapping from a backup", "tool", src.Name(), "backup", b.BackupID, "target", b.Target.Type, "value", b.Target.Value)
+	start := time.Now()
+	req := backup.RestoreRequest{Member: m, BackupID: b.BackupID,
+		Target: backup.Target{Type: b.Target.Type, Value: b.Target.Value, Exclusive: b.Target.Exclusive}}
+	if err := src.Restore(rctx, req, nil); err != nil {
+		if aerr := n.pg.AbortRestore(created); aerr != nil {
+			n.logger.Warn("remove a failed restore", "err", aerr)
+		}
+		return fmt.Errorf("restore from %s: %w", src.Name(), err)
+	}
+	if _, err := n.pg.FinishRestore(true); err != nil {
+		return err
+	}
+	if seed.Backup != nil {
+		n.configureBackups(rctx, seed.Backup, backupSignature(seed.Backup))
+	}
+	if _, err := n.pg.WriteConfig(n.primarySettings()); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	if err := n.startPG(rctx); err != nil {
+		return err
+	}
+	n.setState("recovering to the target")
+	for {
+		st, err := n.pg.Status(rctx)
+		if err == nil && !st.InRecovery {
+			break
+		}
+		if !n.pg.Running() {
+			return fmt.Errorf("the restored server stopped during its recovery (target not reached?); see the PostgreSQL log: %w", err)
+		}
+		select {
+		case <-rctx.Done():
+			return fmt.Errorf("wait for the end of recovery: %w", rctx.Err())
+		case <-time.After(promoteWait):
+		}
+	}
+	removed, err := n.pg.ClearRecoverySettings()
+	if err != nil {
+		return err
+	}
+	if err := n.pg.Reload(rctx); err != nil {
+		return fmt.Errorf("reload after the recovery: %w", err)
+	}
+	n.logger.Info("bootstrapped from a backup", "tool", src.Name(), "took", time.Since(start).Round(time.Millisecond), "reset", removed)
 	return nil
 }

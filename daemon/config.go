@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -44,6 +46,33 @@ type Config struct {
 	// writes them into the dynamic configuration, which wins from then on.
 	SynchronousMode      string `env:"RAMD_SYNCHRONOUS_MODE, default=off"`
 	SynchronousNodeCount int    `env:"RAMD_SYNCHRONOUS_NODE_COUNT, default=1"`
+	// BootstrapConfig is a JSON file with the dynamic configuration a new cluster starts
+	// with (the member that bootstraps writes it instead of the defaults). Its bootstrap
+	// object can restore another cluster's backup instead of running initdb.
+	BootstrapConfig string `env:"RAMD_BOOTSTRAP_CONFIG"`
+}
+
+// BootstrapDocument reads and validates RAMD_BOOTSTRAP_CONFIG (nil when unset).
+func (c Config) BootstrapDocument() (map[string]any, dynconf.Config, error) {
+	if c.BootstrapConfig == "" {
+		return nil, dynconf.Config{}, nil
+	}
+	raw, err := os.ReadFile(c.BootstrapConfig)
+	if err != nil {
+		return nil, dynconf.Config{}, fmt.Errorf("RAMD_BOOTSTRAP_CONFIG=%s: %w", c.BootstrapConfig, err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, dynconf.Config{}, fmt.Errorf("RAMD_BOOTSTRAP_CONFIG=%s: must hold a JSON object: %w", c.BootstrapConfig, err)
+	}
+	if doc == nil {
+		return nil, dynconf.Config{}, fmt.Errorf("RAMD_BOOTSTRAP_CONFIG=%s: must hold a JSON object, not null", c.BootstrapConfig)
+	}
+	parsed, err := dynconf.CheckBootstrap(doc, c.Scope)
+	if err != nil {
+		return nil, dynconf.Config{}, fmt.Errorf("RAMD_BOOTSTRAP_CONFIG=%s: %w", c.BootstrapConfig, err)
+	}
+	return doc, parsed, nil
 }
 
 var (
@@ -95,6 +124,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := dynconf.Validate(map[string]any{"synchronous_node_count": float64(c.SynchronousNodeCount)}); err != nil {
 		return fmt.Errorf("RAMD_SYNCHRONOUS_NODE_COUNT=%d: %w", c.SynchronousNodeCount, err)
+	}
+	if _, _, err := c.BootstrapDocument(); err != nil {
+		return err
 	}
 	if v, ok := c.Tags["failover_priority"]; ok {
 		if _, err := strconv.Atoi(v); err != nil {

@@ -34,6 +34,7 @@ func (n *Node) cycle(ctx context.Context) time.Duration {
 		n.logger.InfoContext(ctx, "plan", "plan", s)
 		n.lastPlan = s
 	}
+	n.followBackupConfig(ctx, &o)
 	err := n.act(ctx, &o, p)
 	switch {
 	case errors.Is(err, errNotPublished):
@@ -42,6 +43,7 @@ func (n *Node) cycle(ctx context.Context) time.Duration {
 		n.logger.ErrorContext(ctx, "action failed", "plan", p.String(), "err", err)
 	}
 	n.restoreConfig(ctx, &o)
+	n.tendBackups(ctx, &o)
 	n.applyParameters(ctx, &o)
 	n.publish(ctx, &o, p)
 	n.runLocalOps(ctx, &o)

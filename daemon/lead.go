@@ -104,7 +104,7 @@ func (n *Node) heartbeat(ctx context.Context, o *observation) error {
 func (n *Node) writeHeartbeat(ctx context.Context, optime uint64) error {
 	n.heartbeats++
 	ttl := n.timings().TTL
-	b, _ := json.Marshal(consul.Status{Optime: optime, Heartbeat: n.heartbeats, TTLms: uint64(ttl.Milliseconds())})
+	b, _ := json.Marshal(consul.Status{Optime: optime, Heartbeat: n.heartbeats, TTLms: uint64(ttl.Milliseconds()), ArchivedWAL: n.bk.archived})
 	if err := n.store.PutIfHeld(ctx, consul.KeyLeader, n.session, consul.KeyStatus, b); err != nil {
 		return err
 	}
@@ -140,6 +140,12 @@ func (n *Node) maintainSlots(ctx context.Context, o *observation) {
 		want = append(want, s)
 		wanted[s] = true
 		delete(n.slotsGoneSince, s)
+	}
+	// The backup tool's slot (Barman's streaming archiver) exists on every new primary from
+	// its promotion on, so the archiver resumes where it stopped.
+	for _, s := range n.toolSlots() {
+		want = append(want, s)
+		wanted[s] = true
 	}
 	if err := n.pg.EnsureSlots(ctx, want); err != nil {
 		n.logger.Warn("ensure replication slots", "err", err)
@@ -216,10 +222,11 @@ func (n *Node) promote(ctx context.Context, o *observation) error {
 	if err := n.beforePromote(ctx, o); err != nil {
 		return err
 	}
+	n.requeueBeforePromote()
 	pctx, pcancel := context.WithTimeout(ctx, promoteTimeout)
 	defer pcancel()
 	n.setState("promoting")
-	if err := n.pg.Promote(pctx); err != nil {
+	if err := n.promoteBeating(ctx, pctx, uint64(lsn)); err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}
 	n.confirmed(n.lock.ConfirmedAt) // arm the guard on the now writable postmaster
@@ -269,6 +276,26 @@ func (n *Node) announcePrimary(ctx context.Context, timeline int, lsn uint64) {
 	defer cancel()
 	if err := n.registry.Reconcile(cctx, n.routingWant(&st)); err != nil {
 		n.logger.Warn("announce the new primary", "err", err)
+	}
+}
+
+// promoteBeating promotes PostgreSQL while the leader keeps heartbeating: a promotion that
+// takes longer than the fencing window (a slow restore_command asked for history files, a
+// long end-of-recovery checkpoint) must not let the guard fence the server it promotes, nor
+// the replicas race. The heartbeats stop when Consul refuses them, and the guard then fences
+// at its deadline as always.
+func (n *Node) promoteBeating(ctx, pctx context.Context, optime uint64) error {
+	done := make(chan error, 1)
+	go func() { done <- n.pg.Promote(pctx) }()
+	tick := time.NewTicker(n.timings().LoopWait)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			n.beatNow(ctx, optime)
+		}
 	}
 }
 

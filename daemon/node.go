@@ -89,6 +89,8 @@ type Node struct {
 
 	// paramCat is the local server's parameter catalog, loaded once (parameters.go).
 	paramCat paramCatalog
+	// bk is the backup tool, its jobs and schedules, and the archive facts for failovers.
+	bk backups
 }
 
 // confirmation is the last direct confirmation a leader sent this node while Consul was away

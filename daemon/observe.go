@@ -38,19 +38,23 @@ type pgMemory struct {
 
 // observation is one cycle's view: the pure input plus the raw records the act step needs.
 type observation struct {
-	in        ha.Input
-	pg        pg.Status
-	control   pg.ControlData
-	members   map[string]consul.Member
-	failover  *consul.Failover
-	failIdx   uint64
-	initIdx   uint64
-	history   []consul.HistoryEntry
-	histIdx   uint64
-	dyn       dynconf.Config
-	configIdx uint64 // modify index of the config key (0 when absent)
-	leaderIdx uint64
-	sync      syncObservation
+	// backupQueue and backupSchedules are the backup keys (with their indexes for CAS).
+	backupQueue        consul.BackupQueue
+	backupSchedules    consul.BackupSchedules
+	backupSchedulesIdx uint64
+	in                 ha.Input
+	pg                 pg.Status
+	control            pg.ControlData
+	members            map[string]consul.Member
+	failover           *consul.Failover
+	failIdx            uint64
+	initIdx            uint64
+	history            []consul.HistoryEntry
+	histIdx            uint64
+	dyn                dynconf.Config
+	configIdx          uint64 // modify index of the config key (0 when absent)
+	leaderIdx          uint64
+	sync               syncObservation
 }
 
 // observe reads the local PostgreSQL and the cluster's keys. It never fails: what could not
@@ -93,9 +97,9 @@ func (n *Node) observePG(ctx context.Context, o *observation) {
 		in.PG.DataEmpty = true
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout+time.Second)
-	defer cancel()
 	if n.pg.Running() {
+		cctx, cancel := context.WithTimeout(ctx, n.timings().PGBudget())
+		defer cancel()
 		s, err := n.pg.Status(cctx)
 		if err == nil && s.Running {
 			o.pg = s
@@ -126,6 +130,9 @@ func (n *Node) observePG(ctx context.Context, o *observation) {
 		in.PG.Unknown = true
 		return
 	}
+	// A stopped server: pg_controldata is a program to start, with the budget it always had.
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout+time.Second)
+	defer cancel()
 	cd, err := n.pg.ControlData(cctx)
 	if err != nil {
 		n.logger.Warn("read pg_controldata", "err", err)
@@ -208,6 +215,15 @@ func (n *Node) observeConsul(ctx context.Context, o *observation) {
 			if json.Unmarshal(p.Value, &s) == nil {
 				in.LeaderOptime = s.Optime
 				announced = time.Duration(s.TTLms) * time.Millisecond
+				if s.ArchivedWAL != "" {
+					n.bk.leaderArchived = s.ArchivedWAL
+				}
+			}
+		case p.Key == consul.KeyBackupQueue:
+			_ = json.Unmarshal(p.Value, &o.backupQueue)
+		case p.Key == consul.KeyBackupSchedules:
+			if json.Unmarshal(p.Value, &o.backupSchedules) == nil {
+				o.backupSchedulesIdx = p.ModifyIndex
 			}
 		case strings.HasPrefix(p.Key, consul.KeyMembers):
 			var m consul.Member

@@ -177,11 +177,22 @@ func (n *Node) userParameters() map[string]string {
 	return maps.Clone(n.conf.cfg.Parameters)
 }
 
+// serverParameters are the parameters written for PostgreSQL beside the managed ones: the
+// cluster's parameters and the archive settings of the backup tool.
+func (n *Node) serverParameters() map[string]string {
+	p := n.userParameters()
+	if p == nil {
+		p = map[string]string{}
+	}
+	maps.Copy(p, n.archiveParameters())
+	return p
+}
+
 // applyParameters writes the cluster's parameters into the managed configuration and reloads
 // PostgreSQL when they changed since last written; what needs a restart then shows as
 // pending_restart. A value the server skips on reload is logged and reported.
 func (n *Node) applyParameters(ctx context.Context, o *observation) {
-	want := paramSignature(o.dyn.Parameters)
+	want := paramSignature(n.serverParameters())
 	if want == n.paramsApplied || !o.pg.Running || o.in.PG.Unknown {
 		return
 	}

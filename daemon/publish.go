@@ -188,6 +188,7 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 	}
 	s.SyncDegraded = n.syncDegraded(o, s)
 	s.ParameterErrors = n.paramErrors
+	s.Backup = n.backupStatus(o)
 	s.SyncStandby, s.QuorumStandby = n.syncRole(o)
 	if s.Role == RolePrimary {
 		s.SyncStandby, s.QuorumStandby = false, false

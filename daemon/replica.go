@@ -14,6 +14,7 @@ func (n *Node) rewind(ctx context.Context, leader string) error {
 	if err != nil {
 		return err
 	}
+	n.drainBeforeRewind(ctx)
 	n.setState("rewinding")
 	rctx, cancel := context.WithTimeout(ctx, rewindTimeout)
 	defer cancel()
@@ -27,7 +28,7 @@ func (n *Node) rewind(ctx context.Context, leader string) error {
 
 func (n *Node) standbySettings(leader string) (pg.Settings, error) {
 	if leader == "" {
-		return pg.Settings{Standby: true, Parameters: n.userParameters()}, nil
+		return pg.Settings{Standby: true, Parameters: n.serverParameters()}, nil
 	}
 	conn, err := n.memberConn(leader, true)
 	if err != nil {
@@ -37,7 +38,7 @@ func (n *Node) standbySettings(leader string) (pg.Settings, error) {
 		Standby:         true,
 		PrimaryConnInfo: pg.PrimaryConnInfo(conn, n.cfg.Name),
 		PrimarySlotName: pg.SlotName(n.cfg.Name),
-		Parameters:      n.userParameters(),
+		Parameters:      n.serverParameters(),
 	}, nil
 }
 

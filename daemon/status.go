@@ -90,6 +90,9 @@ type Status struct {
 	// configuration (pg_file_settings.error), as "name=value (file:line): error".
 	ParameterErrors []string
 
+	// Backup is the backup tool and WAL archiving as this node sees them.
+	Backup BackupStatus
+
 	// Plan is the last cycle's plan and reason, in plain words.
 	Plan string
 

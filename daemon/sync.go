@@ -233,10 +233,7 @@ func effective(c syncstandby.Config, rows []pg.Replication, lenient bool) bool {
 
 // primarySettings is the managed configuration of this node as a primary.
 func (n *Node) primarySettings() pg.Settings {
-	s := pg.Settings{Parameters: n.userParameters()}
-	if s.Parameters == nil {
-		s.Parameters = map[string]string{}
-	}
+	s := pg.Settings{Parameters: n.serverParameters()}
 	s.Parameters["synchronous_standby_names"] = n.syncMem.names
 	if n.syncMem.commit != "" {
 		s.Parameters["synchronous_commit"] = n.syncMem.commit

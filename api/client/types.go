@@ -31,6 +31,29 @@ type Job struct {
 	FinishedAt  *time.Time `json:"finished_at,omitempty"`
 	// TraceParent is the W3C trace context of the request that created the job.
 	TraceParent string `json:"traceparent,omitempty"`
+	// Node is the member that runs the job (backup jobs).
+	Node string `json:"node,omitempty"`
+	// Backup is what a backup, expire, check or restore job did.
+	Backup *JobBackup `json:"backup,omitempty"`
+}
+
+// JobBackup is the record of a backup-family job, with the tool's own record of it.
+type JobBackup struct {
+	Tool      string     `json:"tool"`
+	Type      string     `json:"type,omitempty"`
+	Schedule  string     `json:"schedule,omitempty"`
+	Label     string     `json:"label,omitempty"`
+	StartLSN  string     `json:"start_lsn,omitempty"`
+	StopLSN   string     `json:"stop_lsn,omitempty"`
+	WALStart  string     `json:"wal_start,omitempty"`
+	WALStop   string     `json:"wal_stop,omitempty"`
+	Size      int64      `json:"size_bytes,omitempty"`
+	RepoSize  int64      `json:"repo_size_bytes,omitempty"`
+	StartedAt *time.Time `json:"started_at,omitempty"`
+	StoppedAt *time.Time `json:"stopped_at,omitempty"`
+	Progress  string     `json:"progress,omitempty"`
+	Output    string     `json:"output,omitempty"`
+	Attempts  int        `json:"attempts,omitempty"`
 }
 
 // Ended reports whether the job succeeded or failed.
@@ -185,6 +208,8 @@ type ClusterNode struct {
 	SyncDegraded string `json:"sync_degraded,omitempty"`
 	// ParameterErrors are the settings PostgreSQL skipped on this member's last reload.
 	ParameterErrors []string `json:"parameter_errors,omitempty"`
+	// Backup is the backup tool and WAL archiving on this member (nil: no tool, nothing waiting).
+	Backup *BackupNode `json:"backup,omitempty"`
 }
 
 // Timings are a member's HA timings in seconds.

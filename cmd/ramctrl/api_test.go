@@ -19,6 +19,7 @@ import (
 	"github.com/ramd-project/ramd/api/client"
 	"github.com/ramd-project/ramd/consul"
 	"github.com/ramd-project/ramd/daemon"
+	"github.com/ramd-project/ramd/daemon/backup"
 )
 
 // apiServer runs the real router (api.NewRouter) over httptest for in-memory members: the
@@ -51,7 +52,7 @@ func startAPI(t *testing.T, names ...string) *apiServer {
 	for i, name := range names {
 		n := &memNode{name: name, first: i == 0, config: map[string]any{}, configIndex: 7, jobs: map[string][]consul.Job{}}
 		s.nodes[name] = n
-		r := api.NewRouter(api.Routes{Node: n, Admin: n, Jobs: n, Sync: n, Config: n, Ops: n, Params: n}, nil, nil, nil)
+		r := api.NewRouter(api.Routes{Node: n, Admin: n, Jobs: n, Sync: n, Config: n, Ops: n, Params: n, Backups: n}, nil, nil, nil)
 		if i == 0 {
 			mux.Handle("/", r)
 		} else {
@@ -215,6 +216,12 @@ type memNode struct {
 	// config is the dynamic configuration at configIndex.
 	config      map[string]any
 	configIndex uint64
+	// listed is what GET /api/v1/jobs lists.
+	listed []consul.Job
+	// backups is the repository; backupRequests the backups asked for.
+	backups        backup.Catalog
+	backupRequests []daemon.BackupRequest
+	schedules      []daemon.ScheduleView
 }
 
 func (n *memNode) Status() *daemon.Status {
@@ -248,7 +255,11 @@ func (n *memNode) Job(_ context.Context, id string) (consul.Job, error) {
 	return states[0], nil
 }
 
-func (n *memNode) Jobs(context.Context) ([]consul.Job, error) { return nil, nil }
+func (n *memNode) Jobs(context.Context) ([]consul.Job, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.listed, nil
+}
 
 func (n *memNode) CancelSwitchover(context.Context) error { return daemon.ErrNoSwitchover }
 

@@ -19,6 +19,7 @@ var commandTree = []struct {
 	{"history", nil}, {"pause", nil}, {"resume", nil}, {"restart", nil}, {"reload", nil}, {"reinit", nil},
 	{"flush", []string{"restart", "switchover"}}, {"dsn", nil}, {"query", nil}, {"remove", nil},
 	{"config", []string{"show", "edit"}}, {"params", []string{"list", "show", "validate", "tune"}},
+	{"backup", []string{"create", "list", "show", "jobs", "check", "expire", "schedule"}},
 	{"version", nil}, {"completion", []string{"bash"}}, {"help", nil},
 }
 

@@ -52,6 +52,8 @@ Usage:
   ramctrl show-config | edit-config ...     (patronictl's names of config show and config edit)
   ramctrl params list | show NAME | validate NAME=VALUE... [--output table|json|yaml|tsv]
   ramctrl params tune [--workload web|oltp|dw|mixed|desktop] [--memory BYTES] [--cpus N] [--storage ssd|hdd|san] [--apply] [--force]
+  ramctrl backup create [--type full|diff|incr] [--no-wait] | list | show ID | jobs | check | expire
+  ramctrl backup schedule [list | set TYPE 'CRON' | suspend TYPE | resume TYPE | remove TYPE | run TYPE]
   ramctrl version [--client] [--output table|json|yaml]
   ramctrl completion bash
   ramctrl help
@@ -113,6 +115,8 @@ func runIn(ctx context.Context, args []string, envAPI string, stdin io.Reader, s
 		return runReinit(ctx, args[1:], envAPI, stdin, stdout, stderr)
 	case "params":
 		return runParams(ctx, args[1:], envAPI, stdout, stderr)
+	case "backup", "backups":
+		return runBackup(ctx, args[1:], envAPI, stdout, stderr)
 	case "version":
 		return runVersion(ctx, args[1:], envAPI, stdout, stderr)
 	case "dsn":

@@ -18,12 +18,22 @@ const jobPoll = 500 * time.Millisecond
 // It returns exitOK when the job succeeded.
 func follow(ctx context.Context, c *client.Client, id string, timeout time.Duration, stdout, stderr io.Writer) int {
 	deadline := time.Now().Add(timeout)
-	shown := 0
+	shown, progress := 0, ""
 	for time.Now().Before(deadline) {
 		if j, err := c.Job(ctx, id); err == nil {
 			for ; shown < len(j.Phases); shown++ {
 				p := j.Phases[shown]
 				fmt.Fprintf(stdout, "%s  %-40s %s\n", p.At.Local().Format("15:04:05.000"), p.Name, p.Node)
+			}
+			if b := j.Backup; b != nil && b.Progress != "" && b.Progress != progress {
+				progress = b.Progress
+				fmt.Fprintf(stdout, "%s  %s\n", time.Now().Format("15:04:05.000"), progress)
+			}
+			if b := j.Backup; b != nil && j.State == client.JobSucceeded && b.Label != "" {
+				fmt.Fprintf(stdout, "backup %s (%s): lsn %s..%s, wal %s..%s, %s\n", b.Label, b.Type, b.StartLSN, b.StopLSN, b.WALStart, b.WALStop, humanBytes(b.Size))
+			}
+			if b := j.Backup; b != nil && j.State == client.JobFailed && b.Output != "" {
+				fmt.Fprintf(stderr, "%s output:\n%s\n", b.Tool, b.Output)
 			}
 			switch j.State {
 			case client.JobSucceeded:

@@ -26,6 +26,7 @@ var descriptions = map[string]string{
 	"RAMD_HANDOVER_WAIT":             "on SIGTERM a primary waits this long for a successor before exiting (not when every replica is stopping too)",
 	"RAMD_SYNCHRONOUS_MODE":          "bootstrap value of the cluster's synchronous_mode: off, on (FIRST n) or quorum (ANY n); the cluster's configuration wins once it exists",
 	"RAMD_SYNCHRONOUS_NODE_COUNT":    "bootstrap value of the cluster's synchronous_node_count (n above, 1 to 64)",
+	"RAMD_BOOTSTRAP_CONFIG":          "JSON file: the dynamic configuration a new cluster starts with; its bootstrap object can restore another cluster's backup instead of initdb (docs/BACKUPS.md)",
 	"RAMD_PG_BIN_DIR":                "PostgreSQL binaries (default: from PATH, else the highest /usr/lib/postgresql/<N>/bin)",
 	"RAMD_DATA_DIR":                  "PostgreSQL data directory, an absolute path",
 	"RAMD_PG_LISTEN":                 "PostgreSQL listen address",

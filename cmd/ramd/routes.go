@@ -15,9 +15,10 @@ var (
 	_ api.ConfigAdmin = (*daemon.Node)(nil)
 	_ api.OpsAdmin    = (*daemon.Node)(nil)
 	_ api.ParamAdmin  = (*daemon.Node)(nil)
+	_ api.BackupAdmin = (*daemon.Node)(nil)
 )
 
 // routes wires every route group of the API to the node agent.
 func routes(n *daemon.Node) api.Routes {
-	return api.Routes{Node: n, Admin: n, Jobs: n, Sync: n, Config: n, Ops: n, Params: n}
+	return api.Routes{Node: n, Admin: n, Jobs: n, Sync: n, Config: n, Ops: n, Params: n, Backups: n}
 }

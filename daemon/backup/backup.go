@@ -60,12 +60,12 @@ type Target struct {
 
 // Target types.
 const (
-	TargetEnd       = "end"
-	TargetImmediate = "immediate"
-	TargetTime      = "time"
-	TargetXID       = "xid"
-	TargetLSN       = "lsn"
-	TargetName      = "name"
+	TargetEnd       = dynconf.TargetEnd
+	TargetImmediate = dynconf.TargetImmediate
+	TargetTime      = dynconf.TargetTime
+	TargetXID       = dynconf.TargetXID
+	TargetLSN       = dynconf.TargetLSN
+	TargetName      = dynconf.TargetName
 )
 
 // BackupRequest asks for one backup.
@@ -167,7 +167,12 @@ type Tool interface {
 	// Check verifies that archiving and the repository work from m (a primary).
 	Check(ctx context.Context, m Member) error
 	// Restore restores into req.Member.DataDir, which must not hold a running server.
+	// Recovery settings the tool writes (restore_command, recovery_target_*) stay in
+	// postgresql.auto.conf for that recovery; the daemon resets them once it is over.
 	Restore(ctx context.Context, req RestoreRequest, progress func(Progress)) error
+	// Maintain is called about once a minute on the node that runs backups (Barman's
+	// cron: streaming archiver, WAL filing, retention); a no-op for tools without it.
+	Maintain(ctx context.Context, m Member) error
 }
 
 // ErrBusy is wrapped when the tool's own lock is held by another run (pgBackRest exit 50):
@@ -193,4 +198,13 @@ func New(b dynconf.Backup, r Runner) (Tool, error) {
 		return newCustom(b, r), nil
 	}
 	return nil, fmt.Errorf("backup: unknown tool %q", b.Tool)
+}
+
+// Stopper is implemented by tools that keep processes running on a node between calls
+// (Barman's streaming archiver, started by Maintain). The daemon calls Stop on a node that
+// no longer runs the tool's maintenance because another node took that role, so that a
+// single node archives; Stop only stops processes of this node. A plain shutdown of ramd
+// need not call it: the archiver keeps streaming until the next ramd takes over.
+type Stopper interface {
+	Stop(ctx context.Context, m Member) error
 }

@@ -431,6 +431,8 @@ func checkSchedules(b *Backup, v any) []*FieldError {
 		if s.Cron == "" {
 			if _, ok := val.(string); ok {
 				errs = append(errs, &FieldError{field, val, "must be a cron expression"})
+			} else if _, given := val.(map[string]any)["cron"]; !given {
+				errs = append(errs, &FieldError{field + ".cron", nil, "required: a cron expression"})
 			}
 			continue
 		}

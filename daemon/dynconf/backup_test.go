@@ -26,7 +26,7 @@ func TestBackupAccepts(t *testing.T) {
 			"pgbackrest":{"repo_path":"/r","stanza":"main-1","start_fast":false,"options":{"compress-type":"lz4","process-max":2,"archive-async":true}}}}`,
 			Backup{Tool: ToolPgBackRest, RunOn: RunOnPreferStandby, ArchiveTimeout: ptr(30 * time.Second), Timeout: 2 * time.Hour,
 				Retention: Retention{FullCount: 3, DiffCount: 6}, ReplicaMethods: []string{"backup", "basebackup"},
-				Schedules: map[string]Schedule{"full": {Cron: "0 1 * * 0"}, "incr": {Cron: "30 0 1 * * 1-6", Suspend: true}, "diff": {Cron: "@daily"}},
+				Schedules:  map[string]Schedule{"full": {Cron: "0 1 * * 0"}, "incr": {Cron: "30 0 1 * * 1-6", Suspend: true}, "diff": {Cron: "@daily"}},
 				PgBackRest: PgBackRest{RepoPath: "/r", Stanza: "main-1", StartFast: &no, Options: map[string]string{"compress-type": "lz4", "process-max": "2", "archive-async": "y"}}}},
 		{"barman", `{"backup":{"tool":"barman","retention":{"full_days":7},"barman":{"home":"/b","server":"pg","slot_name":"barman_pg"}}}`,
 			Backup{Tool: ToolBarman, Retention: Retention{FullDays: 7}, Barman: Barman{Home: "/b", Server: "pg", SlotName: "barman_pg"}}},
@@ -71,6 +71,7 @@ func TestBackupRefuses(t *testing.T) {
 		{"relative repo", `{"backup":{"tool":"pgbackrest","pgbackrest":{"repo_path":"backups"}}}`, []string{"backup.pgbackrest.repo_path"}, "absolute"},
 		{"bad cron", `{"backup":{"tool":"pgbackrest","pgbackrest":{"repo_path":"/r"},"schedules":{"full":"every sunday"}}}`, []string{"backup.schedules.full"}, "not a cron expression"},
 		{"cron minute 61", `{"backup":{"tool":"pgbackrest","pgbackrest":{"repo_path":"/r"},"schedules":{"full":"61 * * * *"}}}`, []string{"backup.schedules.full"}, "not a cron expression"},
+		{"schedule without cron", `{"backup":{"tool":"barman","schedules":{"full":{"suspend":true}}}}`, []string{"backup.schedules.full.cron"}, "required"},
 		{"unknown backup type", `{"backup":{"tool":"pgbackrest","pgbackrest":{"repo_path":"/r"},"schedules":{"weekly":"@weekly"}}}`, []string{"backup.schedules.weekly"}, "unknown backup type"},
 		{"barman incremental", `{"backup":{"tool":"barman","schedules":{"incr":"@daily"}}}`, []string{"backup.schedules.incr"}, "only full"},
 		{"retention zero", `{"backup":{"tool":"pgbackrest","pgbackrest":{"repo_path":"/r"},"retention":{"full_count":0}}}`, []string{"backup.retention.full_count"}, "from 1 to 1000"},
@@ -129,5 +130,49 @@ func TestBackupDefaults(t *testing.T) {
 	b.Retention.FullDays = 7
 	if r := b.RetentionValue(); r.FullCount != 0 || r.FullDays != 7 {
 		t.Errorf("retention by days %+v", r)
+	}
+}
+
+func TestBootstrap(t *testing.T) {
+	t.Parallel()
+	src := `"from":{"tool":"pgbackrest","pgbackrest":{"repo_path":"/r","stanza":"old"}}`
+	tests := []struct {
+		name, doc, field string
+	}{
+		{"initdb", `{"bootstrap":{"method":"initdb"}}`, ""},
+		{"restore to the end", `{"bootstrap":{"method":"backup",` + src + `}}`, ""},
+		{"restore to a time", `{"bootstrap":{"method":"backup",` + src + `,"target":{"type":"time","value":"2026-01-02T03:04:05Z"}}}`, ""},
+		{"restore to an lsn, exclusive", `{"bootstrap":{"method":"backup",` + src + `,"target":{"type":"lsn","value":"0/3000028","exclusive":true}}}`, ""},
+		{"restore a named backup", `{"bootstrap":{"method":"backup",` + src + `,"backup_id":"20260102-030405F","target":{"type":"immediate"}}}`, ""},
+		{"unknown method", `{"bootstrap":{"method":"rsync"}}`, "bootstrap.method"},
+		{"backup without a source", `{"bootstrap":{"method":"backup"}}`, "bootstrap.from"},
+		{"source without a stanza", `{"bootstrap":{"method":"backup","from":{"tool":"pgbackrest","pgbackrest":{"repo_path":"/r"}}}}`, "bootstrap.from.pgbackrest.stanza"},
+		{"source refused like a backup object", `{"bootstrap":{"method":"backup","from":{"tool":"tar"}}}`, "bootstrap.from.tool"},
+		{"a time in the future", `{"bootstrap":{"method":"backup",` + src + `,"target":{"type":"time","value":"2999-01-01T00:00:00Z"}}}`, "bootstrap.target.value"},
+		{"a time that is not one", `{"bootstrap":{"method":"backup",` + src + `,"target":{"type":"time","value":"yesterday"}}}`, "bootstrap.target.value"},
+		{"a bad lsn", `{"bootstrap":{"method":"backup",` + src + `,"target":{"type":"lsn","value":"3000028"}}}`, "bootstrap.target.value"},
+		{"an unknown target", `{"bootstrap":{"method":"backup",` + src + `,"target":{"type":"tomorrow"}}}`, "bootstrap.target.type"},
+		{"into the source's stanza", `{"bootstrap":{"method":"backup",` + src + `},"backup":{"tool":"pgbackrest","pgbackrest":{"repo_path":"/r","stanza":"old"}}}`, "backup.pgbackrest.stanza"},
+		{"into the source's stanza by scope", `{"bootstrap":{"method":"backup",` + src + `},"backup":{"tool":"pgbackrest","pgbackrest":{"repo_path":"/r"}}}`, "backup.pgbackrest.stanza"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			scope := "new"
+			if strings.HasSuffix(tt.name, "by scope") {
+				scope = "old"
+			}
+			c, err := CheckBootstrap(doc(t, tt.doc), scope)
+			if tt.field == "" {
+				if err != nil || c.Bootstrap == nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			fes := Fields(err)
+			if len(fes) == 0 || fes[0].Field != tt.field {
+				t.Fatalf("refusal %v, want the field %s", err, tt.field)
+			}
+		})
 	}
 }

@@ -58,6 +58,8 @@ type Config struct {
 	Parameters map[string]string
 	// Backup is the backup configuration; nil when backups are not configured.
 	Backup *Backup
+	// Bootstrap says how the cluster was (or is to be) created; nil means initdb.
+	Bootstrap *Bootstrap
 }
 
 // Timings returns the HA timings in force.

@@ -63,6 +63,10 @@ func Validate(doc map[string]any) (Config, error) {
 			errs = append(errs, checkBackup(&c, v)...)
 			continue
 		}
+		if name == "bootstrap" {
+			errs = append(errs, checkBootstrap(&c, v, time.Now())...)
+			continue
+		}
 		errs = append(errs, check(&c, name, v)...)
 	}
 	if fe := checkTimings(doc, c); fe != nil {

@@ -409,3 +409,32 @@ func TestFenceWindowAndRaceAfter(t *testing.T) {
 		})
 	}
 }
+
+func TestPGBudget(t *testing.T) {
+	t.Parallel()
+	s := time.Second
+	tests := []struct {
+		name string
+		t    Timings
+		want time.Duration
+	}{
+		{"defaults: half of the one second of slack", Timings{TTL: 3 * s, LoopWait: s, RetryTimeout: s, FenceMargin: s}, 500 * time.Millisecond},
+		{"long ttl: capped by retry_timeout", Timings{TTL: 30 * s, LoopWait: 10 * s, RetryTimeout: 10 * s, FenceMargin: 5 * s}, 7500 * time.Millisecond},
+		{"slack far above retry_timeout", Timings{TTL: 30 * s, LoopWait: s, RetryTimeout: 2 * s, FenceMargin: s}, 2 * s},
+		{"tight: never below the floor", Timings{TTL: 1100 * time.Millisecond, LoopWait: 100 * time.Millisecond, RetryTimeout: 100 * time.Millisecond, FenceMargin: 900 * time.Millisecond}, MinPGBudget},
+	}
+	for _, tt := range tests {
+		if err := tt.t.Validate(); err != nil {
+			t.Fatalf("%s: invalid timings: %v", tt.name, err)
+		}
+		got := tt.t.PGBudget()
+		if got != tt.want {
+			t.Errorf("%s: PGBudget = %s, want %s", tt.name, got, tt.want)
+		}
+		// The read and the Consul calls fit between the wake-up and the fencing deadline
+		// whenever the floor is not what bounds the read.
+		if got > MinPGBudget && tt.t.LoopWait+got > tt.t.FenceAfter() {
+			t.Errorf("%s: loop_wait %s + read %s passes the fencing deadline %s", tt.name, tt.t.LoopWait, got, tt.t.FenceAfter())
+		}
+	}
+}

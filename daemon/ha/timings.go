@@ -57,3 +57,18 @@ func (t Timings) FenceWindow(announced time.Duration) time.Duration {
 // (a change spreading): the leader stops writes at S + announced - FenceMargin and a replica
 // races no earlier than R + max(TTL, announced) with R >= S.
 func (t Timings) RaceAfter(announced time.Duration) time.Duration { return max(t.TTL, announced) }
+
+// MinPGBudget is the least time a cycle gives PostgreSQL to answer its status queries.
+const MinPGBudget = 100 * time.Millisecond
+
+// PGBudget bounds a cycle's status read of the local PostgreSQL. A leader's cycle starts
+// LoopWait after its last heartbeat and must write the next one before its fencing deadline,
+// FenceAfter after that heartbeat; the slack between the two (at least RetryTimeout, by
+// Validate) is shared by the status read and the Consul calls. The read gets half of it
+// (at most RetryTimeout, at least MinPGBudget): a server too busy to answer in time (a
+// checkpoint under a backup's reads) leaves its role unknown for one cycle, and the leader
+// keeps its lock with a heartbeat instead of running into its own fence.
+func (t Timings) PGBudget() time.Duration {
+	slack := t.FenceAfter() - t.LoopWait
+	return min(max(slack/2, MinPGBudget), max(t.RetryTimeout, MinPGBudget))
+}

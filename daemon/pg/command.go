@@ -156,6 +156,8 @@ type Program struct {
 	Args  []string
 	Env   []string
 	Stdin io.Reader
+	// Dir is the working directory ("" a directory the OS user can enter).
+	Dir string
 	// Stdout receives standard output as it is written (nil: discarded); standard error is
 	// kept and returned in the *CommandError's output tail.
 	Stdout io.Writer
@@ -184,6 +186,9 @@ func (i *Instance) RunProgram(ctx context.Context, p Program) (string, error) {
 	}
 	cmd.WaitDelay = waitDelay
 	i.setup(cmd, p.Env)
+	if p.Dir != "" {
+		cmd.Dir = p.Dir
+	}
 	buf := &tailBuffer{}
 	cmd.Stderr = buf
 	cmd.Stdout = buf

@@ -54,6 +54,18 @@ type Status struct {
 	Connections  int
 	XactCommit   int64
 	XactRollback int64
+	// Archiver is pg_stat_archiver.
+	Archiver Archiver
+}
+
+// Archiver is pg_stat_archiver: what the archiver process archived and failed.
+type Archiver struct {
+	ArchivedCount    int64
+	LastArchivedWAL  string
+	LastArchivedTime time.Time
+	FailedCount      int64
+	LastFailedWAL    string
+	LastFailedTime   time.Time
 }
 
 // Replication is one row of pg_stat_replication.
@@ -111,6 +123,22 @@ func queryStatus(ctx context.Context, conn *pgx.Conn, s *Status) error {
 		return fmt.Errorf("query server: %w", err)
 	}
 	s.SystemID = uint64(sysID) // bigint on the server; the identifier is unsigned
+
+	var arch Archiver
+	var archTime, failTime *time.Time
+	err = conn.QueryRow(ctx, `SELECT archived_count, coalesce(last_archived_wal, ''), last_archived_time,
+		failed_count, coalesce(last_failed_wal, ''), last_failed_time FROM pg_stat_archiver`).
+		Scan(&arch.ArchivedCount, &arch.LastArchivedWAL, &archTime, &arch.FailedCount, &arch.LastFailedWAL, &failTime)
+	if err != nil {
+		return fmt.Errorf("query pg_stat_archiver: %w", err)
+	}
+	if archTime != nil {
+		arch.LastArchivedTime = *archTime
+	}
+	if failTime != nil {
+		arch.LastFailedTime = *failTime
+	}
+	s.Archiver = arch
 
 	if !s.InRecovery {
 		var lsn, walfile string

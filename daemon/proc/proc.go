@@ -24,6 +24,8 @@ type Stat struct {
 	// StartTime is field 22, the start time in clock ticks since boot, as written: with the
 	// pid it names one process, so a recycled pid is never taken for the old one.
 	StartTime string
+	// UTime and STime are fields 14 and 15: CPU time in user and kernel mode, in clock ticks.
+	UTime, STime uint64
 }
 
 // ParseStat parses one stat line: "pid (comm) state ppid ... starttime ...". The command name
@@ -46,7 +48,9 @@ func ParseStat(b []byte) (Stat, error) {
 	if err != nil {
 		return Stat{}, ErrMalformed
 	}
-	return Stat{PID: pid, Comm: s[open+1 : closing], State: f[0][0], PPID: ppid, StartTime: f[19]}, nil
+	utime, _ := strconv.ParseUint(f[11], 10, 64)
+	stime, _ := strconv.ParseUint(f[12], 10, 64)
+	return Stat{PID: pid, Comm: s[open+1 : closing], State: f[0][0], PPID: ppid, StartTime: f[19], UTime: utime, STime: stime}, nil
 }
 
 // ReadStat reads and parses /proc/<pid>/stat.
@@ -117,4 +121,25 @@ func KillPostmaster(pid int) {
 		}
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// RSS is the resident set size of pid in bytes (VmRSS of /proc/<pid>/status).
+func RSS(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, fmt.Errorf("proc: read status of %d: %w", pid, err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(v)
+			if len(f) == 2 && f[1] == "kB" {
+				kb, err := strconv.ParseInt(f[0], 10, 64)
+				if err == nil {
+					return kb << 10, nil
+				}
+			}
+			return 0, fmt.Errorf("proc: process %d: %w", pid, ErrMalformed)
+		}
+	}
+	return 0, fmt.Errorf("proc: process %d has no VmRSS (a kernel thread or a zombie)", pid)
 }

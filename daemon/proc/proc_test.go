@@ -21,6 +21,7 @@ func TestParseStat(t *testing.T) {
 	}{
 		{"postmaster", "123 (postgres) S 1 123 123 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 98765 1000 10", Stat{PID: 123, Comm: "postgres", State: 'S', PPID: 1, StartTime: "98765"}, false},
 		{"comm with spaces and parentheses", "77 (a (b) c) Z 5" + tail, Stat{PID: 77, Comm: "a (b) c", State: 'Z', PPID: 5, StartTime: "4242"}, false},
+		{"cpu times", "9 (ramd) S 1 9 9 0 -1 4194560 10 0 0 0 250 75 0 0 20 0 8 0 5555 1000 10", Stat{PID: 9, Comm: "ramd", State: 'S', PPID: 1, StartTime: "5555", UTime: 250, STime: 75}, false},
 		{"short", "1 (x) S 0 1 2", Stat{}, true},
 		{"no parentheses", "1 x S 0" + tail, Stat{}, true},
 		{"bad pid", "x (y) S 0" + tail, Stat{}, true},
@@ -35,6 +36,17 @@ func TestParseStat(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
 		}
+	}
+}
+
+func TestRSSOfThisProcess(t *testing.T) {
+	t.Parallel()
+	rss, err := RSS(os.Getpid())
+	if err != nil || rss < 1<<20 {
+		t.Fatalf("RSS of the test process: %d (%v)", rss, err)
+	}
+	if _, err := RSS(-1); err == nil {
+		t.Error("no error for a process that does not exist")
 	}
 }
 

@@ -381,6 +381,20 @@ func (n *Node) QueryInt(ctx context.Context, sql string, args ...any) (int64, er
 	return v, err
 }
 
+// QueryString runs a query that returns one text value.
+func (n *Node) QueryString(ctx context.Context, sql string, args ...any) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := n.Conn(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(context.Background())
+	var v string
+	err = conn.QueryRow(ctx, sql, args...).Scan(&v)
+	return v, err
+}
+
 // Primary returns the node answering 200 on /primary, or an error when none or several do.
 func (c *Cluster) Primary() (*Node, error) {
 	var found []*Node
