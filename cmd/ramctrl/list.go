@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ramd-project/ramd/api/client"
 )
@@ -54,7 +55,43 @@ func listOnce(ctx context.Context, c *client.Client, output string, extended boo
 	if output == formatJSON || output == formatYAML {
 		return writeJSON(w, cl)
 	}
-	return renderTable(w, cl, extended)
+	if err := renderTable(w, cl, extended); err != nil {
+		return err
+	}
+	if !tsv(w) {
+		if line := lastBackup(ctx, c, cl, time.Now()); line != "" {
+			fmt.Fprintln(w, line)
+		}
+	}
+	return nil
+}
+
+// lastBackup is list's line about backups, as the leader knows them (its /api/v1/cluster):
+// the age of the newest good backup, or that none exists yet; "" when no backup tool is
+// configured or the leader does not answer.
+func lastBackup(ctx context.Context, c *client.Client, cl client.Cluster, now time.Time) string {
+	var leader client.Member
+	for _, m := range cl.Members {
+		if m.IsLeader() {
+			leader = m
+		}
+	}
+	if leader.APIURL == "" {
+		return ""
+	}
+	st, err := c.At(leader.BaseURL()).ClusterStatus(ctx)
+	if err != nil || st.Node.Backup == nil || st.Node.Backup.Tool == "" {
+		return ""
+	}
+	b := st.Node.Backup
+	if b.LastSuccess.IsZero() {
+		return fmt.Sprintf("Last backup: none yet (%s)", b.Tool)
+	}
+	age := now.Sub(b.LastSuccess).Round(time.Minute)
+	if age < time.Minute {
+		age = now.Sub(b.LastSuccess).Round(time.Second)
+	}
+	return fmt.Sprintf("Last backup: %s ago, %s (%s)", age, b.LastSuccess.UTC().Format(time.RFC3339), b.Tool)
 }
 
 // needLeaderView reports whether cl lacks the leader's measure of the replicas' lag (the

@@ -238,3 +238,25 @@ func withState(m daemon.MemberStatus, rs string) daemon.MemberStatus {
 	m.State, m.ReplicationState = "running", rs
 	return m
 }
+
+// TestListLastBackup: list says how old the leader's newest good backup is.
+func TestListLastBackup(t *testing.T) {
+	srv := startAPI(t, "n1")
+	srv.setCluster([]daemon.MemberStatus{member("n1", client.RoleLeader)}, false)
+	n1 := srv.nodes["n1"]
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"list", "--api", srv.URL}, "", &stdout, &stderr); code != exitOK || strings.Contains(stdout.String(), "Last backup") {
+		t.Errorf("without a backup tool: exit %d\n%s", code, stdout.String())
+	}
+	done := time.Now().Add(-3 * time.Hour)
+	n1.mu.Lock()
+	st := *n1.status
+	st.Backup = daemon.BackupStatus{Tool: "pgbackrest", Figures: daemon.BackupFigures{LastSuccess: map[string]time.Time{"full": done}}}
+	n1.status = &st
+	n1.mu.Unlock()
+	stdout.Reset()
+	if code := run(context.Background(), []string{"list", "--api", srv.URL}, "", &stdout, &stderr); code != exitOK ||
+		!strings.Contains(stdout.String(), "Last backup: 3h0m0s ago, "+done.UTC().Format(time.RFC3339)+" (pgbackrest)") {
+		t.Errorf("with a backup: exit %d\n%s", code, stdout.String())
+	}
+}
