@@ -32,7 +32,7 @@ const usage = `ramctrl controls a ramd cluster through a member's REST API.
 
 Usage:
   ramctrl list [--watch] [--extended] [--output table|json|yaml|tsv]
-  ramctrl topology [--output table|json|yaml|tsv]
+  ramctrl topology [--watch] [--output table|json|yaml|tsv]
   ramctrl sync show [--output table|json|yaml|tsv]
   ramctrl sync set [--mode off|on|quorum] [--count N] [--strict true|false] [--commit on|remote_write|remote_apply]
   ramctrl switchover [--leader NAME] [--candidate NAME] [--scheduled TIME] [--force]
@@ -152,12 +152,14 @@ func runList(ctx context.Context, args []string, envAPI string, stdout, stderr i
 	if !ok {
 		return code
 	}
-	if !*watch {
-		if err := listOnce(ctx, c, o.output, *extended, stdout); err != nil {
-			fmt.Fprintf(stderr, "ramctrl: %v\n", err)
-			return exitError
-		}
-		return exitOK
+	return watchOrOnce(ctx, *watch, stdout, stderr, func() error { return listOnce(ctx, c, o.output, *extended, stdout) })
+}
+
+// watchOrOnce runs show once (exit 1 on its error), or with watch every second until ctx
+// ends, clearing a terminal before each round and printing the time and any error in place.
+func watchOrOnce(ctx context.Context, watch bool, stdout, stderr io.Writer, show func() error) int {
+	if !watch {
+		return report(stderr, show())
 	}
 	clear := isTerminal(stdout)
 	for {
@@ -165,7 +167,7 @@ func runList(ctx context.Context, args []string, envAPI string, stdout, stderr i
 			fmt.Fprint(stdout, "\033[H\033[2J")
 		}
 		fmt.Fprintln(stdout, time.Now().Format(time.DateTime))
-		if err := listOnce(ctx, c, o.output, *extended, stdout); err != nil {
+		if err := show(); err != nil {
 			fmt.Fprintf(stdout, "ramctrl: %v\n", err)
 		}
 		select {

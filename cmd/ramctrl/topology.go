@@ -29,24 +29,27 @@ type topology struct {
 	Members []*topoNode `json:"members"`
 }
 
-// runTopology: ramctrl topology [--output table|json].
+// runTopology: ramctrl topology [--watch] [--output table|json|yaml|tsv].
 func runTopology(ctx context.Context, args []string, envAPI string, stdout, stderr io.Writer) int {
 	o := newOptions("topology", stderr, "table")
 	stdout = o.bind(stdout)
+	watch := o.fs.Bool("watch", false, "redraw every second until interrupted")
+	o.fs.BoolVar(watch, "W", false, "short for --watch")
 	c, code, ok := o.connect(ctx, args, envAPI)
 	if !ok {
 		return code
 	}
-	cl, err := c.Cluster(ctx)
-	if err == nil {
+	return watchOrOnce(ctx, *watch, stdout, stderr, func() error {
+		cl, err := c.Cluster(ctx)
+		if err != nil {
+			return err
+		}
 		t := topology{Scope: cl.Scope, Pause: cl.Pause, Members: buildTopology(cl.Members)}
 		if o.json() {
-			err = writeJSON(stdout, t)
-		} else {
-			err = renderTopology(stdout, t)
+			return writeJSON(stdout, t)
 		}
-	}
-	return report(stderr, err)
+		return renderTopology(stdout, t)
+	})
 }
 
 // isLeaderRole reports the roles at the top of the tree: leader and standby_leader.
