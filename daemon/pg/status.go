@@ -211,30 +211,7 @@ func queryStatus(ctx context.Context, conn *pgx.Conn, s *Status) error {
 	if err != nil {
 		return fmt.Errorf("query pg_stat_replication: %w", err)
 	}
-	s.Replication, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Replication, error) {
-		var r Replication
-		var sent, write, flush, replay *string
-		var replayLag *float64
-		if err := row.Scan(&r.ApplicationName, &r.ClientAddr, &r.State, &r.SyncState,
-			&r.Usename, &r.SyncPriority, &sent, &write, &flush, &replay, &replayLag); err != nil {
-			return r, err
-		}
-		if replayLag != nil {
-			d := time.Duration(*replayLag * float64(time.Second))
-			r.ReplayLag = &d
-		}
-		var errs [4]error
-		r.SentLSN, errs[0] = parseNullLSN(sent)
-		r.WriteLSN, errs[1] = parseNullLSN(write)
-		r.FlushLSN, errs[2] = parseNullLSN(flush)
-		r.ReplayLSN, errs[3] = parseNullLSN(replay)
-		for _, e := range errs {
-			if e != nil {
-				return r, e
-			}
-		}
-		return r, nil
-	})
+	s.Replication, err = pgx.CollectRows(rows, scanReplication)
 	if err != nil {
 		return fmt.Errorf("read pg_stat_replication: %w", err)
 	}
@@ -273,4 +250,30 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// scanReplication reads one row of the pg_stat_replication query of queryStatus.
+func scanReplication(row pgx.CollectableRow) (Replication, error) {
+	var r Replication
+	var sent, write, flush, replay *string
+	var replayLag *float64
+	if err := row.Scan(&r.ApplicationName, &r.ClientAddr, &r.State, &r.SyncState,
+		&r.Usename, &r.SyncPriority, &sent, &write, &flush, &replay, &replayLag); err != nil {
+		return r, err
+	}
+	if replayLag != nil {
+		d := time.Duration(*replayLag * float64(time.Second))
+		r.ReplayLag = &d
+	}
+	var errs [4]error
+	r.SentLSN, errs[0] = parseNullLSN(sent)
+	r.WriteLSN, errs[1] = parseNullLSN(write)
+	r.FlushLSN, errs[2] = parseNullLSN(flush)
+	r.ReplayLSN, errs[3] = parseNullLSN(replay)
+	for _, e := range errs {
+		if e != nil {
+			return r, e
+		}
+	}
+	return r, nil
 }

@@ -279,6 +279,7 @@ func BenchmarkClusterStopSync(b *testing.B) {
 // clusterStop measures rounds whole-cluster stops, each of a freshly bootstrapped cluster
 // with env, so that every round stops the same steady cluster.
 func clusterStop(b *testing.B, name string, env map[string]string) {
+	b.Helper()
 	c := testenv.SharedConsul(b, shared)
 	testenv.PGBinDir(b)
 	var stop samples

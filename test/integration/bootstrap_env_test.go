@@ -34,7 +34,7 @@ func TestBootstrapSyncFromEnvironment(t *testing.T) {
 	testenv.Eventually(t, 60*time.Second, 250*time.Millisecond, func() error {
 		n, err := p.QueryInt(context.Background(), "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'")
 		if err != nil || n != 1 {
-			return fmt.Errorf("%d synchronous standbys (%v)", n, err)
+			return fmt.Errorf("%d synchronous standbys (%w)", n, err)
 		}
 		return nil
 	})

@@ -111,7 +111,7 @@ func TestSeedRoutes(t *testing.T) {
 			testenv.Eventually(t, 60*time.Second, 250*time.Millisecond, func() error {
 				got, err := p.QueryInt(ctx, "SELECT count(*) FROM pg_stat_replication WHERE sync_state = $1", state)
 				if err != nil || got != 1 {
-					return fmt.Errorf("%d standbys %s (%v)", got, state, err)
+					return fmt.Errorf("%d standbys %s (%w)", got, state, err)
 				}
 				var v client.SyncView
 				readJSON(t, p.APIURL()+"/api/v1/sync-standbys/status", http.StatusOK, &v)

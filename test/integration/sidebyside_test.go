@@ -107,6 +107,7 @@ func TestPatronictlAndRamctrlSideBySide(t *testing.T) {
 	t.Run("show-config", func(t *testing.T) {
 		rctl(t, "edit-config", "-s", "maximum_lag_on_failover=2097152", "--force")
 		same(t, "show-config", func(t *testing.T, patroni bool) string {
+			t.Helper()
 			out := rctl(t, "show-config", "-f", "yaml")
 			if patroni {
 				out = pctl(t, "", "show-config")
