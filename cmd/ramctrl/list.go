@@ -113,31 +113,45 @@ func needLeaderView(cl client.Cluster) (client.Member, bool) {
 }
 
 // renderTable writes the members sorted by name, as `patronictl list` shows them, with the
-// replay lag in seconds beside the lag in MB; extended (-e) adds patronictl's columns for a
-// pending restart, a scheduled restart and the tags. Below the table come maintenance mode,
-// a scheduled switchover and, without extended, the scheduled restarts; tsv prints the table
-// alone.
+// replay lag in seconds beside the lag in MB. As patronictl does, the columns pending restart
+// and scheduled restart appear when a member has one, or always with extended (-e), which
+// adds the tags too. Below the table come maintenance mode and a scheduled switchover; tsv
+// prints the table alone.
 func renderTable(w io.Writer, cl client.Cluster, extended bool) error {
 	members := append([]client.Member(nil), cl.Members...)
 	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
+	pending, scheduled := extended, extended
+	for _, m := range members {
+		pending = pending || m.PendingRestart
+		scheduled = scheduled || m.ScheduledRestart != nil
+	}
 	plain := tsv(w)
 	if !plain {
 		fmt.Fprintf(w, "Cluster: %s\n", cl.Scope)
 	}
 	tw := newTable(w, 0, 0, 2)
 	header := "Member\tHost\tRole\tState\tTL\tLag in MB\tLag in s"
+	if pending {
+		header += "\tPending restart"
+	}
+	if scheduled {
+		header += "\tScheduled restart"
+	}
 	if extended {
-		header += "\tPending restart\tScheduled restart\tTags"
+		header += "\tTags"
 	}
 	fmt.Fprintln(tw, header)
-	var restarts []string
 	for _, m := range members {
 		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s",
 			dash(m.Name), hostPort(m.Host, m.Port), dash(roleTitle(m.Role)), dash(m.State), timeline(m.Timeline), lagMB(m.Lag), lagSeconds(m.LagSeconds))
+		if pending {
+			row += "\t" + star(m.PendingRestart)
+		}
+		if scheduled {
+			row += "\t" + scheduledRestart(m.ScheduledRestart)
+		}
 		if extended {
-			row += fmt.Sprintf("\t%s\t%s\t%s", star(m.PendingRestart), scheduledRestart(m.ScheduledRestart), tagList(m.Tags))
-		} else if m.ScheduledRestart != nil {
-			restarts = append(restarts, fmt.Sprintf("Restart scheduled: %s at %s", m.Name, m.ScheduledRestart.Schedule))
+			row += "\t" + tagList(m.Tags)
 		}
 		fmt.Fprintln(tw, row)
 	}
@@ -157,9 +171,6 @@ func renderTable(w io.Writer, cl client.Cluster, extended bool) error {
 		if sw.JobID != "" {
 			fmt.Fprintf(w, "                    job: %s\n", sw.JobID)
 		}
-	}
-	for _, r := range restarts {
-		fmt.Fprintln(w, r)
 	}
 	return nil
 }

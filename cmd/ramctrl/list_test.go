@@ -34,9 +34,9 @@ func TestRenderTable(t *testing.T) {
 			name: "fixture: sorted by name, titled roles, lag in MB, maintenance mode",
 			in:   full,
 			want: `Cluster: demo
-Member  Host           Role          State      TL  Lag in MB  Lag in s
+Member  Host           Role          State      TL  Lag in MB  Lag in s  Pending restart
 n1      10.0.0.1:5432  Leader        running    3   -          -
-n2      10.0.0.2:5432  Sync Standby  streaming  3   0          -
+n2      10.0.0.2:5432  Sync Standby  streaming  3   0          -         *
 n3      10.0.0.3:5432  Replica       streaming  3   0          -
 n4      -              Replica       stopped    -   -          -
 n5      10.0.0.5:5433  Replica       streaming  2   2          -
@@ -64,15 +64,14 @@ b       h     Standby Leader  running    7   -          -
 			name: "lag in seconds, scheduled switchover and restart",
 			in:   withLag,
 			want: `Cluster: s
-Member  Host  Role          State                TL  Lag in MB  Lag in s
+Member  Host  Role          State                TL  Lag in MB  Lag in s  Pending restart  Scheduled restart
 a       h:1   Leader        running              2   -          -
-b       h:2   Sync Standby  streaming            2   1          1.5
+b       h:2   Sync Standby  streaming            2   1          1.5       *                2026-12-01T03:00:00+00:00
 c       h:3   Replica       in archive recovery  2   0          0.0
 Switchover scheduled at: 2026-12-02T03:00:00+00:00
                    from: a
                      to: b
                     job: 17
-Restart scheduled: b at 2026-12-01T03:00:00+00:00
 `,
 		},
 		{
@@ -81,9 +80,9 @@ Restart scheduled: b at 2026-12-01T03:00:00+00:00
 			extended: true,
 			want: `Cluster: s
 Member  Host  Role          State                TL  Lag in MB  Lag in s  Pending restart  Scheduled restart          Tags
-a       h:1   Leader        running              2   -          -                                                     
+a       h:1   Leader        running              2   -          -
 b       h:2   Sync Standby  streaming            2   1          1.5       *                2026-12-01T03:00:00+00:00  clonefrom: true, nosync: false
-c       h:3   Replica       in archive recovery  2   0          0.0                                                   
+c       h:3   Replica       in archive recovery  2   0          0.0
 Switchover scheduled at: 2026-12-02T03:00:00+00:00
                    from: a
                      to: b
@@ -94,10 +93,10 @@ Switchover scheduled at: 2026-12-02T03:00:00+00:00
 			name:   "tsv: the table alone",
 			in:     withLag,
 			format: formatTSV,
-			want: "Member\tHost\tRole\tState\tTL\tLag in MB\tLag in s\n" +
-				"a\th:1\tLeader\trunning\t2\t-\t-\n" +
-				"b\th:2\tSync Standby\tstreaming\t2\t1\t1.5\n" +
-				"c\th:3\tReplica\tin archive recovery\t2\t0\t0.0\n",
+			want: "Member\tHost\tRole\tState\tTL\tLag in MB\tLag in s\tPending restart\tScheduled restart\n" +
+				"a\th:1\tLeader\trunning\t2\t-\t-\t\t\n" +
+				"b\th:2\tSync Standby\tstreaming\t2\t1\t1.5\t*\t2026-12-01T03:00:00+00:00\n" +
+				"c\th:3\tReplica\tin archive recovery\t2\t0\t0.0\t\t\n",
 		},
 	}
 	for _, tt := range tests {
@@ -216,7 +215,7 @@ func TestListFormats(t *testing.T) {
 	}{
 		{[]string{"-o", "json"}, `"scope": "demo"`, "Cluster:"},
 		{[]string{"-f", "yaml"}, "scope: demo\n", "{"},
-		{[]string{"--format", "tsv"}, "n1\t10.0.0.1:5432\tLeader\trunning\t3\t-\t-\n", "Cluster:"},
+		{[]string{"--format", "tsv"}, "n1\t10.0.0.1:5432\tLeader\trunning\t3\t-\t-\t\n", "Cluster:"},
 		{[]string{"--format=pretty", "-e"}, "Pending restart", "\t"},
 		{[]string{"--extended"}, "nofailover: true", ""},
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/goccy/go-yaml"
@@ -88,13 +89,41 @@ type table interface {
 	Flush() error
 }
 
-// newTable returns the table of w: a tabwriter with the given minimum cell width, tab width
-// and padding, or, when w is bound to --output tsv, w itself.
+// newTable returns the table of w: aligned columns with the given minimum cell width, tab
+// width and padding (no trailing blanks when the last cells are empty), or, when w is bound
+// to --output tsv, w itself.
 func newTable(w io.Writer, minwidth, tabwidth, padding int) table {
 	if formatOf(w) == formatTSV {
 		return tsvTable{w}
 	}
-	return tabwriter.NewWriter(w, minwidth, tabwidth, padding, ' ', 0)
+	t := &alignedTable{w: w}
+	t.tw = tabwriter.NewWriter(&t.buf, minwidth, tabwidth, padding, ' ', 0)
+	return t
+}
+
+// alignedTable aligns the rows with a tabwriter and writes them without trailing blanks.
+type alignedTable struct {
+	w   io.Writer
+	buf bytes.Buffer
+	tw  *tabwriter.Writer
+}
+
+// Write adds rows.
+func (t *alignedTable) Write(p []byte) (int, error) { return t.tw.Write(p) }
+
+// Flush aligns the rows written so far and writes them to the underlying writer.
+func (t *alignedTable) Flush() error {
+	if err := t.tw.Flush(); err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	for line := range strings.Lines(t.buf.String()) {
+		out.WriteString(strings.TrimRight(line, " \n"))
+		out.WriteByte('\n')
+	}
+	t.buf.Reset()
+	_, err := out.WriteTo(t.w)
+	return err
 }
 
 // tsvTable writes rows unaligned.

@@ -66,7 +66,7 @@ func TestRamctrlPatronictlCommands(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "Success: flush scheduled restart for member "+r.Name) {
 			t.Fatalf("flush restart: exit %d %s", code, out)
 		}
-		waitList(t, ctl, env, nil, false, "Restart scheduled")
+		waitList(t, ctl, env, []string{"-e"}, false, at[:16])
 	})
 
 	t.Run("flush switchover", func(t *testing.T) {
