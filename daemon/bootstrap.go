@@ -3,6 +3,7 @@ package daemon
 // This file: a new cluster (bootstrap, initialize) and new members (clone).
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -249,12 +250,27 @@ const promoteWait = time.Second
 // its archive or to the recovery target), starts it and waits until its recovery ended and
 // it promoted itself. The tool's recovery settings are taken out afterwards, and the copy
 // archives with the new cluster's own tool (its own stanza or server).
-func (n *Node) restoreCluster(ctx context.Context, seed dynconf.Config) error {
+// The restore is recorded as a job (kind restore) with its phases, to follow from any member.
+func (n *Node) restoreCluster(ctx context.Context, seed dynconf.Config) (err error) {
 	b := seed.Bootstrap
 	src, err := backup.New(*b.From, n.pg)
 	if err != nil {
 		return err
 	}
+	target := b.Target.Type
+	if b.Target.Value != "" {
+		target += " " + b.Target.Value
+	}
+	id := n.jobs.recordJob(ctx, consul.Job{Kind: consul.JobRestoreKind, From: n.cfg.Name,
+		Backup: &consul.JobBackup{Tool: src.Name(), Label: b.BackupID, Type: "restore to " + cmp.Or(target, "end")}})
+	phase := func(p string) { n.jobs.phase(ctx, id, p, "", "") }
+	defer func() {
+		if err != nil {
+			n.jobs.phase(context.WithoutCancel(ctx), id, "failed", consul.JobFailed, err.Error())
+		} else {
+			n.jobs.phase(context.WithoutCancel(ctx), id, "succeeded", consul.JobSucceeded, "")
+		}
+	}()
 	m := n.backupMember()
 	m.StateDir = filepath.Join(m.StateDir, "source")
 	rctx, cancel := context.WithTimeout(ctx, cloneTimeout)
@@ -267,6 +283,7 @@ func (n *Node) restoreCluster(ctx context.Context, seed dynconf.Config) error {
 		return err
 	}
 	n.setState("restoring a backup")
+	phase("restoring on " + n.cfg.Name)
 	n.logger.Info("bootstrapping from a backup", "tool", src.Name(), "backup", b.BackupID, "target", b.Target.Type, "value", b.Target.Value)
 	start := time.Now()
 	req := backup.RestoreRequest{Member: m, BackupID: b.BackupID,
@@ -290,6 +307,7 @@ func (n *Node) restoreCluster(ctx context.Context, seed dynconf.Config) error {
 		return err
 	}
 	n.setState("recovering to the target")
+	phase("recovering to the target")
 	for {
 		st, err := n.pg.Status(rctx)
 		if err == nil && !st.InRecovery {

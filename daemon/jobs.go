@@ -218,3 +218,16 @@ func (n *Node) Jobs(ctx context.Context) ([]consul.Job, error) { return n.jobs.l
 
 // Job reads a tracked job.
 func (n *Node) Job(ctx context.Context, id string) (consul.Job, error) { return n.jobs.get(ctx, id) }
+
+// recordJob records j as a new job, running on this node; "" when Consul refused (the
+// record is for following, the work does not depend on it).
+func (b *jobBook) recordJob(ctx context.Context, j consul.Job) string {
+	j.Node = b.node
+	id, err := b.create(ctx, j)
+	if err != nil {
+		b.logger.Warn("record job", "kind", j.Kind, "err", err)
+		return ""
+	}
+	b.phase(ctx, id, "running on "+b.node, consul.JobRunning, "")
+	return id
+}

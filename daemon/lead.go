@@ -116,15 +116,36 @@ func (n *Node) writeHeartbeat(ctx context.Context, optime uint64) error {
 // after the replay, a start of PostgreSQL): the fencing deadline then counts from now, not
 // from the start of the cycle, and the replicas see the new position at once. A failure is
 // only logged: the next cycle's heartbeat decides.
-func (n *Node) beatNow(ctx context.Context, optime uint64) {
+func (n *Node) beatNow(ctx context.Context, optime uint64) bool {
 	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer cancel()
 	start := fence.Now()
 	if err := n.writeHeartbeat(cctx, optime); err != nil {
 		n.logger.Warn("heartbeat after the leader's own work", "err", err)
-		return
+		return false
 	}
 	n.confirmed(start)
+	return true
+}
+
+// beating runs f (a leader's start or promotion of PostgreSQL) while the loop keeps
+// heartbeating every LoopWait: work that takes longer than the fencing window (crash
+// recovery under load, a slow restore_command asked for history files) must not let the
+// guard fence the server it brings up, nor the replicas race. The heartbeats stop when
+// Consul refuses them, and the guard then fences at its deadline as always.
+func (n *Node) beating(ctx context.Context, optime uint64, f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	tick := time.NewTicker(n.timings().LoopWait)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			n.beatNow(ctx, optime)
+		}
+	}
 }
 
 // maintainSlots keeps a physical slot per member on the leader and drops slots of members
@@ -226,7 +247,7 @@ func (n *Node) promote(ctx context.Context, o *observation) error {
 	pctx, pcancel := context.WithTimeout(ctx, promoteTimeout)
 	defer pcancel()
 	n.setState("promoting")
-	if err := n.promoteBeating(ctx, pctx, uint64(lsn)); err != nil {
+	if err := n.beating(ctx, uint64(lsn), func() error { return n.pg.Promote(pctx) }); err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}
 	n.confirmed(n.lock.ConfirmedAt) // arm the guard on the now writable postmaster
@@ -276,26 +297,6 @@ func (n *Node) announcePrimary(ctx context.Context, timeline int, lsn uint64) {
 	defer cancel()
 	if err := n.registry.Reconcile(cctx, n.routingWant(&st)); err != nil {
 		n.logger.Warn("announce the new primary", "err", err)
-	}
-}
-
-// promoteBeating promotes PostgreSQL while the leader keeps heartbeating: a promotion that
-// takes longer than the fencing window (a slow restore_command asked for history files, a
-// long end-of-recovery checkpoint) must not let the guard fence the server it promotes, nor
-// the replicas race. The heartbeats stop when Consul refuses them, and the guard then fences
-// at its deadline as always.
-func (n *Node) promoteBeating(ctx, pctx context.Context, optime uint64) error {
-	done := make(chan error, 1)
-	go func() { done <- n.pg.Promote(pctx) }()
-	tick := time.NewTicker(n.timings().LoopWait)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-done:
-			return err
-		case <-tick.C:
-			n.beatNow(ctx, optime)
-		}
 	}
 }
 

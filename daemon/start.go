@@ -27,8 +27,13 @@ func (n *Node) startPrimary(ctx context.Context, o *observation) error {
 		if _, err := n.pg.WriteConfig(n.primarySettings()); err != nil {
 			return fmt.Errorf("write config: %w", err)
 		}
-		if err := n.startPG(sctx); err != nil {
-			return err
+		// Crash recovery can take longer than the fencing window: heartbeat meanwhile.
+		n.setState("starting")
+		n.pgMem.lastStart = time.Now()
+		if err := n.beating(ctx, o.in.PG.LSN, func() error { return n.pg.Start(sctx) }); err != nil {
+			n.pgMem.startFailures++
+			n.setState("start failed")
+			return fmt.Errorf("start postgres (failure %d): %w", n.pgMem.startFailures, err)
 		}
 	} else {
 		// The data directory is a standby's: start it as one, then promote, so the new
@@ -41,13 +46,18 @@ func (n *Node) startPrimary(ctx context.Context, o *observation) error {
 		if err := n.startPG(sctx); err != nil {
 			return err
 		}
-		if err := n.pg.Promote(sctx); err != nil {
+		if err := n.beating(ctx, o.in.PG.LSN, func() error { return n.pg.Promote(sctx) }); err != nil {
 			return fmt.Errorf("promote: %w", err)
 		}
 	}
-	n.confirmed(n.lock.ConfirmedAt)
+	// A heartbeat first, then the guard armed from it; without one (Consul away) the guard is
+	// armed from the last confirmation, and fences now if that is too old.
+	optime := o.in.PG.LSN
 	if st, err := n.pg.Status(sctx); err == nil {
-		n.beatNow(ctx, uint64(st.WriteLSN))
+		optime = uint64(st.WriteLSN)
+	}
+	if !n.beatNow(ctx, optime) {
+		n.confirmed(n.lock.ConfirmedAt)
 	}
 	n.logger.Info("postgres restarted in place as primary")
 	return nil

@@ -66,6 +66,11 @@ func (i *Instance) RequeueStreamedWAL(after string) ([]string, error) {
 // Segment names order by timeline, then position, so a segment of the old primary's timeline
 // past its last archived one sorts after it.
 func requeue(seg, after string) bool {
+	if len(after) > 24 && IsWALSegment(after[:24]) {
+		// A backup history file (<segment>.<offset>.backup) or a .partial segment: the
+		// segment it names is the last one known archived, or precedes it.
+		after = after[:24]
+	}
 	return IsWALSegment(seg) && (after == "" || !IsWALSegment(after) || seg > after)
 }
 

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -22,7 +23,9 @@ func BenchmarkIdleFootprint(b *testing.B) {
 	for range b.N {
 		c := testenv.SharedConsul(b, shared)
 		testenv.PGBinDir(b)
-		cl := harness.New(b, ramdBin, c.HTTPAddr, 3, harness.Options{})
+		// RAMD_BENCH_GOGC and RAMD_BENCH_GOMEMLIMIT try the Go runtime's knobs on the nodes.
+		cl := harness.New(b, ramdBin, c.HTTPAddr, 3, harness.Options{Env: map[string]string{
+			"GOGC": os.Getenv("RAMD_BENCH_GOGC"), "GOMEMLIMIT": os.Getenv("RAMD_BENCH_GOMEMLIMIT")}})
 		cl.StartAll()
 		cl.WaitPrimary(120 * time.Second)
 		cl.WaitReplicas(120 * time.Second)

@@ -476,6 +476,11 @@ func TestBackupPointInTimeRestore(t *testing.T) {
 	if n, err := q.QueryInt(ctx, "SELECT count(*) FROM pitr"); err != nil || n != 1000 {
 		t.Fatalf("restored rows: %d (%v), want the 1000 committed before the target", n, err)
 	}
+	var js []client.Job
+	code, body := getURL(q.APIURL() + "/api/v1/backup/jobs")
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &js) != nil || len(js) != 1 || js[0].Kind != "restore" || js[0].State != client.JobSucceeded {
+		t.Errorf("the restore as a job of the new cluster: %d %s", code, body)
+	}
 	if v, _ := showOn(t, q, "restore_command"); strings.Contains(v, src.Scope) {
 		t.Errorf("the restored cluster still restores from its source's stanza: %s", v)
 	}
