@@ -14,10 +14,16 @@ SHELL       := bash
 .ONESHELL:
 .PHONY: build consul nomad deps test test-nomad bench chaos lint demo clean
 
+# The version the binaries report (ramd --version, ramctrl version, /patroni, member
+# records): scripts/version.sh, from git describe; override with make build VERSION=1.2.3.
+VERSION ?= $(shell scripts/version.sh)
+LDFLAGS := -X github.com/ramd-project/ramd/daemon.Version=$(VERSION) -X main.version=$(VERSION)
+
 build:
-	$(GO) build -o $(BIN)/ramd ./cmd/ramd
-	$(GO) build -o $(BIN)/ramd-fence ./cmd/ramd-fence
-	$(GO) build -o $(BIN)/ramctrl ./cmd/ramctrl
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ramd ./cmd/ramd
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ramd-fence ./cmd/ramd-fence
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ramctrl ./cmd/ramctrl
+	$(BIN)/ramctrl completion bash > $(BIN)/ramctrl.bash
 
 consul:
 	$(CONSUL_SH)

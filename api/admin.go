@@ -57,6 +57,9 @@ func registerRoutes(r *gin.Engine, rt Routes) {
 	if rt.Config != nil {
 		registerConfig(r, rt.Config)
 	}
+	if rt.Sync != nil && rt.Config != nil {
+		registerSyncSteps(r, rt.Sync, rt.Config)
+	}
 	if rt.Ops != nil {
 		registerOps(r, rt.Ops)
 	}
@@ -76,6 +79,7 @@ func registerAdmin(r *gin.Engine, a Admin) {
 	r.DELETE("/switchover", h.cancel)
 	r.GET("/api/v1/jobs/:id", h.job)
 	r.POST("/api/v1/switchover", h.switchoverV1(false))
+	r.POST("/api/v1/cluster/switchover", h.switchoverV1(false)) // the seed's path
 	r.POST("/api/v1/failover", h.switchoverV1(true))
 	r.DELETE("/api/v1/switchover", h.cancel)
 }

@@ -11,7 +11,10 @@ import (
 
 // newClusterView builds /cluster from the members in st, sorted by name. The LSN fields are
 // left out for the leader; on the others each is a formatted LSN and its lag in bytes behind
-// the leader, or "unknown" for both when the member reported no position.
+// the leader, or "unknown" for both when the member reported no position. As Patroni 3 does,
+// a replica's state is its replication state ("streaming", "in archive recovery") while it
+// publishes one. On the leader's answer, the replicas connected to it carry their replay lag
+// in seconds as its pg_stat_replication measures it.
 func newClusterView(st *daemon.Status) client.Cluster {
 	view := client.Cluster{Members: make([]client.Member, 0, len(st.Members)), Scope: st.Scope, Pause: st.Paused}
 	for _, m := range st.Members {
@@ -24,6 +27,9 @@ func newClusterView(st *daemon.Status) client.Cluster {
 			PendingRestart: m.PendingRestart,
 			Tags:           m.Tags,
 		}
+		if m.ScheduledRestart != "" {
+			mv.ScheduledRestart = &client.MemberRestart{Schedule: m.ScheduledRestart, PostmasterStartTime: m.ScheduledRestartPostmaster}
+		}
 		if m.Host != "" {
 			mv.Host = m.Host
 			mv.Port = m.Port
@@ -31,6 +37,11 @@ func newClusterView(st *daemon.Status) client.Cluster {
 		isLeader := m.Role == client.RoleLeader || m.Role == client.RoleStandbyLeader ||
 			(st.Leader != "" && m.Name == st.Leader)
 		if !isLeader {
+			mv.ReplicationState = m.ReplicationState
+			if m.ReplicationState != "" {
+				mv.State = m.ReplicationState
+			}
+			mv.LagSeconds = leaderSeenLag(st, m.Name)
 			mv.ReceiveLSN, mv.ReceiveLag = lsnAndLag(m.ReceiveLSN, bytesBehind(st.LeaderOptime, m.ReceiveLSN))
 			mv.ReplayLSN, mv.ReplayLag = lsnAndLag(m.ReplayLSN, bytesBehind(st.LeaderOptime, m.ReplayLSN))
 			mv.LSN, mv.Lag = lsnAndLag(m.LSN, m.Lag)
@@ -38,7 +49,34 @@ func newClusterView(st *daemon.Status) client.Cluster {
 		view.Members = append(view.Members, mv)
 	}
 	slices.SortFunc(view.Members, func(a, b client.Member) int { return strings.Compare(a.Name, b.Name) })
+	if sw := st.Switchover; sw != nil && sw.ScheduledAt != "" {
+		view.ScheduledSwitchover = &client.ScheduledSwitchover{At: sw.ScheduledAt, From: sw.Leader, To: sw.Candidate, JobID: sw.JobID}
+	}
 	return view
+}
+
+// leaderSeenLag is the replay lag of the standby named name in seconds as this node measures
+// it, when this node is the running primary holding the lock and name streams from it; nil
+// otherwise. PostgreSQL shows no replay_lag once a standby has been caught up and idle for a
+// while: a standby that replayed everything this primary wrote lags 0 s then.
+func leaderSeenLag(st *daemon.Status, name string) *float64 {
+	if !st.HasLock || !st.PGRunning || st.Role != daemon.RolePrimary {
+		return nil
+	}
+	for _, r := range st.Replication {
+		if r.ApplicationName != name {
+			continue
+		}
+		var s float64
+		switch {
+		case r.ReplayLag != nil:
+			s = r.ReplayLag.Seconds()
+		case r.ReplayLSN == 0 || r.ReplayLSN < st.WALLocation:
+			return nil
+		}
+		return &s
+	}
+	return nil
 }
 
 // lsnAndLag is the pair Patroni prints for one position: both "unknown" when it is 0.
@@ -67,6 +105,7 @@ func newClusterStatus(st *daemon.Status) client.ClusterStatus {
 				RetryTimeout: st.Timings.RetryTimeout.Seconds(), FenceMargin: st.Timings.FenceMargin.Seconds()},
 			Config:       client.ConfigSource{Source: string(st.Config.Source), Refusal: st.Config.Refusal, EnvironmentDiffers: st.Config.EnvironmentDiffers, Index: st.Config.Index},
 			SyncDegraded: st.SyncDegraded, ParameterErrors: st.ParameterErrors, Backup: backupNode(st, time.Now())}}
+	out.ScheduledSwitchover = v.ScheduledSwitchover
 	for _, m := range v.Members {
 		switch m.Role {
 		case client.RoleLeader, client.RoleStandbyLeader:

@@ -37,6 +37,10 @@ type Config struct {
 	// AuthReads makes the read-only endpoints other than the health checks require the
 	// credentials too. It needs Username and Password or Token.
 	AuthReads bool `env:"RAMD_API_AUTH_READS, default=false"`
+	// Open acknowledges that the mutating endpoints take no credentials, on purpose: on a
+	// loopback address it silences the start-up warning. It cannot be set with credentials,
+	// and an API without credentials on any other address is warned about whatever it says.
+	Open bool `env:"RAMD_API_OPEN, default=false"`
 	// CertFile and KeyFile are the PEM certificate (chain) and key of the API; set together
 	// they turn TLS on. They are read once, at start.
 	CertFile string `env:"RAMD_API_CERTFILE"`
@@ -61,7 +65,7 @@ func (c Config) TLSEnabled() bool { return c.CertFile != "" }
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("listen", c.Listen), slog.String("username", c.Username),
 		slog.Bool("password_set", c.Password != ""), slog.Bool("token_set", c.Token != ""),
-		slog.Bool("auth_reads", c.AuthReads), slog.Bool("tls", c.TLSEnabled()),
+		slog.Bool("auth_reads", c.AuthReads), slog.Bool("open", c.Open), slog.Bool("tls", c.TLSEnabled()),
 		slog.String("verify_client", string(c.VerifyClient)))
 }
 
@@ -71,6 +75,9 @@ func (c Config) LogValue() slog.Value {
 func (c Config) Validate() error {
 	if (c.Username == "") != (c.Password == "") {
 		return fmt.Errorf("%w: RAMD_API_USERNAME and RAMD_API_PASSWORD must be set together", ErrInvalidConfig)
+	}
+	if c.Open && c.Auth().Enabled() {
+		return fmt.Errorf("%w: RAMD_API_OPEN=true says the API takes no credentials, but RAMD_API_USERNAME or RAMD_API_TOKEN is set: unset one", ErrInvalidConfig)
 	}
 	if c.AuthReads && !c.Auth().Enabled() {
 		return fmt.Errorf("%w: RAMD_API_AUTH_READS=true needs RAMD_API_USERNAME and RAMD_API_PASSWORD, or RAMD_API_TOKEN", ErrInvalidConfig)
@@ -111,4 +118,32 @@ func (c Config) validateTLS() error {
 	}
 	_, err := c.ClientTLSConfig()
 	return err
+}
+
+// OpenWarning is what ramd says at start about mutating endpoints without credentials: nothing
+// (ok false) when credentials are set, or when RAMD_API_OPEN acknowledges an API that only
+// listens on loopback; a warning for an unacknowledged one on loopback; an error-level line
+// for one any other host can reach, acknowledged or not.
+func (c Config) OpenWarning() (level slog.Level, msg string, ok bool) {
+	if c.Auth().Enabled() {
+		return 0, "", false
+	}
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err == nil && isLoopback(host) {
+		if c.Open {
+			return 0, "", false
+		}
+		return slog.LevelWarn, "the API's mutating endpoints take no credentials (on loopback only): set RAMD_API_USERNAME and RAMD_API_PASSWORD or RAMD_API_TOKEN, or RAMD_API_OPEN=true to say it is on purpose", true
+	}
+	return slog.LevelError, fmt.Sprintf("the API's mutating endpoints take no credentials and listen on %s, reachable from other hosts: anyone who reaches it can switch over, restart or wipe a replica; set RAMD_API_USERNAME and RAMD_API_PASSWORD or RAMD_API_TOKEN", c.Listen), true
+}
+
+// isLoopback reports whether host names only the loopback interface: a loopback IP or
+// "localhost". An empty host (every address) is not.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

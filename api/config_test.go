@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -94,5 +95,37 @@ func TestNewServer(t *testing.T) {
 	}
 	if srv.ReadHeaderTimeout > srv.ReadTimeout {
 		t.Errorf("ReadHeaderTimeout %v exceeds ReadTimeout %v", srv.ReadHeaderTimeout, srv.ReadTimeout)
+	}
+}
+
+func TestOpenWarning(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		cfg   Config
+		ok    bool
+		level slog.Level
+		has   string
+	}{
+		{"credentials", Config{Listen: "0.0.0.0:8008", Username: "u", Password: "p"}, false, 0, ""},
+		{"token", Config{Listen: "10.0.0.1:8008", Token: "t"}, false, 0, ""},
+		{"loopback, not acknowledged", Config{Listen: "127.0.0.1:8008"}, true, slog.LevelWarn, "RAMD_API_OPEN=true"},
+		{"loopback, acknowledged", Config{Listen: "127.0.0.1:8008", Open: true}, false, 0, ""},
+		{"ipv6 loopback, acknowledged", Config{Listen: "[::1]:8008", Open: true}, false, 0, ""},
+		{"localhost, acknowledged", Config{Listen: "localhost:8008", Open: true}, false, 0, ""},
+		{"every address, acknowledged", Config{Listen: ":8008", Open: true}, true, slog.LevelError, "reachable from other hosts"},
+		{"a network address", Config{Listen: "10.0.0.1:8008"}, true, slog.LevelError, "listen on 10.0.0.1:8008"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			level, msg, ok := tt.cfg.OpenWarning()
+			if ok != tt.ok || level != tt.level || !strings.Contains(msg, tt.has) {
+				t.Errorf("OpenWarning() = %v, %q, %v; want %v, %q, %v", level, msg, ok, tt.level, tt.has, tt.ok)
+			}
+		})
+	}
+	if err := (Config{Listen: "127.0.0.1:8008", Open: true, Token: "t"}).Validate(); err == nil || !strings.Contains(err.Error(), "RAMD_API_OPEN=true") {
+		t.Errorf("RAMD_API_OPEN with a token: %v", err)
 	}
 }

@@ -34,6 +34,7 @@ func registerConfig(r *gin.Engine, a ConfigAdmin) {
 		r.PUT(base+"/config", h.write(true))
 		r.GET(base+"/history", h.history)
 	}
+	r.POST("/api/v1/config", h.write(false)) // the seed's spelling of PATCH
 	r.POST("/api/v1/pause", h.pause(true))
 	r.POST("/api/v1/resume", h.pause(false))
 }

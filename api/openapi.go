@@ -46,6 +46,15 @@ var adminDocs = []routeDoc{
 	{http.MethodPost, "/api/v1/parameter/validate", "The same as /api/v1/parameters/validate."},
 	{http.MethodPost, "/api/v1/parameters/tune", "Tuning advice {workload?, memory_bytes?, cpus?, storage?, max_connections?} (defaults from the node): each suggestion with the value in force and a reason, and the validator's verdict on the set."},
 	{http.MethodPost, "/api/v1/parameter/optimize", "The same as /api/v1/parameters/tune."},
+	{http.MethodGet, "/api/v1/cluster/status", "The same as /api/v1/cluster (the seed project's path)."},
+	{http.MethodGet, "/api/v1/cluster/health", "One verdict over every member: healthy, degraded (200) or unhealthy (503), with the reasons per member (leader not running, replica stopped, not streaming or past maximum_lag_on_failover, maintenance mode, failsafe, synchronous replication degraded)."},
+	{http.MethodGet, "/api/v1/cluster/metrics", "Cluster figures as JSON: each replica's lag in bytes and seconds, this node's connections and transaction rates (pg_stat_database), the leader's replication slots, the number of failovers and the last one."},
+	{http.MethodPost, "/api/v1/cluster/switchover", "The same as POST /api/v1/switchover (the seed project's path)."},
+	{http.MethodPost, "/api/v1/config", "The same as PATCH /api/v1/config: a JSON merge patch (the seed project's spelling)."},
+	{http.MethodGet, "/api/v1/sync-standbys/status", "The same as GET /api/v1/sync-standbys (the seed project's path)."},
+	{http.MethodPost, "/api/v1/sync-standbys/add", "Keep one more synchronous standby (synchronous_node_count + 1; turns synchronous_mode on with 1 when off); {} or no body. ramd picks which members (streaming, not tagged nosync)."},
+	{http.MethodPost, "/api/v1/sync-standbys/remove", "Keep one fewer synchronous standby (synchronous_node_count - 1; turns synchronous_mode off after the last); 422 when it is already off."},
+	{http.MethodPost, "/api/v1/sync-standbys/any-n", "Quorum commit on n standbys {n}: synchronous_mode quorum, synchronous_node_count n (ANY n)."},
 	{http.MethodGet, "/api/v1/openapi.json", "This document."},
 }
 
@@ -80,21 +89,20 @@ func allDocs() []routeDoc {
 	return out
 }
 
-// openAPIDocument builds the OpenAPI 3 document.
+// openAPIDocument builds the OpenAPI 3 document: every route with its request and response
+// schemas, made from the Go types the handlers read and write (routeIO).
 func openAPIDocument() map[string]any {
 	paths := map[string]any{}
 	docs := allDocs()
 	sort.SliceStable(docs, func(i, j int) bool { return docs[i].Path < docs[j].Path })
+	s := &schemas{components: map[string]any{}}
 	for _, d := range docs {
 		item, _ := paths[d.Path].(map[string]any)
 		if item == nil {
 			item = map[string]any{}
 			paths[d.Path] = item
 		}
-		op := map[string]any{
-			"summary":   d.Summary,
-			"responses": map[string]any{"200": map[string]any{"description": "OK"}, "default": map[string]any{"description": "an error: JSON {error, detail, field} or plain text"}},
-		}
+		op := s.operation(d)
 		for _, name := range []string{"id", "name", "type"} {
 			if strings.Contains(d.Path, "{"+name+"}") {
 				op["parameters"] = []any{map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}}}
@@ -102,14 +110,13 @@ func openAPIDocument() map[string]any {
 		}
 		item[strings.ToLower(d.Method)] = op
 	}
+	// The backup object of the dynamic configuration (PATCH /config {"backup": ...}).
+	s.components["BackupConfig"] = backupConfigSchema()
 	return map[string]any{
-		"openapi": "3.0.3",
-		"info":    map[string]any{"title": "ramd REST API", "version": "1"},
-		"paths":   paths,
-		"components": map[string]any{"schemas": map[string]any{
-			// The backup object of the dynamic configuration (PATCH /config {"backup": ...}).
-			"BackupConfig": backupConfigSchema(),
-		}},
+		"openapi":    "3.0.3",
+		"info":       map[string]any{"title": "ramd REST API", "version": "1"},
+		"paths":      paths,
+		"components": map[string]any{"schemas": s.components},
 	}
 }
 

@@ -33,6 +33,7 @@ func newNodeStatus(st *daemon.Status) client.NodeStatus {
 		PendingRestart:           pendingRestart(st),
 		Patroni:                  client.PatroniInfo{Version: st.Version, Scope: st.Scope, Name: st.Name},
 		Ramd: client.RamdInfo{
+			Version:      st.Version,
 			HasLock:      st.HasLock,
 			Leader:       st.Leader,
 			Role:         string(st.Role),

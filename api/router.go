@@ -121,6 +121,7 @@ func NewRouter(rt Routes, reg *prometheus.Registry, logger *slog.Logger, now fun
 	r.GET("/cluster", h.cluster)
 	r.GET("/api/v1/cluster", h.clusterV1)
 	r.GET("/metrics", gin.WrapH(h.metrics))
+	registerSeedNode(r, h, rt.Config)
 	serveOpenAPI(r)
 	registerRoutes(r, rt)
 	r.NoRoute(h.fallback)

@@ -79,16 +79,26 @@ func fullReplica() *daemon.Status {
 func clusterStatus() *daemon.Status {
 	return primary(paused, func(st *daemon.Status) {
 		st.Members = []daemon.MemberStatus{
-			{Name: "n3", Role: "replica", State: "streaming", APIURL: "http://10.0.0.3:8008/patroni",
+			{Name: "n3", Role: "replica", State: "running", ReplicationState: "streaming", APIURL: "http://10.0.0.3:8008/patroni",
 				Host: "10.0.0.3", Port: 5432, Timeline: 3, Tags: map[string]any{"nofailover": true},
 				ReceiveLSN: leaderLSN - 1024, ReplayLSN: leaderLSN - 2048, LSN: leaderLSN - 1024, Lag: 1024},
 			{Name: "n1", Role: "leader", State: "running", APIURL: "http://10.0.0.1:8008/patroni",
 				Host: "10.0.0.1", Port: 5432, Timeline: 3, LSN: leaderLSN},
-			{Name: "n2", Role: "sync_standby", State: "streaming", APIURL: "http://10.0.0.2:8008/patroni",
+			{Name: "n2", Role: "sync_standby", State: "running", ReplicationState: "streaming", APIURL: "http://10.0.0.2:8008/patroni",
 				Host: "10.0.0.2", Port: 5432, Timeline: 3, PendingRestart: true,
 				ReceiveLSN: leaderLSN, ReplayLSN: leaderLSN, LSN: leaderLSN},
 			{Name: "n4", Role: "replica", State: "stopped", APIURL: "http://10.0.0.4:8008/patroni"},
+			{Name: "n5", Role: "replica", State: "running", ReplicationState: "in archive recovery", APIURL: "http://10.0.0.5:8008/patroni",
+				Host: "10.0.0.5", Port: 5432, Timeline: 3, ReceiveLSN: 0, ReplayLSN: leaderLSN - 1<<20, LSN: leaderLSN - 1<<20, Lag: 1 << 20},
 		}
+		// As the leader's pg_stat_replication sees them: n3 measured 1.5 s behind, n2 caught
+		// up and idle (PostgreSQL shows no replay_lag then).
+		st.Members[3].ScheduledRestart = "2026-03-01T13:00:00Z"
+		st.Members[3].ScheduledRestartPostmaster = "2026-03-01T11:00:00Z"
+		st.Switchover = &daemon.PendingSwitchover{Leader: "n1", Candidate: "n2", ScheduledAt: "2026-03-01T14:00:00+00:00", JobID: "42"}
+		lag := 1500 * time.Millisecond
+		st.Replication[0].ReplayLSN = leaderLSN
+		st.Replication[1].ReplayLSN, st.Replication[1].ReplayLag = leaderLSN-2048, &lag
 	})
 }
 
@@ -118,6 +128,7 @@ func TestRouterJSON(t *testing.T) {
 		{"health_unknown_path", replica(), "/nothing-here", 503},
 		{"health_no_status", nil, "/", 503},
 		{"cluster", clusterStatus(), "/cluster", 200},
+		{"cluster_v1", clusterStatus(), "/api/v1/cluster", 200},
 		{"cluster_no_status", nil, "/cluster", 503},
 	}
 	for _, tt := range tests {

@@ -18,7 +18,6 @@ import (
 	"github.com/ramd-project/ramd/consul"
 	"github.com/ramd-project/ramd/daemon/backup"
 	"github.com/ramd-project/ramd/daemon/dynconf"
-	"github.com/ramd-project/ramd/daemon/ha"
 	"github.com/ramd-project/ramd/daemon/pg"
 )
 
@@ -93,7 +92,7 @@ func (n *Node) createCluster(ctx context.Context) error {
 	// Publish the defaults in force as the dynamic configuration, as Patroni does at
 	// bootstrap (tools such as patronictl expect the key). Create-only: a configuration an
 	// operator wrote beforehand wins.
-	if err := n.store.CAS(cctx, consul.KeyConfig, seedDocument(n.cfg.Timings(), doc), 0); err != nil && !errors.Is(err, consul.ErrConflict) {
+	if err := n.store.CAS(cctx, consul.KeyConfig, seedDocument(n.cfg, doc), 0); err != nil && !errors.Is(err, consul.ErrConflict) {
 		n.logger.Warn("write initial dynamic configuration", "err", err)
 	}
 	return nil
@@ -231,13 +230,14 @@ func (n *Node) removeDataDir() error {
 }
 
 // seedDocument is the configuration a new cluster starts with: the defaults of
-// bootstrapDocument overridden by RAMD_BOOTSTRAP_CONFIG's document (doc may be nil).
-func seedDocument(t ha.Timings, doc map[string]any) []byte {
+// bootstrapDocument (with the environment's timings and synchronous settings) overridden by
+// RAMD_BOOTSTRAP_CONFIG's document (doc may be nil).
+func seedDocument(c Config, doc map[string]any) []byte {
 	if doc == nil {
-		return bootstrapDocument(t)
+		return bootstrapDocument(c)
 	}
 	var base map[string]any
-	_ = json.Unmarshal(bootstrapDocument(t), &base)
+	_ = json.Unmarshal(bootstrapDocument(c), &base)
 	maps.Copy(base, doc)
 	b, _ := json.Marshal(base)
 	return b

@@ -40,6 +40,12 @@ type Config struct {
 	// HandoverWait bounds how long a stopping primary waits for a successor after releasing
 	// the lock, keeping its API up so replicas can confirm it stopped.
 	HandoverWait time.Duration `env:"RAMD_HANDOVER_WAIT, default=5s"`
+
+	// SynchronousMode and SynchronousNodeCount are the bootstrap values of the cluster's
+	// synchronous_mode (off, on, quorum) and synchronous_node_count: the bootstrapping member
+	// writes them into the dynamic configuration, which wins from then on.
+	SynchronousMode      string `env:"RAMD_SYNCHRONOUS_MODE, default=off"`
+	SynchronousNodeCount int    `env:"RAMD_SYNCHRONOUS_NODE_COUNT, default=1"`
 	// BootstrapConfig is a JSON file with the dynamic configuration a new cluster starts
 	// with (the member that bootstraps writes it instead of the defaults). Its bootstrap
 	// object can restore another cluster's backup instead of running initdb.
@@ -112,6 +118,12 @@ func (c Config) Validate() error {
 	}
 	if c.HandoverWait < 0 || c.HandoverWait > 5*time.Minute {
 		return fmt.Errorf("RAMD_HANDOVER_WAIT=%s: must be between 0 and 5m", c.HandoverWait)
+	}
+	if _, ok := dynconf.ParseSyncMode(c.SynchronousMode); !ok {
+		return fmt.Errorf("RAMD_SYNCHRONOUS_MODE=%q: must be off, on (FIRST n) or quorum (ANY n)", c.SynchronousMode)
+	}
+	if _, err := dynconf.Validate(map[string]any{"synchronous_node_count": float64(c.SynchronousNodeCount)}); err != nil {
+		return fmt.Errorf("RAMD_SYNCHRONOUS_NODE_COUNT=%d: %w", c.SynchronousNodeCount, err)
 	}
 	if _, _, err := c.BootstrapDocument(); err != nil {
 		return err

@@ -101,9 +101,11 @@ func saveConfigCopy(path string, b []byte) error {
 }
 
 // bootstrapDocument is the dynamic configuration written at bootstrap, as Patroni does: the
-// timings of the bootstrapping member's environment and the defaults in force, so every
-// member runs with the same values from the start.
-func bootstrapDocument(t ha.Timings) []byte {
+// timings and synchronous settings of the bootstrapping member's environment and the
+// defaults in force, so every member runs with the same values from the start.
+// synchronous_mode is written as Patroni writes it: false, true or "quorum".
+func bootstrapDocument(c Config) []byte {
+	t := c.Timings()
 	doc := map[string]any{
 		"ttl":                     t.TTL.Seconds(),
 		"loop_wait":               t.LoopWait.Seconds(),
@@ -112,6 +114,14 @@ func bootstrapDocument(t ha.Timings) []byte {
 		"failsafe_mode":           true,
 		"maximum_lag_on_failover": DefaultMaximumLagOnFailover,
 		"synchronous_mode":        false,
+	}
+	switch mode, _ := dynconf.ParseSyncMode(c.SynchronousMode); mode {
+	case "on":
+		doc["synchronous_mode"] = true
+		doc["synchronous_node_count"] = c.SynchronousNodeCount
+	case "quorum":
+		doc["synchronous_mode"] = "quorum"
+		doc["synchronous_node_count"] = c.SynchronousNodeCount
 	}
 	b, _ := json.Marshal(doc)
 	return b
@@ -232,7 +242,7 @@ func (n *Node) restoreConfig(ctx context.Context, o *observation) {
 	case n.conf.source == SourceLastValid && n.conf.applied != nil:
 		doc = n.conf.applied
 	case n.conf.source == SourceEnvironment:
-		doc = bootstrapDocument(n.cfg.Timings())
+		doc = bootstrapDocument(n.cfg)
 	default:
 		return
 	}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,7 +30,9 @@ func TestOwnedParametersCoverProtected(t *testing.T) {
 func TestBootstrapDocument(t *testing.T) {
 	t.Parallel()
 	want := ha.Timings{TTL: 5 * time.Second, LoopWait: 1500 * time.Millisecond, RetryTimeout: time.Second, FenceMargin: 750 * time.Millisecond}
-	c, err := dynconf.Parse(bootstrapDocument(want))
+	cfg := Config{TTL: want.TTL, LoopWait: want.LoopWait, RetryTimeout: want.RetryTimeout, FenceMargin: want.FenceMargin,
+		SynchronousMode: "off", SynchronousNodeCount: 1}
+	c, err := dynconf.Parse(bootstrapDocument(cfg))
 	if err != nil {
 		t.Fatalf("bootstrap document refused: %v", err)
 	}
@@ -38,6 +41,24 @@ func TestBootstrapDocument(t *testing.T) {
 	}
 	if !c.Failsafe() || c.SyncMode() != "off" || c.MaximumLag() != DefaultMaximumLagOnFailover {
 		t.Errorf("defaults not in force: %+v", c)
+	}
+	// The synchronous settings of the environment, as Patroni writes the mode.
+	for _, tt := range []struct {
+		mode  string
+		count int
+		want  string
+		raw   string
+	}{
+		{"on", 2, "on", `"synchronous_mode":true,"synchronous_node_count":2`},
+		{"quorum", 2, "quorum", `"synchronous_mode":"quorum","synchronous_node_count":2`},
+		{"OFF", 3, "off", `"synchronous_mode":false,`},
+	} {
+		cfg.SynchronousMode, cfg.SynchronousNodeCount = tt.mode, tt.count
+		doc := bootstrapDocument(cfg)
+		c, err := dynconf.Parse(doc)
+		if err != nil || c.SyncMode() != tt.want || (tt.want != "off" && c.SyncCount() != tt.count) || !strings.Contains(string(doc), tt.raw) {
+			t.Errorf("RAMD_SYNCHRONOUS_MODE=%s COUNT=%d: %s, mode %s count %d, %v", tt.mode, tt.count, doc, c.SyncMode(), c.SyncCount(), err)
+		}
 	}
 }
 

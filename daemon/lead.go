@@ -175,6 +175,10 @@ func (n *Node) maintainSlots(ctx context.Context, o *observation) {
 	if err != nil {
 		return
 	}
+	n.slots = n.slots[:0:0]
+	for _, s := range slots {
+		n.slots = append(n.slots, Slot{Name: s.Name, Active: s.Active, RestartLSN: uint64(s.RestartLSN)})
+	}
 	for _, s := range slots {
 		if wanted[s.Name] || s.Active || s.Name == pg.SlotName(n.cfg.Name) {
 			continue
@@ -248,6 +252,7 @@ func (n *Node) promote(ctx context.Context, o *observation) error {
 	}
 	n.confirmed(n.lock.ConfirmedAt) // arm the guard on the now writable postmaster
 	n.beatNow(ctx, uint64(lsn))
+	n.announcePrimary(ctx, oldTL+1, uint64(lsn))
 	n.pgMem.following = ""
 	n.pgMem.startFailures = 0
 	reason := "failover"
@@ -263,6 +268,36 @@ func (n *Node) promote(ctx context.Context, o *observation) error {
 		n.finishSwitchover(cctx, o, true, "")
 	}
 	return nil
+}
+
+// announcePrimary makes this node the primary for its clients right after its promotion,
+// before the rest of the cycle's work (slots, history, the switchover job, the member
+// record): the status snapshot the health endpoints answer from (so /primary is 200 for
+// HAProxy's next check) and the routing registration (so DNS names it). The time no client
+// finds a primary is then no longer than the time no node takes writes (the old primary
+// failed its check before it stopped, see release). It announces only while the lock is
+// still valid; the publish at the end of the cycle replaces both with the observed state.
+func (n *Node) announcePrimary(ctx context.Context, timeline int, lsn uint64) {
+	if !n.lock.Valid(fence.Now(), n.timings(), n.lead.AnnouncedTTL) {
+		return
+	}
+	var st Status
+	if cur := n.Status(); cur != nil {
+		st = *cur
+	}
+	st.Role, st.State, st.HasLock, st.PGRunning, st.Leader, st.ClusterUnlocked = RolePrimary, "running", true, true, n.cfg.Name, false
+	st.Timeline, st.WALLocation, st.LeaderOptime, st.Plan = timeline, lsn, lsn, "promoted"
+	st.ReceiveLSN, st.ReplayLSN, st.ReplicationState, st.Replication = 0, 0, "", nil
+	st.SyncStandby, st.QuorumStandby = false, false
+	n.status.Store(&st)
+	if n.registry == nil {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
+	defer cancel()
+	if err := n.registry.Reconcile(cctx, n.routingWant(&st)); err != nil {
+		n.logger.Warn("announce the new primary", "err", err)
+	}
 }
 
 func (n *Node) appendHistory(ctx context.Context, o *observation, e consul.HistoryEntry) {

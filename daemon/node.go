@@ -17,8 +17,11 @@ import (
 	"github.com/ramd-project/ramd/routing"
 )
 
-// Version is ramd's version, published in member records and the API.
-var Version = "0.1.0"
+// Version is ramd's version, published in member records, /patroni (Patroni's version field
+// and the ramd object) and metrics. Builds stamp it with -ldflags "-X
+// github.com/ramd-project/ramd/daemon.Version=..." from scripts/version.sh (make build, the
+// image); an unstamped build says it is a development build of the base version.
+var Version = "0.1.0-dev"
 
 // Node is the node agent. Run owns all state below "loop goroutine only".
 type Node struct {
@@ -78,6 +81,11 @@ type Node struct {
 	// server skipped then (parameters.go).
 	paramsApplied string
 	paramErrors   []string
+
+	// xactSeen is the last reading of the transaction counters, for the rates in Status;
+	// slots the leader's replication slots as maintainSlots last read them.
+	xactSeen xactReading
+	slots    []Slot
 
 	// paramCat is the local server's parameter catalog, loaded once (parameters.go).
 	paramCat paramCatalog

@@ -153,7 +153,8 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 		}
 		for _, r := range o.pg.Replication {
 			s.Replication = append(s.Replication, Replica{ApplicationName: r.ApplicationName, ClientAddr: r.ClientAddr,
-				State: r.State, SyncState: r.SyncState, SyncPriority: r.SyncPriority, Usename: r.Usename})
+				State: r.State, SyncState: r.SyncState, SyncPriority: r.SyncPriority, Usename: r.Usename,
+				ReplayLSN: uint64(r.ReplayLSN), ReplayLag: r.ReplayLag})
 		}
 	case s.PGRunning:
 		s.Role, s.State = RoleReplica, "running"
@@ -170,6 +171,20 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 	}
 	if !s.PGRunning && n.pgMem.startFailures > 0 {
 		s.State = "start failed"
+	}
+	if s.PGRunning {
+		s.Connections, s.XactCommit, s.XactRollback = o.pg.Connections, o.pg.XactCommit, o.pg.XactRollback
+		now := xactReading{at: s.CycleAt, commit: s.XactCommit, rollback: s.XactRollback}
+		s.CommitRate, s.RollbackRate = n.xactSeen.rates(now)
+		n.xactSeen = now
+	} else {
+		n.xactSeen = xactReading{}
+	}
+	if s.HasLock && s.Role == RolePrimary {
+		s.Slots = n.slots
+	}
+	if f := o.failover; f != nil {
+		s.Switchover = &PendingSwitchover{Leader: f.Leader, Candidate: f.Member, ScheduledAt: f.ScheduledAt, JobID: f.JobID}
 	}
 	s.SyncDegraded = n.syncDegraded(o, s)
 	s.ParameterErrors = n.paramErrors
@@ -188,8 +203,11 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 	for name, m := range o.members {
 		ms := MemberStatus{Name: name, Role: m.Role, State: m.State, APIURL: m.APIURL, Timeline: m.Timeline, Tags: m.Tags,
 			ReceiveLSN: deref(m.ReceiveLSN), ReplayLSN: deref(m.ReplayLSN), LSN: m.XLogLocation, PendingRestart: m.PendingRestart,
-			ServerVersion: m.ServerVersion}
+			ServerVersion: m.ServerVersion, ReplicationState: m.ReplicationState}
 		ms.Host, ms.Port = connHostPort(m.ConnURL)
+		if sr := m.ScheduledRestart; sr != nil {
+			ms.ScheduledRestart, ms.ScheduledRestartPostmaster = sr.Schedule, sr.PostmasterStartTime
+		}
 		if name == in.Leader.Name {
 			ms.Role = "leader"
 		} else {
@@ -317,4 +335,20 @@ func (n *Node) routingWant(st *Status) routing.Want {
 		}
 	}
 	return w
+}
+
+// xactReading is one cycle's reading of the transaction counters.
+type xactReading struct {
+	at               time.Time
+	commit, rollback int64
+}
+
+// rates are the commits and rollbacks per second from r to next: 0 when r is unset, no time
+// passed, or a counter went back (statistics reset, another server).
+func (r xactReading) rates(next xactReading) (commit, rollback float64) {
+	dt := next.at.Sub(r.at).Seconds()
+	if r.at.IsZero() || dt <= 0 || next.commit < r.commit || next.rollback < r.rollback {
+		return 0, 0
+	}
+	return float64(next.commit-r.commit) / dt, float64(next.rollback-r.rollback) / dt
 }

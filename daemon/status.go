@@ -96,6 +96,20 @@ type Status struct {
 	// Plan is the last cycle's plan and reason, in plain words.
 	Plan string
 
+	// Connections is the number of backends (pg_stat_database.numbackends summed), and
+	// XactCommit and XactRollback the cumulative transaction counters, while PostgreSQL runs.
+	Connections  int
+	XactCommit   int64
+	XactRollback int64
+	// CommitRate and RollbackRate are transactions per second between the last two cycles
+	// that read the counters (0 on the first, or after the counters went back).
+	CommitRate   float64
+	RollbackRate float64
+	// Slots are the leader's replication slots as its last cycle read them.
+	Slots []Slot
+	// Switchover is the pending switchover request (the failover key), nil when none.
+	Switchover *PendingSwitchover
+
 	// Members is the cluster as last observed, for /cluster.
 	Members []MemberStatus
 }
@@ -108,6 +122,28 @@ type Replica struct {
 	SyncState       string `json:"sync_state"`
 	SyncPriority    int    `json:"sync_priority"`
 	Usename         string `json:"usename"`
+	// ReplayLSN is the position the standby confirmed as replayed (0 when unknown).
+	ReplayLSN uint64 `json:"replay_lsn,omitempty"`
+	// ReplayLag is pg_stat_replication.replay_lag on this primary, nil when PostgreSQL shows
+	// none (no measurement yet, or caught up and idle).
+	ReplayLag *time.Duration `json:"-"`
+}
+
+// PendingSwitchover is a switchover waiting in the failover key: from Leader to Candidate
+// (empty: the best replica) at ScheduledAt (empty: as soon as possible).
+type PendingSwitchover struct {
+	Leader      string
+	Candidate   string
+	ScheduledAt string
+	JobID       string
+}
+
+// Slot is one replication slot of the leader.
+type Slot struct {
+	Name   string
+	Active bool
+	// RestartLSN is the oldest WAL position the slot keeps (0 when it reserved none).
+	RestartLSN uint64
 }
 
 // PendingChange is a parameter whose new value needs a restart.
@@ -134,6 +170,13 @@ type MemberStatus struct {
 	// Lag is the leader optime minus this member's position, in bytes (0 for the leader).
 	Lag            uint64
 	PendingRestart bool
+	// ReplicationState is what the member publishes of its WAL source: "streaming", "in
+	// archive recovery", or "" when it is not a running replica.
+	ReplicationState string
+	// ScheduledRestart and ScheduledRestartPostmaster are the member's scheduled restart as
+	// it publishes it (RFC 3339; "" when none).
+	ScheduledRestart           string
+	ScheduledRestartPostmaster string
 }
 
 // IsReplicaRole reports whether the role is a replica-like one.

@@ -211,7 +211,8 @@ command -v setsid >/dev/null || die "setsid (util-linux) not found"
 for bin in ramd ramctrl; do
   if [ ! -x "bin/$bin" ]; then
     say "building bin/$bin"
-    go build -o "bin/$bin" "./cmd/$bin"
+    v="$(scripts/version.sh)"
+    go build -ldflags "-X github.com/ramd-project/ramd/daemon.Version=$v -X main.version=$v" -o "bin/$bin" "./cmd/$bin"
   fi
 done
 ramd="$PWD/bin/ramd"

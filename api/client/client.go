@@ -484,3 +484,27 @@ func (c *Client) TuneParameters(ctx context.Context, req TuneRequest) (TuneResul
 	_, err := c.call(ctx, http.MethodPost, "/api/v1/parameters/tune", req, nil, &v)
 	return v, err
 }
+
+// ClusterHealth reads GET /api/v1/cluster/health. The verdict unhealthy comes with 503 and
+// is returned with no error.
+func (c *Client) ClusterHealth(ctx context.Context) (ClusterHealth, error) {
+	var v ClusterHealth
+	r, err := c.Do(ctx, http.MethodGet, "/api/v1/cluster/health", nil, nil)
+	if err != nil {
+		return v, err
+	}
+	if r.Code != http.StatusOK && r.Code != http.StatusServiceUnavailable {
+		return v, &Error{Method: http.MethodGet, Path: "/api/v1/cluster/health", Response: r}
+	}
+	if err := json.Unmarshal(r.Body, &v); err != nil {
+		return v, fmt.Errorf("decode cluster health: %w", err)
+	}
+	return v, nil
+}
+
+// ClusterMetrics reads GET /api/v1/cluster/metrics.
+func (c *Client) ClusterMetrics(ctx context.Context) (ClusterMetrics, error) {
+	var v ClusterMetrics
+	_, err := c.call(ctx, http.MethodGet, "/api/v1/cluster/metrics", nil, nil, &v)
+	return v, err
+}

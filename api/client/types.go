@@ -89,27 +89,52 @@ type Cluster struct {
 	Members []Member `json:"members"`
 	Scope   string   `json:"scope"`
 	Pause   bool     `json:"pause,omitempty"`
+	// ScheduledSwitchover is a switchover waiting for its time, as Patroni shows it.
+	ScheduledSwitchover *ScheduledSwitchover `json:"scheduled_switchover,omitempty"`
+}
+
+// ScheduledSwitchover is Patroni's scheduled_switchover of /cluster: when, from which leader,
+// to which member (empty: the best replica); JobID is ramd's job that follows it.
+type ScheduledSwitchover struct {
+	At    string `json:"at"`
+	From  string `json:"from,omitempty"`
+	To    string `json:"to,omitempty"`
+	JobID string `json:"job_id,omitempty"`
+}
+
+// MemberRestart is a member's scheduled restart in /cluster (Patroni's scheduled_restart).
+type MemberRestart struct {
+	Schedule            string `json:"schedule"`
+	PostmasterStartTime string `json:"postmaster_start_time,omitempty"`
 }
 
 // Member is one member in the cluster views. The LSN fields are left out for the leader; on
 // the others each is a formatted LSN and its lag in bytes behind the leader, or Unknown for
 // both when the member reported no position.
 type Member struct {
-	Name           string         `json:"name"`
-	Role           string         `json:"role"`
-	State          string         `json:"state"`
-	APIURL         string         `json:"api_url"`
-	Host           string         `json:"host,omitempty"`
-	Port           int            `json:"port,omitempty"`
-	Timeline       int            `json:"timeline,omitempty"`
-	PendingRestart bool           `json:"pending_restart,omitempty"`
-	Tags           map[string]any `json:"tags,omitempty"`
-	ReceiveLSN     string         `json:"receive_lsn,omitempty"`
-	ReceiveLag     *Lag           `json:"receive_lag,omitempty"`
-	ReplayLSN      string         `json:"replay_lsn,omitempty"`
-	ReplayLag      *Lag           `json:"replay_lag,omitempty"`
-	LSN            string         `json:"lsn,omitempty"`
-	Lag            *Lag           `json:"lag,omitempty"`
+	Name             string         `json:"name"`
+	Role             string         `json:"role"`
+	State            string         `json:"state"`
+	APIURL           string         `json:"api_url"`
+	Host             string         `json:"host,omitempty"`
+	Port             int            `json:"port,omitempty"`
+	Timeline         int            `json:"timeline,omitempty"`
+	PendingRestart   bool           `json:"pending_restart,omitempty"`
+	ScheduledRestart *MemberRestart `json:"scheduled_restart,omitempty"`
+	Tags             map[string]any `json:"tags,omitempty"`
+	ReceiveLSN       string         `json:"receive_lsn,omitempty"`
+	ReceiveLag       *Lag           `json:"receive_lag,omitempty"`
+	ReplayLSN        string         `json:"replay_lsn,omitempty"`
+	ReplayLag        *Lag           `json:"replay_lag,omitempty"`
+	LSN              string         `json:"lsn,omitempty"`
+	Lag              *Lag           `json:"lag,omitempty"`
+	// ReplicationState is what a running replica publishes of its WAL source: "streaming"
+	// or "in archive recovery" (Patroni's /cluster shows it as the state, as ramd does).
+	ReplicationState string `json:"replication_state,omitempty"`
+	// LagSeconds is the replay lag in seconds as the leader measures it
+	// (pg_stat_replication.replay_lag, 0 once the replica replayed everything the leader
+	// wrote). Only the leader's answer carries it, and only for replicas connected to it.
+	LagSeconds *float64 `json:"lag_seconds,omitempty"`
 }
 
 // IsLeader reports the roles at the top of the cluster: leader and standby_leader.
@@ -165,6 +190,8 @@ type ClusterStatus struct {
 	PendingRestart []string    `json:"pending_restart"`
 	Members        []Member    `json:"members"`
 	Node           ClusterNode `json:"node"`
+	// ScheduledSwitchover is a switchover waiting for its time.
+	ScheduledSwitchover *ScheduledSwitchover `json:"scheduled_switchover,omitempty"`
 }
 
 // ClusterNode is the answering node's own view in ClusterStatus.
@@ -284,6 +311,9 @@ type PatroniInfo struct {
 // RamdInfo is ramd's own view, which Patroni readers ignore and other ramd nodes read: the
 // lock, the leader's name, and the unmapped role and state.
 type RamdInfo struct {
+	// Version is ramd's version (Patroni's version field carries the same: the member runs
+	// ramd, not Patroni).
+	Version string `json:"version"`
 	HasLock bool   `json:"has_lock"`
 	Leader  string `json:"leader"`
 	Role    string `json:"role"`
@@ -533,4 +563,121 @@ type TuneResult struct {
 	ServerMajor int              `json:"server_major"`
 	Suggestions []TuneSuggestion `json:"suggestions"`
 	Review      ParameterReport  `json:"review"`
+}
+
+// Health verdicts of GET /api/v1/cluster/health.
+const (
+	HealthHealthy   = "healthy"
+	HealthDegraded  = "degraded"
+	HealthUnhealthy = "unhealthy"
+)
+
+// Severities of a HealthReason.
+const (
+	SeverityCritical = "critical"
+	SeverityWarning  = "warning"
+)
+
+// ClusterHealth is GET /api/v1/cluster/health: one verdict over every member, with the
+// reasons. unhealthy (answered with 503) means no usable primary or a view that cannot be
+// trusted; degraded (200) means the primary serves but something needs attention.
+type ClusterHealth struct {
+	Status string `json:"status"`
+	Scope  string `json:"scope"`
+	Leader string `json:"leader"`
+	// Node is the member that answered, CheckedAt the end of its last HA cycle.
+	Node      string         `json:"node"`
+	CheckedAt time.Time      `json:"checked_at"`
+	Reasons   []HealthReason `json:"reasons"`
+	Members   []MemberHealth `json:"members"`
+}
+
+// HealthReason is one finding of the health verdict; Member is empty for cluster-wide ones.
+type HealthReason struct {
+	Severity string `json:"severity"`
+	Member   string `json:"member,omitempty"`
+	Reason   string `json:"reason"`
+}
+
+// MemberHealth is one member in ClusterHealth.
+type MemberHealth struct {
+	Name    string   `json:"name"`
+	Role    string   `json:"role"`
+	State   string   `json:"state"`
+	Healthy bool     `json:"healthy"`
+	Reasons []string `json:"reasons"`
+}
+
+// ClusterMetrics is GET /api/v1/cluster/metrics: the figures an operator watches, as JSON.
+// Node figures (connections, transaction rates) are the answering member's; the lag of
+// each replica is as /cluster shows it, with the time lag only on the leader's answer;
+// slots only on the leader's answer.
+type ClusterMetrics struct {
+	Scope     string          `json:"scope"`
+	Leader    string          `json:"leader"`
+	Timeline  int             `json:"timeline,omitempty"`
+	CheckedAt time.Time       `json:"checked_at"`
+	Node      NodeMetrics     `json:"node"`
+	Members   []MemberMetrics `json:"members"`
+	Slots     []SlotMetrics   `json:"replication_slots"`
+	// Failovers counts the history's entries; LastFailover is the newest one (nil when the
+	// cluster never changed leader, or the history could not be read: HistoryError says why).
+	Failovers    int           `json:"failovers"`
+	LastFailover *FailoverInfo `json:"last_failover"`
+	HistoryError string        `json:"history_error,omitempty"`
+}
+
+// NodeMetrics are the answering member's own figures.
+type NodeMetrics struct {
+	Name            string  `json:"name"`
+	Role            string  `json:"role"`
+	PostgresRunning bool    `json:"postgres_running"`
+	Connections     int     `json:"connections"`
+	XactCommit      int64   `json:"xact_commit"`
+	XactRollback    int64   `json:"xact_rollback"`
+	CommitsPerSec   float64 `json:"commits_per_second"`
+	RollbacksPerSec float64 `json:"rollbacks_per_second"`
+	// LagBytes and LagSeconds are this replica's own lag (0 on the primary).
+	LagBytes   uint64  `json:"lag_bytes"`
+	LagSeconds float64 `json:"lag_seconds"`
+}
+
+// MemberMetrics is one member's replication figures in ClusterMetrics.
+type MemberMetrics struct {
+	Name             string `json:"name"`
+	Role             string `json:"role"`
+	State            string `json:"state"`
+	ReplicationState string `json:"replication_state,omitempty"`
+	Timeline         int    `json:"timeline,omitempty"`
+	// LagBytes is nil for the leader and for a member that reported no position.
+	LagBytes   *uint64  `json:"lag_bytes"`
+	LagSeconds *float64 `json:"lag_seconds"`
+}
+
+// SlotMetrics is one replication slot of the leader.
+type SlotMetrics struct {
+	Name       string `json:"name"`
+	Active     bool   `json:"active"`
+	RestartLSN string `json:"restart_lsn,omitempty"`
+	// RetainedBytes is how much WAL the slot holds back behind the leader's position.
+	RetainedBytes uint64 `json:"retained_bytes"`
+}
+
+// FailoverInfo is one history entry in ClusterMetrics.
+type FailoverInfo struct {
+	Timeline  int       `json:"timeline"`
+	LSN       uint64    `json:"lsn"`
+	Reason    string    `json:"reason"`
+	At        time.Time `json:"at"`
+	NewLeader string    `json:"new_leader,omitempty"`
+}
+
+// SyncAddRemove is POST /api/v1/sync-standbys/add and /remove: an empty object. ramd
+// chooses the synchronous standbys itself (streaming members not tagged nosync), so these
+// change how many it keeps by one.
+type SyncAddRemove struct{}
+
+// SyncAnyN is POST /api/v1/sync-standbys/any-n: quorum commit on N standbys (ANY N).
+type SyncAnyN struct {
+	N int `json:"n"`
 }

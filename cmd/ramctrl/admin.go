@@ -3,12 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/ramd-project/ramd/api/client"
@@ -17,6 +15,7 @@ import (
 // runAdmin handles switchover, failover, history, pause and resume.
 func runAdmin(ctx context.Context, cmd string, args []string, envAPI string, stdin io.Reader, stdout, stderr io.Writer) int {
 	o := newOptions(cmd, stderr, "table")
+	stdout = o.bind(stdout)
 	force := o.fs.Bool("force", false, "do not ask for confirmation")
 	leader := o.fs.String("leader", "", "switchover: the current leader (default: ask the cluster)")
 	candidate := o.fs.String("candidate", "", "switchover/failover: the member to promote")
@@ -35,16 +34,16 @@ func runAdmin(ctx context.Context, cmd string, args []string, envAPI string, std
 			v = true
 		}
 		doc, err := c.PatchConfig(ctx, map[string]any{"pause": v}, "")
-		if err == nil {
-			var b []byte
-			b, err = json.Marshal(doc)
-			fmt.Fprintln(stdout, string(b))
+		switch {
+		case err != nil:
+		case o.json():
+			err = writeJSON(stdout, doc)
+		case cmd == "pause":
+			fmt.Fprintln(stdout, "Success: cluster management is paused")
+		default:
+			fmt.Fprintln(stdout, "Success: cluster management is resumed")
 		}
-		if err != nil {
-			fmt.Fprintf(stderr, "ramctrl: %v\n", err)
-			return exitError
-		}
-		return exitOK
+		return report(stderr, err)
 	case "switchover":
 		if *leader == "" {
 			l, err := currentLeader(ctx, c)
@@ -123,7 +122,7 @@ func history(ctx context.Context, c *client.Client, asJSON bool, stdout, stderr 
 }
 
 func renderHistory(w io.Writer, rows []client.HistoryEntry) error {
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	tw := newTable(w, 2, 4, 2)
 	fmt.Fprintln(tw, "TL\tLSN\tReason\tTimestamp\tNew leader")
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", r.Timeline, lsn(r.LSN), r.Reason, r.Timestamp.UTC().Format(time.RFC3339Nano), r.NewLeader)

@@ -209,8 +209,10 @@ type memNode struct {
 	refuse error
 	// restartErr refuses a restart now.
 	restartErr error
-	history    []consul.HistoryEntry
-	sync       daemon.SyncView
+	// scheduled: a restart is scheduled (DELETE /restart removes it).
+	scheduled bool
+	history   []consul.HistoryEntry
+	sync      daemon.SyncView
 	// config is the dynamic configuration at configIndex.
 	config      map[string]any
 	configIndex uint64
@@ -335,7 +337,15 @@ func (n *memNode) ScheduleRestart(context.Context, daemon.RestartRequest) (strin
 	return n.start()
 }
 
-func (n *memNode) CancelScheduledRestart(context.Context) error { return nil }
+func (n *memNode) CancelScheduledRestart(context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.scheduled {
+		return daemon.ErrNoScheduledRestart
+	}
+	n.scheduled = false
+	return nil
+}
 
 func (n *memNode) Reinitialize(context.Context, bool, bool) (string, error) { return n.start() }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/ramd-project/ramd/api/client"
@@ -25,6 +24,7 @@ func runBackup(ctx context.Context, args []string, envAPI string, stdout, stderr
 	}
 	sub := args[0]
 	o := newOptions("backup "+sub, stderr, "table")
+	stdout = o.bind(stdout)
 	typ := o.fs.String("type", "full", "create: full, diff or incr (Barman: full only)")
 	noWait := o.fs.Bool("no-wait", false, "create, check, expire: print the job id and return instead of following the job")
 	timeout := o.fs.Duration("timeout", 6*time.Hour, "create, check, expire: how long to follow the job")
@@ -136,7 +136,7 @@ func backupList(ctx context.Context, c *client.Client, o *options, w io.Writer) 
 		return err
 	}
 	now := time.Now()
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	tw := newTable(w, 2, 4, 2)
 	fmt.Fprintf(tw, "ID\tTYPE\tSTATUS\tSTOPPED\tDURATION\tSIZE\tREPO SIZE\tWAL\tJOB\n")
 	for _, b := range l.Backups {
 		took := "-"
@@ -169,7 +169,7 @@ func backupShow(ctx context.Context, c *client.Client, o *options, id string, w 
 		}
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	tw := newTable(w, 2, 4, 2)
 	for _, kv := range [][2]string{{"id", b.ID}, {"type", b.Type}, {"status", b.Status}, {"started", fmtTime(b.Start)},
 		{"stopped", fmtTime(b.Stop)}, {"lsn", b.StartLSN + " .. " + b.StopLSN}, {"wal", b.WALStart + " .. " + b.WALStop},
 		{"size", humanBytes(b.Size)}, {"repository size", humanBytes(b.RepoSize)}, {"prior", b.Prior}, {"job", b.JobID},
@@ -189,7 +189,7 @@ func backupJobs(ctx context.Context, c *client.Client, o *options, w io.Writer) 
 		}
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	tw := newTable(w, 2, 4, 2)
 	fmt.Fprintf(tw, "ID\tKIND\tTYPE\tSTATE\tNODE\tCREATED\tLABEL\tERROR\n")
 	for _, j := range js {
 		typ, label := "", ""
@@ -222,7 +222,7 @@ func backupSchedule(ctx context.Context, c *client.Client, o *options, rest []st
 		}
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	tw := newTable(w, 2, 4, 2)
 	fmt.Fprintf(tw, "TYPE\tCRON\tSUSPENDED\tLAST TICK\tNEXT TICK\n")
 	for _, v := range vs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Type, v.Cron, yesNo(v.Suspended), fmtTime(v.LastTick), fmtTime(v.NextTick))

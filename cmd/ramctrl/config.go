@@ -13,7 +13,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/ramd-project/ramd/api/client"
 )
@@ -31,6 +30,7 @@ func runConfig(ctx context.Context, args []string, envAPI string, stdin io.Reade
 		return runConfigEdit(ctx, args[1:], envAPI, stdin, stdout, stderr)
 	}
 	o := newOptions("config show", stderr, "json")
+	stdout = o.bind(stdout)
 	c, code, ok := o.connect(ctx, args[1:], envAPI)
 	if !ok {
 		return code
@@ -56,7 +56,7 @@ func renderConfig(w io.Writer, doc map[string]any) error {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w, 0, 0, 2)
 	fmt.Fprintln(tw, "Key\tValue")
 	for _, k := range keys {
 		fmt.Fprintf(tw, "%s\t%s\n", k, rows[k])
@@ -94,11 +94,18 @@ func (s *setFlag) Set(v string) error { *s = append(*s, v); return nil }
 func runConfigEdit(ctx context.Context, args []string, envAPI string, stdin io.Reader, stdout, stderr io.Writer) int {
 	o := newOptions("config edit", stderr, "")
 	force := o.fs.Bool("force", false, "apply without asking for confirmation")
-	var sets setFlag
+	var sets, pgSets setFlag
 	o.fs.Var(&sets, "set", "KEY=VALUE to change without an editor (repeatable): VALUE is JSON, a bare word a string, null deletes; dots name nested keys")
+	o.fs.Var(&sets, "s", "short for --set (patronictl's)")
+	o.fs.Var(&pgSets, "pg", "NAME=VALUE: the PostgreSQL parameter NAME (postgresql.parameters.NAME), as patronictl's --pg")
+	o.fs.Var(&pgSets, "p", "short for --pg")
 	apply := o.fs.String("apply", "", "replace the whole configuration with this JSON file (- reads stdin and needs --force)")
+	o.fs.StringVar(apply, "replace", "", "the same as --apply (patronictl's name for replacing)")
 	if code, ok := o.parse(args); !ok {
 		return code
+	}
+	for _, p := range pgSets {
+		sets = append(sets, "postgresql.parameters."+p)
 	}
 	patch, err := parseSets(sets)
 	switch {

@@ -270,8 +270,8 @@ func TestConfigUsage(t *testing.T) {
 		{"set with an empty key part", []string{"edit", "--set", "a..b=1"}},
 		{"set and apply", []string{"edit", "--set", "ttl=1", "--apply", "f.json"}},
 		{"apply stdin without force", []string{"edit", "--apply", "-"}},
-		{"positional argument", []string{"edit", "extra"}},
-		{"bad output", []string{"show", "--output", "yaml"}},
+		{"two positional arguments", []string{"edit", "cluster", "extra"}},
+		{"bad output", []string{"show", "--output", "xml"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -380,5 +380,30 @@ func TestReasonListsEveryRefusal(t *testing.T) {
 	one := client.Response{Code: 400, Body: []byte(`{"error":"invalid value","detail":"ttl=\"banana\": must be a duration","field":"ttl","errors":[{"field":"ttl","value":"banana","reason":"must be a duration"}]}`)}
 	if got := one.Reason(); got != `invalid value: ttl="banana": must be a duration (field ttl)` {
 		t.Errorf("single refusal: %s", got)
+	}
+}
+
+// TestPatronictlConfigSpellings: edit-config with -s and --pg, and show-config, as a
+// patronictl user types them.
+func TestPatronictlConfigSpellings(t *testing.T) {
+	t.Parallel()
+	s, url := newConfigServer(t, initialConfig)
+	var out, errb bytes.Buffer
+	code := runIn(context.Background(), []string{"edit-config", "--api", url, "--force", "-s", "loop_wait=2", "--pg", "work_mem=8MB", "-p", "max_connections=150"},
+		"", strings.NewReader(""), &out, &errb)
+	if code != exitOK {
+		t.Fatalf("edit-config: exit %d: %s", code, errb.String())
+	}
+	want := []configWrite{{Method: http.MethodPatch, IfMatch: `"7"`, Body: map[string]any{
+		"loop_wait":  2.0,
+		"postgresql": map[string]any{"parameters": map[string]any{"work_mem": "8MB", "max_connections": 150.0}},
+	}}}
+	if d := cmp.Diff(want, s.received()); d != "" {
+		t.Errorf("writes (-want +got):\n%s", d)
+	}
+	out.Reset()
+	if code := runIn(context.Background(), []string{"show-config", "--api", url, "-f", "yaml"}, "", strings.NewReader(""), &out, &errb); code != exitOK ||
+		!strings.Contains(out.String(), "work_mem: 8MB") {
+		t.Errorf("show-config -f yaml: exit %d\n%s", code, out.String())
 	}
 }

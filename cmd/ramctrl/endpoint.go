@@ -143,6 +143,9 @@ type options struct {
 	output string
 	stderr io.Writer
 	lookup func(string) (string, bool) // the environment: os.LookupEnv
+	// cluster is the cluster name given as patronictl takes it, a positional argument: it
+	// is the scope for discovery, and the API that answers must serve that cluster.
+	cluster string
 }
 
 // newOptions builds the flag set of "ramctrl <cmd>" with the shared flags; defaultOutput ""
@@ -152,7 +155,11 @@ func newOptions(cmd string, stderr io.Writer, defaultOutput string) *options {
 	o.fs.SetOutput(stderr)
 	o.ep.register(o.fs)
 	if defaultOutput != "" {
-		o.fs.StringVar(&o.output, "output", defaultOutput, "output format: table or json")
+		const help = "output format: table (pretty), json, yaml or tsv"
+		o.fs.StringVar(&o.output, "output", defaultOutput, help)
+		o.fs.StringVar(&o.output, "o", defaultOutput, "short for --output")
+		o.fs.StringVar(&o.output, "format", defaultOutput, "the same as --output (patronictl's name)")
+		o.fs.StringVar(&o.output, "f", defaultOutput, "short for --format")
 	}
 	return o
 }
@@ -165,12 +172,15 @@ func (o *options) parse(args []string) (code int, ok bool) {
 		}
 		return exitUsage, false
 	}
-	if o.fs.NArg() > 0 {
-		fmt.Fprintf(o.stderr, "%s: unexpected argument %q\n", o.fs.Name(), o.fs.Arg(0))
+	switch {
+	case o.fs.NArg() == 1:
+		o.cluster = o.fs.Arg(0) // patronictl's CLUSTER_NAME
+	case o.fs.NArg() > 1:
+		fmt.Fprintf(o.stderr, "%s: unexpected argument %q (only the cluster's name may be given)\n", o.fs.Name(), o.fs.Arg(1))
 		return exitUsage, false
 	}
-	if o.output != "" && o.output != "table" && o.output != "json" {
-		fmt.Fprintf(o.stderr, "%s: --output must be table or json, not %q\n", o.fs.Name(), o.output)
+	if o.output != "" && !validFormat(o.output) {
+		fmt.Fprintf(o.stderr, "%s: --output must be table, json, yaml or tsv, not %q\n", o.fs.Name(), o.output)
 		return exitUsage, false
 	}
 	return exitOK, true
@@ -179,6 +189,9 @@ func (o *options) parse(args []string) (code int, ok bool) {
 // client resolves the API URLs and builds the client. When ok is false the command returns
 // code (the reason is printed).
 func (o *options) client(ctx context.Context, envAPI string) (c *client.Client, code int, ok bool) {
+	if o.cluster != "" && o.ep.scope == "" {
+		o.ep.scope = o.cluster
+	}
 	urls, err := o.ep.urls(ctx, envAPI, o.lookup)
 	var ue usageError
 	switch {
@@ -189,7 +202,26 @@ func (o *options) client(ctx context.Context, envAPI string) (c *client.Client, 
 		fmt.Fprintf(o.stderr, "ramctrl: %v\n", err)
 		return nil, exitError, false
 	}
-	return newClient(urls, requestTimeout), exitOK, true
+	c = newClient(urls, requestTimeout)
+	if o.cluster != "" {
+		if err := checkCluster(ctx, c, o.cluster); err != nil {
+			fmt.Fprintf(o.stderr, "%s: %v\n", o.fs.Name(), err)
+			return nil, exitUsage, false
+		}
+	}
+	return c, exitOK, true
+}
+
+// checkCluster refuses to go on when the API serves another cluster than the one named.
+func checkCluster(ctx context.Context, c *client.Client, name string) error {
+	cl, err := c.Cluster(ctx)
+	if err != nil {
+		return err
+	}
+	if cl.Scope != name {
+		return fmt.Errorf("the API at %s serves cluster %q, not %q", strings.Join(c.URLs(), ","), cl.Scope, name)
+	}
+	return nil
 }
 
 // connect parses args and builds the client, for commands with nothing to check in between.
@@ -201,5 +233,9 @@ func (o *options) connect(ctx context.Context, args []string, envAPI string) (c 
 	return o.client(ctx, envAPI)
 }
 
-// json reports whether --output json was asked for.
-func (o *options) json() bool { return o.output == "json" }
+// json reports whether a document was asked for (--output json or yaml) rather than a
+// table.
+func (o *options) json() bool { return o.output == formatJSON || o.output == formatYAML }
+
+// bind returns w bound to the --output flag (see formatWriter); commands print through it.
+func (o *options) bind(w io.Writer) io.Writer { return &formatWriter{w: w, format: &o.output} }

@@ -68,6 +68,12 @@ func memberClients(ctx context.Context, c *client.Client, names []string) (map[s
 		urls[m.Name] = m.BaseURL()
 		all = append(all, m.Name)
 	}
+	// patronictl takes the cluster's name before the members: drop it when it is no member.
+	if len(names) > 0 && names[0] == cl.Scope {
+		if _, isMember := urls[names[0]]; !isMember {
+			names = names[1:]
+		}
+	}
 	if len(names) == 0 {
 		names = all
 	}

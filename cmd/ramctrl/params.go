@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/ramd-project/ramd/api/client"
 )
@@ -22,6 +21,7 @@ func runParams(ctx context.Context, args []string, envAPI string, stdout, stderr
 	}
 	sub := args[0]
 	o := newOptions("params "+sub, stderr, "table")
+	stdout = o.bind(stdout)
 	workload := o.fs.String("workload", "", "tune: web, oltp, dw, mixed or desktop (default web)")
 	memory := o.fs.Int64("memory", 0, "tune: memory for PostgreSQL in bytes (default: the node's, cgroup limit included)")
 	cpus := o.fs.Int("cpus", 0, "tune: CPUs (default: the node's)")
@@ -87,7 +87,7 @@ func paramsList(ctx context.Context, c *client.Client, o *options, w io.Writer) 
 		}
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	tw := newTable(w, 2, 4, 2)
 	fmt.Fprintf(tw, "NAME\tTYPE\tUNIT\tRESTART\tRESET VALUE\n")
 	for _, p := range l.Parameters {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, p.Type, p.Unit, yesNo(p.RestartNeeded), p.ResetValue)
@@ -165,7 +165,7 @@ func paramsTune(ctx context.Context, c *client.Client, o *options, req client.Tu
 		return exitOK
 	}
 	fmt.Fprintf(w, "Tuning for %s, %d MiB, %d CPUs, %s storage, PostgreSQL %d:\n", res.Workload, res.MemoryBytes>>20, res.CPUs, res.Storage, res.ServerMajor)
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	tw := newTable(w, 2, 4, 2)
 	fmt.Fprintf(tw, "\tNAME\tNOW\tSUGGESTED\tWHY\n")
 	changes := map[string]any{}
 	for _, s := range res.Suggestions {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -34,21 +32,6 @@ func newClient(urls []string, readTimeout time.Duration) *client.Client {
 		ReadTimeout:  readTimeout,
 		WriteTimeout: writeTimeout,
 	})
-}
-
-// writeJSON writes v to w as JSON indented by two spaces, followed by a newline.
-func writeJSON(w io.Writer, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	var out bytes.Buffer
-	if err := json.Indent(&out, b, "", "  "); err != nil {
-		return fmt.Errorf("invalid JSON answer: %w", err)
-	}
-	out.WriteByte('\n')
-	_, err = out.WriteTo(w)
-	return err
 }
 
 // report ends a command: exit 1 with err on stderr, else exit 0.

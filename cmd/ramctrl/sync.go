@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"text/tabwriter"
 
 	"github.com/ramd-project/ramd/api/client"
 )
@@ -16,6 +15,7 @@ func runSync(ctx context.Context, args []string, envAPI string, stdout, stderr i
 		return exitUsage
 	}
 	o := newOptions("sync "+args[0], stderr, "table")
+	stdout = o.bind(stdout)
 	mode := o.fs.String("mode", "", "synchronous_mode: off, on (FIRST N) or quorum (ANY N)")
 	count := o.fs.Int("count", 0, "synchronous_node_count")
 	strict := o.fs.String("strict", "", "synchronous_mode_strict: true or false")
@@ -77,7 +77,7 @@ func renderSync(w io.Writer, v client.SyncView) {
 	if v.Leader != "" {
 		fmt.Fprintf(w, "Leader: %s, quorum %d\n", v.Leader, v.Quorum)
 	}
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	tw := newTable(w, 2, 4, 2)
 	fmt.Fprintln(tw, "Sync standby\tState\tReceived LSN\tReplayed LSN")
 	for _, s := range v.Standbys {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, dash(s.State), lsn(s.ReceiveLSN), lsn(s.ReplayLSN))

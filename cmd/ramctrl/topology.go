@@ -6,7 +6,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/ramd-project/ramd/api/client"
 )
@@ -30,23 +29,27 @@ type topology struct {
 	Members []*topoNode `json:"members"`
 }
 
-// runTopology: ramctrl topology [--output table|json].
+// runTopology: ramctrl topology [--watch] [--output table|json|yaml|tsv].
 func runTopology(ctx context.Context, args []string, envAPI string, stdout, stderr io.Writer) int {
 	o := newOptions("topology", stderr, "table")
+	stdout = o.bind(stdout)
+	watch := o.fs.Bool("watch", false, "redraw every second until interrupted")
+	o.fs.BoolVar(watch, "W", false, "short for --watch")
 	c, code, ok := o.connect(ctx, args, envAPI)
 	if !ok {
 		return code
 	}
-	cl, err := c.Cluster(ctx)
-	if err == nil {
+	return watchOrOnce(ctx, *watch, stdout, stderr, func() error {
+		cl, err := c.Cluster(ctx)
+		if err != nil {
+			return err
+		}
 		t := topology{Scope: cl.Scope, Pause: cl.Pause, Members: buildTopology(cl.Members)}
 		if o.json() {
-			err = writeJSON(stdout, t)
-		} else {
-			err = renderTopology(stdout, t)
+			return writeJSON(stdout, t)
 		}
-	}
-	return report(stderr, err)
+		return renderTopology(stdout, t)
+	})
 }
 
 // isLeaderRole reports the roles at the top of the tree: leader and standby_leader.
@@ -115,7 +118,7 @@ func buildTopology(members []client.Member) []*topoNode {
 // each replica indented under its upstream and marked "+ ".
 func renderTopology(w io.Writer, t topology) error {
 	fmt.Fprintf(w, "Cluster: %s\n", t.Scope)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w, 0, 0, 2)
 	fmt.Fprintln(tw, "Member\tHost\tRole\tState\tTL\tLag in MB")
 	var walk func(nodes []*topoNode, depth int)
 	walk = func(nodes []*topoNode, depth int) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -105,5 +106,36 @@ func TestRunTopology(t *testing.T) {
 	}
 	if r := got.Members[0].Replicas[3]; r.Name != "n5" || r.Lag == nil || *r.Lag != (client.Lag{Bytes: 2621440}) || r.Port != 5433 {
 		t.Errorf("n5 in json: %+v", r)
+	}
+}
+
+// cancelOnWrite cancels a context once the output contains want.
+type cancelOnWrite struct {
+	bytes.Buffer
+	want   string
+	cancel context.CancelFunc
+}
+
+func (w *cancelOnWrite) Write(p []byte) (int, error) {
+	n, err := w.Buffer.Write(p)
+	if strings.Contains(w.String(), w.want) {
+		w.cancel()
+	}
+	return n, err
+}
+
+// TestTopologyWatch: --watch redraws until interrupted, each round stamped with the time.
+func TestTopologyWatch(t *testing.T) {
+	srv := startAPI(t, "n1")
+	srv.setCluster(fixtureCluster(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &cancelOnWrite{want: "Member", cancel: cancel}
+	var stderr bytes.Buffer
+	if code := run(ctx, []string{"topology", "-W", "--api", srv.URL}, "", out, &stderr); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\nCluster: demo\n`).MatchString(out.String()) {
+		t.Errorf("output:\n%s", out.String())
 	}
 }

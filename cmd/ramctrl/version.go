@@ -29,6 +29,7 @@ type versions struct {
 // with the reason and makes the exit code 1.
 func runVersion(ctx context.Context, args []string, envAPI string, stdout, stderr io.Writer) int {
 	o := newOptions("version", stderr, "table")
+	stdout = o.bind(stdout)
 	clientOnly := o.fs.Bool("client", false, "print only ramctrl's own version")
 	if code, ok := o.parse(args); !ok {
 		return code

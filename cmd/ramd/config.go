@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
@@ -31,14 +32,7 @@ type Config struct {
 func loadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 	var c Config
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: l}); err != nil {
-		// go-envconfig names the Go field ("Node: TTL: ..."); name the variable instead.
-		for _, v := range Variables() {
-			if strings.HasPrefix(err.Error(), v.path+":") {
-				val, _ := l.Lookup(v.Name)
-				return c, fmt.Errorf("%s=%q: %w", v.Name, val, err)
-			}
-		}
-		return c, fmt.Errorf("read environment: %w", err)
+		return c, variableError(err, l)
 	}
 	if c.Node.Name == "" {
 		h, err := os.Hostname()
@@ -56,6 +50,32 @@ func loadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 	}
 	return c, nil
 }
+
+// variableError rewrites an error of go-envconfig, which names the Go field ("Node: TTL:
+// time: invalid duration ..."), to name the variable the user set and its value; a missing
+// required variable says what it is for.
+func variableError(err error, l envconfig.Lookuper) error {
+	for _, v := range Variables() {
+		if !strings.HasPrefix(err.Error(), v.path+":") {
+			continue
+		}
+		if errors.Is(err, envconfig.ErrMissingRequired) {
+			return &variableErr{msg: fmt.Sprintf("%s is required: %s", v.Name, descriptions[v.Name]), err: err}
+		}
+		val, _ := l.Lookup(v.Name)
+		return &variableErr{msg: fmt.Sprintf("%s=%q: %s", v.Name, val, strings.TrimPrefix(err.Error(), v.path+": ")), err: err}
+	}
+	return fmt.Errorf("read environment: %w", err)
+}
+
+// variableErr is an environment error worded for the user, wrapping go-envconfig's.
+type variableErr struct {
+	msg string
+	err error
+}
+
+func (e *variableErr) Error() string { return e.msg }
+func (e *variableErr) Unwrap() error { return e.err }
 
 // Validate checks every part; the first error names the variable, the value and the rule.
 func (c Config) Validate() error {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"regexp"
 	"sort"
@@ -130,47 +131,131 @@ func TestHelpListsEveryVariable(t *testing.T) {
 	}
 }
 
-var readmeRow = regexp.MustCompile("^\\| `([A-Z_]+)` \\| ([^|]*) \\|")
+var (
+	readmeRow = regexp.MustCompile("^\\| `([A-Z_]+)` \\| ([^|]*) \\| (.*) \\|$")
+	helpRow   = regexp.MustCompile(`^  ([A-Z][A-Z0-9_]*)\s{2,}(\S+)\s{2,}(.*)$`)
+)
 
-// TestReadmeTableMatchesStructTags keeps the README's configuration table equal to the
-// variables and defaults the code reads.
-func TestReadmeTableMatchesStructTags(t *testing.T) {
+// TestReadmeTableMatchesHelp keeps the README's configuration table equal to what
+// `ramd --help` prints, row by row: the same variables, defaults ("(required)" for a
+// required one) and meanings; --help itself is made from the struct tags.
+func TestReadmeTableMatchesHelp(t *testing.T) {
 	t.Parallel()
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]string{}
+	readme := map[string][2]string{}
 	for _, line := range strings.Split(string(b), "\n") {
-		m := readmeRow.FindStringSubmatch(line)
-		if m == nil {
-			continue
+		if m := readmeRow.FindStringSubmatch(line); m != nil {
+			readme[m[1]] = [2]string{strings.Trim(strings.TrimSpace(m[2]), "`"), strings.TrimSpace(m[3])}
 		}
-		def := strings.Trim(strings.TrimSpace(m[2]), "`")
-		if def == "-" || def == "(required)" {
-			def = ""
-		}
-		got[m[1]] = def
 	}
-	want := map[string]string{}
-	for _, v := range Variables() {
-		want[v.Name] = v.Default
+	var out bytes.Buffer
+	if code := run([]string{"--help"}, &out, &out); code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	help := map[string][2]string{}
+	_, table, _ := strings.Cut(out.String(), "Environment variables")
+	for _, line := range strings.Split(table, "\n") {
+		if m := helpRow.FindStringSubmatch(line); m != nil && m[1] != "VARIABLE" {
+			help[m[1]] = [2]string{m[2], strings.TrimSpace(m[3])}
+		}
+	}
+	if len(help) != len(Variables()) {
+		t.Fatalf("--help shows %d variables, the code reads %d", len(help), len(Variables()))
 	}
 	var problems []string
-	for k, v := range want {
-		if g, ok := got[k]; !ok {
+	for k, h := range help {
+		r, ok := readme[k]
+		switch {
+		case !ok:
 			problems = append(problems, k+" missing from README")
-		} else if g != v {
-			problems = append(problems, k+": README says "+g+", code says "+v)
+		case r[0] != h[0]:
+			problems = append(problems, fmt.Sprintf("%s: README's default %q, --help's %q", k, r[0], h[0]))
+		case r[1] != h[1]:
+			problems = append(problems, fmt.Sprintf("%s: README says %q, --help %q", k, r[1], h[1]))
 		}
 	}
-	for k := range got {
-		if _, ok := want[k]; !ok {
+	for k := range readme {
+		if _, ok := help[k]; !ok {
 			problems = append(problems, k+" in README but not read by ramd")
 		}
 	}
 	sort.Strings(problems)
 	for _, p := range problems {
 		t.Error(p)
+	}
+}
+
+// TestRequiredVariables: a required variable says so in --help, and leaving it out names it.
+func TestRequiredVariables(t *testing.T) {
+	t.Parallel()
+	var required []string
+	for _, v := range Variables() {
+		if v.Required {
+			required = append(required, v.Name)
+		}
+	}
+	if strings.Join(required, ",") != "RAMD_DATA_DIR" {
+		t.Errorf("required variables %v, want RAMD_DATA_DIR", required)
+	}
+	env := baseEnv()
+	delete(env, "RAMD_DATA_DIR")
+	_, err := loadConfig(context.Background(), envconfig.MapLookuper(env))
+	if err == nil || !strings.HasPrefix(err.Error(), "RAMD_DATA_DIR is required: PostgreSQL data directory") {
+		t.Errorf("without RAMD_DATA_DIR: %v", err)
+	}
+}
+
+// TestErrorsNameWhatTheUserSet: every message names the variable the user set, not one
+// ramd derived from it, and not the Go field.
+func TestErrorsNameWhatTheUserSet(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		env     map[string]string
+		want    string
+		mustNot []string
+	}{
+		{map[string]string{"RAMD_DATA_DIR": "data"}, `RAMD_DATA_DIR="data": must be an absolute path`, []string{"RAMD_PG_LOG_FILE"}},
+		{map[string]string{"RAMD_PG_LISTEN": "bad!host"}, `RAMD_PG_LISTEN="bad!host"`, []string{"RAMD_PG_CONNECT_ADDRESS"}},
+		{map[string]string{"RAMD_PG_LOG_FILE": "pg.log"}, `RAMD_PG_LOG_FILE="pg.log": must be an absolute path`, nil},
+		{map[string]string{"RAMD_TTL": "three"}, `RAMD_TTL="three": time: invalid duration`, []string{"Node:", "TTL:"}},
+		{map[string]string{"RAMD_SYNCHRONOUS_MODE": "always"}, `RAMD_SYNCHRONOUS_MODE="always"`, nil},
+		{map[string]string{"RAMD_SYNCHRONOUS_NODE_COUNT": "0"}, `RAMD_SYNCHRONOUS_NODE_COUNT=0`, nil},
+		{map[string]string{"RAMD_API_OPEN": "true", "RAMD_API_TOKEN": "t"}, `RAMD_API_OPEN=true`, nil},
+	}
+	for _, tt := range tests {
+		env := baseEnv()
+		for k, v := range tt.env {
+			env[k] = v
+		}
+		c, err := loadConfig(context.Background(), envconfig.MapLookuper(env))
+		if err == nil {
+			err = c.Validate()
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: error %v, want %q", tt.env, err, tt.want)
+			continue
+		}
+		for _, bad := range tt.mustNot {
+			if strings.Contains(err.Error(), bad) {
+				t.Errorf("%v: error %q names %s", tt.env, err, bad)
+			}
+		}
+	}
+}
+
+// TestSyncFromEnvironment: the synchronous settings of the environment are the bootstrap's.
+func TestSyncFromEnvironment(t *testing.T) {
+	t.Parallel()
+	env := baseEnv()
+	env["RAMD_SYNCHRONOUS_MODE"], env["RAMD_SYNCHRONOUS_NODE_COUNT"] = "quorum", "2"
+	c, err := loadConfig(context.Background(), envconfig.MapLookuper(env))
+	if err == nil {
+		err = c.Validate()
+	}
+	if err != nil || c.Node.SynchronousMode != "quorum" || c.Node.SynchronousNodeCount != 2 {
+		t.Errorf("%+v, %v", c.Node, err)
 	}
 }

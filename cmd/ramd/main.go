@@ -139,8 +139,8 @@ func serve(ctx context.Context, cfg Config, tracing *observability.Tracing, logg
 		PeerTLS:   clientTLS,
 	})
 	apiOpts := []api.Option{api.WithAuth(cfg.API.Auth())}
-	if !cfg.API.Auth().Enabled() {
-		logger.Warn("the API's mutating endpoints are open: set RAMD_API_USERNAME and RAMD_API_PASSWORD (or RAMD_API_TOKEN)")
+	if level, msg, ok := cfg.API.OpenWarning(); ok {
+		logger.Log(ctx, level, msg, "listen", cfg.API.Listen)
 	}
 	if tracing.Enabled() {
 		apiOpts = append(apiOpts, api.WithTracerProvider(tracing.Provider()))

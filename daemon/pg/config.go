@@ -37,7 +37,7 @@ type Config struct {
 	// (or /usr/pgsql-<N>/bin).
 	BinDir string `env:"RAMD_PG_BIN_DIR"`
 	// DataDir is the absolute path of the data directory (PGDATA).
-	DataDir string `env:"RAMD_DATA_DIR"`
+	DataDir string `env:"RAMD_DATA_DIR, required"`
 	// ListenAddr is listen_addresses: a comma-separated list of hosts or IPs, or "*".
 	ListenAddr string `env:"RAMD_PG_LISTEN, default=127.0.0.1"`
 	// Port is the TCP port of the server.
@@ -112,6 +112,10 @@ func (c Config) withDefaults() Config {
 // returns all problems joined, each naming the env variable, the value and the rule; the
 // result wraps ErrInvalidConfig.
 func (c Config) Validate() error {
+	// Values derived from others (the log file from the data directory, the connect address
+	// from the listen address) are only judged when the user set them: a bad data directory
+	// is reported once, under its own name.
+	logFileSet, connectSet := c.LogFile != "", c.ConnectAddr != ""
 	c = c.withDefaults()
 	var errs []error
 	bad := func(env string, val any, rule string) {
@@ -141,7 +145,7 @@ func (c Config) Validate() error {
 	if c.Port < 1 || c.Port > 65535 {
 		bad("RAMD_PG_PORT", c.Port, "must be in 1..65535")
 	}
-	if !validHost(c.ConnectAddr) {
+	if connectSet && !validHost(c.ConnectAddr) {
 		bad("RAMD_PG_CONNECT_ADDRESS", c.ConnectAddr, "must be a host name or an IP address")
 	}
 	if c.SocketDir != "" && c.SocketDir != SocketDirNone {
@@ -175,8 +179,8 @@ func (c Config) Validate() error {
 		bad("RAMD_PG_HBA_ALLOW", c.HBAAllow, "must be a comma-separated list of CIDRs: "+err.Error())
 	}
 	switch {
-	case c.LogFile == "":
-		// Only when DataDir is missing, which is reported above.
+	case !logFileSet:
+		// <data dir>.log: judged with the data directory above.
 	case !filepath.IsAbs(c.LogFile):
 		bad("RAMD_PG_LOG_FILE", c.LogFile, "must be an absolute path")
 	case c.DataDir != "" && isWithin(filepath.Clean(c.DataDir), filepath.Clean(c.LogFile)):

@@ -191,6 +191,15 @@ func TestReplicationPromoteRewind(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitCount(t, b, 2)
+	// The primary measures the standby's replay: its position, and a replay_lag once the
+	// standby confirmed replaying the insert.
+	testenv.Eventually(t, waitFor, pollEvery, func() error {
+		st := mustStatus(t, a)
+		if len(st.Replication) != 1 || st.Replication[0].ReplayLSN < st.WriteLSN || st.Replication[0].ReplayLag == nil {
+			return fmt.Errorf("primary Replication = %+v, write lsn %s", st.Replication, st.WriteLSN)
+		}
+		return nil
+	})
 	replayed, err := b.WaitReplayed(opCtx(t))
 	if err != nil || replayed == 0 {
 		t.Fatalf("WaitReplayed = %v, %v", replayed, err)

@@ -49,6 +49,11 @@ type Status struct {
 	PendingRestart bool
 	// PendingRestartReasons maps each such setting to {current value, value in the files}.
 	PendingRestartReasons map[string][2]string
+	// Connections, XactCommit and XactRollback are pg_stat_database's numbackends,
+	// xact_commit and xact_rollback summed over the databases (the counters are cumulative).
+	Connections  int
+	XactCommit   int64
+	XactRollback int64
 	// Archiver is pg_stat_archiver.
 	Archiver Archiver
 }
@@ -75,6 +80,10 @@ type Replication struct {
 	WriteLSN        LSN
 	FlushLSN        LSN
 	ReplayLSN       LSN
+	// ReplayLag is pg_stat_replication.replay_lag: how long the standby took to replay the
+	// last WAL it confirmed, as this server measured it; nil when PostgreSQL shows NULL (no
+	// measurement yet, or caught up and idle for a while).
+	ReplayLag *time.Duration
 }
 
 // Status observes the server over one short-lived TCP connection as the superuser
@@ -103,8 +112,13 @@ func queryStatus(ctx context.Context, conn *pgx.Conn, s *Status) error {
 	var sysID int64
 	err := conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int,
 		pg_is_in_recovery(), pg_postmaster_start_time(),
-		(SELECT system_identifier FROM pg_control_system())`).
-		Scan(&s.ServerVersion, &s.InRecovery, &s.StartTime, &sysID)
+		(SELECT system_identifier FROM pg_control_system()),
+		d.connections, d.xact_commit, d.xact_rollback
+		FROM (SELECT coalesce(sum(numbackends), 0)::int AS connections,
+			coalesce(sum(xact_commit), 0)::bigint AS xact_commit,
+			coalesce(sum(xact_rollback), 0)::bigint AS xact_rollback
+			FROM pg_stat_database) AS d`).
+		Scan(&s.ServerVersion, &s.InRecovery, &s.StartTime, &sysID, &s.Connections, &s.XactCommit, &s.XactRollback)
 	if err != nil {
 		return fmt.Errorf("query server: %w", err)
 	}
@@ -191,30 +205,13 @@ func queryStatus(ctx context.Context, conn *pgx.Conn, s *Status) error {
 	rows, err := conn.Query(ctx, `SELECT coalesce(application_name, ''),
 		coalesce(client_addr::text, ''), coalesce(state, ''), coalesce(sync_state, ''),
 		coalesce(usename::text, ''), coalesce(sync_priority, 0),
-		sent_lsn::text, write_lsn::text, flush_lsn::text, replay_lsn::text
+		sent_lsn::text, write_lsn::text, flush_lsn::text, replay_lsn::text,
+		extract(epoch FROM replay_lag)::float8
 		FROM pg_stat_replication ORDER BY application_name, pid`)
 	if err != nil {
 		return fmt.Errorf("query pg_stat_replication: %w", err)
 	}
-	s.Replication, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Replication, error) {
-		var r Replication
-		var sent, write, flush, replay *string
-		if err := row.Scan(&r.ApplicationName, &r.ClientAddr, &r.State, &r.SyncState,
-			&r.Usename, &r.SyncPriority, &sent, &write, &flush, &replay); err != nil {
-			return r, err
-		}
-		var errs [4]error
-		r.SentLSN, errs[0] = parseNullLSN(sent)
-		r.WriteLSN, errs[1] = parseNullLSN(write)
-		r.FlushLSN, errs[2] = parseNullLSN(flush)
-		r.ReplayLSN, errs[3] = parseNullLSN(replay)
-		for _, e := range errs {
-			if e != nil {
-				return r, e
-			}
-		}
-		return r, nil
-	})
+	s.Replication, err = pgx.CollectRows(rows, scanReplication)
 	if err != nil {
 		return fmt.Errorf("read pg_stat_replication: %w", err)
 	}
@@ -253,4 +250,30 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// scanReplication reads one row of the pg_stat_replication query of queryStatus.
+func scanReplication(row pgx.CollectableRow) (Replication, error) {
+	var r Replication
+	var sent, write, flush, replay *string
+	var replayLag *float64
+	if err := row.Scan(&r.ApplicationName, &r.ClientAddr, &r.State, &r.SyncState,
+		&r.Usename, &r.SyncPriority, &sent, &write, &flush, &replay, &replayLag); err != nil {
+		return r, err
+	}
+	if replayLag != nil {
+		d := time.Duration(*replayLag * float64(time.Second))
+		r.ReplayLag = &d
+	}
+	var errs [4]error
+	r.SentLSN, errs[0] = parseNullLSN(sent)
+	r.WriteLSN, errs[1] = parseNullLSN(write)
+	r.FlushLSN, errs[2] = parseNullLSN(flush)
+	r.ReplayLSN, errs[3] = parseNullLSN(replay)
+	for _, e := range errs {
+		if e != nil {
+			return r, e
+		}
+	}
+	return r, nil
 }

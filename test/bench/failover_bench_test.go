@@ -150,12 +150,52 @@ func BenchmarkPostgresCrash(b *testing.B) {
 	checkSafe(b, w)
 }
 
+// dnsProbe asks primary.<scope> every 20 ms until stop is closed and records, in the answers
+// after start, the longest run during which the name named no node (empty) and how many
+// answers named more than one (double).
+type dnsProbe struct {
+	done   chan struct{}
+	empty  time.Duration
+	double int
+}
+
+func probeDNS(scope string, stop <-chan struct{}) *dnsProbe {
+	p := &dnsProbe{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		var emptySince time.Time
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; i < 30000; i++ { // bounded: 10 minutes of probes
+			ports, at := dnsPrimaryPorts(scope), time.Now()
+			switch {
+			case len(ports) == 0 && emptySince.IsZero():
+				emptySince = at
+			case len(ports) > 0 && !emptySince.IsZero():
+				p.empty = max(p.empty, at.Sub(emptySince))
+				emptySince = time.Time{}
+			}
+			if len(ports) > 1 {
+				p.double++
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return p
+}
+
 // BenchmarkSwitchover: planned switchover → the write gap (last write on the old primary to
-// first write on the new one) and the time until DNS names the new primary.
+// first write on the new one), the time until DNS names the new primary, and the longest
+// time primary.<scope> named no node (probed every 20 ms; it must never name two).
 func BenchmarkSwitchover(b *testing.B) {
 	c, w := cluster(b)
-	var gap, name samples
-	for range rounds {
+	var gap, name, empty samples
+	doubles := 0
+	for i := range rounds {
 		p := c.WaitPrimary(60 * time.Second)
 		var target *harness.Node
 		for _, n := range c.Nodes {
@@ -164,19 +204,33 @@ func BenchmarkSwitchover(b *testing.B) {
 				break
 			}
 		}
+		stop := make(chan struct{})
+		probe := probeDNS(c.Scope, stop)
 		t0 := time.Now()
 		code, body := post(p.APIURL()+"/switchover", fmt.Sprintf(`{"leader":%q,"candidate":%q}`, p.Name, target.Name))
 		if code != 200 {
+			close(stop)
 			b.Fatalf("switchover: %d %s", code, body)
 		}
 		a := firstAck(b, w, t0, p.Name)
 		last, _ := w.LastAckBefore(a.At)
 		gap.add(a.At.Sub(last.At))
 		name.add(waitDNS(b, c.Scope, target.PGPort, t0))
+		time.Sleep(100 * time.Millisecond) // a few more answers after the switch
+		close(stop)
+		<-probe.done
+		empty.add(probe.empty)
+		doubles += probe.double
+		b.Logf("switchover %d: write gap %s, primary.%s named no node for %s", i+1,
+			a.At.Sub(last.At).Round(time.Millisecond), c.Scope, probe.empty.Round(time.Millisecond))
 		settle(b, c, w)
 	}
 	gap.report(b, "switchover_write_gap")
 	name.report(b, "switchover_to_dns")
+	empty.report(b, "switchover_dns_empty")
+	if doubles > 0 {
+		b.Errorf("primary.<scope> named two nodes in %d answers", doubles)
+	}
 	checkSafe(b, w)
 }
 
@@ -208,4 +262,42 @@ func checkSafe(b *testing.B, w *harness.Writer) {
 	if v := w.Violations(); len(v) > 0 {
 		b.Errorf("split brain observed: %v", v)
 	}
+}
+
+// BenchmarkClusterStop: SIGTERM to every node at once → the time until the last ramd exited.
+// The primary must not wait out RAMD_HANDOVER_WAIT (5 s in the harness) for a successor
+// that is stopping too.
+func BenchmarkClusterStop(b *testing.B) { clusterStop(b, "cluster_stop", nil) }
+
+// BenchmarkClusterStopSync is BenchmarkClusterStop in synchronous mode (bootstrapped with
+// RAMD_SYNCHRONOUS_MODE=on): the synchronous standby must not wait to be removed by a
+// leader that is stopping too.
+func BenchmarkClusterStopSync(b *testing.B) {
+	clusterStop(b, "cluster_stop_sync", map[string]string{"RAMD_SYNCHRONOUS_MODE": "on"})
+}
+
+// clusterStop measures rounds whole-cluster stops, each of a freshly bootstrapped cluster
+// with env, so that every round stops the same steady cluster.
+func clusterStop(b *testing.B, name string, env map[string]string) {
+	b.Helper()
+	c := testenv.SharedConsul(b, shared)
+	testenv.PGBinDir(b)
+	var stop samples
+	for range rounds {
+		cl := harness.New(b, ramdBin, c.HTTPAddr, 3, harness.Options{Env: env})
+		cl.StartAll()
+		cl.WaitPrimary(120 * time.Second)
+		cl.WaitReplicas(120 * time.Second)
+		t0 := time.Now()
+		for _, n := range cl.Nodes {
+			n.Signal(syscall.SIGTERM)
+		}
+		for _, n := range cl.Nodes {
+			if err := n.Stop(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		stop.add(time.Since(t0))
+	}
+	stop.report(b, name)
 }

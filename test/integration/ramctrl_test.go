@@ -45,9 +45,16 @@ func buildRamctrl(t *testing.T) ramctrlCLI {
 // run runs ramctrl with env ("K=V") and args and returns its exit code and output.
 func (r ramctrlCLI) run(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return r.runIn(t, env, "", args...)
+}
+
+// runIn is run with stdin as the program's standard input (answers to its prompts).
+func (r ramctrlCLI) runIn(t *testing.T, env []string, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, r.bin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
