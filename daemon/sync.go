@@ -61,11 +61,13 @@ func (n *Node) syncGate(o *observation) ha.SyncGate {
 		return ha.SyncGate{}
 	}
 	p := o.sync.published()
-	if p.Leader != n.lead.LastLeader && p.Leader != "" {
+	if p.Leader != n.lead.LastLeader && p.Leader != "" && n.lead.LastLeader != "" {
 		// The key describes another leader's standbys: nothing can be promoted safely from it.
 		return ha.SyncGate{Enabled: true}
 	}
-	return ha.SyncGate{Enabled: true, Members: p.Names, Quorum: p.Quorum}
+	// A member that saw no leader since it started (the whole cluster restarted) trusts the
+	// key: every new leader rewrites it, naming itself, before it promotes.
+	return ha.SyncGate{Enabled: true, Members: p.Names, Quorum: p.Quorum, Leader: p.Leader}
 }
 
 // observeSyncPG reads synchronous_standby_names from a running primary.

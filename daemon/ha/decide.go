@@ -311,7 +311,10 @@ func isBestCandidate(in Input) (bool, string) {
 // being the most advanced of them, so that every acknowledged commit is on this node.
 // failover_priority and then the name break ties, also in quorum mode.
 func syncCandidate(in Input) (bool, string) {
-	if !in.Sync.has(in.Name) {
+	// The leader that wrote the key (back after a restart of the whole cluster) has every
+	// commit it acknowledged: it may lead again, ahead of its standbys.
+	formerLeader := in.Sync.Leader != "" && in.Sync.Leader == in.Name
+	if !in.Sync.has(in.Name) && !formerLeader {
 		return false, "not a synchronous standby: promoting it could lose acknowledged commits"
 	}
 	me := rival{name: in.Name, lsn: in.PG.LSN, priority: in.FailoverPriority}
@@ -321,7 +324,8 @@ func syncCandidate(in Input) (bool, string) {
 	for _, m := range in.Members {
 		// Only a position actually reported counts: a member whose PostgreSQL is down may be
 		// the one holding a commit nobody else has.
-		if m.Name == in.Name || !in.Sync.has(m.Name) || !m.Probe.Reached || !m.Probe.Running || m.Probe.LSN == 0 {
+		peer := in.Sync.has(m.Name) || (in.Sync.Leader != "" && m.Name == in.Sync.Leader)
+		if m.Name == in.Name || !peer || !m.Probe.Reached || !m.Probe.Running || m.Probe.LSN == 0 {
 			continue
 		}
 		compared++
@@ -336,7 +340,7 @@ func syncCandidate(in Input) (bool, string) {
 			ahead = append(ahead, m.Name)
 		}
 	}
-	if compared < in.Sync.Quorum {
+	if compared < in.Sync.Quorum && !formerLeader {
 		return false, fmt.Sprintf("compared with %d of the %d synchronous standbys needed", compared, in.Sync.Quorum)
 	}
 	if len(ahead) > 0 {

@@ -290,6 +290,18 @@ func TestDecide(t *testing.T) {
 		{"sync: no members (standalone leader): nobody takes over", base(leaderDead, func(in *Input) {
 			in.Sync = SyncGate{Enabled: true}
 		}), []Kind{}},
+		{"sync: after a restart of the whole cluster the key's leader leads again", base(leaderDead, reachable("n3", 900), func(in *Input) {
+			in.Sync = SyncGate{Enabled: true, Members: []string{"n3"}, Leader: "n2"}
+		}), []Kind{ActAcquire, ActPromote}},
+		{"sync: the key's leader yields to a standby further ahead", base(leaderDead, reachable("n3", 2000), func(in *Input) {
+			in.Sync = SyncGate{Enabled: true, Members: []string{"n3"}, Leader: "n2"}
+		}), []Kind{}},
+		{"sync: a standby yields to the key's leader further ahead", base(leaderDead, reachable("n3", 2000), func(in *Input) {
+			in.Sync = SyncGate{Enabled: true, Members: []string{"n2"}, Leader: "n3"}
+		}), []Kind{}},
+		{"sync: the key's leader does not need the quorum's answers", base(leaderDead, func(in *Input) {
+			in.Sync = SyncGate{Enabled: true, Members: []string{"n1", "n3"}, Quorum: 2, Leader: "n2"}
+		}), []Kind{ActAcquire, ActPromote}},
 		{"sync: lag limit does not apply to a sync member", base(leaderDead, func(in *Input) {
 			in.Sync = SyncGate{Enabled: true, Members: []string{"n2"}}
 			in.MaximumLagOnFailover, in.LeaderOptime = 100, 5000

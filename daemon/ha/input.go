@@ -179,6 +179,9 @@ type SyncGate struct {
 	Enabled bool
 	Members []string
 	Quorum  int
+	// Leader is the leader that wrote the key: it has every commit it acknowledged, as its
+	// synchronous standbys do. "" when the key cannot be trusted.
+	Leader string
 }
 
 func (g SyncGate) has(name string) bool {
