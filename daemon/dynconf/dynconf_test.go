@@ -170,7 +170,10 @@ func TestSchemaConsistent(t *testing.T) {
 }
 
 func FuzzValidate(f *testing.F) {
-	for _, s := range []string{`{}`, `{"ttl":"banana"}`, `{"postgresql":{"parameters":{"work_mem":"1MB"}}}`, `{"loop_wait":0.1,"ttl":1}`, `{"member_slots_ttl":"1.5d"}`} {
+	for _, s := range []string{`{}`, `{"ttl":"banana"}`, `{"postgresql":{"parameters":{"work_mem":"1MB"}}}`, `{"loop_wait":0.1,"ttl":1}`, `{"member_slots_ttl":"1.5d"}`,
+		`{"backup":{"tool":"pgbackrest","pgbackrest":{"repo_path":"/r","options":{"process-max":2}},"schedules":{"full":"0 1 * * 0","incr":{"cron":"@daily","suspend":true}},"retention":{"full_count":3}}}`,
+		`{"backup":{"tool":"custom","custom":{"backup":"b","list":"l","archive_command":"cp %p /a/%f"}}}`,
+		`{"bootstrap":{"method":"backup","from":{"tool":"barman","barman":{"server":"old"}},"target":{"type":"lsn","value":"0/3000028"}}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
