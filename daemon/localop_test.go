@@ -1,6 +1,12 @@
 package daemon
 
-import "testing"
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/ramd-project/ramd/daemon/pg"
+)
 
 func TestParsePostgresVersion(t *testing.T) {
 	t.Parallel()
@@ -79,5 +85,27 @@ func TestPrimaryFirst(t *testing.T) {
 				t.Errorf("primaryFirst = %v %q, want %v", got, why, tt.want)
 			}
 		})
+	}
+}
+
+func TestSourceUnreachable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		out  string
+		want bool
+	}{
+		{`pg_rewind: error: connection to server at "127.0.0.1", port 30527 failed: Connection refused`, true},
+		{`pg_rewind: fatal: could not connect to server: Connection refused`, true},
+		{`pg_rewind: error: could not find common ancestor of the source and target cluster's timelines`, false},
+		{`pg_rewind: error: target server must be shut down cleanly`, false},
+	}
+	for _, tt := range tests {
+		err := fmt.Errorf("rewind: %w", &pg.CommandError{Cmd: "pg_rewind", ExitCode: 1, Output: tt.out})
+		if got := sourceUnreachable(err); got != tt.want {
+			t.Errorf("%q: %v, want %v", tt.out, got, tt.want)
+		}
+	}
+	if sourceUnreachable(errors.New("plain")) {
+		t.Error("a plain error is not a connection failure")
 	}
 }

@@ -4,7 +4,9 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ramd-project/ramd/daemon/pg"
 )
@@ -19,6 +21,15 @@ func (n *Node) rewind(ctx context.Context, leader string) error {
 	rctx, cancel := context.WithTimeout(ctx, rewindTimeout)
 	defer cancel()
 	if err := n.pg.Rewind(rctx, conn); err != nil {
+		// A source that does not answer (the new primary still starting, a network blip)
+		// says nothing about this data directory: try again next cycle. Only a rewind that
+		// failed against a live source counts as failed for good.
+		pctx, pcancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
+		_, perr := pg.RemoteSetting(pctx, conn, "server_version_num")
+		pcancel()
+		if perr != nil || sourceUnreachable(err) {
+			return fmt.Errorf("pg_rewind from %s, which did not answer: will try again: %w", leader, err)
+		}
 		n.pgMem.rewindFailedFor = leader
 		return fmt.Errorf("pg_rewind from %s: %w", leader, err)
 	}
@@ -83,4 +94,16 @@ func (n *Node) follow(ctx context.Context, leader string) error {
 	n.pgMem.following = leader
 	n.logger.Info("following", "leader", leader)
 	return nil
+}
+
+// sourceUnreachable reports whether a pg_rewind failed to connect to its source (the words of
+// PostgreSQL 13 and of 14 on) rather than on the data directory.
+func sourceUnreachable(err error) bool {
+	var ce *pg.CommandError
+	if !errors.As(err, &ce) {
+		return false
+	}
+	out := ce.Output
+	return strings.Contains(out, "could not connect to server") ||
+		(strings.Contains(out, "connection to server") && strings.Contains(out, "failed"))
 }
