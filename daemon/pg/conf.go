@@ -188,6 +188,9 @@ func (i *Instance) WriteConfig(s Settings) (restartNeeded bool, err error) {
 	if err := i.ensureInclude(); err != nil {
 		return false, fmt.Errorf("write config: %w", err)
 	}
+	if err := i.writeHBA(); err != nil {
+		return false, fmt.Errorf("write config: %w", err)
+	}
 	changed, err := i.setStandbySignal(s.Standby)
 	if err != nil {
 		return false, fmt.Errorf("write config: %w", err)

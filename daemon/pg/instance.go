@@ -30,6 +30,8 @@ type Instance struct {
 	uid    int                 // uid and gids of the user running PostgreSQL programs
 	gids   []int
 	home   string // OS user's home directory (root only)
+	// osAccount is the name of the OS account that runs PostgreSQL (pg_ident.conf).
+	osAccount string
 	isRoot bool
 
 	defaultSocketDir bool // SocketDir was derived by New (Stop removes it when empty)
@@ -51,6 +53,20 @@ func New(cfg Config, logger *slog.Logger) (*Instance, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	if cfg.SuperuserPassword == "" || cfg.ReplicationPassword == "" {
+		// Validate allowed this only for a loopback-only cluster: its members share the
+		// generated passwords of this host.
+		su, rep, err := LoopbackPasswords()
+		if err != nil {
+			return nil, err
+		}
+		if cfg.SuperuserPassword == "" {
+			cfg.SuperuserPassword = su
+		}
+		if cfg.ReplicationPassword == "" {
+			cfg.ReplicationPassword = rep
+		}
+	}
 	cfg.DataDir = filepath.Clean(cfg.DataDir)
 	cfg.LogFile = filepath.Clean(cfg.LogFile)
 	bin, err := resolveBinDir(cfg.BinDir)
@@ -79,8 +95,13 @@ func New(cfg Config, logger *slog.Logger) (*Instance, error) {
 				}
 			}
 		}
-		i.cred, i.uid, i.home = cred, int(uid), u.HomeDir
+		i.cred, i.uid, i.home, i.osAccount = cred, int(uid), u.HomeDir, cfg.OSUser
 	} else {
+		u, err := user.Current()
+		if err != nil {
+			return nil, fmt.Errorf("%w: look up the current user: %w", ErrOSUser, err)
+		}
+		i.osAccount = u.Username
 		i.gids = []int{os.Getegid()}
 		if gs, err := os.Getgroups(); err == nil {
 			i.gids = append(i.gids, gs...)

@@ -154,6 +154,13 @@ func TestConfigValidate(t *testing.T) {
 			wantErr: []string{`RAMD_PG_REPLICATION_PASSWORD="REDACTED": must not contain line breaks`}},
 		{name: "log file inside data dir", mod: func(c *pg.Config) { c.LogFile = "/var/lib/ramd/data/log" },
 			wantErr: []string{`RAMD_PG_LOG_FILE="/var/lib/ramd/data/log": must be outside RAMD_DATA_DIR`}},
+		{name: "network without passwords", mod: func(c *pg.Config) { c.HBAAllow = "127.0.0.1/32,10.0.0.0/8" },
+			wantErr: []string{`RAMD_PG_HBA_ALLOW="127.0.0.1/32,10.0.0.0/8": allows addresses beyond loopback, so RAMD_PG_SUPERUSER_PASSWORD and RAMD_PG_REPLICATION_PASSWORD`}},
+		{name: "network without replication password", mod: func(c *pg.Config) { c.HBAAllow = "::/0"; c.SuperuserPassword = "s" },
+			wantErr: []string{`RAMD_PG_HBA_ALLOW="::/0": allows addresses beyond loopback`}},
+		{name: "all of 127/8 is loopback", mod: func(c *pg.Config) { c.HBAAllow = "127.0.0.0/8,::1/128" }},
+		{name: "a prefix wider than loopback is not", mod: func(c *pg.Config) { c.HBAAllow = "127.0.0.0/7"; c.ReplicationPassword = "r" },
+			wantErr: []string{`RAMD_PG_HBA_ALLOW="127.0.0.0/7": allows addresses beyond loopback`}},
 		{name: "several problems at once", mod: func(c *pg.Config) { c.Port = 0x10000; c.HBAAllow = "x" },
 			wantErr: []string{"RAMD_PG_PORT", "RAMD_PG_HBA_ALLOW"}},
 	}
