@@ -53,7 +53,7 @@ func TestTCPNeedsPassword(t *testing.T) {
 		t.Fatalf("replication user with its password: %v", err)
 	}
 	for name, p := range map[string]pg.ConnParams{
-		"superuser without password":   {Host: su.Host, Port: su.Port, User: su.User},
+		"superuser without password":    {Host: su.Host, Port: su.Port, User: su.User},
 		"superuser with wrong password": {Host: su.Host, Port: su.Port, User: su.User, Password: "wrong"},
 		"replication without password":  {Host: su.Host, Port: su.Port, User: rep.User},
 	} {

@@ -26,13 +26,13 @@ type Instance struct {
 	cfg    Config // resolved: defaults applied, BinDir and SocketDir set
 	logger *slog.Logger
 
-	cred   *syscall.Credential // OS user's credentials when ramd runs as root, else nil
-	uid    int                 // uid and gids of the user running PostgreSQL programs
-	gids   []int
-	home   string // OS user's home directory (root only)
+	cred *syscall.Credential // OS user's credentials when ramd runs as root, else nil
+	uid  int                 // uid and gids of the user running PostgreSQL programs
+	gids []int
+	home string // OS user's home directory (root only)
 	// osAccount is the name of the OS account that runs PostgreSQL (pg_ident.conf).
 	osAccount string
-	isRoot bool
+	isRoot    bool
 
 	defaultSocketDir bool // SocketDir was derived by New (Stop removes it when empty)
 
