@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -28,15 +29,14 @@ func ReadSecretFile(env, path string) (string, error) {
 		return "", fmt.Errorf("%w: %s=%q: %w", ErrInvalidConfig, env, path, err)
 	}
 	defer f.Close()
-	b := make([]byte, maxSecretFile+1)
-	n, err := f.Read(b)
-	if err != nil && n == 0 {
-		return "", fmt.Errorf("%w: %s=%q: the file is empty or unreadable (%w)", ErrInvalidConfig, env, path, err)
-	}
-	if n > maxSecretFile {
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("%w: %s=%q: %w", ErrInvalidConfig, env, path, err)
+	case len(b) > maxSecretFile:
 		return "", fmt.Errorf("%w: %s=%q: the file is larger than %d bytes", ErrInvalidConfig, env, path, maxSecretFile)
 	}
-	s := strings.TrimSuffix(strings.TrimSuffix(string(b[:n]), "\n"), "\r")
+	s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 	if s == "" {
 		return "", fmt.Errorf("%w: %s=%q: the file is empty", ErrInvalidConfig, env, path)
 	}
