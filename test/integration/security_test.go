@@ -1,0 +1,259 @@
+package integration
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ramd-project/ramd/test/harness"
+	"github.com/ramd-project/ramd/test/testenv"
+)
+
+// getBody fetches url and returns its body ("" on error).
+func getBody(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(url)
+	if err != nil {
+		t.Logf("GET %s: %v", url, err)
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// checkHBA asserts that a member's pg_hba.conf accepts no connection without a password
+// except the peer lines of the unix socket, and asks for scram-sha-256 on every TCP line.
+func checkHBA(t *testing.T, n *harness.Node) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(n.DataDir, "pg_hba.conf"))
+	if err != nil {
+		t.Fatalf("%s: %v", n.Name, err)
+	}
+	tcp := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		switch {
+		case strings.Contains(l, "trust"):
+			t.Errorf("%s: pg_hba.conf line %q trusts", n.Name, l)
+		case strings.HasPrefix(f[0], "host"):
+			tcp++
+			if f[len(f)-1] != "scram-sha-256" {
+				t.Errorf("%s: TCP line %q does not ask for scram-sha-256", n.Name, l)
+			}
+		case f[0] == "local" && strings.HasPrefix(f[len(f)-2], "peer") && f[2] != "postgres":
+			t.Errorf("%s: peer line %q for another role than the superuser", n.Name, l)
+		}
+	}
+	if tcp == 0 {
+		t.Errorf("%s: pg_hba.conf has no TCP line:\n%s", n.Name, b)
+	}
+}
+
+// TestSecretsNeverWritten runs a cluster whose passwords and API token come from files
+// (RAMD_*_FILE), with a network beyond loopback allowed, through a switchover (the old
+// primary rejoins with pg_rewind as the superuser), authenticated API calls and refused
+// ones; then it greps everything ramd wrote or published for the secrets: the ramd and
+// PostgreSQL logs, every Consul key of the cluster, the agent's services and checks, and the
+// API's documents. None may appear. Every member's pg_hba.conf has scram-sha-256 on every
+// TCP line, and PostgreSQL refuses a wrong or missing password.
+func TestSecretsNeverWritten(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	dir := t.TempDir()
+	secrets := map[string]string{}
+	env := map[string]string{
+		"RAMD_API_USERNAME": "admin",
+		"RAMD_PG_HBA_ALLOW": "127.0.0.0/8,10.255.255.0/24",
+		"RAMD_LOG_LEVEL":    "debug",
+	}
+	for _, v := range []string{"RAMD_PG_SUPERUSER_PASSWORD", "RAMD_PG_REPLICATION_PASSWORD", "RAMD_API_PASSWORD", "RAMD_API_TOKEN"} {
+		s := "S3cr3t" + rand.Text()
+		p := filepath.Join(dir, strings.ToLower(v))
+		if err := os.WriteFile(p, []byte(s+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		secrets[v], env[v+"_FILE"] = s, p
+	}
+	c := harness.New(t, ramdBin, addr, 2, harness.Options{Env: env})
+	c.StartAll()
+	p := c.WaitPrimary(120 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	var r *harness.Node
+	for _, n := range c.Nodes {
+		if n != p {
+			r = n
+		}
+	}
+
+	// The API: a wrong password and no credentials are refused, the token works.
+	body := fmt.Sprintf(`{"leader":%q,"candidate":%q}`, p.Name, r.Name)
+	if code, _ := request(t, http.MethodPost, p.APIURL()+"/switchover", body); code != http.StatusUnauthorized {
+		t.Fatalf("switchover without credentials: %d, want 401", code)
+	}
+	if code, _ := request(t, http.MethodPost, p.APIURL()+"/switchover", body, "Authorization", "Bearer wrong"); code != http.StatusUnauthorized {
+		t.Fatalf("switchover with a wrong token: %d, want 401", code)
+	}
+	if code, b := request(t, http.MethodPost, p.APIURL()+"/switchover", body, "Authorization", "Bearer "+secrets["RAMD_API_TOKEN"]); code != http.StatusOK {
+		t.Fatalf("switchover with the token: %d %s", code, b)
+	}
+	if now := c.WaitPrimary(60 * time.Second); now != r {
+		t.Fatalf("primary is %s after a switchover to %s", now.Name, r.Name)
+	}
+	c.WaitReplicas(120 * time.Second)
+
+	// PostgreSQL: the superuser with a wrong password, and the replication role without
+	// one, are refused over TCP.
+	for name, dsn := range map[string]string{
+		"wrong superuser password": harness.SuperuserDSN(r.PGPort, "wrong"),
+		"no replication password":  fmt.Sprintf("host=127.0.0.1 port=%d user=replicator dbname=postgres sslmode=disable connect_timeout=2", r.PGPort),
+	} {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		conn, err := pgx.Connect(ctx, dsn)
+		cancel()
+		if err == nil {
+			_ = conn.Close(context.Background())
+		}
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "28P01" {
+			t.Errorf("%s: %v; want SQLSTATE 28P01", name, err)
+		}
+	}
+
+	// What ramd published and answers.
+	var published strings.Builder
+	for _, n := range c.Nodes {
+		checkHBA(t, n)
+		for _, path := range []string{"/patroni", "/cluster", "/config", "/api/v1/cluster", "/history", "/api/v1/jobs"} {
+			published.WriteString(getBody(t, n.APIURL()+path))
+		}
+		published.WriteString(getBody(t, fmt.Sprintf("%s/metrics", n.APIURL())))
+	}
+	published.WriteString(getBody(t, "http://"+addr+"/v1/kv/service/"+c.Scope+"/?recurse"))
+	published.WriteString(getBody(t, "http://"+addr+"/v1/agent/services"))
+	published.WriteString(getBody(t, "http://"+addr+"/v1/agent/checks"))
+	published.WriteString(getBody(t, "http://"+addr+"/v1/catalog/service/"+c.Scope))
+	// The KV values are base64: decode them too.
+	var kvs []struct {
+		Key   string
+		Value []byte
+	}
+	if err := json.Unmarshal([]byte(getBody(t, "http://"+addr+"/v1/kv/service/"+c.Scope+"/?recurse")), &kvs); err != nil || len(kvs) < 4 {
+		t.Fatalf("cluster keys: %d, %v", len(kvs), err)
+	}
+	for _, kv := range kvs {
+		published.Write(kv.Value)
+	}
+
+	// Stop the nodes so their logs are complete, then read every log.
+	for _, n := range c.Nodes {
+		if err := n.Stop(); err != nil {
+			t.Error(err)
+		}
+	}
+	var logs strings.Builder
+	for _, n := range c.Nodes {
+		for _, f := range []string{n.LogPath, n.DataDir + ".log"} {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatalf("%s: %v", n.Name, err)
+			}
+			logs.Write(b)
+		}
+	}
+	if logs.Len() < 10000 || !strings.Contains(logs.String(), "switchover") {
+		t.Fatalf("only %d bytes of logs, or no switchover in them", logs.Len())
+	}
+	for v, s := range secrets {
+		if strings.Contains(logs.String(), s) {
+			t.Errorf("the value of %s appears in the logs", v)
+		}
+		if strings.Contains(published.String(), s) {
+			t.Errorf("the value of %s appears in Consul or in the API's answers", v)
+		}
+	}
+	// The one place the replication password must be: the standby's primary_conninfo, in
+	// ramd.conf, readable by PostgreSQL's account only (this also shows the grep finds a
+	// secret where one is).
+	conf := filepath.Join(p.DataDir, "ramd.conf")
+	b, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), secrets["RAMD_PG_REPLICATION_PASSWORD"]) {
+		t.Errorf("%s's primary_conninfo lacks the replication password", p.Name)
+	}
+	if st, err := os.Stat(conf); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("%s: mode %v (%v), want 0600", conf, st.Mode(), err)
+	}
+	t.Logf("grepped %d bytes of logs and %d bytes of Consul records and API answers for %d secrets", logs.Len(), published.Len(), len(secrets))
+}
+
+// TestCorruptedRecordsIgnored writes garbage into every Consul record ramd reads but the
+// leader key (sync, failover, history, status, initialize, a member record, a stranger's
+// member record, a job, the backup queue and schedules): no ramd crashes, the primary stays
+// primary on its timeline and keeps taking writes, and the members publish valid records
+// again.
+func TestCorruptedRecordsIgnored(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	c := harness.New(t, ramdBin, addr, 2, harness.Options{})
+	c.StartAll()
+	p := c.WaitPrimary(120 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	tl := timeline(t, p)
+	var r *harness.Node
+	for _, n := range c.Nodes {
+		if n != p {
+			r = n
+		}
+	}
+	prefix := "service/" + c.Scope + "/"
+	garbage := []string{`{"`, `[[1,"x"`, "\x00\xff", `{"optime":"high","ttl_ms":-5}`, `[]`, `null`, `{"jobs":"x"}`, `{"fired":{"full":1}}`}
+	keys := []string{"sync", "failover", "history", "status", "initialize", "members/" + r.Name, "members/ghost",
+		"ramd/jobs/junk", "ramd/backup/queue", "ramd/backup/schedules"}
+	for i, k := range keys {
+		for j := range 3 {
+			putKV(t, addr, prefix+k, garbage[(i+j)%len(garbage)])
+		}
+	}
+	// The replica publishes a valid record again (it rewrites it every cycle)...
+	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(getBody(t, "http://"+addr+"/v1/kv/"+prefix+"members/"+r.Name+"?raw")), &m); err != nil {
+			return fmt.Errorf("member record of %s: %w", r.Name, err)
+		}
+		if m["state"] != "running" {
+			return fmt.Errorf("member record of %s: state %v", r.Name, m["state"])
+		}
+		return nil
+	})
+	// ...and after those cycles nothing moved.
+	for _, n := range c.Nodes {
+		if !n.Running() {
+			t.Fatalf("%s exited (code %d)", n.Name, n.ExitCode())
+		}
+	}
+	if now := c.WaitPrimary(30 * time.Second); now != p {
+		t.Fatalf("primary moved from %s to %s", p.Name, now.Name)
+	}
+	if got := timeline(t, p); got != tl {
+		t.Fatalf("timeline %d, was %d", got, tl)
+	}
+	c.WaitReplicas(60 * time.Second)
+}
