@@ -63,6 +63,7 @@ type Node struct {
 	lock           ha.Lock
 	initializeMine bool
 	members        map[string]consul.Member
+	badRecords     map[string]uint64 // undecodable records reported, by key: their index (records.go)
 	slotsGoneSince map[string]time.Time
 	lastPlan       string
 	lastRole       Role

@@ -243,6 +243,18 @@ func TestCorruptedRecordsIgnored(t *testing.T) {
 		}
 		return nil
 	})
+	// Each corrupted record was reported, without its content.
+	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+		if ev := c.LogEvents("does not decode"); len(ev) < 2 {
+			return fmt.Errorf("%d reports of corrupted records", len(ev))
+		}
+		return nil
+	})
+	for _, l := range c.LogEvents("does not decode") {
+		if strings.Contains(l, "optime") || strings.Contains(l, `\x00`) {
+			t.Errorf("a report shows the record: %s", l)
+		}
+	}
 	// ...and after those cycles nothing moved.
 	for _, n := range c.Nodes {
 		if !n.Running() {
