@@ -14,6 +14,10 @@ type ConnParams struct {
 	User     string
 	Password string
 	DBName   string // empty means "postgres" in DSN
+	// SSLMode is libpq's sslmode; empty leaves libpq's default (prefer). LocalConn says
+	// disable: the server is on this host, and a refused TLS attempt costs a second
+	// connection every time.
+	SSLMode string
 }
 
 // DSN returns the libpq keyword/value connection string (every value single-quoted with
@@ -37,6 +41,7 @@ func (p ConnParams) DSN() string {
 	add("user", p.User)
 	add("password", p.Password)
 	add("dbname", db)
+	add("sslmode", p.SSLMode)
 	kv = append(kv, "connect_timeout=2")
 	return strings.Join(kv, " ")
 }

@@ -245,6 +245,7 @@ func (i *Instance) LocalConn() ConnParams {
 		User:     i.cfg.Superuser,
 		Password: i.cfg.SuperuserPassword,
 		DBName:   "postgres",
+		SSLMode:  "disable",
 	}
 }
 
