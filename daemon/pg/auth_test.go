@@ -63,4 +63,31 @@ func TestTCPNeedsPassword(t *testing.T) {
 			t.Errorf("%s: %v; want an authentication failure", name, err)
 		}
 	}
+
+	// Rotation on the primary: the new passwords work, the old ones no longer do, and ramd
+	// itself connects with the new ones.
+	next := pg.Passwords{Superuser: "su-pass-2", Replication: "rëp-pass-2"}
+	if err := inst.RotatePasswords(opCtx(t), next, true); err != nil {
+		t.Fatalf("RotatePasswords: %v", err)
+	}
+	if err := inst.EnsureRoles(opCtx(t)); err != nil {
+		t.Fatalf("EnsureRoles after rotation: %v", err)
+	}
+	if inst.Config().SuperuserPassword != next.Superuser || inst.LocalConn().Password != next.Superuser {
+		t.Errorf("ramd still uses the old superuser password")
+	}
+	newRep := inst.ReplicationConn()
+	newRep.Host = su.Host
+	if err := connect(inst.LocalConn()); err != nil {
+		t.Errorf("superuser with the new password: %v", err)
+	}
+	if err := connect(newRep); err != nil {
+		t.Errorf("replication user with the new (non-ASCII) password: %v", err)
+	}
+	for name, p := range map[string]pg.ConnParams{"old superuser password": su, "old replication password": rep} {
+		var pgErr *pgconn.PgError
+		if err := connect(p); !errors.As(err, &pgErr) || pgErr.Code != "28P01" {
+			t.Errorf("%s: %v; want 28P01", name, err)
+		}
+	}
 }

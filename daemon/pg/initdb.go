@@ -37,7 +37,7 @@ func (i *Instance) Initdb(ctx context.Context) error {
 		"-E", "UTF8",
 		"--locale=C",
 	}
-	pw, err := i.writeTempSecret(i.cfg.SuperuserPassword + "\n")
+	pw, err := i.writeTempSecret(i.passwords().Superuser + "\n")
 	if err != nil {
 		return fmt.Errorf("initdb: %w", err)
 	}

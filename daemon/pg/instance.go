@@ -40,6 +40,9 @@ type Instance struct {
 
 	mu    sync.Mutex // guards child
 	child *child     // the postmaster we started or adopted, nil when none
+
+	pwMu sync.Mutex // guards pw; the passwords change at rotation (RotatePasswords)
+	pw   Passwords
 }
 
 // New validates cfg, applies defaults and resolves what needs no data directory I/O:
@@ -112,6 +115,8 @@ func New(cfg Config, logger *slog.Logger) (*Instance, error) {
 		i.defaultSocketDir = true
 	}
 	cfg.SocketDir = filepath.Clean(cfg.SocketDir)
+	i.pw = Passwords{Superuser: cfg.SuperuserPassword, Replication: cfg.ReplicationPassword}
+	cfg.SuperuserPassword, cfg.ReplicationPassword = "", "" // i.pw holds them
 	i.cfg = cfg
 	return i, nil
 }
@@ -198,7 +203,12 @@ func highestVersionDir() string {
 
 // Config returns the resolved configuration: defaults applied, and BinDir, SocketDir,
 // ConnectAddr and LogFile filled in.
-func (i *Instance) Config() Config { return i.cfg }
+func (i *Instance) Config() Config {
+	c := i.cfg
+	pw := i.passwords()
+	c.SuperuserPassword, c.ReplicationPassword = pw.Superuser, pw.Replication
+	return c
+}
 
 // DataDirState describes the data directory on disk.
 type DataDirState struct {
@@ -243,7 +253,7 @@ func (i *Instance) LocalConn() ConnParams {
 		Host:     localHost(i.cfg.ListenAddr),
 		Port:     i.cfg.Port,
 		User:     i.cfg.Superuser,
-		Password: i.cfg.SuperuserPassword,
+		Password: i.passwords().Superuser,
 		DBName:   "postgres",
 		SSLMode:  "disable",
 	}
@@ -256,7 +266,7 @@ func (i *Instance) ReplicationConn() ConnParams {
 		Host:     i.cfg.ConnectAddr,
 		Port:     i.cfg.Port,
 		User:     i.cfg.ReplicationUser,
-		Password: i.cfg.ReplicationPassword,
+		Password: i.passwords().Replication,
 		DBName:   "postgres",
 	}
 }
