@@ -56,6 +56,10 @@ type Node struct {
 	ops     localOps
 	rolling atomic.Bool // this node coordinates a rolling restart
 
+	// rotation holds the passwords an operator asked to rotate to, until the loop applied
+	// them (passwords.go).
+	rotation atomic.Pointer[pg.Passwords]
+
 	// Loop goroutine only.
 	session string
 	// lead is the memory of the leader between cycles, lock this node's own lock (ha).

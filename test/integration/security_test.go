@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -268,4 +269,123 @@ func TestCorruptedRecordsIgnored(t *testing.T) {
 		t.Fatalf("timeline %d, was %d", got, tl)
 	}
 	c.WaitReplicas(60 * time.Second)
+}
+
+// TestPasswordRotation rotates both database passwords of a running cluster the documented
+// way (docs/SECURITY.md): new password files on every member, SIGHUP to the leader's ramd,
+// then to the replica's. The leader's roles take the new passwords, the old ones are
+// refused, the replica rewrites primary_conninfo and, after its walsender is killed, streams
+// again with the new replication password; ramd on both keeps reaching its own server.
+func TestPasswordRotation(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		// Replace atomically, as an operator's tooling should.
+		if err := os.WriteFile(p+".new", []byte(s+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(p+".new", p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	oldSU, oldRep := "su-"+rand.Text(), "rep-"+rand.Text()
+	env := map[string]string{
+		"RAMD_PG_SUPERUSER_PASSWORD_FILE":   write("su", oldSU),
+		"RAMD_PG_REPLICATION_PASSWORD_FILE": write("rep", oldRep),
+	}
+	c := harness.New(t, ramdBin, addr, 2, harness.Options{Env: env})
+	c.StartAll()
+	p := c.WaitPrimary(120 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	var r *harness.Node
+	for _, n := range c.Nodes {
+		if n != p {
+			r = n
+		}
+	}
+	connects := func(port int, user, password string) error {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, fmt.Sprintf("host=127.0.0.1 port=%d user=%s password='%s' dbname=postgres sslmode=disable connect_timeout=2", port, user, password))
+		if err != nil {
+			return err
+		}
+		return conn.Close(ctx)
+	}
+
+	newSU, newRep := "su2-"+rand.Text(), "rep2-"+rand.Text()
+	write("su", newSU)
+	write("rep", newRep)
+	p.Signal(syscall.SIGHUP)
+	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+		if err := connects(p.PGPort, "postgres", newSU); err != nil {
+			return fmt.Errorf("new superuser password on %s: %w", p.Name, err)
+		}
+		return connects(p.PGPort, "replicator", newRep)
+	})
+	for name, pw := range map[string][2]string{"old superuser password": {"postgres", oldSU}, "old replication password": {"replicator", oldRep}} {
+		var pgErr *pgconn.PgError
+		if err := connects(p.PGPort, pw[0], pw[1]); !errors.As(err, &pgErr) || pgErr.Code != "28P01" {
+			t.Errorf("%s: %v; want 28P01", name, err)
+		}
+	}
+	if !p.Running() || p.Health("/primary") != http.StatusOK {
+		t.Fatalf("%s is no longer a running primary after the rotation", p.Name)
+	}
+
+	r.Signal(syscall.SIGHUP)
+	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+		b, err := os.ReadFile(filepath.Join(r.DataDir, "ramd.conf"))
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(b), newRep) {
+			return errors.New("primary_conninfo still has the old replication password")
+		}
+		return nil
+	})
+	// Force a reconnection: the walsender serving the replica is terminated; the replica
+	// must stream again, authenticated with the new password.
+	var killedAt time.Time
+	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+		killedAt = time.Now()
+		n, err := p.QueryInt(t.Context(), "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_replication")
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return errors.New("no walsender to terminate")
+		}
+		return nil
+	})
+	testenv.Eventually(t, 60*time.Second, 200*time.Millisecond, func() error {
+		n, err := p.QueryInt(t.Context(), "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND backend_start > $1", killedAt.Add(-time.Second))
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			return fmt.Errorf("%d walsenders started after the termination stream", n)
+		}
+		return nil
+	})
+	// The row written now reaches the replica, and ramd on the replica still reads its own
+	// server (the superuser's new password came to it through replication).
+	if err := p.Exec(t.Context(), "CREATE TABLE IF NOT EXISTS rotated (x int); INSERT INTO rotated VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+		n, err := r.QueryInt(t.Context(), "SELECT count(*) FROM rotated")
+		if err != nil || n != 1 {
+			return fmt.Errorf("rows on %s: %d, %v", r.Name, n, err)
+		}
+		return nil
+	})
+	c.WaitReplicas(60 * time.Second)
+	if now, err := c.Primary(); err != nil || now != p {
+		t.Fatalf("primary after the rotation: %v, %v", now, err)
+	}
 }
