@@ -68,6 +68,7 @@ type Node struct {
 	initializeMine bool
 	members        map[string]consul.Member
 	badRecords     map[string]uint64 // undecodable records reported, by key: their index (records.go)
+	knownSystemID  uint64            // the cluster's system identifier last read from initialize
 	slotsGoneSince map[string]time.Time
 	lastPlan       string
 	lastRole       Role

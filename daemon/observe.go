@@ -187,9 +187,7 @@ func (n *Node) observeConsul(ctx context.Context, o *observation) {
 		case p.Key == consul.KeyInitialize:
 			in.Initialized = true
 			o.initIdx = p.ModifyIndex
-			if id, err := consul.Initialize(p.Value).SystemID(); err == nil {
-				in.ClusterSystemID = id
-			}
+			in.ClusterSystemID = n.initializeValue(p)
 		case p.Key == consul.KeyConfig:
 			configSeen, configRaw, o.configIdx = true, p.Value, p.ModifyIndex
 		case p.Key == consul.KeyFailover:

@@ -38,3 +38,30 @@ func TestDecodeRecord(t *testing.T) {
 		t.Errorf("a record's content reached the log:\n%s", logs.String())
 	}
 }
+
+func TestInitializeValue(t *testing.T) {
+	t.Parallel()
+	var logs strings.Builder
+	n := &Node{logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	tests := []struct {
+		name  string
+		value string
+		want  uint64
+	}{
+		{"bootstrap in progress", "", 0},
+		{"garbage before any good value", `{"jobs":"x"}`, 0},
+		{"the identifier", "7345678901234567890", 7345678901234567890},
+		{"garbage keeps the last good one", "\x00\xff", 7345678901234567890},
+		{"zero is no identifier", "0", 7345678901234567890},
+		{"blank is a bootstrap", "  ", 0},
+	}
+	for i, tt := range tests {
+		got := n.initializeValue(consul.Pair{Key: consul.KeyInitialize, Value: []byte(tt.value), ModifyIndex: uint64(i + 1)})
+		if got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
+	}
+	if c := strings.Count(logs.String(), "does not decode"); c != 3 {
+		t.Errorf("%d reports, want 3:\n%s", c, logs.String())
+	}
+}

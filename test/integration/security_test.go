@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -225,6 +226,10 @@ func TestCorruptedRecordsIgnored(t *testing.T) {
 		}
 	}
 	prefix := "service/" + c.Scope + "/"
+	sysID := getBody(t, "http://"+addr+"/v1/kv/"+prefix+"initialize?raw")
+	if _, err := strconv.ParseUint(sysID, 10, 64); err != nil {
+		t.Fatalf("initialize = %q: %v", sysID, err)
+	}
 	garbage := []string{`{"`, `[[1,"x"`, "\x00\xff", `{"optime":"high","ttl_ms":-5}`, `[]`, `null`, `{"jobs":"x"}`, `{"fired":{"full":1}}`}
 	keys := []string{"sync", "failover", "history", "status", "initialize", "members/" + r.Name, "members/ghost",
 		"ramd/jobs/junk", "ramd/backup/queue", "ramd/backup/schedules"}
@@ -241,6 +246,10 @@ func TestCorruptedRecordsIgnored(t *testing.T) {
 		}
 		if m["state"] != "running" {
 			return fmt.Errorf("member record of %s: state %v", r.Name, m["state"])
+		}
+		// ...and the leader writes the cluster's system identifier over the garbage.
+		if v := getBody(t, "http://"+addr+"/v1/kv/"+prefix+"initialize?raw"); v != sysID {
+			return fmt.Errorf("initialize holds %q, want %s", v, sysID)
 		}
 		return nil
 	})
