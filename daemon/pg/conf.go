@@ -50,6 +50,7 @@ var protectedParams = map[string]bool{
 	"primary_conninfo": true, "primary_slot_name": true,
 	"data_directory": true, "config_file": true, "hba_file": true, "ident_file": true,
 	"external_pid_file": true,
+	"ssl": true, "ssl_cert_file": true, "ssl_key_file": true, "ssl_ca_file": true,
 }
 
 // restartOnly lists the parameters of context "postmaster" (a change needs a restart)
@@ -91,7 +92,7 @@ func (i *Instance) managedParams(s Settings) []param {
 	if sock == SocketDirNone {
 		sock = ""
 	}
-	return []param{
+	return append([]param{
 		{"listen_addresses", i.cfg.ListenAddr},
 		{"port", strconv.Itoa(i.cfg.Port)},
 		{"unix_socket_directories", sock},
@@ -109,7 +110,7 @@ func (i *Instance) managedParams(s Settings) []param {
 		{"password_encryption", "scram-sha-256"},
 		{"primary_conninfo", s.PrimaryConnInfo},
 		{"primary_slot_name", s.PrimarySlotName},
-	}
+	}, i.tlsParams()...)
 }
 
 // WriteConfig writes <DataDir>/ramd.conf atomically (temporary file, fsync, rename; owned

@@ -67,6 +67,16 @@ type Config struct {
 	ReplicationPassword string `env:"RAMD_PG_REPLICATION_PASSWORD"`
 	// ReplicationPasswordFile names a file holding ReplicationPassword.
 	ReplicationPasswordFile string `env:"RAMD_PG_REPLICATION_PASSWORD_FILE"`
+	// TLSCertFile and TLSKeyFile are the server's PEM certificate and key; set together they
+	// turn TLS on (see tls.go): ssl = on with TLS 1.2 at least, hostssl lines only, and
+	// members connecting to each other with TLSVerify against TLSCAFile.
+	TLSCertFile string `env:"RAMD_PG_TLS_CERTFILE"`
+	TLSKeyFile  string `env:"RAMD_PG_TLS_KEYFILE"`
+	// TLSCAFile is the PEM bundle the members' certificates chain to (required with TLS).
+	TLSCAFile string `env:"RAMD_PG_TLS_CAFILE"`
+	// TLSVerify is the sslmode of connections between members: verify-full (the certificate
+	// names the member's connect address) or verify-ca.
+	TLSVerify string `env:"RAMD_PG_TLS_VERIFY, default=verify-full"`
 	// HBAAllow lists the CIDRs (comma-separated) allowed to connect, for replication and
 	// for all databases.
 	HBAAllow string `env:"RAMD_PG_HBA_ALLOW, default=127.0.0.1/32"`
@@ -181,6 +191,7 @@ func (c Config) Validate() error {
 		bad("RAMD_PG_HBA_ALLOW", c.HBAAllow, "allows addresses beyond loopback, so RAMD_PG_SUPERUSER_PASSWORD and "+
 			"RAMD_PG_REPLICATION_PASSWORD (or their _FILE variants) are required: no TCP connection is accepted without a password")
 	}
+	errs = append(errs, c.validateTLS()...)
 	switch {
 	case c.LogFile == "":
 		// Only when DataDir is missing, which is reported above.

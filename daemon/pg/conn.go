@@ -18,6 +18,8 @@ type ConnParams struct {
 	// disable: the server is on this host, and a refused TLS attempt costs a second
 	// connection every time.
 	SSLMode string
+	// SSLRootCert is libpq's sslrootcert: the CA file verify-ca and verify-full check against.
+	SSLRootCert string
 }
 
 // DSN returns the libpq keyword/value connection string (every value single-quoted with
@@ -42,6 +44,7 @@ func (p ConnParams) DSN() string {
 	add("password", p.Password)
 	add("dbname", db)
 	add("sslmode", p.SSLMode)
+	add("sslrootcert", p.SSLRootCert)
 	kv = append(kv, "connect_timeout=2")
 	return strings.Join(kv, " ")
 }
@@ -69,6 +72,8 @@ func PrimaryConnInfo(src ConnParams, applicationName string) string {
 	add("user", src.User)
 	add("password", src.Password)
 	add("application_name", applicationName)
+	add("sslmode", src.SSLMode)
+	add("sslrootcert", src.SSLRootCert)
 	kv = append(kv,
 		"connect_timeout=2",
 		"keepalives=1",

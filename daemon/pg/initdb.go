@@ -94,7 +94,8 @@ const identMap = "ramd"
 //
 //   - over the unix socket, the superuser by peer authentication for the OS account that
 //     runs PostgreSQL only (identConf maps it), every other role with scram-sha-256;
-//   - over TCP, scram-sha-256 on every line, never trust: the superuser from loopback and
+//   - over TCP (hostssl lines only when TLS is configured), scram-sha-256 on every line,
+//     never trust: the superuser from loopback and
 //     from every concrete listen address (ramd connects over TCP to LocalConn), then
 //     replication and all databases from each HBAAllow CIDR.
 //
@@ -121,15 +122,16 @@ func (i *Instance) hbaConf() string {
 			}
 		}
 	}
+	host := i.hbaHostType()
 	for _, cidr := range local {
-		line("host", "all", su, cidr, scram)
-		line("host", "replication", su, cidr, scram)
+		line(host, "all", su, cidr, scram)
+		line(host, "replication", su, cidr, scram)
 	}
 	cidrs, _ := parseCIDRs(i.cfg.HBAAllow) // validated in New
 	for _, p := range cidrs {
-		line("host", "replication", rep, p.String(), scram)
-		line("host", "replication", su, p.String(), scram)
-		line("host", "all", "all", p.String(), scram)
+		line(host, "replication", rep, p.String(), scram)
+		line(host, "replication", su, p.String(), scram)
+		line(host, "all", "all", p.String(), scram)
 	}
 	return b.String()
 }

@@ -249,14 +249,15 @@ func (i *Instance) DataDirState() (DataDirState, error) {
 // LocalConn is how ramd reaches its own server: TCP to the loopback (or first) listen
 // address, as the superuser, database postgres.
 func (i *Instance) LocalConn() ConnParams {
-	return ConnParams{
+	p := ConnParams{
 		Host:     localHost(i.cfg.ListenAddr),
 		Port:     i.cfg.Port,
 		User:     i.cfg.Superuser,
 		Password: i.passwords().Superuser,
 		DBName:   "postgres",
-		SSLMode:  "disable",
 	}
+	p.SSLMode, p.SSLRootCert = i.localTLS()
+	return p
 }
 
 // ReplicationConn is how other members stream from this server: ConnectAddr, as the

@@ -356,7 +356,15 @@ func (n *Node) Conn(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return pgx.Connect(ctx, SuperuserDSN(n.PGPort, pw))
+	dsn := SuperuserDSN(n.PGPort, pw)
+	for _, kv := range n.Env() {
+		if ca, ok := strings.CutPrefix(kv, "RAMD_PG_TLS_CAFILE="); ok {
+			// PostgreSQL takes TLS connections only: verify the chain (loopback is not
+			// necessarily in the certificate).
+			dsn = strings.Replace(dsn, "sslmode=disable", "sslmode=verify-ca sslrootcert='"+ca+"'", 1)
+		}
+	}
+	return pgx.Connect(ctx, dsn)
 }
 
 // SuperuserPassword is the password ramd gives the node's superuser: the configured one

@@ -2,13 +2,21 @@ package integration
 
 import (
 	"context"
-	"crypto/rand"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	cryptorand "crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -85,7 +93,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 		"RAMD_LOG_LEVEL":    "debug",
 	}
 	for _, v := range []string{"RAMD_PG_SUPERUSER_PASSWORD", "RAMD_PG_REPLICATION_PASSWORD", "RAMD_API_PASSWORD", "RAMD_API_TOKEN"} {
-		s := "S3cr3t" + rand.Text()
+		s := "S3cr3t" + cryptorand.Text()
 		p := filepath.Join(dir, strings.ToLower(v))
 		if err := os.WriteFile(p, []byte(s+"\n"), 0o600); err != nil {
 			t.Fatal(err)
@@ -301,7 +309,7 @@ func TestPasswordRotation(t *testing.T) {
 		}
 		return p
 	}
-	oldSU, oldRep := "su-"+rand.Text(), "rep-"+rand.Text()
+	oldSU, oldRep := "su-"+cryptorand.Text(), "rep-"+cryptorand.Text()
 	env := map[string]string{
 		"RAMD_PG_SUPERUSER_PASSWORD_FILE":   write("su", oldSU),
 		"RAMD_PG_REPLICATION_PASSWORD_FILE": write("rep", oldRep),
@@ -326,7 +334,7 @@ func TestPasswordRotation(t *testing.T) {
 		return conn.Close(ctx)
 	}
 
-	newSU, newRep := "su2-"+rand.Text(), "rep2-"+rand.Text()
+	newSU, newRep := "su2-"+cryptorand.Text(), "rep2-"+cryptorand.Text()
 	write("su", newSU)
 	write("rep", newRep)
 	p.Signal(syscall.SIGHUP)
@@ -397,4 +405,160 @@ func TestPasswordRotation(t *testing.T) {
 	if now, err := c.Primary(); err != nil || now != p {
 		t.Fatalf("primary after the rotation: %v, %v", now, err)
 	}
+}
+
+// writeTLSFiles makes a CA and a server certificate for 127.0.0.1 and localhost with
+// crypto/x509, and writes ca.pem, server.pem and server.key (0600, owned by the account
+// PostgreSQL runs as) into a directory that account can reach.
+func writeTLSFiles(t *testing.T) (dir string) {
+	t.Helper()
+	base := testenv.DataDir(t, "tls") // a parent PostgreSQL's account can traverse
+	dir = filepath.Dir(base)
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), cryptorand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ramd test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(cryptorand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), cryptorand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(cryptorand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, gid := -1, -1
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid, _ = strconv.Atoi(u.Uid)
+		gid, _ = strconv.Atoi(u.Gid)
+	}
+	for name, blk := range map[string]*pem.Block{
+		"ca.pem":     {Type: "CERTIFICATE", Bytes: caDER},
+		"server.pem": {Type: "CERTIFICATE", Bytes: der},
+		"server.key": {Type: "EC PRIVATE KEY", Bytes: keyDER},
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(blk), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if uid >= 0 {
+			if err := os.Chown(p, uid, gid); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return dir
+}
+
+// TestPostgresTLS runs a cluster with RAMD_PG_TLS_*: replication runs over TLS 1.2 or later
+// with verify-full, a client without TLS is refused even with the right password, one with
+// verify-full against the CA is served over TLS, every member's pg_hba.conf has hostssl
+// lines only, and a switchover (pg_rewind from the new leader over TLS) completes.
+func TestPostgresTLS(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	dir := writeTLSFiles(t)
+	c := harness.New(t, ramdBin, addr, 2, harness.Options{Env: map[string]string{
+		"RAMD_PG_TLS_CERTFILE": filepath.Join(dir, "server.pem"),
+		"RAMD_PG_TLS_KEYFILE":  filepath.Join(dir, "server.key"),
+		"RAMD_PG_TLS_CAFILE":   filepath.Join(dir, "ca.pem"),
+	}})
+	c.StartAll()
+	p := c.WaitPrimary(120 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	var r *harness.Node
+	for _, n := range c.Nodes {
+		if n != p {
+			r = n
+		}
+	}
+	checkTLS := func(primary *harness.Node) {
+		t.Helper()
+		testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+			n, err := primary.QueryInt(t.Context(), `SELECT count(*) FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)
+				WHERE r.state = 'streaming' AND s.ssl AND s.version IN ('TLSv1.2', 'TLSv1.3')`)
+			if err != nil || n != 1 {
+				return fmt.Errorf("replicas streaming over TLS from %s: %d, %v", primary.Name, n, err)
+			}
+			return nil
+		})
+		conninfo, err := primary.QueryString(t.Context(), "SELECT 1::text")
+		if err != nil || conninfo != "1" {
+			t.Fatalf("query over TLS: %q %v", conninfo, err)
+		}
+	}
+	checkTLS(p)
+	for _, n := range c.Nodes {
+		checkHBA(t, n)
+		b, _ := os.ReadFile(filepath.Join(n.DataDir, "pg_hba.conf"))
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) > 0 && f[0] == "host" {
+				t.Errorf("%s: a host line accepts connections without TLS: %q", n.Name, l)
+			}
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(r.DataDir, "ramd.conf"))
+	if err != nil || !strings.Contains(string(b), "sslmode=''verify-full''") {
+		t.Errorf("%s's primary_conninfo does not ask for verify-full: %v\n%s", r.Name, err, b)
+	}
+
+	pw, err := p.SuperuserPassword()
+	if err != nil {
+		t.Fatal(err)
+	}
+	connect := func(dsn string) (bool, error) {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			return false, err
+		}
+		defer conn.Close(ctx)
+		var ssl bool
+		err = conn.QueryRow(ctx, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").Scan(&ssl)
+		return ssl, err
+	}
+	plain := harness.SuperuserDSN(p.PGPort, pw)
+	var pgErr *pgconn.PgError
+	if _, err := connect(plain); !errors.As(err, &pgErr) || pgErr.Code != "28000" {
+		t.Errorf("a client without TLS: %v; want SQLSTATE 28000 (no pg_hba.conf entry)", err)
+	}
+	full := strings.Replace(plain, "sslmode=disable", "sslmode=verify-full sslrootcert='"+filepath.Join(dir, "ca.pem")+"'", 1)
+	if ssl, err := connect(full); err != nil || !ssl {
+		t.Errorf("a client with verify-full: ssl %v, %v", ssl, err)
+	}
+
+	code, body := request(t, http.MethodPost, p.APIURL()+"/switchover", fmt.Sprintf(`{"leader":%q,"candidate":%q}`, p.Name, r.Name))
+	if code != http.StatusOK {
+		t.Fatalf("switchover: %d %s", code, body)
+	}
+	if now := c.WaitPrimary(60 * time.Second); now != r {
+		t.Fatalf("primary is %s after a switchover to %s", now.Name, r.Name)
+	}
+	c.WaitReplicas(120 * time.Second)
+	checkTLS(r)
 }
