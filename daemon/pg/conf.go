@@ -50,7 +50,7 @@ var protectedParams = map[string]bool{
 	"primary_conninfo": true, "primary_slot_name": true,
 	"data_directory": true, "config_file": true, "hba_file": true, "ident_file": true,
 	"external_pid_file": true,
-	"ssl": true, "ssl_cert_file": true, "ssl_key_file": true, "ssl_ca_file": true,
+	"ssl":               true, "ssl_cert_file": true, "ssl_key_file": true, "ssl_ca_file": true,
 }
 
 // restartOnly lists the parameters of context "postmaster" (a change needs a restart)

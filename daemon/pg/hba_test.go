@@ -35,6 +35,13 @@ func TestHBAConfNoTrust(t *testing.T) {
 				"host replication admin fd00::/64 scram-sha-256",
 				"host all all fd00::/64 scram-sha-256",
 			}},
+		{name: "TLS: hostssl only", cfg: Config{HBAAllow: "10.0.0.0/8", TLSCertFile: "/c", TLSKeyFile: "/k", TLSCAFile: "/ca"},
+			want: []string{
+				"local all postgres peer map=ramd",
+				"hostssl all postgres 127.0.0.1/32 scram-sha-256",
+				"hostssl replication replicator 10.0.0.0/8 scram-sha-256",
+				"hostssl all all 10.0.0.0/8 scram-sha-256",
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,13 +59,13 @@ func TestHBAConfNoTrust(t *testing.T) {
 					if strings.Contains(l, "peer") {
 						method = f[len(f)-2]
 					}
-				} else if f[0] != "host" {
-					t.Errorf("line %q: type %s, want local or host (hostssl only with TLS)", l, f[0])
+				} else if want := map[bool]string{true: "hostssl", false: "host"}[tt.cfg.TLSCertFile != ""]; f[0] != want {
+					t.Errorf("line %q: type %s, want local or %s", l, f[0], want)
 				}
 				switch {
 				case method == "trust" || method == "password" || method == "md5":
 					t.Errorf("line %q: method %s", l, method)
-				case f[0] == "host" && method != "scram-sha-256":
+				case f[0] != "local" && method != "scram-sha-256":
 					t.Errorf("TCP line %q: method %s, want scram-sha-256", l, method)
 				case method == "peer" && f[2] != i.cfg.Superuser:
 					t.Errorf("peer line %q is for %s, want only the superuser", l, f[2])

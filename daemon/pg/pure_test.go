@@ -161,6 +161,17 @@ func TestConfigValidate(t *testing.T) {
 		{name: "all of 127/8 is loopback", mod: func(c *pg.Config) { c.HBAAllow = "127.0.0.0/8,::1/128" }},
 		{name: "a prefix wider than loopback is not", mod: func(c *pg.Config) { c.HBAAllow = "127.0.0.0/7"; c.ReplicationPassword = "r" },
 			wantErr: []string{`RAMD_PG_HBA_ALLOW="127.0.0.0/7": allows addresses beyond loopback`}},
+		{name: "tls cert without key", mod: func(c *pg.Config) { c.TLSCertFile = "/etc/ramd/pg.pem" },
+			wantErr: []string{`RAMD_PG_TLS_CERTFILE="/etc/ramd/pg.pem": must be set together with RAMD_PG_TLS_KEYFILE`}},
+		{name: "tls without ca", mod: func(c *pg.Config) { c.TLSCertFile, c.TLSKeyFile = "/etc/ramd/pg.pem", "/etc/ramd/pg.key" },
+			wantErr: []string{`RAMD_PG_TLS_CAFILE="": is required with TLS`}},
+		{name: "tls files that do not load", mod: func(c *pg.Config) {
+			c.TLSCertFile, c.TLSKeyFile, c.TLSCAFile = "/nonexistent/pg.pem", "/nonexistent/pg.key", "/nonexistent/ca.pem"
+		}, wantErr: []string{`RAMD_PG_TLS_CERTFILE="/nonexistent/pg.pem": does not load`, `RAMD_PG_TLS_CAFILE="/nonexistent/ca.pem"`}},
+		{name: "tls ca alone", mod: func(c *pg.Config) { c.TLSCAFile = "/etc/ramd/ca.pem" },
+			wantErr: []string{`RAMD_PG_TLS_CAFILE="/etc/ramd/ca.pem": needs RAMD_PG_TLS_CERTFILE`}},
+		{name: "bad tls verify", mod: func(c *pg.Config) { c.TLSVerify = "require" },
+			wantErr: []string{`RAMD_PG_TLS_VERIFY="require": must be verify-full or verify-ca`}},
 		{name: "several problems at once", mod: func(c *pg.Config) { c.Port = 0x10000; c.HBAAllow = "x" },
 			wantErr: []string{"RAMD_PG_PORT", "RAMD_PG_HBA_ALLOW"}},
 	}
