@@ -50,7 +50,6 @@ var protectedParams = map[string]bool{
 	"primary_conninfo": true, "primary_slot_name": true,
 	"data_directory": true, "config_file": true, "hba_file": true, "ident_file": true,
 	"external_pid_file": true,
-	"ssl":               true, "ssl_cert_file": true, "ssl_key_file": true, "ssl_ca_file": true,
 }
 
 // restartOnly lists the parameters of context "postmaster" (a change needs a restart)
@@ -154,7 +153,10 @@ func (i *Instance) WriteConfig(s Settings) (restartNeeded bool, err error) {
 			return false, fmt.Errorf("write config: %w: %q", ErrInvalidParameter, name)
 		}
 		key := strings.ToLower(name)
-		if protectedParams[key] || key == "wal_level" && !strings.EqualFold(value, "logical") {
+		// With RAMD_PG_TLS_* set, ramd owns ssl and its files (tls.go); without, an operator may
+		// configure TLS through the parameters as before.
+		tlsOwned := i.cfg.TLSEnabled() && (key == "ssl" || strings.HasPrefix(key, "ssl_"))
+		if protectedParams[key] || tlsOwned || key == "wal_level" && !strings.EqualFold(value, "logical") {
 			i.logger.Warn("ignoring parameter managed by ramd", "param", key)
 			continue
 		}
