@@ -146,12 +146,22 @@ func (i *Instance) identConf() string {
 // writeHBA writes pg_hba.conf and pg_ident.conf (owned by the OS user, mode 0600). It runs
 // at initdb and with every WriteConfig, so a cloned or upgraded data directory gets this
 // member's rules; PostgreSQL reads them at start and reload.
+//
+// A file that already holds the rules is left alone: WriteConfig runs often, and each
+// atomic write costs an fsync, which a busy disk (a backup running) can stretch past the
+// loop's budget.
 func (i *Instance) writeHBA() error {
-	if err := i.writeFileAtomic(filepath.Join(i.cfg.DataDir, "pg_ident.conf"), []byte(i.identConf()), 0o600); err != nil {
-		return fmt.Errorf("write pg_ident.conf: %w", err)
-	}
-	if err := i.writeFileAtomic(filepath.Join(i.cfg.DataDir, "pg_hba.conf"), []byte(i.hbaConf()), 0o600); err != nil {
-		return fmt.Errorf("write pg_hba.conf: %w", err)
+	for _, f := range []struct{ name, content string }{
+		{"pg_ident.conf", i.identConf()},
+		{"pg_hba.conf", i.hbaConf()},
+	} {
+		path := filepath.Join(i.cfg.DataDir, f.name)
+		if old, err := os.ReadFile(path); err == nil && string(old) == f.content {
+			continue
+		}
+		if err := i.writeFileAtomic(path, []byte(f.content), 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", f.name, err)
+		}
 	}
 	return nil
 }
