@@ -12,7 +12,7 @@ USE_CONSUL = export RAMD_CONSUL_BIN="$${RAMD_CONSUL_BIN:-$$($(CONSUL_SH))}"
 SHELL       := bash
 .SHELLFLAGS := -euo pipefail -c
 .ONESHELL:
-.PHONY: build consul nomad deps test test-nomad bench chaos lint demo clean
+.PHONY: build consul nomad deps test fuzz test-nomad bench chaos lint demo clean
 
 # The version the binaries report (ramd --version, ramctrl version, /patroni, member
 # records): scripts/version.sh, from git describe; override with make build VERSION=1.2.3.
@@ -71,6 +71,14 @@ test: deps
 	$(GO) test -race -count=1 -timeout 25m ./...
 	# nomad/ is a module of its own (Nomad's parser and its replaces stay out of ramd's build).
 	cd nomad && $(GO) test -race -count=1 -timeout 10m ./...
+	# Every fuzz target past its seed corpus, briefly (make chaos: longer).
+	FUZZTIME=5s GO=$(GO) scripts/fuzz.sh
+
+# Every Go fuzz target (API request bodies, Consul records, the HA decision, ...) for
+# FUZZTIME each.
+FUZZTIME ?= 30s
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
 
 # The job specs under a real Nomad v1.6.2 agent beside a Consul agent: three members with
 # raw_exec on loopback, failover on `nomad alloc stop`, a rolling update. A few minutes.
@@ -86,6 +94,7 @@ bench: deps
 chaos: deps
 	$(USE_CONSUL)
 	$(GO) test -tags chaos -run Chaos -timeout 90m ./test/...
+	FUZZTIME=2m GO=$(GO) scripts/fuzz.sh
 
 lint:
 	# golangci-lint (pinned, built once into the cache) with .golangci.yml: vet, staticcheck,

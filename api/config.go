@@ -34,6 +34,10 @@ type Config struct {
 	Username string `env:"RAMD_API_USERNAME"`
 	Password string `env:"RAMD_API_PASSWORD"`
 	Token    string `env:"RAMD_API_TOKEN"`
+	// PasswordFile and TokenFile name files holding Password and Token (ReadSecretFiles).
+	PasswordFile string `env:"RAMD_API_PASSWORD_FILE"`
+	TokenFile    string `env:"RAMD_API_TOKEN_FILE"`
+
 	// AuthReads makes the read-only endpoints other than the health checks require the
 	// credentials too. It needs Username and Password or Token.
 	AuthReads bool `env:"RAMD_API_AUTH_READS, default=false"`

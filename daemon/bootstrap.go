@@ -127,6 +127,7 @@ func (n *Node) memberConn(name string, replication bool) (pg.ConnParams, error) 
 		base = n.pg.ReplicationConn()
 	}
 	base.Host, base.Port = u.Hostname(), port
+	base = n.pg.ForMember(base)
 	return base, nil
 }
 

@@ -47,6 +47,8 @@ func (n *Node) cycle(ctx context.Context) time.Duration {
 	n.applyParameters(ctx, &o)
 	n.publish(ctx, &o, p)
 	n.runLocalOps(ctx, &o)
+	n.rotatePasswords(ctx, &o)
+	n.repairInitialize(ctx, &o)
 	tc.end(err, o.in.ConsulOK)
 	return n.nextWake(&o)
 }

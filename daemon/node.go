@@ -59,6 +59,10 @@ type Node struct {
 	ops     localOps
 	rolling atomic.Bool // this node coordinates a rolling restart
 
+	// rotation holds the passwords an operator asked to rotate to, until the loop applied
+	// them (passwords.go).
+	rotation atomic.Pointer[pg.Passwords]
+
 	// Loop goroutine only.
 	session string
 	// lead is the memory of the leader between cycles, lock this node's own lock (ha).
@@ -66,6 +70,8 @@ type Node struct {
 	lock           ha.Lock
 	initializeMine bool
 	members        map[string]consul.Member
+	badRecords     map[string]uint64 // undecodable records reported, by key: their index (records.go)
+	knownSystemID  uint64            // the cluster's system identifier last read from initialize
 	slotsGoneSince map[string]time.Time
 	lastPlan       string
 	lastRole       Role

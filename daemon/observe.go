@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net"
 	"strconv"
@@ -197,28 +196,26 @@ func (n *Node) observeConsul(ctx context.Context, o *observation) {
 		case p.Key == consul.KeyInitialize:
 			in.Initialized = true
 			o.initIdx = p.ModifyIndex
-			if id, err := consul.Initialize(p.Value).SystemID(); err == nil {
-				in.ClusterSystemID = id
-			}
+			in.ClusterSystemID = n.initializeValue(p)
 		case p.Key == consul.KeyConfig:
 			configSeen, configRaw, o.configIdx = true, p.Value, p.ModifyIndex
 		case p.Key == consul.KeyFailover:
 			var f consul.Failover
-			if json.Unmarshal(p.Value, &f) == nil {
+			if decodeRecord(n, p, &f) {
 				o.failover, o.failIdx = &f, p.ModifyIndex
 			}
 		case p.Key == consul.KeySync:
 			var sk consul.Sync
-			if json.Unmarshal(p.Value, &sk) == nil {
+			if decodeRecord(n, p, &sk) {
 				o.sync.key, o.sync.keyIdx = &sk, p.ModifyIndex
 			}
 		case p.Key == consul.KeyHistory:
-			_ = json.Unmarshal(p.Value, &o.history)
+			decodeRecord(n, p, &o.history)
 			o.histIdx = p.ModifyIndex
 		case p.Key == consul.KeyStatus:
 			statusIdx = p.ModifyIndex
 			var s consul.Status
-			if json.Unmarshal(p.Value, &s) == nil {
+			if decodeRecord(n, p, &s) {
 				in.LeaderOptime = s.Optime
 				announced = time.Duration(s.TTLms) * time.Millisecond
 				if s.ArchivedWAL != "" {
@@ -226,14 +223,14 @@ func (n *Node) observeConsul(ctx context.Context, o *observation) {
 				}
 			}
 		case p.Key == consul.KeyBackupQueue:
-			_ = json.Unmarshal(p.Value, &o.backupQueue)
+			decodeRecord(n, p, &o.backupQueue)
 		case p.Key == consul.KeyBackupSchedules:
-			if json.Unmarshal(p.Value, &o.backupSchedules) == nil {
+			if decodeRecord(n, p, &o.backupSchedules) {
 				o.backupSchedulesIdx = p.ModifyIndex
 			}
 		case strings.HasPrefix(p.Key, consul.KeyMembers):
 			var m consul.Member
-			if json.Unmarshal(p.Value, &m) == nil {
+			if decodeRecord(n, p, &m) {
 				name := strings.TrimPrefix(p.Key, consul.KeyMembers)
 				o.members[name] = m
 				n.members[name] = m

@@ -269,6 +269,14 @@ for ((i = 0; ; i++)); do
 done
 say "Consul is up (pid $consul_pid)"
 
+# The database passwords, given to ramd as files (RAMD_*_PASSWORD_FILE), and a pgpass file for
+# psql: no TCP connection to PostgreSQL is accepted without a password (docs/SECURITY.md).
+(umask 077
+ head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$demo_dir/superuser.password"
+ head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$demo_dir/replication.password"
+ echo "127.0.0.1:*:*:postgres:$(cat "$demo_dir/superuser.password")" >"$demo_dir/pgpass")
+export PGPASSFILE="$demo_dir/pgpass"
+
 t_nodes=$(now_ms)
 api_urls=()
 for i in "${!nodes[@]}"; do
@@ -277,6 +285,8 @@ for i in "${!nodes[@]}"; do
   RAMD_SCOPE=$scope RAMD_NAME=$n RAMD_DATA_DIR="$demo_dir/$n/data" \
     RAMD_PG_PORT=$((pg_base + i)) RAMD_API_LISTEN="127.0.0.1:$((api_base + i))" \
     CONSUL_HTTP_ADDR="127.0.0.1:$consul_http" \
+    RAMD_PG_SUPERUSER_PASSWORD_FILE="$demo_dir/superuser.password" \
+    RAMD_PG_REPLICATION_PASSWORD_FILE="$demo_dir/replication.password" \
     setsid "$ramd" </dev/null >"$demo_dir/$n.log" 2>&1 &
   ramd_pids+=("$!")
   disown "$!"
@@ -349,8 +359,8 @@ cat <<EOF
 The primary is $p_name: PostgreSQL at 127.0.0.1:$p_port (ramd pid $p_pid).
 It accepted connections $(secs $((t_primary - t_nodes)))s after the ramd nodes started ($(secs $((t_primary - t_start)))s after the demo started)${connected:+, checked with psql}.
 
-Connect to the primary:
-  psql "$conninfo"
+Connect to the primary (the password is in $demo_dir/pgpass):
+  PGPASSFILE=$demo_dir/pgpass psql "$conninfo"
 Consul DNS names the primary primary.$scope.service.consul (and replicas replica.$scope.service.consul):
 EOF
 if command -v dig >/dev/null; then

@@ -48,6 +48,11 @@ func loadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 		}
 		c.Node.APIURL = scheme + c.API.Listen
 	}
+	// Secrets from files (RAMD_*_PASSWORD_FILE, RAMD_API_TOKEN_FILE), read once here;
+	// CONSUL_HTTP_TOKEN_FILE is read by the Consul client.
+	if err := errors.Join(c.PG.ReadSecretFiles(), c.API.ReadSecretFiles()); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 

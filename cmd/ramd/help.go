@@ -35,9 +35,9 @@ var descriptions = map[string]string{
 	"RAMD_PG_SOCKET_DIR":             "unix socket directory, or none (default: <temp dir>/ramd-<hash of the data directory>, never the data directory; none when that path is too long for a socket)",
 	"RAMD_PG_OS_USER":                "OS account that runs PostgreSQL when ramd runs as root",
 	"RAMD_PG_SUPERUSER":              "database superuser ramd connects as",
-	"RAMD_PG_SUPERUSER_PASSWORD":     "its password (unset: trust on the allowed addresses)",
+	"RAMD_PG_SUPERUSER_PASSWORD":     "its password; required with RAMD_PG_REPLICATION_PASSWORD when RAMD_PG_HBA_ALLOW names more than loopback (unset on loopback: generated, docs/SECURITY.md)",
 	"RAMD_PG_REPLICATION_USER":       "role replicas stream as",
-	"RAMD_PG_REPLICATION_PASSWORD":   "its password",
+	"RAMD_PG_REPLICATION_PASSWORD":   "its password (see RAMD_PG_SUPERUSER_PASSWORD)",
 	"RAMD_PG_HBA_ALLOW":              "comma-separated CIDRs allowed to connect (pg_hba.conf)",
 	"RAMD_PG_LOG_FILE":               "PostgreSQL server log (default: <data dir>.log)",
 	"CONSUL_HTTP_ADDR":               "local Consul agent address",
@@ -67,6 +67,16 @@ var descriptions = map[string]string{
 	"RAMD_SERVICE_DEREGISTER_AFTER":  "Consul removes a registration critical this long",
 	"RAMD_LOG_FORMAT":                "log format: text or json",
 	"RAMD_LOG_LEVEL":                 "log level: debug, info, warn, error",
+
+	// Secrets from files, TLS for PostgreSQL (docs/SECURITY.md).
+	"RAMD_PG_SUPERUSER_PASSWORD_FILE":   "file holding RAMD_PG_SUPERUSER_PASSWORD (read at start and on SIGHUP, which rotates it)",
+	"RAMD_PG_REPLICATION_PASSWORD_FILE": "file holding RAMD_PG_REPLICATION_PASSWORD (read at start and on SIGHUP, which rotates it)",
+	"RAMD_API_PASSWORD_FILE":            "file holding RAMD_API_PASSWORD (read at start)",
+	"RAMD_API_TOKEN_FILE":               "file holding RAMD_API_TOKEN (read at start)",
+	"RAMD_PG_TLS_CERTFILE":              "PEM server certificate of PostgreSQL; with RAMD_PG_TLS_KEYFILE turns on TLS: ssl = on (TLS 1.2 or later), hostssl lines only, members verify each other (reloaded by POST /reload)",
+	"RAMD_PG_TLS_KEYFILE":               "PEM private key of RAMD_PG_TLS_CERTFILE (readable by the PostgreSQL account only)",
+	"RAMD_PG_TLS_CAFILE":                "PEM CA bundle the members' certificates chain to (required with TLS)",
+	"RAMD_PG_TLS_VERIFY":                "sslmode of connections between members: verify-full (the certificate names the connect address) or verify-ca",
 
 	// Routing (docs/ROUTING.md).
 	"RAMD_REPLICA_MAX_LAG":             "replay lag in bytes above which a replica leaves replica.<service>; it returns under half of it (0: no limit)",

@@ -157,7 +157,9 @@ func serve(ctx context.Context, cfg Config, tracing *observability.Tracing, logg
 	go func() { served <- api.Serve(srv, ln) }()
 	logger.Info("api listening", "addr", ln.Addr().String(), "api_url", cfg.Node.APIURL, "tls", serverTLS != nil, "traces", tracing.Exporter())
 
+	stopHUP := handleSIGHUP(ctx, cfg.PG, node, logger)
 	runErr := node.Run(ctx)
+	stopHUP()
 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

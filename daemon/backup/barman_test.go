@@ -148,7 +148,8 @@ func bmMember(inst *pg.Instance, state string) backup.Member {
 	return backup.Member{
 		Scope: "ramdtest", Name: filepath.Base(c.DataDir), DataDir: c.DataDir, BinDir: c.BinDir, Major: 15,
 		Host: "127.0.0.1", Port: c.Port, SocketDir: c.SocketDir,
-		Superuser: c.Superuser, ReplicationUser: c.ReplicationUser, StateDir: state,
+		Superuser: c.Superuser, SuperuserPassword: c.SuperuserPassword,
+		ReplicationUser: c.ReplicationUser, ReplicationPassword: c.ReplicationPassword, StateDir: state,
 	}
 }
 

@@ -91,7 +91,7 @@ func (i *Instance) managedParams(s Settings) []param {
 	if sock == SocketDirNone {
 		sock = ""
 	}
-	return []param{
+	return append([]param{
 		{"listen_addresses", i.cfg.ListenAddr},
 		{"port", strconv.Itoa(i.cfg.Port)},
 		{"unix_socket_directories", sock},
@@ -109,7 +109,7 @@ func (i *Instance) managedParams(s Settings) []param {
 		{"password_encryption", "scram-sha-256"},
 		{"primary_conninfo", s.PrimaryConnInfo},
 		{"primary_slot_name", s.PrimarySlotName},
-	}
+	}, i.tlsParams()...)
 }
 
 // WriteConfig writes <DataDir>/ramd.conf atomically (temporary file, fsync, rename; owned
@@ -153,7 +153,10 @@ func (i *Instance) WriteConfig(s Settings) (restartNeeded bool, err error) {
 			return false, fmt.Errorf("write config: %w: %q", ErrInvalidParameter, name)
 		}
 		key := strings.ToLower(name)
-		if protectedParams[key] || key == "wal_level" && !strings.EqualFold(value, "logical") {
+		// With RAMD_PG_TLS_* set, ramd owns ssl and its files (tls.go); without, an operator may
+		// configure TLS through the parameters as before.
+		tlsOwned := i.cfg.TLSEnabled() && (key == "ssl" || strings.HasPrefix(key, "ssl_"))
+		if protectedParams[key] || tlsOwned || key == "wal_level" && !strings.EqualFold(value, "logical") {
 			i.logger.Warn("ignoring parameter managed by ramd", "param", key)
 			continue
 		}
@@ -186,6 +189,9 @@ func (i *Instance) WriteConfig(s Settings) (restartNeeded bool, err error) {
 		return false, fmt.Errorf("write config: %w", err)
 	}
 	if err := i.ensureInclude(); err != nil {
+		return false, fmt.Errorf("write config: %w", err)
+	}
+	if err := i.writeHBA(); err != nil {
 		return false, fmt.Errorf("write config: %w", err)
 	}
 	changed, err := i.setStandbySignal(s.Standby)

@@ -55,14 +55,28 @@ type Config struct {
 	OSUser string `env:"RAMD_PG_OS_USER, default=postgres"`
 	// Superuser is the bootstrap superuser created by initdb; ramd connects as it.
 	Superuser string `env:"RAMD_PG_SUPERUSER, default=postgres"`
-	// SuperuserPassword, when set, is given to initdb and switches pg_hba.conf to
-	// scram-sha-256 for the superuser.
+	// SuperuserPassword is given to initdb; every TCP connection authenticates with
+	// scram-sha-256. Required (with ReplicationPassword) when HBAAllow names anything beyond
+	// loopback; a loopback-only cluster without one uses LoopbackPasswords.
 	SuperuserPassword string `env:"RAMD_PG_SUPERUSER_PASSWORD"`
+	// SuperuserPasswordFile names a file holding SuperuserPassword (see ReadSecretFiles).
+	SuperuserPasswordFile string `env:"RAMD_PG_SUPERUSER_PASSWORD_FILE"`
 	// ReplicationUser is the role standbys stream as (created by EnsureRoles).
 	ReplicationUser string `env:"RAMD_PG_REPLICATION_USER, default=replicator"`
-	// ReplicationPassword, when set, is the replication role's password and switches
-	// pg_hba.conf to scram-sha-256 for it.
+	// ReplicationPassword is the replication role's password (see SuperuserPassword).
 	ReplicationPassword string `env:"RAMD_PG_REPLICATION_PASSWORD"`
+	// ReplicationPasswordFile names a file holding ReplicationPassword.
+	ReplicationPasswordFile string `env:"RAMD_PG_REPLICATION_PASSWORD_FILE"`
+	// TLSCertFile and TLSKeyFile are the server's PEM certificate and key; set together they
+	// turn TLS on (see tls.go): ssl = on with TLS 1.2 at least, hostssl lines only, and
+	// members connecting to each other with TLSVerify against TLSCAFile.
+	TLSCertFile string `env:"RAMD_PG_TLS_CERTFILE"`
+	TLSKeyFile  string `env:"RAMD_PG_TLS_KEYFILE"`
+	// TLSCAFile is the PEM bundle the members' certificates chain to (required with TLS).
+	TLSCAFile string `env:"RAMD_PG_TLS_CAFILE"`
+	// TLSVerify is the sslmode of connections between members: verify-full (the certificate
+	// names the member's connect address) or verify-ca.
+	TLSVerify string `env:"RAMD_PG_TLS_VERIFY, default=verify-full"`
 	// HBAAllow lists the CIDRs (comma-separated) allowed to connect, for replication and
 	// for all databases.
 	HBAAllow string `env:"RAMD_PG_HBA_ALLOW, default=127.0.0.1/32"`
@@ -175,9 +189,13 @@ func (c Config) Validate() error {
 	if strings.ContainsAny(c.ReplicationPassword, "\n\r\x00") {
 		bad("RAMD_PG_REPLICATION_PASSWORD", "REDACTED", "must not contain line breaks or NUL")
 	}
-	if _, err := parseCIDRs(c.HBAAllow); err != nil {
+	if cidrs, err := parseCIDRs(c.HBAAllow); err != nil {
 		bad("RAMD_PG_HBA_ALLOW", c.HBAAllow, "must be a comma-separated list of CIDRs: "+err.Error())
+	} else if !loopbackOnly(cidrs) && (c.SuperuserPassword == "" || c.ReplicationPassword == "") {
+		bad("RAMD_PG_HBA_ALLOW", c.HBAAllow, "allows addresses beyond loopback, so RAMD_PG_SUPERUSER_PASSWORD and "+
+			"RAMD_PG_REPLICATION_PASSWORD (or their _FILE variants) are required: no TCP connection is accepted without a password")
 	}
+	errs = append(errs, c.validateTLS()...)
 	switch {
 	case !logFileSet:
 		// <data dir>.log: judged with the data directory above.

@@ -14,6 +14,12 @@ type ConnParams struct {
 	User     string
 	Password string
 	DBName   string // empty means "postgres" in DSN
+	// SSLMode is libpq's sslmode; empty leaves libpq's default (prefer). LocalConn says
+	// disable: the server is on this host, and a refused TLS attempt costs a second
+	// connection every time.
+	SSLMode string
+	// SSLRootCert is libpq's sslrootcert: the CA file verify-ca and verify-full check against.
+	SSLRootCert string
 }
 
 // DSN returns the libpq keyword/value connection string (every value single-quoted with
@@ -37,6 +43,8 @@ func (p ConnParams) DSN() string {
 	add("user", p.User)
 	add("password", p.Password)
 	add("dbname", db)
+	add("sslmode", p.SSLMode)
+	add("sslrootcert", p.SSLRootCert)
 	kv = append(kv, "connect_timeout=2")
 	return strings.Join(kv, " ")
 }
@@ -64,6 +72,8 @@ func PrimaryConnInfo(src ConnParams, applicationName string) string {
 	add("user", src.User)
 	add("password", src.Password)
 	add("application_name", applicationName)
+	add("sslmode", src.SSLMode)
+	add("sslrootcert", src.SSLRootCert)
 	kv = append(kv,
 		"connect_timeout=2",
 		"keepalives=1",

@@ -37,18 +37,15 @@ func (i *Instance) Initdb(ctx context.Context) error {
 		"-E", "UTF8",
 		"--locale=C",
 	}
-	if i.cfg.SuperuserPassword != "" {
-		pw, err := i.writeTempSecret(i.cfg.SuperuserPassword + "\n")
-		if err != nil {
-			return fmt.Errorf("initdb: %w", err)
-		}
-		defer os.Remove(pw)
-		// scram-sha-256 for host lines makes initdb store the password as a SCRAM verifier
-		// also on PostgreSQL 13, whose password_encryption default is still md5.
-		args = append(args, "--pwfile="+pw, "--auth-local=trust", "--auth-host=scram-sha-256")
-	} else {
-		args = append(args, "--auth=trust")
+	pw, err := i.writeTempSecret(i.passwords().Superuser + "\n")
+	if err != nil {
+		return fmt.Errorf("initdb: %w", err)
 	}
+	defer os.Remove(pw)
+	// scram-sha-256 for host lines makes initdb store the password as a SCRAM verifier also
+	// on PostgreSQL 13, whose password_encryption default is still md5. pg_hba.conf is
+	// replaced right after (writeHBA).
+	args = append(args, "--pwfile="+pw, "--auth-local=peer", "--auth-host=scram-sha-256")
 	i.logger.InfoContext(ctx, "initializing data directory", "data_dir", i.cfg.DataDir)
 	if _, err := i.run(ctx, "initdb", args); err != nil {
 		if rmErr := i.clearDataDir(created); rmErr != nil {
@@ -56,8 +53,8 @@ func (i *Instance) Initdb(ctx context.Context) error {
 		}
 		return fmt.Errorf("initdb: %w", err)
 	}
-	if err := i.writeFileAtomic(filepath.Join(i.cfg.DataDir, "pg_hba.conf"), []byte(i.hbaConf()), 0o600); err != nil {
-		return fmt.Errorf("initdb: write pg_hba.conf: %w", err)
+	if err := i.writeHBA(); err != nil {
+		return fmt.Errorf("initdb: %w", err)
 	}
 	if err := i.ensureInclude(); err != nil {
 		return fmt.Errorf("initdb: %w", err)
@@ -90,33 +87,32 @@ func (i *Instance) writeTempSecret(s string) (string, error) {
 	return name, nil
 }
 
+// identMap is the pg_ident.conf map of the peer lines in pg_hba.conf.
+const identMap = "ramd"
+
 // hbaConf renders pg_hba.conf. Rules, first match wins:
 //
-//   - the superuser over the unix socket, over loopback TCP and from every concrete
-//     listen address (ramd connects over TCP to LocalConn);
-//   - replication connections and connections to all databases from each HBAAllow CIDR.
+//   - over the unix socket, the superuser by peer authentication for the OS account that
+//     runs PostgreSQL only (identConf maps it), every other role with scram-sha-256;
+//   - over TCP (hostssl lines only when TLS is configured), scram-sha-256 on every line,
+//     never trust: the superuser from loopback and
+//     from every concrete listen address (ramd connects over TCP to LocalConn), then
+//     replication and all databases from each HBAAllow CIDR.
 //
-// The method for a user is scram-sha-256 when that user has a password configured, else
-// trust (the no-password setup is meant for tests and closed networks). The catch-all
-// "all users" lines use scram-sha-256 as soon as any password is configured.
+// A password is always configured or generated (see New), so no TCP line needs trust.
 func (i *Instance) hbaConf() string {
-	method := func(password string) string {
-		if password != "" {
-			return "scram-sha-256"
-		}
-		return "trust"
-	}
-	su, suM := i.cfg.Superuser, method(i.cfg.SuperuserPassword)
-	rep, repM := i.cfg.ReplicationUser, method(i.cfg.ReplicationPassword)
-	allM := method(i.cfg.SuperuserPassword + i.cfg.ReplicationPassword)
-
+	const scram = "scram-sha-256"
+	su, rep := i.cfg.Superuser, i.cfg.ReplicationUser
 	var b strings.Builder
-	b.WriteString("# Written by ramd at initdb. TYPE DATABASE USER ADDRESS METHOD\n")
+	b.WriteString("# Written by ramd; every change is overwritten. TYPE DATABASE USER ADDRESS METHOD\n")
 	line := func(typ, db, user, addr, m string) {
 		fmt.Fprintf(&b, "%-6s %-12s %-16s %-24s %s\n", typ, db, user, addr, m)
 	}
-	line("local", "all", su, "", suM)
-	line("local", "replication", su, "", suM)
+	peer := "peer map=" + identMap
+	line("local", "all", su, "", peer)
+	line("local", "replication", su, "", peer)
+	line("local", "all", "all", "", scram)
+	line("local", "replication", "all", "", scram)
 	local := []string{"127.0.0.1/32", "::1/128"}
 	for _, h := range strings.Split(i.cfg.ListenAddr, ",") {
 		if a, err := netip.ParseAddr(strings.TrimSpace(h)); err == nil && !a.IsUnspecified() {
@@ -126,18 +122,48 @@ func (i *Instance) hbaConf() string {
 			}
 		}
 	}
+	host := i.hbaHostType()
 	for _, cidr := range local {
-		line("host", "all", su, cidr, suM)
-		line("host", "replication", su, cidr, suM)
+		line(host, "all", su, cidr, scram)
+		line(host, "replication", su, cidr, scram)
 	}
 	cidrs, _ := parseCIDRs(i.cfg.HBAAllow) // validated in New
 	for _, p := range cidrs {
-		line("host", "replication", rep, p.String(), repM)
-		line("host", "replication", su, p.String(), suM)
-		line("host", "all", su, p.String(), suM)
-		line("host", "all", "all", p.String(), allM)
+		line(host, "replication", rep, p.String(), scram)
+		line(host, "replication", su, p.String(), scram)
+		line(host, "all", "all", p.String(), scram)
 	}
 	return b.String()
+}
+
+// identConf renders pg_ident.conf: the OS account that runs PostgreSQL may log in over the
+// unix socket as the superuser, and no other account.
+func (i *Instance) identConf() string {
+	return fmt.Sprintf("# Written by ramd; every change is overwritten. MAP SYSTEM-USER PG-USER\n%s %s %s\n",
+		identMap, i.osAccount, i.cfg.Superuser)
+}
+
+// writeHBA writes pg_hba.conf and pg_ident.conf (owned by the OS user, mode 0600). It runs
+// at initdb and with every WriteConfig, so a cloned or upgraded data directory gets this
+// member's rules; PostgreSQL reads them at start and reload.
+//
+// A file that already holds the rules is left alone: WriteConfig runs often, and each
+// atomic write costs an fsync, which a busy disk (a backup running) can stretch past the
+// loop's budget.
+func (i *Instance) writeHBA() error {
+	for _, f := range []struct{ name, content string }{
+		{"pg_ident.conf", i.identConf()},
+		{"pg_hba.conf", i.hbaConf()},
+	} {
+		path := filepath.Join(i.cfg.DataDir, f.name)
+		if old, err := os.ReadFile(path); err == nil && string(old) == f.content {
+			continue
+		}
+		if err := i.writeFileAtomic(path, []byte(f.content), 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", f.name, err)
+		}
+	}
+	return nil
 }
 
 // ensureInclude appends includeLine to postgresql.conf unless it is already there (also

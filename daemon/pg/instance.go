@@ -26,11 +26,13 @@ type Instance struct {
 	cfg    Config // resolved: defaults applied, BinDir and SocketDir set
 	logger *slog.Logger
 
-	cred   *syscall.Credential // OS user's credentials when ramd runs as root, else nil
-	uid    int                 // uid and gids of the user running PostgreSQL programs
-	gids   []int
-	home   string // OS user's home directory (root only)
-	isRoot bool
+	cred *syscall.Credential // OS user's credentials when ramd runs as root, else nil
+	uid  int                 // uid and gids of the user running PostgreSQL programs
+	gids []int
+	home string // OS user's home directory (root only)
+	// osAccount is the name of the OS account that runs PostgreSQL (pg_ident.conf).
+	osAccount string
+	isRoot    bool
 
 	defaultSocketDir bool // SocketDir was derived by New (Stop removes it when empty)
 
@@ -38,6 +40,9 @@ type Instance struct {
 
 	mu    sync.Mutex // guards child
 	child *child     // the postmaster we started or adopted, nil when none
+
+	pwMu sync.Mutex // guards pw; the passwords change at rotation (RotatePasswords)
+	pw   Passwords
 }
 
 // New validates cfg, applies defaults and resolves what needs no data directory I/O:
@@ -51,6 +56,20 @@ func New(cfg Config, logger *slog.Logger) (*Instance, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	if cfg.SuperuserPassword == "" || cfg.ReplicationPassword == "" {
+		// Validate allowed this only for a loopback-only cluster: its members share the
+		// generated passwords of this host.
+		su, rep, err := LoopbackPasswords()
+		if err != nil {
+			return nil, err
+		}
+		if cfg.SuperuserPassword == "" {
+			cfg.SuperuserPassword = su
+		}
+		if cfg.ReplicationPassword == "" {
+			cfg.ReplicationPassword = rep
+		}
+	}
 	cfg.DataDir = filepath.Clean(cfg.DataDir)
 	cfg.LogFile = filepath.Clean(cfg.LogFile)
 	bin, err := resolveBinDir(cfg.BinDir)
@@ -79,8 +98,13 @@ func New(cfg Config, logger *slog.Logger) (*Instance, error) {
 				}
 			}
 		}
-		i.cred, i.uid, i.home = cred, int(uid), u.HomeDir
+		i.cred, i.uid, i.home, i.osAccount = cred, int(uid), u.HomeDir, cfg.OSUser
 	} else {
+		u, err := user.Current()
+		if err != nil {
+			return nil, fmt.Errorf("%w: look up the current user: %w", ErrOSUser, err)
+		}
+		i.osAccount = u.Username
 		i.gids = []int{os.Getegid()}
 		if gs, err := os.Getgroups(); err == nil {
 			i.gids = append(i.gids, gs...)
@@ -91,6 +115,8 @@ func New(cfg Config, logger *slog.Logger) (*Instance, error) {
 		i.defaultSocketDir = true
 	}
 	cfg.SocketDir = filepath.Clean(cfg.SocketDir)
+	i.pw = Passwords{Superuser: cfg.SuperuserPassword, Replication: cfg.ReplicationPassword}
+	cfg.SuperuserPassword, cfg.ReplicationPassword = "", "" // i.pw holds them
 	i.cfg = cfg
 	return i, nil
 }
@@ -177,7 +203,12 @@ func highestVersionDir() string {
 
 // Config returns the resolved configuration: defaults applied, and BinDir, SocketDir,
 // ConnectAddr and LogFile filled in.
-func (i *Instance) Config() Config { return i.cfg }
+func (i *Instance) Config() Config {
+	c := i.cfg
+	pw := i.passwords()
+	c.SuperuserPassword, c.ReplicationPassword = pw.Superuser, pw.Replication
+	return c
+}
 
 // DataDirState describes the data directory on disk.
 type DataDirState struct {
@@ -218,13 +249,15 @@ func (i *Instance) DataDirState() (DataDirState, error) {
 // LocalConn is how ramd reaches its own server: TCP to the loopback (or first) listen
 // address, as the superuser, database postgres.
 func (i *Instance) LocalConn() ConnParams {
-	return ConnParams{
+	p := ConnParams{
 		Host:     localHost(i.cfg.ListenAddr),
 		Port:     i.cfg.Port,
 		User:     i.cfg.Superuser,
-		Password: i.cfg.SuperuserPassword,
+		Password: i.passwords().Superuser,
 		DBName:   "postgres",
 	}
+	p.SSLMode, p.SSLRootCert = i.localTLS()
+	return p
 }
 
 // ReplicationConn is how other members stream from this server: ConnectAddr, as the
@@ -234,7 +267,7 @@ func (i *Instance) ReplicationConn() ConnParams {
 		Host:     i.cfg.ConnectAddr,
 		Port:     i.cfg.Port,
 		User:     i.cfg.ReplicationUser,
-		Password: i.cfg.ReplicationPassword,
+		Password: i.passwords().Replication,
 		DBName:   "postgres",
 	}
 }

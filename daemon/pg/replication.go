@@ -130,24 +130,39 @@ func (i *Instance) WaitReplayed(ctx context.Context) (LSN, error) {
 	return 0, fmt.Errorf("wait replayed: target %s not reached after %d polls", target, maxPolls)
 }
 
-// EnsureRoles creates or updates the replication role (LOGIN REPLICATION, with the
-// configured password or none) on a primary, idempotently. The statements are not logged
-// by the server (log_statement is switched off for the transaction).
+// EnsureRoles creates or updates the replication role (LOGIN REPLICATION) and sets the
+// superuser's and the replication role's passwords to the configured ones, on a primary,
+// idempotently. The passwords travel as SCRAM-SHA-256 verifiers (the server never sees
+// them in clear) in statements the server does not log.
 func (i *Instance) EnsureRoles(ctx context.Context) error {
 	conn, err := i.connect(ctx)
 	if err != nil {
 		return fmt.Errorf("ensure roles: %w", err)
 	}
 	defer closeConn(ctx, conn)
-	if r, err := isInRecovery(ctx, conn); err != nil {
+	if err := i.setRoles(ctx, conn, i.passwords()); err != nil {
 		return fmt.Errorf("ensure roles: %w", err)
-	} else if r {
-		return fmt.Errorf("ensure roles: %w", ErrInRecovery)
 	}
-	role := pgx.Identifier{i.cfg.ReplicationUser}.Sanitize()
-	password := "NULL"
-	if i.cfg.ReplicationPassword != "" {
-		password = quoteLiteral(i.cfg.ReplicationPassword)
+	return nil
+}
+
+// setRoles creates the replication role when missing and gives both roles pw, in one
+// transaction on a primary.
+func (i *Instance) setRoles(ctx context.Context, conn *pgx.Conn, pw Passwords) error {
+	if r, err := isInRecovery(ctx, conn); err != nil {
+		return err
+	} else if r {
+		return ErrInRecovery
+	}
+	rep := pgx.Identifier{i.cfg.ReplicationUser}.Sanitize()
+	su := pgx.Identifier{i.cfg.Superuser}.Sanitize()
+	repSecret, err := roleSecret(pw.Replication)
+	if err != nil {
+		return err
+	}
+	suSecret, err := roleSecret(pw.Superuser)
+	if err != nil {
+		return err
 	}
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		for _, q := range []string{
@@ -168,11 +183,14 @@ func (i *Instance) EnsureRoles(ctx context.Context) error {
 		if exists {
 			verb = "ALTER"
 		}
-		_, err := tx.Exec(ctx, fmt.Sprintf("%s ROLE %s WITH LOGIN REPLICATION PASSWORD %s", verb, role, password))
+		if _, err := tx.Exec(ctx, fmt.Sprintf("%s ROLE %s WITH LOGIN REPLICATION PASSWORD %s", verb, rep, quoteLiteral(repSecret))); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, fmt.Sprintf("ALTER ROLE %s WITH PASSWORD %s", su, quoteLiteral(suSecret)))
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("ensure replication role %s: %w", i.cfg.ReplicationUser, err)
+		return fmt.Errorf("set the passwords of %s and %s: %w", i.cfg.ReplicationUser, i.cfg.Superuser, err)
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ramd-project/ramd/daemon/fence"
+	"github.com/ramd-project/ramd/daemon/pg"
 	"github.com/ramd-project/ramd/test/testenv"
 )
 
@@ -349,9 +350,47 @@ func (n *Node) Patroni() (PatroniDoc, error) {
 	return d, nil
 }
 
-// Conn opens a connection to the node's PostgreSQL as the superuser.
+// Conn opens a connection to the node's PostgreSQL as the superuser, with its password.
 func (n *Node) Conn(ctx context.Context) (*pgx.Conn, error) {
-	return pgx.Connect(ctx, fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres connect_timeout=2 sslmode=disable", n.PGPort))
+	pw, err := n.SuperuserPassword()
+	if err != nil {
+		return nil, err
+	}
+	dsn := SuperuserDSN(n.PGPort, pw)
+	for _, kv := range n.Env() {
+		if ca, ok := strings.CutPrefix(kv, "RAMD_PG_TLS_CAFILE="); ok {
+			// PostgreSQL takes TLS connections only: verify the chain (loopback is not
+			// necessarily in the certificate).
+			dsn = strings.Replace(dsn, "sslmode=disable", "sslmode=verify-ca sslrootcert='"+ca+"'", 1)
+		}
+	}
+	return pgx.Connect(ctx, dsn)
+}
+
+// SuperuserPassword is the password ramd gives the node's superuser: the configured one
+// (RAMD_PG_SUPERUSER_PASSWORD or its _FILE variant), else the generated password of
+// loopback-only clusters.
+func (n *Node) SuperuserPassword() (string, error) {
+	env := map[string]string{}
+	for _, kv := range n.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	if pw := env["RAMD_PG_SUPERUSER_PASSWORD"]; pw != "" {
+		return pw, nil
+	}
+	if f := env["RAMD_PG_SUPERUSER_PASSWORD_FILE"]; f != "" {
+		return pg.ReadSecretFile("RAMD_PG_SUPERUSER_PASSWORD_FILE", f)
+	}
+	su, _, err := pg.LoopbackPasswords()
+	return su, err
+}
+
+// SuperuserDSN is the libpq connection string of the superuser postgres on a loopback
+// port (the password quoted as libpq wants it).
+func SuperuserDSN(port int, password string) string {
+	return fmt.Sprintf("host=127.0.0.1 port=%d user=postgres password='%s' dbname=postgres connect_timeout=2 sslmode=disable",
+		port, strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(password))
 }
 
 // Exec runs one statement on the node.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ramd-project/ramd/daemon/pg"
 	"github.com/ramd-project/ramd/test/harness"
 	"github.com/ramd-project/ramd/test/testenv"
 )
@@ -78,7 +79,11 @@ listen primary
 func through(port int, write bool) (int, bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres connect_timeout=2 sslmode=disable", port))
+	pw, _, err := pg.LoopbackPasswords()
+	if err != nil {
+		return 0, false, err
+	}
+	conn, err := pgx.Connect(ctx, harness.SuperuserDSN(port, pw))
 	if err != nil {
 		return 0, false, err
 	}
