@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ramd-project/ramd/daemon/pg"
 	"github.com/ramd-project/ramd/test/harness"
 	"github.com/ramd-project/ramd/test/testenv"
 )
@@ -104,7 +105,11 @@ func startProxyWriter(b *testing.B, port int) *proxyWriter {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &proxyWriter{cancel: cancel, done: make(chan struct{})}
-	dsn := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres connect_timeout=1 sslmode=disable", port)
+	pw, _, err := pg.LoopbackPasswords()
+	if err != nil {
+		b.Fatalf("the cluster's loopback passwords: %v", err)
+	}
+	dsn := strings.Replace(harness.SuperuserDSN(port, pw), "connect_timeout=2", "connect_timeout=1", 1)
 	go func() {
 		defer close(w.done)
 		var conn *pgx.Conn

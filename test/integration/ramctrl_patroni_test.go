@@ -33,7 +33,12 @@ func TestRamctrlPatronictlCommands(t *testing.T) {
 			r = n
 		}
 	}
-	env := []string{"CONSUL_HTTP_ADDR=" + addr, "RAMD_SCOPE=" + c.Scope}
+	pw, err := p.SuperuserPassword()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// psql authenticates with scram on TCP like every client (the password from libpq's variable).
+	env := []string{"CONSUL_HTTP_ADDR=" + addr, "RAMD_SCOPE=" + c.Scope, "PGPASSWORD=" + pw}
 
 	t.Run("dsn", func(t *testing.T) {
 		for role, n := range map[string]*harness.Node{"leader": p, "replica": r} {
