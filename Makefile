@@ -70,7 +70,7 @@ test: deps
 	$(USE_CONSUL)
 	$(GO) test -race -count=1 -timeout 25m ./...
 	# nomad/ is a module of its own (Nomad's parser and its replaces stay out of ramd's build).
-	cd nomad && $(GO) test -race -count=1 -timeout 10m ./...
+	(cd nomad && $(GO) test -race -count=1 -timeout 10m ./...)
 	# Every fuzz target past its seed corpus, briefly (make chaos: longer).
 	FUZZTIME=5s GO=$(GO) scripts/fuzz.sh
 
