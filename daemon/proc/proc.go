@@ -41,7 +41,7 @@ func ParseStat(b []byte) (Stat, error) {
 		return Stat{}, ErrMalformed
 	}
 	f := strings.Fields(s[closing+1:])
-	if len(f) < 20 || len(f[0]) != 1 {
+	if len(f) < 20 || len(f[0]) != 1 || !isLetter(f[0][0]) {
 		return Stat{}, ErrMalformed
 	}
 	ppid, err := strconv.Atoi(f[1])
@@ -143,3 +143,6 @@ func RSS(pid int) (int64, error) {
 	}
 	return 0, fmt.Errorf("proc: process %d has no VmRSS (a kernel thread or a zombie)", pid)
 }
+
+// isLetter reports whether c is an ASCII letter: every process state is one (R, S, D, Z, T, t, ...).
+func isLetter(c byte) bool { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') }
