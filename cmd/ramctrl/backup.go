@@ -28,22 +28,13 @@ func runBackup(ctx context.Context, args []string, envAPI string, stdout, stderr
 	typ := o.fs.String("type", "full", "create: full, diff or incr (Barman: full only)")
 	noWait := o.fs.Bool("no-wait", false, "create, check, expire: print the job id and return instead of following the job")
 	timeout := o.fs.Duration("timeout", 6*time.Hour, "create, check, expire: how long to follow the job")
-	var rest, flags []string
-	for i := 1; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case !strings.HasPrefix(a, "-"):
-			rest = append(rest, a)
-		case strings.Contains(a, "=") || strings.TrimLeft(a, "-") == "no-wait" || strings.TrimLeft(a, "-") == "h" || strings.TrimLeft(a, "-") == "help":
-			flags = append(flags, a)
-		default:
-			flags = append(flags, a)
-			if i+1 < len(args) {
-				flags = append(flags, args[i+1])
-				i++
-			}
+	rest, flags := splitArgs(args[1:], func(a string) bool {
+		switch strings.TrimLeft(a, "-") {
+		case "no-wait", "h", "help":
+			return true
 		}
-	}
+		return false
+	})
 	if code, ok := o.parse(flags); !ok {
 		return code
 	}

@@ -28,23 +28,7 @@ func runParams(ctx context.Context, args []string, envAPI string, stdout, stderr
 	storage := o.fs.String("storage", "", "tune: ssd, hdd or san (default ssd)")
 	apply := o.fs.Bool("apply", false, "tune: write the changed suggestions into the configuration (with If-Match)")
 	force := o.fs.Bool("force", false, "tune --apply: do not ask")
-	// Positional arguments (a name, NAME=VALUE pairs) may stand before or after the flags.
-	var rest, flags []string
-	for i := 1; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case !strings.HasPrefix(a, "-"):
-			rest = append(rest, a)
-		case strings.Contains(a, "=") || isBoolFlag(a):
-			flags = append(flags, a)
-		default:
-			flags = append(flags, a)
-			if i+1 < len(args) {
-				flags = append(flags, args[i+1])
-				i++
-			}
-		}
-	}
+	rest, flags := splitArgs(args[1:], isBoolFlag)
 	if code, ok := o.parse(flags); !ok {
 		return code
 	}
@@ -219,6 +203,27 @@ func yesNo(b bool) string {
 }
 
 func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+// splitArgs separates positional arguments (a name, NAME=VALUE pairs) from flags, which
+// may stand before or after them; a flag that is not boolean (isBool) takes the next word.
+func splitArgs(args []string, isBool func(string) bool) (rest, flags []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case !strings.HasPrefix(a, "-"):
+			rest = append(rest, a)
+		case strings.Contains(a, "=") || isBool(a):
+			flags = append(flags, a)
+		default:
+			flags = append(flags, a)
+			if i+1 < len(args) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+		}
+	}
+	return rest, flags
+}
 
 // isBoolFlag reports the flags of params that take no value.
 func isBoolFlag(a string) bool {
