@@ -78,6 +78,7 @@ func registerAdmin(r *gin.Engine, a Admin) {
 	r.POST("/failover", h.switchover(true))
 	r.DELETE("/switchover", h.cancel)
 	r.GET("/api/v1/jobs/:id", h.job)
+	r.GET("/api/v1/backup/status/:id", h.job) // the seed's spelling for backup jobs
 	r.POST("/api/v1/switchover", h.switchoverV1(false))
 	r.POST("/api/v1/cluster/switchover", h.switchoverV1(false)) // the seed's path
 	r.POST("/api/v1/failover", h.switchoverV1(true))
@@ -374,7 +375,10 @@ func job(j consul.Job) client.Job {
 		out.Backup = &client.JobBackup{Tool: b.Tool, Type: b.Type, Schedule: b.Schedule, Label: b.Label,
 			StartLSN: b.StartLSN, StopLSN: b.StopLSN, WALStart: b.WALStart, WALStop: b.WALStop, Size: b.Size,
 			RepoSize: b.RepoSize, StartedAt: b.StartedAt, StoppedAt: b.StoppedAt, Progress: b.Progress,
-			Output: b.Output, Attempts: b.Attempts}
+			Output: b.Output, Attempts: b.Attempts, Timeline: b.Timeline, Member: b.Member, MemberReason: b.MemberReason}
+		if t := b.Target; t != nil {
+			out.Backup.Target = &client.RestoreTarget{Type: t.Type, Value: t.Value, Exclusive: t.Exclusive}
+		}
 	}
 	if j.Phases != nil {
 		out.Phases = make([]client.JobPhase, len(j.Phases))

@@ -21,6 +21,7 @@ type BackupAdmin interface {
 	StartBackup(ctx context.Context, r daemon.BackupRequest) (string, error)
 	StartBackupExpire(ctx context.Context) (string, error)
 	StartBackupCheck(ctx context.Context) (string, error)
+	StartRestore(ctx context.Context, r daemon.RestoreRequest) (string, error)
 	BackupCatalog(ctx context.Context) (backup.Catalog, string, error)
 	BackupSchedules(ctx context.Context) ([]daemon.ScheduleView, error)
 	ChangeSchedule(ctx context.Context, ch daemon.ScheduleChange) ([]daemon.ScheduleView, error)
@@ -40,6 +41,8 @@ func registerBackups(r *gin.Engine, a BackupAdmin) {
 	r.POST("/api/v1/backups/expire", h.task(a.StartBackupExpire))
 	r.POST("/api/v1/backups/check", h.task(a.StartBackupCheck))
 	r.GET("/api/v1/backup/jobs", h.jobs)
+	r.POST("/api/v1/restore", h.restore)
+	r.POST("/api/v1/backup/restore", h.restore)
 	r.GET("/api/v1/backup-schedules", h.schedules)
 	r.POST("/api/v1/backup/schedule", h.changeSchedule)
 	r.POST("/api/v1/backup-schedules/:type/run", h.runNow)
@@ -54,6 +57,8 @@ func backupError(c *gin.Context, err error) {
 	switch {
 	case errors.As(err, &fe) && fe.Field == "backup.tool":
 		c.JSON(http.StatusConflict, client.ErrorBody{Error: "no backup tool", Detail: fe.Reason, Field: fe.Field})
+	case errors.As(err, &fe) && (fe.Field == "queue" || fe.Field == "pause"):
+		c.JSON(http.StatusConflict, client.ErrorBody{Error: "busy", Detail: fe.Reason, Field: fe.Field})
 	case errors.As(err, &fe):
 		c.JSON(http.StatusBadRequest, client.ErrorBody{Error: "invalid request", Detail: fe.Reason, Field: fe.Field})
 	default:
@@ -70,6 +75,26 @@ func (h *backupHandlers) start(c *gin.Context) {
 		}
 	}
 	id, err := h.a.StartBackup(c.Request.Context(), daemon.BackupRequest{Type: body.Type})
+	if err != nil {
+		backupError(c, err)
+		return
+	}
+	accepted(c, id)
+}
+
+// restore queues an in-place restore of the running cluster. The body must confirm the
+// cluster's name; a refusal changes nothing.
+func (h *backupHandlers) restore(c *gin.Context) {
+	var body client.RestoreRequest
+	if err := decodeStrict(c, &body); err != nil {
+		c.JSON(http.StatusBadRequest, client.ErrorBody{Error: "invalid JSON", Detail: err.Error()})
+		return
+	}
+	r := daemon.RestoreRequest{BackupID: body.BackupID, Confirm: body.Confirm}
+	if t := body.Target; t != nil {
+		r.Target = dynconf.RecoveryTarget{Type: t.Type, Value: t.Value, Exclusive: t.Exclusive}
+	}
+	id, err := h.a.StartRestore(c.Request.Context(), r)
 	if err != nil {
 		backupError(c, err)
 		return

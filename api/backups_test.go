@@ -33,6 +33,9 @@ func (o *opsNode) ChangeSchedule(context.Context, daemon.ScheduleChange) ([]daem
 	return nil, noTool
 }
 func (o *opsNode) RunScheduleNow(context.Context, string) (string, error) { return "", noTool }
+func (o *opsNode) StartRestore(context.Context, daemon.RestoreRequest) (string, error) {
+	return "", noTool
+}
 
 // repoNode has a pgBackRest repository with two backups.
 type repoNode struct {
@@ -41,6 +44,7 @@ type repoNode struct {
 	cat      backup.Catalog
 	jobs     []consul.Job
 	changes  []daemon.ScheduleChange
+	restores []daemon.RestoreRequest
 }
 
 func (b *repoNode) StartBackup(_ context.Context, r daemon.BackupRequest) (string, error) {
@@ -66,6 +70,16 @@ func (b *repoNode) ChangeSchedule(_ context.Context, ch daemon.ScheduleChange) (
 	return []daemon.ScheduleView{{Type: ch.Type, Cron: ch.Cron}}, nil
 }
 func (b *repoNode) RunScheduleNow(context.Context, string) (string, error) { return "j2", nil }
+func (b *repoNode) StartRestore(_ context.Context, r daemon.RestoreRequest) (string, error) {
+	switch {
+	case r.Confirm != "demo":
+		return "", &dynconf.FieldError{Field: "confirm", Value: r.Confirm, Reason: "is not this cluster's name (demo)"}
+	case len(b.jobs) > 1:
+		return "", &dynconf.FieldError{Field: "queue", Value: b.jobs[1].ID, Reason: "another backup job is queued or running"}
+	}
+	b.restores = append(b.restores, r)
+	return "r1", nil
+}
 func (b *repoNode) Jobs(context.Context) ([]consul.Job, error)             { return b.jobs, nil }
 
 func do(t *testing.T, r http.Handler, method, path, body string) *httptest.ResponseRecorder {
@@ -182,4 +196,38 @@ func TestBackupRoutesWithoutTool(t *testing.T) {
 
 func pgArchiver(archived, failed int64) pg.Archiver {
 	return pg.Archiver{ArchivedCount: archived, FailedCount: failed, LastArchivedWAL: "000000010000000000000009"}
+}
+
+func TestRestoreRoutes(t *testing.T) {
+	t.Parallel()
+	st := &daemon.Status{Name: "n1", Scope: "demo", PGRunning: true, Role: daemon.RolePrimary}
+	n := &repoNode{staticNode: newNode(st)}
+	r := NewRouter(routesOf(n), nil, nil, nil)
+	for _, tc := range []struct {
+		name, path, body string
+		code             int
+		field            string
+	}{
+		{"no confirm", "/api/v1/restore", `{}`, http.StatusBadRequest, "confirm"},
+		{"wrong confirm", "/api/v1/backup/restore", `{"confirm":"other"}`, http.StatusBadRequest, "confirm"},
+		{"unknown field", "/api/v1/restore", `{"confirm":"demo","to":"x"}`, http.StatusBadRequest, ""},
+		{"accepted", "/api/v1/restore", `{"backup_id":"F1","target":{"type":"lsn","value":"0/3000028","exclusive":true},"confirm":"demo"}`, http.StatusAccepted, ""},
+		{"accepted, other path", "/api/v1/backup/restore", `{"confirm":"demo"}`, http.StatusAccepted, ""},
+	} {
+		rec := do(t, r, http.MethodPost, tc.path, tc.body)
+		if rec.Code != tc.code || tc.field != "" && !strings.Contains(rec.Body.String(), `"field":"`+tc.field+`"`) {
+			t.Errorf("%s: %d %s", tc.name, rec.Code, rec.Body)
+		}
+	}
+	want := []daemon.RestoreRequest{
+		{BackupID: "F1", Target: dynconf.RecoveryTarget{Type: "lsn", Value: "0/3000028", Exclusive: true}, Confirm: "demo"},
+		{Confirm: "demo"},
+	}
+	if len(n.restores) != 2 || n.restores[0] != want[0] || n.restores[1] != want[1] {
+		t.Errorf("requests passed on: %+v", n.restores)
+	}
+	n.jobs = []consul.Job{{ID: "j0"}, {ID: "j1"}}
+	if rec := do(t, r, http.MethodPost, "/api/v1/restore", `{"confirm":"demo"}`); rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), `"field":"queue"`) {
+		t.Errorf("busy queue: %d %s", rec.Code, rec.Body)
+	}
 }

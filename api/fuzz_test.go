@@ -84,6 +84,9 @@ func (n *fuzzNode) StartBackup(context.Context, daemon.BackupRequest) (string, e
 }
 func (n *fuzzNode) StartBackupExpire(context.Context) (string, error) { return "", n.refuse() }
 func (n *fuzzNode) StartBackupCheck(context.Context) (string, error)  { return "", n.refuse() }
+func (n *fuzzNode) StartRestore(context.Context, daemon.RestoreRequest) (string, error) {
+	return "", n.refuse()
+}
 func (n *fuzzNode) BackupCatalog(context.Context) (backup.Catalog, string, error) {
 	return backup.Catalog{}, "", n.refuse()
 }

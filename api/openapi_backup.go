@@ -14,6 +14,9 @@ var backupDocs = []routeDoc{
 	{http.MethodPost, "/api/v1/backup/start", "The same as POST /api/v1/backups."},
 	{http.MethodGet, "/api/v1/backup/list", "The same as GET /api/v1/backups."},
 	{http.MethodGet, "/api/v1/backup/jobs", "The backup, expire, check and restore jobs, newest first."},
+	{http.MethodPost, "/api/v1/restore", "In-place restore of the running cluster as a job {backup_id?, target?: {type: end|immediate|time|xid|lsn|name, value, exclusive?}, confirm: the cluster's name}: 202 {job_id, job_url}. The job holds failover, stops the replicas and the primary, restores on the leader, which promotes at the target on a new timeline, and has the replicas clone it again. 400 names the field (confirm missing or wrong, a target in the future or before the first recoverability point, an unknown backup), 409 when another backup job is queued or running or the cluster is paused; a refusal changes nothing."},
+	{http.MethodPost, "/api/v1/backup/restore", "The same as POST /api/v1/restore."},
+	{http.MethodGet, "/api/v1/backup/status/{id}", "A backup, expire, check or restore job (the same as GET /api/v1/jobs/{id}): phases, member, tool record, restore target and new timeline."},
 	{http.MethodPost, "/api/v1/backup/schedule", "Set, suspend, resume or remove a schedule {type, cron?, suspend?, remove?}; written into the configuration (validated, 400 naming the field)."},
 }
 

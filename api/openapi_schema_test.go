@@ -64,6 +64,7 @@ func TestOpenAPIBodiesMatch(t *testing.T) {
 		{"GET /api/v1/cluster/health", "GET", "/api/v1/cluster/health", ""},
 		{"GET /api/v1/cluster/metrics", "GET", "/api/v1/cluster/metrics", ""},
 		{"GET /api/v1/jobs/{id}", "GET", "/api/v1/jobs/job-1", ""},
+		{"GET /api/v1/backup/status/{id}", "GET", "/api/v1/backup/status/job-1", ""},
 		{"GET /api/v1/jobs", "GET", "/api/v1/jobs", ""},
 		{"POST /api/v1/switchover", "POST", "/api/v1/switchover", `{"leader":"n1","candidate":"n2"}`},
 		{"POST /api/v1/cluster/switchover", "POST", "/api/v1/cluster/switchover", `{"candidate":"n2"}`},
@@ -116,6 +117,8 @@ func TestOpenAPIBodiesMatch(t *testing.T) {
 		{"GET /api/v1/backup-schedules", "GET", "/api/v1/backup-schedules", ""},
 		{"POST /api/v1/backup/schedule", "POST", "/api/v1/backup/schedule", `{"type":"full","cron":"0 2 * * 0"}`},
 		{"POST /api/v1/backup-schedules/{type}/run", "POST", "/api/v1/backup-schedules/full/run", ""},
+		{"POST /api/v1/restore", "POST", "/api/v1/restore", `{"target":{"type":"time","value":"2026-01-02T15:04:05Z"},"confirm":"demo"}`},
+		{"POST /api/v1/backup/restore", "POST", "/api/v1/backup/restore", `{"backup_id":"F1","confirm":"demo"}`},
 	}
 	routerOf := map[string]http.Handler{}
 	for _, s := range backupSamples {

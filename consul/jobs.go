@@ -56,6 +56,20 @@ type JobBackup struct {
 	Output string `json:"output,omitempty"`
 	// Attempts counts runs that found the repository busy and waited.
 	Attempts int `json:"attempts,omitempty"`
+	// Target is a restore's recovery target (nil: the end of the archive).
+	Target *JobTarget `json:"target,omitempty"`
+	// Timeline is the timeline a restored primary promoted to.
+	Timeline int `json:"timeline,omitempty"`
+	// Member is the member a backup was taken from, and MemberReason why that one.
+	Member       string `json:"member,omitempty"`
+	MemberReason string `json:"member_reason,omitempty"`
+}
+
+// JobTarget is a restore's recovery target as requested.
+type JobTarget struct {
+	Type      string `json:"type"`
+	Value     string `json:"value,omitempty"`
+	Exclusive bool   `json:"exclusive,omitempty"`
 }
 
 // Backup job kinds.
@@ -76,6 +90,36 @@ const KeyBackupSchedules = "ramd/backup/schedules"
 // BackupQueue is the value of KeyBackupQueue.
 type BackupQueue struct {
 	Jobs []string `json:"jobs"`
+	// Restore is set while an in-place restore owns the cluster: every member's HA loop
+	// honours it (no failover, no automatic start), see RestoreState.
+	Restore *RestoreState `json:"restore,omitempty"`
+}
+
+// In-place restore phases, as RestoreState.Phase.
+const (
+	// RestoreStopping: the replicas stop their PostgreSQL and say so in Stopped.
+	RestoreStopping = "stopping"
+	// RestoreRestoring: the leader stops its own server and restores the backup.
+	RestoreRestoring = "restoring"
+	// RestoreReclone: the restored primary runs on its new timeline; the replicas remove
+	// their data directory (its history forked from the new one) and say so in Recloned;
+	// they clone from the leader once the state is removed.
+	RestoreReclone = "reclone"
+)
+
+// RestoreState is an in-place restore in progress, kept in the backup queue key so that
+// every member reads it in the same observation as the rest of the cluster.
+type RestoreState struct {
+	Job    string `json:"job"`
+	Leader string `json:"leader"`
+	Phase  string `json:"phase"`
+	// Members are the other members the restore waits for.
+	Members []string `json:"members"`
+	// Stopped and Recloned are the members that acknowledged the phases.
+	Stopped  []string `json:"stopped,omitempty"`
+	Recloned []string `json:"recloned,omitempty"`
+	// Timeline is the restored primary's new timeline (phase reclone).
+	Timeline int `json:"timeline,omitempty"`
 }
 
 // BackupSchedules is the value of KeyBackupSchedules: per backup type, the last tick fired.

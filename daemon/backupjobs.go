@@ -192,18 +192,20 @@ func (n *Node) dispatchBackupJobs(_ context.Context, o *observation) {
 		return
 	}
 	id := o.backupQueue.Jobs[0]
+	members := otherMembers(o, n.cfg.Name)
 	n.bk.runner.start(id)
 	n.tasks.run(func(ctx context.Context) {
 		defer n.bk.runner.done()
 		jctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		n.bk.runner.running(cancel)
-		n.runBackupJob(jctx, id)
+		n.runBackupJob(jctx, id, members)
 	})
 }
 
-// runBackupJob takes the job, runs it and removes it from the queue.
-func (n *Node) runBackupJob(ctx context.Context, id string) {
+// runBackupJob takes the job, runs it and removes it from the queue. members are the other
+// members when the job was dispatched (an in-place restore waits for them).
+func (n *Node) runBackupJob(ctx context.Context, id string, members []string) {
 	budget := n.timings().RetryTimeout * 4
 	cctx, cancel := context.WithTimeout(ctx, budget)
 	var j consul.Job
@@ -214,6 +216,11 @@ func (n *Node) runBackupJob(ctx context.Context, id string) {
 		defer qcancel()
 		if err := n.editQueue(qctx, func(q *consul.BackupQueue) {
 			q.Jobs = slices.DeleteFunc(q.Jobs, func(s string) bool { return s == id })
+			if q.Restore != nil && q.Restore.Job == id {
+				// An in-place restore interrupted by a restart of ramd: the cluster is
+				// released (a data directory kept aside stays for the operator).
+				q.Restore = nil
+			}
 		}); err != nil {
 			n.logger.Error("remove job from the backup queue", "job", id, "err", err)
 		}
@@ -259,6 +266,14 @@ func (n *Node) runBackupJob(ctx context.Context, id string) {
 		return
 	}
 	n.tracePhase(ctx, "running")
+	if j.Kind == consul.JobRestoreKind {
+		// The tool's timeout bounds the restore itself; the waits for the members have
+		// their own bounds.
+		err = n.runRestore(ctx, id, j, tool, m, members)
+		n.finishBackupJob(ctx, id, err)
+		dequeue()
+		return
+	}
 	jctx, jcancel := context.WithTimeout(ctx, cfg.TimeoutValue())
 	defer jcancel()
 	var info backup.Info

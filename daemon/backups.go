@@ -123,6 +123,15 @@ func (n *Node) followBackupConfig(ctx context.Context, o *observation) {
 // cancels a job it still runs. Loop goroutine.
 func (n *Node) tendBackups(ctx context.Context, o *observation) {
 	b := &n.bk
+	if o.backupQueue.Restore != nil {
+		// An in-place restore owns PostgreSQL: the leader's job goes on while its server is
+		// down or recovering; the other members follow its phases.
+		if !n.lock.Held {
+			b.runner.stopUnlessLeader(n.logger)
+			n.followRestore(ctx, o)
+		}
+		return
+	}
 	if n.lock.Held && o.pg.Running && !o.pg.InRecovery {
 		n.initRepository(ctx)
 		n.dispatchBackupJobs(ctx, o)

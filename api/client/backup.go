@@ -132,6 +132,30 @@ func (c *Client) RunSchedule(ctx context.Context, typ string) (JobAccepted, erro
 	return v, err
 }
 
+// RestoreTarget is a recovery target: type end (the default), immediate, time (RFC 3339),
+// xid, lsn or name, its value, and whether to stop just before it.
+type RestoreTarget struct {
+	Type      string `json:"type"`
+	Value     string `json:"value,omitempty"`
+	Exclusive bool   `json:"exclusive,omitempty"`
+}
+
+// RestoreRequest is the body of POST /api/v1/restore: an in-place restore of the running
+// cluster. Confirm must be the cluster's name (scope).
+type RestoreRequest struct {
+	// BackupID is the backup to restore ("" the latest that reaches the target).
+	BackupID string         `json:"backup_id,omitempty"`
+	Target   *RestoreTarget `json:"target,omitempty"`
+	Confirm  string         `json:"confirm"`
+}
+
+// StartRestore queues an in-place restore (POST /api/v1/restore) and returns its job.
+func (c *Client) StartRestore(ctx context.Context, r RestoreRequest) (JobAccepted, error) {
+	var v JobAccepted
+	_, err := c.call(ctx, http.MethodPost, "/api/v1/restore", r, nil, &v)
+	return v, err
+}
+
 // StartBackupTask queues an expire or check job (POST /api/v1/backups/expire or /check).
 func (c *Client) StartBackupTask(ctx context.Context, task string) (JobAccepted, error) {
 	var v JobAccepted

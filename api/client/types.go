@@ -54,6 +54,13 @@ type JobBackup struct {
 	Progress  string     `json:"progress,omitempty"`
 	Output    string     `json:"output,omitempty"`
 	Attempts  int        `json:"attempts,omitempty"`
+	// Target is a restore's recovery target; Timeline the timeline the restored primary
+	// promoted to.
+	Target   *RestoreTarget `json:"target,omitempty"`
+	Timeline int            `json:"timeline,omitempty"`
+	// Member is the member a backup was taken from, MemberReason why that one.
+	Member       string `json:"member,omitempty"`
+	MemberReason string `json:"member_reason,omitempty"`
 }
 
 // Ended reports whether the job succeeded or failed.

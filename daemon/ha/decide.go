@@ -29,6 +29,9 @@ func Decide(in Input) Plan {
 		}
 		return plan("another node is bootstrapping the cluster")
 	}
+	if in.Restoring {
+		return decideRestoring(in)
+	}
 	if !in.PG.DataEmpty && in.PG.SystemID != 0 && in.PG.SystemID != in.ClusterSystemID {
 		return plan(fmt.Sprintf("data directory belongs to another cluster (system identifier %d, cluster %d): refusing to touch it",
 			in.PG.SystemID, in.ClusterSystemID))
@@ -108,6 +111,20 @@ func decideEmpty(in Input) Plan {
 			actOn(ActClone, in.Leader.Name), actOn(ActStartReplica, in.Leader.Name))
 	}
 	return plan("empty data directory and no live leader to clone from: waiting")
+}
+
+// decideRestoring is a cluster under an in-place restore job. The job, not the plan, owns
+// PostgreSQL on every member: the leader only keeps its lock (its server is stopped,
+// restored, recovering to the target or promoted by the job), the others wait. A server
+// running as a primary without the lock is handled as always (fenced unless paused).
+func decideRestoring(in Input) Plan {
+	if in.HoldsLock() {
+		return plan("in-place restore in progress: holding the lock while the job owns postgres", act(ActHeartbeat))
+	}
+	if in.PG.Running && !in.PG.InRecovery && !in.PG.Unknown {
+		return decideUnlockedPrimary(in)
+	}
+	return plan("in-place restore in progress: waiting for the job")
 }
 
 // decideLeader handles a node whose own session holds the leader key.

@@ -333,6 +333,25 @@ func TestDecide(t *testing.T) {
 			in.Sync = SyncGate{Enabled: true, Members: []string{"n2"}}
 			in.Switchover = &Switchover{From: "n1", To: "n3", Due: true}
 		}), []Kind{ActHeartbeat, ActRejectSwitchover}},
+		{"restore: the leader with its server stopped only heartbeats", base(asLeader, func(in *Input) {
+			in.Restoring, in.PG = true, PGState{SystemID: 42, WasPrimary: true}
+		}), []Kind{ActHeartbeat}},
+		{"restore: the leader with its directory moved aside only heartbeats", base(asLeader, func(in *Input) {
+			in.Restoring, in.PG = true, PGState{DataEmpty: true}
+		}), []Kind{ActHeartbeat}},
+		{"restore: the leader's copy recovering is not promoted by the loop", base(asLeader, func(in *Input) {
+			in.Restoring, in.PG.InRecovery = true, true
+		}), []Kind{ActHeartbeat}},
+		{"restore: a stopped replica is not started", base(func(in *Input) {
+			in.Restoring, in.PG = true, PGState{SystemID: 42}
+		}), []Kind{}},
+		{"restore: a replica with its data removed does not clone yet", base(func(in *Input) {
+			in.Restoring, in.PG = true, PGState{DataEmpty: true}
+		}), []Kind{}},
+		{"restore: no race while the leader's heartbeat is stale", base(leaderDead, func(in *Input) { in.Restoring = true }), []Kind{}},
+		{"restore: a primary without the lock is still fenced", base(func(in *Input) {
+			in.Restoring, in.PG.InRecovery = true, false
+		}), []Kind{ActFence}},
 		{"designated candidate that never came: others race after 2*ttl", base(leaderDead, func(in *Input) {
 			in.LeaderSeenAt = in.Now - 7*time.Second
 			in.Switchover = &Switchover{From: "n1", To: "n3", Due: true}

@@ -115,6 +115,10 @@ type Input struct {
 	// OperatorStart is true when this node stopped PostgreSQL for a requested restart or
 	// reinitialization: the plan starts it again (cloning first when empty), also in pause.
 	OperatorStart bool
+	// Restoring is true while an in-place restore job owns the cluster: the leader keeps its
+	// lock and heartbeats while the job stops, restores and starts its server; the other
+	// members neither race nor start PostgreSQL (the job tells them what to do).
+	Restoring bool
 	// RestartOverdue is true when a restart of the leader requested with a timeout did not
 	// bring PostgreSQL back in time: the leader hands over, as Patroni does.
 	RestartOverdue bool

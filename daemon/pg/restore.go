@@ -103,3 +103,69 @@ func withoutSettings(b []byte, names []string) (kept []byte, removed []string) {
 	}
 	return out.Bytes(), removed
 }
+
+// asideSuffix names the copy of the data directory an in-place restore keeps until the
+// restored server promoted: beside the data directory, never inside it.
+const asideSuffix = ".pre-restore"
+
+// AsideDir is where MoveAside puts the data directory.
+func (i *Instance) AsideDir() string {
+	return filepath.Join(filepath.Dir(i.cfg.DataDir), filepath.Base(i.cfg.DataDir)+asideSuffix)
+}
+
+// ErrAsideExists is returned by MoveAside when a previous in-place restore left its copy of
+// the data directory: ramd never removes it without the operator.
+var ErrAsideExists = errors.New("pg: a copy of the data directory from a previous restore exists")
+
+// MoveAside renames the stopped server's data directory to AsideDir (an in-place restore
+// fills an empty directory and can give the old one back when it fails). It keeps the
+// content of ramd.conf, the settings in force, for RestoreConfig.
+func (i *Instance) MoveAside() (conf []byte, err error) {
+	if i.Running() {
+		return nil, fmt.Errorf("move the data directory aside: %w", ErrRunning)
+	}
+	aside := i.AsideDir()
+	if _, err := os.Lstat(aside); err == nil {
+		return nil, fmt.Errorf("move the data directory aside: %w: %s", ErrAsideExists, aside)
+	}
+	conf, err = os.ReadFile(filepath.Join(i.cfg.DataDir, ramdConf))
+	if err != nil {
+		return nil, fmt.Errorf("read the settings in force: %w", err)
+	}
+	if err := os.Rename(i.cfg.DataDir, aside); err != nil {
+		return nil, fmt.Errorf("move the data directory aside: %w", err)
+	}
+	return conf, nil
+}
+
+// PutBack removes what a failed restore left in the data directory and renames AsideDir
+// back into its place.
+func (i *Instance) PutBack() error {
+	if i.Running() {
+		return fmt.Errorf("put the data directory back: %w", ErrRunning)
+	}
+	if err := os.RemoveAll(i.cfg.DataDir); err != nil {
+		return fmt.Errorf("remove the partial restore: %w", err)
+	}
+	if err := os.Rename(i.AsideDir(), i.cfg.DataDir); err != nil {
+		return fmt.Errorf("put the data directory back: %w", err)
+	}
+	return nil
+}
+
+// DropAside removes AsideDir once the restored server runs on its new timeline.
+func (i *Instance) DropAside() error {
+	if err := os.RemoveAll(i.AsideDir()); err != nil {
+		return fmt.Errorf("remove the data directory kept aside: %w", err)
+	}
+	return nil
+}
+
+// RestoreConfig writes conf (from MoveAside) as the restored copy's ramd.conf: the copy
+// starts with the settings that were in force, not those of the backup's time.
+func (i *Instance) RestoreConfig(conf []byte) error {
+	if err := i.writeFileAtomic(filepath.Join(i.cfg.DataDir, ramdConf), conf, 0o600); err != nil {
+		return fmt.Errorf("write the settings in force into the restored copy: %w", err)
+	}
+	return nil
+}
