@@ -80,7 +80,7 @@ func (b *repoNode) StartRestore(_ context.Context, r daemon.RestoreRequest) (str
 	b.restores = append(b.restores, r)
 	return "r1", nil
 }
-func (b *repoNode) Jobs(context.Context) ([]consul.Job, error)             { return b.jobs, nil }
+func (b *repoNode) Jobs(context.Context) ([]consul.Job, error) { return b.jobs, nil }
 
 func do(t *testing.T, r http.Handler, method, path, body string) *httptest.ResponseRecorder {
 	t.Helper()
