@@ -13,6 +13,8 @@ import (
 const backupUsage = `usage: ramctrl backup create [--type full|diff|incr] [--no-wait] [--timeout 6h]
        ramctrl backup list | show ID | jobs
        ramctrl backup check | expire [--no-wait]
+       ramctrl backup restore --confirm CLUSTER [--backup ID] [--target-time RFC3339 | --target-lsn LSN |
+               --target-xid XID | --target-name NAME | --target-immediate] [--exclusive] [--no-wait]
        ramctrl backup schedule [list]
        ramctrl backup schedule set TYPE 'CRON' | suspend TYPE | resume TYPE | remove TYPE | run TYPE`
 
@@ -27,10 +29,19 @@ func runBackup(ctx context.Context, args []string, envAPI string, stdout, stderr
 	stdout = o.bind(stdout)
 	typ := o.fs.String("type", "full", "create: full, diff or incr (Barman: full only)")
 	noWait := o.fs.Bool("no-wait", false, "create, check, expire: print the job id and return instead of following the job")
-	timeout := o.fs.Duration("timeout", 6*time.Hour, "create, check, expire: how long to follow the job")
+	timeout := o.fs.Duration("timeout", 6*time.Hour, "create, check, expire, restore: how long to follow the job")
+	var rf restoreFlags
+	o.fs.StringVar(&rf.backup, "backup", "", "restore: the backup id (default: the latest that reaches the target)")
+	o.fs.StringVar(&rf.time, "target-time", "", "restore: recover to this time (RFC 3339)")
+	o.fs.StringVar(&rf.lsn, "target-lsn", "", "restore: recover to this LSN")
+	o.fs.StringVar(&rf.xid, "target-xid", "", "restore: recover to this transaction id")
+	o.fs.StringVar(&rf.name, "target-name", "", "restore: recover to this named restore point")
+	o.fs.BoolVar(&rf.immediate, "target-immediate", false, "restore: stop as soon as the backup is consistent")
+	o.fs.BoolVar(&rf.exclusive, "exclusive", false, "restore: stop just before the target instead of just after it")
+	o.fs.StringVar(&rf.confirm, "confirm", "", "restore: the cluster's name, to confirm that every member's data is replaced")
 	rest, flags := splitArgs(args[1:], func(a string) bool {
 		switch strings.TrimLeft(a, "-") {
-		case "no-wait", "h", "help":
+		case "no-wait", "h", "help", "target-immediate", "exclusive":
 			return true
 		}
 		return false
@@ -40,7 +51,7 @@ func runBackup(ctx context.Context, args []string, envAPI string, stdout, stderr
 	}
 	valid := false
 	switch sub {
-	case "create", "list", "jobs", "check", "expire":
+	case "create", "list", "jobs", "check", "expire", "restore":
 		valid = len(rest) == 0
 	case "show":
 		valid = len(rest) == 1
@@ -74,6 +85,13 @@ func runBackup(ctx context.Context, args []string, envAPI string, stdout, stderr
 	}
 	var err error
 	switch sub {
+	case "restore":
+		req, rerr := rf.request()
+		if rerr != nil {
+			fmt.Fprintf(stderr, "ramctrl: %v\n%s\n", rerr, backupUsage)
+			return exitUsage
+		}
+		return jobDone(c.StartRestore(ctx, req))
 	case "create":
 		return jobDone(c.StartBackup(ctx, *typ))
 	case "check", "expire":
@@ -219,4 +237,39 @@ func backupSchedule(ctx context.Context, c *client.Client, o *options, rest []st
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Type, v.Cron, yesNo(v.Suspended), fmtTime(v.LastTick), fmtTime(v.NextTick))
 	}
 	return tw.Flush()
+}
+
+// restoreFlags are the flags of ramctrl backup restore.
+type restoreFlags struct {
+	backup, time, lsn, xid, name, confirm string
+	immediate, exclusive                  bool
+}
+
+// request turns the flags into the API's request: at most one target.
+func (f restoreFlags) request() (client.RestoreRequest, error) {
+	r := client.RestoreRequest{BackupID: f.backup, Confirm: f.confirm}
+	var targets []client.RestoreTarget
+	for _, t := range []client.RestoreTarget{{Type: "time", Value: f.time}, {Type: "lsn", Value: f.lsn},
+		{Type: "xid", Value: f.xid}, {Type: "name", Value: f.name}} {
+		if t.Value != "" {
+			targets = append(targets, t)
+		}
+	}
+	if f.immediate {
+		targets = append(targets, client.RestoreTarget{Type: "immediate"})
+	}
+	switch {
+	case len(targets) > 1:
+		return r, fmt.Errorf("give one target, not %d", len(targets))
+	case len(targets) == 1:
+		t := targets[0]
+		t.Exclusive = f.exclusive
+		r.Target = &t
+	case f.exclusive:
+		return r, fmt.Errorf("--exclusive needs a target")
+	}
+	if f.confirm == "" {
+		return r, fmt.Errorf("--confirm CLUSTER is required: every member's data is replaced")
+	}
+	return r, nil
 }

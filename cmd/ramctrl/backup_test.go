@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ramd-project/ramd/api/client"
 	"github.com/ramd-project/ramd/consul"
 	"github.com/ramd-project/ramd/daemon"
 	"github.com/ramd-project/ramd/daemon/backup"
@@ -47,6 +50,10 @@ func (n *memNode) StartBackupExpire(context.Context) (string, error) {
 	return "", fmt.Errorf("not used")
 }
 func (n *memNode) StartBackupCheck(context.Context) (string, error) {
+	return "", fmt.Errorf("not used")
+}
+
+func (n *memNode) StartRestore(context.Context, daemon.RestoreRequest) (string, error) {
 	return "", fmt.Errorf("not used")
 }
 
@@ -151,5 +158,43 @@ func TestBackupCommands(t *testing.T) {
 	}
 	if code, _, _ := runIt("backup", "frobnicate"); code != exitUsage {
 		t.Errorf("unknown subcommand: %d", code)
+	}
+}
+
+func TestRestoreFlags(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		f     restoreFlags
+		want  client.RestoreRequest
+		fails bool
+	}{
+		{"latest to the end", restoreFlags{confirm: "pg"}, client.RestoreRequest{Confirm: "pg"}, false},
+		{"time target", restoreFlags{confirm: "pg", backup: "F1", time: "2026-12-04T12:00:00Z"},
+			client.RestoreRequest{BackupID: "F1", Confirm: "pg", Target: &client.RestoreTarget{Type: "time", Value: "2026-12-04T12:00:00Z"}}, false},
+		{"exclusive lsn", restoreFlags{confirm: "pg", lsn: "0/3000028", exclusive: true},
+			client.RestoreRequest{Confirm: "pg", Target: &client.RestoreTarget{Type: "lsn", Value: "0/3000028", Exclusive: true}}, false},
+		{"immediate", restoreFlags{confirm: "pg", immediate: true}, client.RestoreRequest{Confirm: "pg", Target: &client.RestoreTarget{Type: "immediate"}}, false},
+		{"two targets", restoreFlags{confirm: "pg", lsn: "0/1", xid: "7"}, client.RestoreRequest{}, true},
+		{"exclusive without a target", restoreFlags{confirm: "pg", exclusive: true}, client.RestoreRequest{}, true},
+		{"no confirmation", restoreFlags{time: "2026-12-04T12:00:00Z"}, client.RestoreRequest{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := tt.f.request()
+			if tt.fails {
+				if err == nil {
+					t.Errorf("accepted: %+v", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -29,7 +29,9 @@ func follow(ctx context.Context, c *client.Client, id string, timeout time.Durat
 				progress = b.Progress
 				fmt.Fprintf(stdout, "%s  %s\n", time.Now().Format("15:04:05.000"), progress)
 			}
-			if b := j.Backup; b != nil && j.State == client.JobSucceeded && b.Label != "" {
+			if b := j.Backup; b != nil && j.State == client.JobSucceeded && b.Timeline > 0 {
+				fmt.Fprintf(stdout, "restored %s: the cluster runs on timeline %d\n", firstOr(b.Label, "the latest backup"), b.Timeline)
+			} else if b != nil && j.State == client.JobSucceeded && b.Label != "" {
 				fmt.Fprintf(stdout, "backup %s (%s): lsn %s..%s, wal %s..%s, %s\n", b.Label, b.Type, b.StartLSN, b.StopLSN, b.WALStart, b.WALStop, humanBytes(b.Size))
 			}
 			if b := j.Backup; b != nil && j.State == client.JobFailed && b.Output != "" {
@@ -243,4 +245,12 @@ func (o *options) takesValue(arg string) bool {
 	}
 	bf, ok := f.Value.(interface{ IsBoolFlag() bool })
 	return !ok || !bf.IsBoolFlag()
+}
+
+// firstOr is s, or def when s is empty.
+func firstOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
