@@ -143,10 +143,11 @@ func (n *Node) StartRestore(ctx context.Context, r RestoreRequest) (string, erro
 		return "", &dynconf.FieldError{Field: "pause", Value: true,
 			Reason: "the cluster is paused: resume it first (the restore holds automatic failover itself)"}
 	}
-	cctx, cancel := context.WithTimeout(ctx, 4*n.timings().RetryTimeout)
-	defer cancel()
+	qctx, qcancel := context.WithTimeout(ctx, 4*n.timings().RetryTimeout)
 	var q consul.BackupQueue
-	if _, err := n.store.GetJSON(cctx, consul.KeyBackupQueue, true, &q); err != nil && !errors.Is(err, consul.ErrNotFound) {
+	_, err = n.store.GetJSON(qctx, consul.KeyBackupQueue, true, &q)
+	qcancel()
+	if err != nil && !errors.Is(err, consul.ErrNotFound) {
 		return "", fmt.Errorf("read the backup queue: %w", err)
 	}
 	if fe := errRestoreBusy(q); fe != nil {
@@ -161,6 +162,8 @@ func (n *Node) StartRestore(ctx context.Context, r RestoreRequest) (string, erro
 	if fe := checkRestoreCatalog(r, cat); fe != nil {
 		return "", fe
 	}
+	cctx, cancel := context.WithTimeout(ctx, 4*n.timings().RetryTimeout)
+	defer cancel()
 	jb := &consul.JobBackup{Tool: cfg.Tool, Label: r.BackupID, Type: "in-place restore"}
 	if r.Target.Type != "" && r.Target.Type != dynconf.TargetEnd {
 		jb.Target = &consul.JobTarget{Type: r.Target.Type, Value: r.Target.Value, Exclusive: r.Target.Exclusive}
@@ -235,19 +238,25 @@ func (n *Node) waitAcks(ctx context.Context, what string, acked func(*consul.Res
 	defer cancel()
 	t := time.NewTicker(restorePoll)
 	defer t.Stop()
+	last := errors.New("no answer yet")
 	for {
 		var q consul.BackupQueue
 		_, err := n.store.GetJSON(wctx, consul.KeyBackupQueue, true, &q)
-		if err == nil && q.Restore != nil {
+		switch {
+		case err == nil && q.Restore != nil:
 			missing := slices.DeleteFunc(slices.Clone(q.Restore.Members), func(m string) bool { return slices.Contains(acked(q.Restore), m) })
 			if len(missing) == 0 {
 				return nil
 			}
-			err = fmt.Errorf("waiting for %v", missing)
+			last = fmt.Errorf("waiting for %v", missing)
+		case err == nil:
+			return errors.New("the restore state is gone")
+		case wctx.Err() == nil:
+			last = err
 		}
 		select {
 		case <-wctx.Done():
-			return fmt.Errorf("members did not %s within %s: %w", what, restoreAckWait, err)
+			return fmt.Errorf("members did not %s within %s: %w", what, restoreAckWait, last)
 		case <-t.C:
 		}
 	}
@@ -263,6 +272,13 @@ type restoreRun struct {
 	req     backup.RestoreRequest
 	// conf is ramd.conf of the data directory moved aside.
 	conf []byte
+}
+
+// edit changes the job's restore state, with a bound of its own.
+func (r *restoreRun) edit(ctx context.Context, f func(*consul.RestoreState)) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*r.n.timings().RetryTimeout)
+	defer cancel()
+	return r.n.editRestore(cctx, r.id, f)
 }
 
 func (r *restoreRun) phase(ctx context.Context, p string) {
@@ -315,9 +331,7 @@ func (r *restoreRun) restoreLeader(ctx context.Context) (promoted bool, err erro
 		return false, err
 	}
 	r.phase(ctx, "replicas stopped; stopping the primary "+n.cfg.Name)
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*n.timings().RetryTimeout)
-	defer cancel()
-	if err := n.editRestore(cctx, r.id, func(s *consul.RestoreState) { s.Phase = consul.RestoreRestoring }); err != nil {
+	if err := r.edit(ctx, func(s *consul.RestoreState) { s.Phase = consul.RestoreRestoring }); err != nil {
 		return false, err
 	}
 	pctx, pcancel := context.WithTimeout(ctx, n.timings().LoopWait)
@@ -347,11 +361,13 @@ func (r *restoreRun) restoreLeader(ctx context.Context) (promoted bool, err erro
 		return false, err
 	}
 	r.phase(ctx, fmt.Sprintf("promoted at the target on timeline %d after %s", tl, time.Since(start).Round(time.Millisecond)))
-	_ = n.updateJob(cctx, r.id, func(j *consul.Job) { j.Backup.Timeline = tl })
+	uctx, ucancel := context.WithTimeout(context.WithoutCancel(ctx), 4*n.timings().RetryTimeout)
+	_ = n.updateJob(uctx, r.id, func(j *consul.Job) { j.Backup.Timeline = tl })
+	ucancel()
 	if err := n.pg.DropAside(); err != nil {
 		n.logger.Warn("remove the data directory kept aside", "err", err)
 	}
-	if err := n.editRestore(cctx, r.id, func(s *consul.RestoreState) { s.Phase, s.Timeline = consul.RestoreReclone, tl }); err != nil {
+	if err := r.edit(ctx, func(s *consul.RestoreState) { s.Phase, s.Timeline = consul.RestoreReclone, tl }); err != nil {
 		return true, err
 	}
 	// The restored copy has the cluster's system identifier: it archives into the same

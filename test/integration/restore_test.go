@@ -1,0 +1,216 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ramd-project/ramd/api/client"
+	"github.com/ramd-project/ramd/test/harness"
+	"github.com/ramd-project/ramd/test/testenv"
+)
+
+// pgbackrestCluster starts a cluster of size nodes with a local pgBackRest repository, waits
+// until every member archives into it and takes a full backup.
+func pgbackrestCluster(t *testing.T, size int) (*harness.Cluster, *harness.Node, string) {
+	t.Helper()
+	addr := needReal(t)
+	needTool(t, "pgbackrest")
+	repo := ownedDir(t, "repo")
+	c := harness.New(t, ramdBin, addr, size, harness.Options{})
+	c.StartAll()
+	p := c.WaitPrimary(120 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	cfg := fmt.Sprintf(`{"backup":{"tool":"pgbackrest","archive_timeout":"5s","pgbackrest":{"repo_path":%q}}}`, repo)
+	if code, body := patch(t, p.APIURL()+"/config", cfg, ""); code != http.StatusOK {
+		t.Fatalf("PATCH backup: %d %s", code, body)
+	}
+	testenv.Eventually(t, 90*time.Second, 500*time.Millisecond, func() error {
+		for _, n := range c.Nodes {
+			v, err := showOn(t, n, "archive_command")
+			if err != nil || !strings.Contains(v, "archive-push") {
+				return fmt.Errorf("%s: archive_command %q (%w)", n.Name, v, err)
+			}
+		}
+		if code, body := getURL(p.APIURL() + "/api/v1/backups"); code != http.StatusOK {
+			return fmt.Errorf("GET /api/v1/backups: %d %s", code, body)
+		}
+		return nil
+	})
+	start := time.Now()
+	if j := waitJob(t, p, startBackup(t, p, "full"), 3*time.Minute); j.State != client.JobSucceeded {
+		t.Fatalf("full backup: %s %s", j.State, j.Error)
+	}
+	t.Logf("full backup job took %s", time.Since(start).Round(time.Millisecond))
+	return c, p, repo
+}
+
+// restoreRefused posts a restore request that must be refused with status code and field.
+func restoreRefused(t *testing.T, n *harness.Node, path, body string, code int, field string) {
+	t.Helper()
+	got, answer := post(t, n.APIURL()+path, body)
+	var e client.ErrorBody
+	if got != code || json.Unmarshal([]byte(answer), &e) != nil || e.Field != field {
+		t.Errorf("POST %s %s: %d %s, want %d naming %s", path, body, got, answer, code, field)
+	}
+}
+
+// restoreJobs are the restore jobs the cluster recorded.
+func restoreJobs(t *testing.T, n *harness.Node) []client.Job {
+	t.Helper()
+	var js, out []client.Job
+	code, body := getURL(n.APIURL() + "/api/v1/backup/jobs")
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &js) != nil {
+		t.Fatalf("GET /api/v1/backup/jobs: %d %s", code, body)
+	}
+	for _, j := range js {
+		if j.Kind == "restore" {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// TestBackupInPlaceRestore: a 3-node cluster restored in place to a point in time through
+// the API. Refusals (no or wrong confirmation, a target in the future or before the first
+// recoverability point, another job running) change nothing. The restore job passes its
+// phases; afterwards the primary holds exactly the rows committed before the target, every
+// member streams on the new timeline with the same rows, and archiving goes on into the same
+// stanza (a WAL switch of the new timeline lands in the archive, the tool's check passes).
+func TestBackupInPlaceRestore(t *testing.T) {
+	t.Parallel()
+	c, p, repo := pgbackrestCluster(t, 3)
+	ctx := context.Background()
+	if err := p.Exec(ctx, "CREATE TABLE pitr (v int); INSERT INTO pitr SELECT generate_series(1, 1000)"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	target, err := p.QueryString(ctx, `SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if err := p.Exec(ctx, "INSERT INTO pitr SELECT generate_series(1001, 1500)"); err != nil {
+		t.Fatal(err)
+	}
+	seg, err := p.QueryString(ctx, "SELECT pg_walfile_name(pg_switch_wal())")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 60*time.Second, 200*time.Millisecond, func() error {
+		last, err := p.QueryString(ctx, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
+		if err != nil || last < seg {
+			return fmt.Errorf("archived up to %q, waiting for %s (%w)", last, seg, err)
+		}
+		return nil
+	})
+	tl := timeline(t, p)
+
+	// Refusals: each answers with the field and leaves the cluster as it was.
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	restoreRefused(t, p, "/api/v1/restore", `{}`, http.StatusBadRequest, "confirm")
+	restoreRefused(t, c.Nodes[1], "/api/v1/backup/restore", `{"confirm":"another"}`, http.StatusBadRequest, "confirm")
+	restoreRefused(t, p, "/api/v1/restore", `{"target":{"type":"time","value":"`+future+`"},"confirm":"`+c.Scope+`"}`, http.StatusBadRequest, "target.value")
+	restoreRefused(t, p, "/api/v1/restore", `{"target":{"type":"time","value":"2001-01-01T00:00:00Z"},"confirm":"`+c.Scope+`"}`, http.StatusBadRequest, "target.value")
+	restoreRefused(t, p, "/api/v1/restore", `{"backup_id":"20010101-000000F","confirm":"`+c.Scope+`"}`, http.StatusBadRequest, "backup_id")
+	busy := startBackup(t, p, "incr")
+	restoreRefused(t, c.Nodes[2], "/api/v1/restore", `{"target":{"type":"time","value":"`+target+`"},"confirm":"`+c.Scope+`"}`, http.StatusConflict, "queue")
+	if j := waitJob(t, p, busy, 3*time.Minute); j.State != client.JobSucceeded {
+		t.Fatalf("incremental backup: %s %s", j.State, j.Error)
+	}
+	if js := restoreJobs(t, p); len(js) != 0 {
+		t.Errorf("refused restores left jobs: %+v", js)
+	}
+	if n, err := p.QueryInt(ctx, "SELECT count(*) FROM pitr"); err != nil || n != 1500 || timeline(t, p) != tl {
+		t.Fatalf("after the refusals: %d rows (%v), timeline %d; want 1500 on timeline %d", n, err, timeline(t, p), tl)
+	}
+	if q := c.WaitPrimary(10 * time.Second); q != p {
+		t.Fatalf("after the refusals the primary is %s, not %s", q.Name, p.Name)
+	}
+
+	// The restore, asked on a replica, run by the leader.
+	start := time.Now()
+	code, body := post(t, c.Nodes[1].APIURL()+"/api/v1/restore", `{"target":{"type":"time","value":"`+target+`"},"confirm":"`+c.Scope+`"}`)
+	var a client.JobAccepted
+	if code != http.StatusAccepted || json.Unmarshal([]byte(body), &a) != nil {
+		t.Fatalf("POST /api/v1/restore: %d %s", code, body)
+	}
+	var j client.Job
+	testenv.Eventually(t, 10*time.Minute, 500*time.Millisecond, func() error {
+		code, body := getURL(p.APIURL() + "/api/v1/backup/status/" + a.JobID)
+		if code != http.StatusOK && code != http.StatusAccepted {
+			return fmt.Errorf("job %s: %d %s", a.JobID, code, body)
+		}
+		if err := json.Unmarshal([]byte(body), &j); err != nil {
+			return err
+		}
+		if !j.Ended() {
+			return fmt.Errorf("job %s still %s", a.JobID, j.State)
+		}
+		return nil
+	})
+	took := time.Since(start)
+	for _, ph := range j.Phases {
+		t.Logf("  %s  %-70s %s", ph.At.Format("15:04:05.000"), ph.Name, ph.Node)
+	}
+	if j.State != client.JobSucceeded || j.Backup == nil || j.Backup.Timeline <= tl || j.Node != p.Name {
+		t.Fatalf("restore job: %s %s node %s backup %+v", j.State, j.Error, j.Node, j.Backup)
+	}
+	t.Logf("in-place restore of 3 members to %s took %s (job), new timeline %d", target, took.Round(time.Millisecond), j.Backup.Timeline)
+
+	q := c.WaitPrimary(60 * time.Second)
+	c.WaitReplicas(5 * time.Minute)
+	if q != p {
+		t.Errorf("the restored primary is %s, not the leader %s that ran the job", q.Name, p.Name)
+	}
+	if n, err := q.QueryInt(ctx, "SELECT count(*) FROM pitr"); err != nil || n != 1000 {
+		t.Fatalf("restored rows: %d (%v), want the 1000 committed before the target", n, err)
+	}
+	newTL := timeline(t, q)
+	if newTL != j.Backup.Timeline {
+		t.Errorf("primary timeline %d, job says %d", newTL, j.Backup.Timeline)
+	}
+	if err := q.Exec(ctx, "INSERT INTO pitr VALUES (-1)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.Nodes {
+		if n == q {
+			continue
+		}
+		testenv.Eventually(t, 60*time.Second, 250*time.Millisecond, func() error {
+			rows, err := n.QueryInt(ctx, "SELECT count(*) FROM pitr")
+			if err != nil || rows != 1001 || timeline(t, n) != newTL {
+				return fmt.Errorf("%s: %d rows (%v), timeline %d; want 1001 on %d", n.Name, rows, err, timeline(t, n), newTL)
+			}
+			return nil
+		})
+	}
+
+	// Archiving goes on into the same stanza, on the new timeline.
+	prefix := fmt.Sprintf("%08X", newTL)
+	testenv.Eventually(t, 90*time.Second, time.Second, func() error {
+		if _, err := q.QueryString(ctx, "SELECT pg_walfile_name(pg_switch_wal())"); err != nil {
+			return err
+		}
+		a := archived(t, repo)
+		if !a[prefix+".history"] {
+			return fmt.Errorf("no %s.history in the archive", prefix)
+		}
+		for name := range a {
+			if strings.HasPrefix(name, prefix) && !strings.HasSuffix(name, ".history") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no segment of timeline %d in the archive yet", newTL)
+	})
+	if chk := waitJob(t, q, mustAccepted(t, q, "/api/v1/backups/check"), 3*time.Minute); chk.State != client.JobSucceeded {
+		t.Errorf("pgbackrest check after the restore: %s %s", chk.State, chk.Error)
+	}
+	if bk := waitJob(t, q, startBackup(t, q, "full"), 3*time.Minute); bk.State != client.JobSucceeded {
+		t.Errorf("a backup after the restore: %s %s", bk.State, bk.Error)
+	}
+}
