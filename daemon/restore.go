@@ -351,7 +351,7 @@ func (r *restoreRun) restoreLeader(ctx context.Context) (promoted bool, err erro
 		return false, err
 	}
 	r.phase(ctx, fmt.Sprintf("restoring backup %s on %s (previous data kept in %s until the promotion)",
-		cmp.Or(r.req.BackupID, "latest"), n.cfg.Name, n.pg.AsideDir()))
+		cmp.Or(r.req.BackupID, "(the latest that reaches the target)"), n.cfg.Name, n.pg.AsideDir()))
 	start := time.Now()
 	tl, err := r.restoreAndPromote(ctx)
 	if err != nil {
@@ -370,6 +370,7 @@ func (r *restoreRun) restoreLeader(ctx context.Context) (promoted bool, err erro
 	if err := r.edit(ctx, func(s *consul.RestoreState) { s.Phase, s.Timeline = consul.RestoreReclone, tl }); err != nil {
 		return true, err
 	}
+	r.phase(ctx, "replicas removing their data to clone the restored primary")
 	// The restored copy has the cluster's system identifier: it archives into the same
 	// stanza or server, its new timeline's history file first. The tool's check forces a
 	// WAL switch and waits for the segment in the archive.
@@ -466,7 +467,6 @@ func (r *restoreRun) putBack() error {
 // each streams from the restored primary on its new timeline.
 func (r *restoreRun) recloneReplicas(ctx context.Context) error {
 	n := r.n
-	r.phase(ctx, "replicas removing their data to clone the restored primary")
 	ackErr := n.waitAcks(ctx, "remove their data", func(s *consul.RestoreState) []string { return s.Recloned })
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*n.timings().RetryTimeout)
 	defer cancel()
