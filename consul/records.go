@@ -51,6 +51,11 @@ type Member struct {
 	// ScheduledRestart is Patroni's scheduled_restart: when, and the postmaster start time
 	// it was scheduled against.
 	ScheduledRestart *ScheduledRestart `json:"scheduled_restart,omitempty"`
+	// DataDir and SocketDir are where this member's PostgreSQL keeps its data and listens
+	// (ramd's fields, published only while backups may be taken from a standby: the leader
+	// runs the tool against a standby's directory on the same machine).
+	DataDir   string `json:"data_dir,omitempty"`
+	SocketDir string `json:"socket_dir,omitempty"`
 }
 
 // ScheduledRestart is a member's pending scheduled restart.

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -192,20 +193,30 @@ func (n *Node) dispatchBackupJobs(_ context.Context, o *observation) {
 		return
 	}
 	id := o.backupQueue.Jobs[0]
-	members := otherMembers(o, n.cfg.Name)
+	view := jobView{others: otherMembers(o, n.cfg.Name), members: maps.Clone(o.members), lsn: o.in.PG.LSN, maxLag: o.dyn.MaximumLag()}
 	n.bk.runner.start(id)
 	n.tasks.run(func(ctx context.Context) {
 		defer n.bk.runner.done()
 		jctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		n.bk.runner.running(cancel)
-		n.runBackupJob(jctx, id, members)
+		n.runBackupJob(jctx, id, view)
 	})
 }
 
-// runBackupJob takes the job, runs it and removes it from the queue. members are the other
-// members when the job was dispatched (an in-place restore waits for them).
-func (n *Node) runBackupJob(ctx context.Context, id string, members []string) {
+// jobView is what the loop saw of the cluster when it dispatched a job.
+type jobView struct {
+	// others are the other members' names (an in-place restore waits for them).
+	others []string
+	// members are the member records and lsn the primary's position, maxLag the configured
+	// maximum_lag_on_failover (the choice of a standby to back up).
+	members map[string]consul.Member
+	lsn     uint64
+	maxLag  uint64
+}
+
+// runBackupJob takes the job, runs it and removes it from the queue.
+func (n *Node) runBackupJob(ctx context.Context, id string, view jobView) {
 	budget := n.timings().RetryTimeout * 4
 	cctx, cancel := context.WithTimeout(ctx, budget)
 	var j consul.Job
@@ -269,7 +280,7 @@ func (n *Node) runBackupJob(ctx context.Context, id string, members []string) {
 	if j.Kind == consul.JobRestoreKind {
 		// The tool's timeout bounds the restore itself; the waits for the members have
 		// their own bounds.
-		err = n.runRestore(ctx, id, j, tool, m, members)
+		err = n.runRestore(ctx, id, j, tool, m, view.others)
 		n.finishBackupJob(ctx, id, err)
 		dequeue()
 		return
@@ -279,7 +290,7 @@ func (n *Node) runBackupJob(ctx context.Context, id string, members []string) {
 	var info backup.Info
 	switch j.Kind {
 	case consul.JobBackupKind:
-		info, err = n.takeBackup(jctx, id, tool, m, cfg, j.Backup.Type)
+		info, err = n.takeBackup(jctx, id, tool, m, cfg, j.Backup.Type, view)
 	case consul.JobExpireKind:
 		err = tool.Expire(jctx, m)
 	case consul.JobCheckKind:
@@ -306,13 +317,33 @@ func (n *Node) runBackupJob(ctx context.Context, id string, members []string) {
 
 // takeBackup runs the backup, waiting while the repository is busy, and records the
 // tool's record of it in the job.
-func (n *Node) takeBackup(ctx context.Context, id string, tool backup.Tool, m backup.Member, cfg *dynconf.Backup, typ string) (backup.Info, error) {
+func (n *Node) takeBackup(ctx context.Context, id string, tool backup.Tool, m backup.Member, cfg *dynconf.Backup, typ string, view jobView) (backup.Info, error) {
 	req := backup.BackupRequest{Type: typ, JobID: id, Member: m}
-	if cfg.RunOnValue() != dynconf.RunOnPrimary {
-		// Backups from a standby need the primary's data directory within the tool's reach;
-		// the leader takes them itself.
-		n.jobs.phase(ctx, id, "backup from a standby is not available here: running on the primary", "", "")
+	maxLag := view.maxLag
+	if maxLag == 0 {
+		maxLag = defaultBackupLag
 	}
+	// pgBackRest backs up a standby whose directory is on this machine; a custom tool gets
+	// the primary in its request and decides. Barman's adapter backs up the primary only.
+	supports := cfg.Tool != dynconf.ToolBarman
+	src, err := chooseBackupSource(cfg.RunOnValue(), supports, cfg.Tool, view.lsn, maxLag, n.backupCandidates(view.members))
+	served := n.cfg.Name
+	reason := src.Reason
+	if err != nil {
+		served, reason = "", err.Error()
+	}
+	if src.Standby != "" {
+		served = src.Standby
+		sm := standbyMember(m, src.Standby, view.members[src.Standby])
+		req.Member, req.Primary = sm, &m
+	}
+	rctx, rcancel := context.WithTimeout(ctx, n.timings().RetryTimeout*4)
+	_ = n.updateJob(rctx, id, func(j *consul.Job) { j.Backup.Member, j.Backup.MemberReason = served, reason })
+	rcancel()
+	if err != nil {
+		return backup.Info{}, err
+	}
+	n.jobs.phase(ctx, id, "taking the backup from "+served+": "+reason, "", "")
 	var lastWrite time.Time
 	progress := func(p backup.Progress) {
 		if time.Since(lastWrite) < progressEvery {

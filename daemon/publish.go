@@ -250,6 +250,11 @@ func (n *Node) memberRecord(st *Status) consul.Member {
 		Pause:          st.Paused,
 		DCSLastSeen:    st.DCSLastSeen.Unix(),
 	}
+	if n.backupsFromStandby() {
+		n.bk.mu.Lock()
+		m.DataDir, m.SocketDir = n.bk.member.DataDir, n.bk.member.SocketDir
+		n.bk.mu.Unlock()
+	}
 	if sr := st.ScheduledRestart; sr != nil {
 		m.ScheduledRestart = &consul.ScheduledRestart{Schedule: sr.Schedule.Format(time.RFC3339)}
 		if !sr.PostmasterStart.IsZero() {

@@ -1,0 +1,166 @@
+package daemon
+
+// This file: which member a backup is taken from (backup.run_on). The leader runs every
+// backup job; with prefer-standby or standby it points the tool at a streaming standby whose
+// data directory is on this machine (pgBackRest --backup-standby with the primary as pg2),
+// and records in the job which member served and why.
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/daemon/backup"
+	"github.com/ramd-project/ramd/daemon/dynconf"
+)
+
+// defaultBackupLag is the replay lag a standby may have to serve a backup when
+// maximum_lag_on_failover is not set: the tool waits for the standby to replay the
+// backup's start point, so a far-behind standby only makes the backup slower.
+const defaultBackupLag = 16 << 20
+
+// backupCandidate is a member as the choice of a backup source sees it.
+type backupCandidate struct {
+	Name string
+	// Record is the member's published record.
+	Record consul.Member
+	// Reachable is false when the member's data directory is not on this machine.
+	Reachable bool
+}
+
+// backupSource is the member a backup is taken from.
+type backupSource struct {
+	// Standby is the standby's name ("" the primary).
+	Standby string
+	// Reason says why, for the job's record.
+	Reason string
+}
+
+// chooseBackupSource picks the member a backup runs against: the primary when runOn is
+// primary or the tool cannot back up a standby; else the streaming, reachable standby with
+// the least replay lag within maxLag (ties by name). With no such standby, prefer-standby
+// falls back to the primary and standby refuses (err names why each was passed over).
+// toolSupports is false for tools without backups from a standby. Pure.
+func chooseBackupSource(runOn string, toolSupports bool, tool string, primaryLSN, maxLag uint64, cands []backupCandidate) (backupSource, error) {
+	if runOn == "" || runOn == dynconf.RunOnPrimary {
+		return backupSource{Reason: "backup.run_on is primary"}, nil
+	}
+	if !toolSupports {
+		why := tool + " cannot take a backup from a standby here"
+		if runOn == dynconf.RunOnStandby {
+			return backupSource{}, fmt.Errorf("backup.run_on is standby but %s", why)
+		}
+		return backupSource{Reason: "prefer-standby: " + why + ": the primary serves"}, nil
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].Name < cands[j].Name })
+	var best *backupCandidate
+	var bestLag uint64
+	var passed []string
+	for i := range cands {
+		c := &cands[i]
+		r := c.Record
+		lag := uint64(0)
+		if r.ReplayLSN != nil && primaryLSN > *r.ReplayLSN {
+			lag = primaryLSN - *r.ReplayLSN
+		}
+		var why string
+		switch {
+		case r.Role == "primary" || r.Role == "master":
+			continue
+		case r.State != "running":
+			why = "not running (" + r.State + ")"
+		case r.ReplicationState != "streaming":
+			why = "not streaming (" + r.ReplicationState + ")"
+		case r.Tags["nobackup"] == true:
+			why = "tagged nobackup"
+		case r.DataDir == "":
+			why = "publishes no data directory"
+		case !c.Reachable:
+			why = "its data directory is not on this machine"
+		case r.ReplayLSN == nil:
+			why = "reports no replay position"
+		case lag > maxLag:
+			why = fmt.Sprintf("replay lag %d bytes > %d", lag, maxLag)
+		}
+		if why != "" {
+			passed = append(passed, c.Name+": "+why)
+			continue
+		}
+		if best == nil || lag < bestLag {
+			best, bestLag = c, lag
+		}
+	}
+	if best != nil {
+		return backupSource{Standby: best.Name, Reason: fmt.Sprintf("%s: standby %s streams with replay lag %d bytes", runOn, best.Name, bestLag)}, nil
+	}
+	why := "no standby"
+	if len(passed) > 0 {
+		why = "no healthy standby within the lag limit (" + strings.Join(passed, "; ") + ")"
+	}
+	if runOn == dynconf.RunOnStandby {
+		return backupSource{}, fmt.Errorf("backup.run_on is standby but there is %s", why)
+	}
+	return backupSource{Reason: "prefer-standby: " + why + ": the primary serves"}, nil
+}
+
+// backupsFromStandby reports whether the backup configuration may take backups from a
+// standby (members then publish their directories).
+func (n *Node) backupsFromStandby() bool {
+	n.bk.mu.Lock()
+	defer n.bk.mu.Unlock()
+	return n.bk.cfg != nil && n.bk.cfg.RunOnValue() != dynconf.RunOnPrimary
+}
+
+// backupCandidates are the other members with whether their data directory is on this
+// machine (a PG_VERSION file there, and a loopback or own address in conn_url).
+func (n *Node) backupCandidates(members map[string]consul.Member) []backupCandidate {
+	var out []backupCandidate
+	for name, r := range members {
+		if name == n.cfg.Name {
+			continue
+		}
+		c := backupCandidate{Name: name, Record: r}
+		if r.DataDir != "" && filepath.IsAbs(r.DataDir) && n.localHost(r.ConnURL) {
+			_, err := os.Stat(filepath.Join(r.DataDir, "PG_VERSION"))
+			c.Reachable = err == nil
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// localHost reports whether a conn_url names this machine: a loopback address or the
+// address this node's own server is reached at.
+func (n *Node) localHost(connURL string) bool {
+	u, err := url.Parse(connURL)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() || h == "localhost" {
+		return true
+	}
+	return h != "" && h == n.pg.Config().ConnectAddr
+}
+
+// standbyMember is standby as the tool sees it from this node: its directory, port and
+// socket from its record, this node's credentials (the cluster's), and a state directory of
+// this node's own for the configuration that points pg1 at it.
+func standbyMember(self backup.Member, name string, r consul.Member) backup.Member {
+	m := self
+	m.Name, m.DataDir, m.SocketDir = name, r.DataDir, r.SocketDir
+	m.StateDir = filepath.Join(self.StateDir, "standby")
+	if u, err := url.Parse(r.ConnURL); err == nil {
+		m.Host = u.Hostname()
+		if p, err := strconv.Atoi(u.Port()); err == nil {
+			m.Port = p
+		}
+	}
+	return m
+}
