@@ -214,3 +214,71 @@ func TestBackupInPlaceRestore(t *testing.T) {
 		t.Errorf("a backup after the restore: %s %s", bk.State, bk.Error)
 	}
 }
+
+// TestBackupFromStandby: with run_on prefer-standby the backup job runs pgBackRest against
+// the streaming standby (the primary as pg2) and records it as the member that served; with
+// the standby stopped the next backup falls back to the primary and says why.
+func TestBackupFromStandby(t *testing.T) {
+	t.Parallel()
+	c, p, repo := pgbackrestCluster(t, 2)
+	var s *harness.Node
+	for _, n := range c.Nodes {
+		if n != p {
+			s = n
+		}
+	}
+	cfg := fmt.Sprintf(`{"backup":{"tool":"pgbackrest","archive_timeout":"5s","run_on":"prefer-standby","pgbackrest":{"repo_path":%q}}}`, repo)
+	if code, body := patch(t, p.APIURL()+"/config", cfg, ""); code != http.StatusOK {
+		t.Fatalf("PATCH run_on: %d %s", code, body)
+	}
+	prefix := "service/" + c.Scope + "/"
+	testenv.Eventually(t, 30*time.Second, 250*time.Millisecond, func() error {
+		rec := kv(t, c.ConsulAddr, prefix)["members/"+s.Name][0]
+		if !strings.Contains(rec, `"data_dir"`) {
+			return fmt.Errorf("%s publishes no data_dir yet: %s", s.Name, rec)
+		}
+		return nil
+	})
+	ctx := context.Background()
+	if err := p.Exec(ctx, "CREATE TABLE sb (v int); INSERT INTO sb SELECT generate_series(1, 100)"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	j := waitJob(t, p, startBackup(t, p, "full"), 4*time.Minute)
+	t.Logf("full backup from the standby took %s: %s", time.Since(start).Round(time.Millisecond), j.Backup.MemberReason)
+	for _, ph := range j.Phases {
+		t.Logf("  %s  %s", ph.At.Format("15:04:05.000"), ph.Name)
+	}
+	if j.State != client.JobSucceeded || j.Backup.Member != s.Name || j.Node != p.Name || j.Backup.Label == "" {
+		t.Fatalf("backup from the standby: %s %s, served by %q (%s), job node %s", j.State, j.Error, j.Backup.Member, j.Backup.MemberReason, j.Node)
+	}
+	// pgBackRest's own record: the backup exists and is complete.
+	var list client.BackupList
+	code, body := getURL(p.APIURL() + "/api/v1/backups")
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &list) != nil {
+		t.Fatalf("GET /api/v1/backups: %d %s", code, body)
+	}
+	found := false
+	for _, b := range list.Backups {
+		found = found || b.ID == j.Backup.Label && b.Status == "done" && b.JobID == j.ID
+	}
+	if !found {
+		t.Errorf("backup %s of job %s not in the list: %+v", j.Backup.Label, j.ID, list.Backups)
+	}
+
+	// The standby stopped: the next backup falls back to the primary.
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, 250*time.Millisecond, func() error {
+		if rec, ok := kv(t, c.ConsulAddr, prefix)["members/"+s.Name]; ok && strings.Contains(rec[0], `"state":"running"`) {
+			return fmt.Errorf("%s still published as running", s.Name)
+		}
+		return nil
+	})
+	j = waitJob(t, p, startBackup(t, p, "incr"), 4*time.Minute)
+	t.Logf("with the standby stopped: %s", j.Backup.MemberReason)
+	if j.State != client.JobSucceeded || j.Backup.Member != p.Name || !strings.Contains(j.Backup.MemberReason, "the primary serves") {
+		t.Fatalf("fallback to the primary: %s %s, served by %q (%s)", j.State, j.Error, j.Backup.Member, j.Backup.MemberReason)
+	}
+}
