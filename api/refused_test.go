@@ -169,6 +169,12 @@ func TestRefusedRequestsChangeNothing(t *testing.T) {
 		{"cancel no restart", "DELETE", "/restart", good, ``, [2]string{}, 404},
 		{"rolling unknown field", "POST", "/api/v1/restart", good, `{"order":"random"}`, [2]string{}, 400},
 		{"pause unauthenticated", "POST", "/api/v1/pause", "", ``, [2]string{}, 401},
+		{"restore without confirmation", "POST", "/api/v1/restore", good, `{}`, [2]string{}, 400},
+		{"restore of another cluster", "POST", "/api/v1/backup/restore", good, `{"confirm":"prod"}`, [2]string{}, 400},
+		{"restore to the future", "POST", "/api/v1/restore", good, `{"target":{"type":"time","value":"2999-01-01T00:00:00Z"},"confirm":"pg"}`, [2]string{}, 400},
+		{"restore without a tool", "POST", "/api/v1/restore", good, `{"confirm":"pg"}`, [2]string{}, 409},
+		{"restore unauthenticated", "POST", "/api/v1/restore", "", `{"confirm":"pg"}`, [2]string{}, 401},
+		{"backup status unknown", "GET", "/api/v1/backup/status/nope", "", ``, [2]string{}, 404},
 		{"job unknown", "GET", "/api/v1/jobs/nope", "", ``, [2]string{}, 404},
 		{"job bad wait", "GET", "/api/v1/jobs/nope?wait=maybe", "", ``, [2]string{}, 400},
 	}
