@@ -140,10 +140,15 @@ func (n *Node) tendBackups(ctx context.Context, o *observation) {
 		b.maintainer = true
 		return
 	}
-	b.mu.Lock()
-	b.initialized = ""
-	b.mu.Unlock()
-	b.runner.stopUnlessLeader(n.logger)
+	if !n.lock.Held {
+		b.mu.Lock()
+		b.initialized = ""
+		b.mu.Unlock()
+		// Only a lost lock stops a job: a leader whose server did not answer one status
+		// read (a busy machine, a clone reading from it) keeps its job, which fails by
+		// itself if the server is really gone.
+		b.runner.stopUnlessLeader(n.logger)
+	}
 	if b.maintainer {
 		b.maintainer = false
 		n.stopToolProcesses()

@@ -311,7 +311,7 @@ func (n *Node) restoreCluster(ctx context.Context, seed dynconf.Config) (err err
 	phase("recovering to the target")
 	for {
 		st, err := n.pg.Status(rctx)
-		if err == nil && !st.InRecovery {
+		if err == nil && st.Running && !st.InRecovery {
 			break
 		}
 		if !n.pg.Running() {

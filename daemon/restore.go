@@ -423,7 +423,7 @@ func (r *restoreRun) restoreAndPromote(ctx context.Context) (int, error) {
 	defer t.Stop()
 	for {
 		st, err := n.pg.Status(ctx)
-		if err == nil && !st.InRecovery {
+		if err == nil && st.Running && !st.InRecovery {
 			if _, err := n.pg.ClearRecoverySettings(); err != nil {
 				return st.Timeline, err
 			}

@@ -59,6 +59,17 @@ func restoreRefused(t *testing.T, n *harness.Node, path, body string, code int, 
 	}
 }
 
+// waitNoRestoreState waits until the backup queue holds no restore state.
+func waitNoRestoreState(t *testing.T, c *harness.Cluster) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, 250*time.Millisecond, func() error {
+		if q := kv(t, c.ConsulAddr, "service/"+c.Scope+"/")["ramd/backup/queue"][0]; strings.Contains(q, `"restore"`) {
+			return fmt.Errorf("restore state in the queue: %s", q)
+		}
+		return nil
+	})
+}
+
 // restoreJobs are the restore jobs the cluster recorded.
 func restoreJobs(t *testing.T, n *harness.Node) []client.Job {
 	t.Helper()
@@ -125,6 +136,7 @@ func TestBackupInPlaceRestore(t *testing.T) {
 	if js := restoreJobs(t, p); len(js) != 0 {
 		t.Errorf("refused restores left jobs: %+v", js)
 	}
+	waitNoRestoreState(t, c)
 	if n, err := p.QueryInt(ctx, "SELECT count(*) FROM pitr"); err != nil || n != 1500 || timeline(t, p) != tl {
 		t.Fatalf("after the refusals: %d rows (%v), timeline %d; want 1500 on timeline %d", n, err, timeline(t, p), tl)
 	}
@@ -132,10 +144,34 @@ func TestBackupInPlaceRestore(t *testing.T) {
 		t.Fatalf("after the refusals the primary is %s, not %s", q.Name, p.Name)
 	}
 
-	// The restore, asked on a replica, run by the leader.
-	start := time.Now()
-	code, body := post(t, c.Nodes[1].APIURL()+"/api/v1/restore", `{"target":{"type":"time","value":"`+target+`"},"confirm":"`+c.Scope+`"}`)
+	// A restore that cannot reach its target (no such restore point) fails after the
+	// restore: the old data directory is put back and the cluster runs on as before.
+	code, body := post(t, p.APIURL()+"/api/v1/restore", `{"target":{"type":"name","value":"never-created"},"confirm":"`+c.Scope+`"}`)
 	var a client.JobAccepted
+	if code != http.StatusAccepted || json.Unmarshal([]byte(body), &a) != nil {
+		t.Fatalf("POST /api/v1/restore to a missing restore point: %d %s", code, body)
+	}
+	start := time.Now()
+	failed := waitJob(t, p, a.JobID, 10*time.Minute)
+	for _, ph := range failed.Phases {
+		t.Logf("  %s  %-70s %s", ph.At.Format("15:04:05.000"), ph.Name, ph.Node)
+	}
+	if failed.State != client.JobFailed || !strings.Contains(failed.Error, "recovery") {
+		t.Fatalf("restore to a missing restore point: %s %q", failed.State, failed.Error)
+	}
+	c.WaitReplicas(3 * time.Minute)
+	t.Logf("failed restore rolled back, cluster streaming again after %s: %s", time.Since(start).Round(time.Millisecond), failed.Error)
+	if n, err := p.QueryInt(ctx, "SELECT count(*) FROM pitr"); err != nil || n != 1500 || timeline(t, p) != tl {
+		t.Fatalf("after the failed restore: %d rows (%v), timeline %d; want 1500 on timeline %d", n, err, timeline(t, p), tl)
+	}
+	if q := c.WaitPrimary(30 * time.Second); q != p {
+		t.Fatalf("after the failed restore the primary is %s, not %s", q.Name, p.Name)
+	}
+
+	// The restore, asked on a replica, run by the leader.
+	start = time.Now()
+	code, body = post(t, c.Nodes[1].APIURL()+"/api/v1/restore", `{"target":{"type":"time","value":"`+target+`"},"confirm":"`+c.Scope+`"}`)
+	a = client.JobAccepted{}
 	if code != http.StatusAccepted || json.Unmarshal([]byte(body), &a) != nil {
 		t.Fatalf("POST /api/v1/restore: %d %s", code, body)
 	}
