@@ -50,6 +50,13 @@ type jobRunner struct {
 	stopped bool
 }
 
+// current is the job running here ("" none).
+func (r *jobRunner) current() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.id
+}
+
 func (r *jobRunner) busy() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()

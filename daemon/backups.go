@@ -123,7 +123,7 @@ func (n *Node) followBackupConfig(ctx context.Context, o *observation) {
 // cancels a job it still runs. Loop goroutine.
 func (n *Node) tendBackups(ctx context.Context, o *observation) {
 	b := &n.bk
-	if o.backupQueue.Restore != nil {
+	if o.in.Restoring {
 		// An in-place restore owns PostgreSQL: the leader's job goes on while its server is
 		// down or recovering; the other members follow its phases.
 		if !n.lock.Held {

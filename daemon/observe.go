@@ -245,7 +245,7 @@ func (n *Node) observeConsul(ctx context.Context, o *observation) {
 	n.applyTimings(o.dyn.Timings(), n.conf.source)
 	in.Timings = n.timings()
 	in.Paused = o.dyn.Pause
-	in.Restoring = o.backupQueue.Restore != nil
+	in.Restoring = n.restoreInForce(o)
 	in.OperatorStart, in.RestartOverdue = n.operatorStart()
 	in.MaximumLagOnFailover = o.dyn.MaximumLag()
 	n.lead = n.lead.Saw(ha.Sighting{Leader: in.Leader, StatusIndex: statusIdx, AnnouncedTTL: announced}, in.Now)

@@ -191,6 +191,19 @@ func (n *Node) StartRestore(ctx context.Context, r RestoreRequest) (string, erro
 	return id, nil
 }
 
+// restoreInForce reports whether the restore state of the queue holds this cycle: while its
+// leader holds the leader key, or on the node whose job runs it (which may have lost the key
+// for a moment). A state whose leader is gone (ramd killed during the restore) holds nobody:
+// the members race as after any leader loss, and the next leader ends the job as failed and
+// removes the state.
+func (n *Node) restoreInForce(o *observation) bool {
+	s := o.backupQueue.Restore
+	if s == nil {
+		return false
+	}
+	return o.in.Leader.Present && o.in.Leader.Name == s.Leader || n.bk.runner.current() == s.Job
+}
+
 // otherMembers are the members the restore waits for: every published member but this one.
 func otherMembers(o *observation, self string) []string {
 	var out []string
