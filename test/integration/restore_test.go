@@ -323,3 +323,58 @@ func TestBackupFromStandby(t *testing.T) {
 		t.Fatalf("fallback to the primary: %s %s, served by %q (%s)", j.State, j.Error, j.Backup.Member, j.Backup.MemberReason)
 	}
 }
+
+// TestBackupInPlaceRestoreLeaderKilled: the leader's ramd is killed while it restores. The
+// restore state holds the members only while its leader holds the lock: once the lock is
+// gone, a replica (still holding the data from before the restore) takes over, ends the job
+// as failed and removes the state.
+func TestBackupInPlaceRestoreLeaderKilled(t *testing.T) {
+	t.Parallel()
+	c, p, _ := pgbackrestCluster(t, 3)
+	ctx := context.Background()
+	if err := p.Exec(ctx, "CREATE TABLE kept (v int); INSERT INTO kept SELECT generate_series(1, 300)"); err != nil {
+		t.Fatal(err)
+	}
+	code, body := post(t, p.APIURL()+"/api/v1/restore", `{"target":{"type":"immediate"},"confirm":"`+c.Scope+`"}`)
+	var a client.JobAccepted
+	if code != http.StatusAccepted || json.Unmarshal([]byte(body), &a) != nil {
+		t.Fatalf("POST /api/v1/restore: %d %s", code, body)
+	}
+	testenv.Eventually(t, 2*time.Minute, 100*time.Millisecond, func() error {
+		var j client.Job
+		code, body := getURL(p.APIURL() + "/api/v1/backup/status/" + a.JobID)
+		if code != http.StatusOK && code != http.StatusAccepted || json.Unmarshal([]byte(body), &j) != nil {
+			return fmt.Errorf("job: %d %s", code, body)
+		}
+		for _, ph := range j.Phases {
+			if strings.HasPrefix(ph.Name, "restoring backup") {
+				return nil
+			}
+		}
+		return fmt.Errorf("job %s not restoring yet (%d phases)", j.State, len(j.Phases))
+	})
+	p.Kill()
+	start := time.Now()
+	var q *harness.Node
+	testenv.Eventually(t, 3*time.Minute, 500*time.Millisecond, func() error {
+		n, err := c.Primary()
+		if err != nil {
+			return err
+		}
+		if n == p {
+			return fmt.Errorf("the killed node is primary")
+		}
+		q = n
+		return nil
+	})
+	t.Logf("%s took over %s after the leader was killed during the restore", q.Name, time.Since(start).Round(time.Millisecond))
+	if rows, err := q.QueryInt(ctx, "SELECT count(*) FROM kept"); err != nil || rows != 300 {
+		t.Fatalf("the new primary has %d rows (%v), want the 300 from before the restore", rows, err)
+	}
+	j := waitJob(t, q, a.JobID, 2*time.Minute)
+	if j.State != client.JobFailed {
+		t.Errorf("the interrupted restore job: %s %s", j.State, j.Error)
+	}
+	t.Logf("job: %s", j.Error)
+	waitNoRestoreState(t, c)
+}
