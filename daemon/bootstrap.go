@@ -148,6 +148,11 @@ func (n *Node) clone(ctx context.Context, leader string) error {
 			err = n.cloneBasebackup(ctx, leader)
 		}
 		if err == nil {
+			// A clone the in-place restore asked for from the leader is done; later clones
+			// follow the configured methods again (a reinitialize resets it when it ends).
+			n.ops.mu.Lock()
+			n.pgMem.cloneFromLeader = n.pgMem.cloneFromLeader && n.ops.op != nil
+			n.ops.mu.Unlock()
 			return nil
 		}
 		errs = append(errs, err)

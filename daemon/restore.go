@@ -308,12 +308,19 @@ func (n *Node) runRestore(ctx context.Context, id string, j consul.Job, tool bac
 	}
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*n.timings().RetryTimeout)
 	defer cancel()
+	other := ""
 	if err := n.editQueue(bctx, func(q *consul.BackupQueue) {
-		if q.Restore == nil {
+		switch {
+		case q.Restore == nil:
 			q.Restore = &consul.RestoreState{Job: id, Leader: n.cfg.Name, Phase: consul.RestoreStopping, Members: members}
+		case q.Restore.Job != id:
+			other = q.Restore.Job
 		}
 	}); err != nil {
 		return fmt.Errorf("hold the cluster for the restore: %w", err)
+	}
+	if other != "" {
+		return fmt.Errorf("hold the cluster for the restore: the restore of job %s is in progress", other)
 	}
 	r.phase(ctx, fmt.Sprintf("holding the cluster: no failover until the restore ends; stopping the replicas %v", members))
 	promoted, err := r.restoreLeader(ctx)
