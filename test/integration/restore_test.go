@@ -94,6 +94,7 @@ func restoreJobs(t *testing.T, n *harness.Node) []client.Job {
 // stanza (a WAL switch of the new timeline lands in the archive, the tool's check passes).
 func TestBackupInPlaceRestore(t *testing.T) {
 	t.Parallel()
+	ctl := buildRamctrl(t)
 	c, p, repo := pgbackrestCluster(t, 3)
 	ctx := context.Background()
 	if err := p.Exec(ctx, "CREATE TABLE pitr (v int); INSERT INTO pitr SELECT generate_series(1, 1000)"); err != nil {
@@ -151,13 +152,15 @@ func TestBackupInPlaceRestore(t *testing.T) {
 
 	// A restore that cannot reach its target (no such restore point) fails after the
 	// restore: the old data directory is put back and the cluster runs on as before.
-	code, body := post(t, p.APIURL()+"/api/v1/restore", `{"target":{"type":"name","value":"never-created"},"confirm":"`+c.Scope+`"}`)
-	var a client.JobAccepted
-	if code != http.StatusAccepted || json.Unmarshal([]byte(body), &a) != nil {
-		t.Fatalf("POST /api/v1/restore to a missing restore point: %d %s", code, body)
-	}
+	// Asked with ramctrl, which follows the job phase by phase.
 	start := time.Now()
-	failed := waitJob(t, p, a.JobID, 10*time.Minute)
+	exit, out, errOut := ctl.run(t, nil, "backup", "restore", "--api", p.APIURL(), "--target-name", "never-created", "--confirm", c.Scope)
+	var failedID string
+	if _, err := fmt.Sscanf(out, "job %s queued", &failedID); err != nil || exit == 0 ||
+		!strings.Contains(out, "restoring backup") || !strings.Contains(errOut, "failed") {
+		t.Fatalf("ramctrl backup restore to a missing restore point: exit %d (%v)\n%s%s", exit, err, out, errOut)
+	}
+	failed := waitJob(t, p, failedID, 10*time.Minute)
 	for _, ph := range failed.Phases {
 		t.Logf("  %s  %-70s %s", ph.At.Format("15:04:05.000"), ph.Name, ph.Node)
 	}
@@ -175,8 +178,8 @@ func TestBackupInPlaceRestore(t *testing.T) {
 
 	// The restore, asked on a replica, run by the leader.
 	start = time.Now()
-	code, body = post(t, c.Nodes[1].APIURL()+"/api/v1/restore", `{"target":{"type":"time","value":"`+target+`"},"confirm":"`+c.Scope+`"}`)
-	a = client.JobAccepted{}
+	code, body := post(t, c.Nodes[1].APIURL()+"/api/v1/restore", `{"target":{"type":"time","value":"`+target+`"},"confirm":"`+c.Scope+`"}`)
+	var a client.JobAccepted
 	if code != http.StatusAccepted || json.Unmarshal([]byte(body), &a) != nil {
 		t.Fatalf("POST /api/v1/restore: %d %s", code, body)
 	}
