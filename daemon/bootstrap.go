@@ -320,7 +320,7 @@ func (n *Node) restoreCluster(ctx context.Context, seed dynconf.Config) (err err
 			break
 		}
 		if !n.pg.Running() {
-			return fmt.Errorf("the restored server stopped during its recovery (target not reached?); see the PostgreSQL log: %w", err)
+			return errors.Join(errors.New("the restored server stopped during its recovery (target not reached?); see the PostgreSQL log"), err)
 		}
 		select {
 		case <-rctx.Done():

@@ -378,6 +378,7 @@ func (r *restoreRun) restoreLeader(ctx context.Context) (promoted bool, err erro
 		if perr := r.putBack(); perr != nil {
 			return false, errors.Join(err, perr)
 		}
+		r.phase(ctx, "restore failed: the previous data directory is back in place")
 		return false, err
 	}
 	r.phase(ctx, fmt.Sprintf("promoted at the target on timeline %d after %s", tl, time.Since(start).Round(time.Millisecond)))
@@ -455,7 +456,7 @@ func (r *restoreRun) restoreAndPromote(ctx context.Context) (int, error) {
 			return st.Timeline, nil
 		}
 		if !n.pg.Running() {
-			return 0, fmt.Errorf("the restored copy stopped during its recovery (target not reached?); see the PostgreSQL log: %w", err)
+			return 0, errors.New("the restored copy stopped during its recovery (target not reached?); see the PostgreSQL log")
 		}
 		select {
 		case <-ctx.Done():
