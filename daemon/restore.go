@@ -294,8 +294,9 @@ func (r *restoreRun) edit(ctx context.Context, f func(*consul.RestoreState)) err
 	return r.n.editRestore(cctx, r.id, f)
 }
 
+// phase records a phase of the job, also after the job was cancelled (its rollback).
 func (r *restoreRun) phase(ctx context.Context, p string) {
-	r.n.jobs.phase(ctx, r.id, p, "", "")
+	r.n.jobs.phase(context.WithoutCancel(ctx), r.id, p, "", "")
 	r.n.tracePhase(ctx, p)
 }
 
