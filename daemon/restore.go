@@ -376,7 +376,7 @@ func (r *restoreRun) restoreLeader(ctx context.Context) (promoted bool, err erro
 	start := time.Now()
 	tl, err := r.restoreAndPromote(ctx)
 	if err != nil {
-		if perr := r.putBack(); perr != nil {
+		if perr := r.putBack(ctx); perr != nil {
 			return false, errors.Join(err, perr)
 		}
 		r.phase(ctx, "restore failed: the previous data directory is back in place")
@@ -468,10 +468,11 @@ func (r *restoreRun) restoreAndPromote(ctx context.Context) (int, error) {
 }
 
 // putBack stops a restored copy that did not promote and gives the old data directory back.
-func (r *restoreRun) putBack() error {
+func (r *restoreRun) putBack(ctx context.Context) error {
 	n := r.n
 	if n.pg.Running() {
-		sctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		// Also when the job was cancelled: the copy must stop before the old data returns.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
 		err := n.pg.Stop(sctx, pg.StopImmediate)
 		cancel()
 		if err != nil {

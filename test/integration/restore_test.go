@@ -142,7 +142,7 @@ func TestBackupInPlaceRestore(t *testing.T) {
 	// meanwhile, which is not the refusals' doing.
 	testenv.Eventually(t, 30*time.Second, 250*time.Millisecond, func() error {
 		if n, err := p.QueryInt(ctx, "SELECT count(*) FROM pitr"); err != nil || n != 1500 || timeline(t, p) != tl {
-			return fmt.Errorf("after the refusals: %d rows (%v), timeline %d; want 1500 on timeline %d", n, err, timeline(t, p), tl)
+			return fmt.Errorf("after the refusals: %d rows (%w), timeline %d; want 1500 on timeline %d", n, err, timeline(t, p), tl)
 		}
 		return nil
 	})
@@ -228,7 +228,7 @@ func TestBackupInPlaceRestore(t *testing.T) {
 		testenv.Eventually(t, 60*time.Second, 250*time.Millisecond, func() error {
 			rows, err := n.QueryInt(ctx, "SELECT count(*) FROM pitr")
 			if err != nil || rows != 1001 || timeline(t, n) != newTL {
-				return fmt.Errorf("%s: %d rows (%v), timeline %d; want 1001 on %d", n.Name, rows, err, timeline(t, n), newTL)
+				return fmt.Errorf("%s: %d rows (%w), timeline %d; want 1001 on %d", n.Name, rows, err, timeline(t, n), newTL)
 			}
 			return nil
 		})
