@@ -17,6 +17,17 @@ import (
 
 func hostPort(h string, p int) string { return net.JoinHostPort(h, strconv.Itoa(p)) }
 
+// connURL is the member's published conn_url: where clients connect, without user or
+// password; sslmode=require says the server accepts TLS connections only (clients that check
+// the certificate ask for verify-full themselves).
+func connURL(host string, port int, tls bool) string {
+	u := "postgres://" + hostPort(host, port) + "/postgres"
+	if tls {
+		u += "?sslmode=require"
+	}
+	return u
+}
+
 // pgMemory is what the loop remembers of its PostgreSQL between cycles. Loop goroutine
 // only.
 type pgMemory struct {
