@@ -77,6 +77,13 @@ type Config struct {
 	// TLSVerify is the sslmode of connections between members: verify-full (the certificate
 	// names the member's connect address) or verify-ca.
 	TLSVerify string `env:"RAMD_PG_TLS_VERIFY, default=verify-full"`
+	// TLSReplicationCertFile and TLSReplicationKeyFile are the client certificate and key a
+	// member presents when it streams or clones as ReplicationUser. Set (with TLS), the
+	// replication role authenticates from RAMD_PG_HBA_ALLOW with its certificate (pg_hba.conf
+	// method cert: the certificate's common name must be the role's name) instead of its
+	// password. The key must be readable by the account that runs PostgreSQL only.
+	TLSReplicationCertFile string `env:"RAMD_PG_TLS_REPLICATION_CERTFILE"`
+	TLSReplicationKeyFile  string `env:"RAMD_PG_TLS_REPLICATION_KEYFILE"`
 	// HBAAllow lists the CIDRs (comma-separated) allowed to connect, for replication and
 	// for all databases.
 	HBAAllow string `env:"RAMD_PG_HBA_ALLOW, default=127.0.0.1/32"`

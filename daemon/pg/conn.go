@@ -20,6 +20,8 @@ type ConnParams struct {
 	SSLMode string
 	// SSLRootCert is libpq's sslrootcert: the CA file verify-ca and verify-full check against.
 	SSLRootCert string
+	// SSLCert and SSLKey are libpq's sslcert and sslkey: the client certificate presented.
+	SSLCert, SSLKey string
 }
 
 // DSN returns the libpq keyword/value connection string (every value single-quoted with
@@ -45,6 +47,8 @@ func (p ConnParams) DSN() string {
 	add("dbname", db)
 	add("sslmode", p.SSLMode)
 	add("sslrootcert", p.SSLRootCert)
+	add("sslcert", p.SSLCert)
+	add("sslkey", p.SSLKey)
 	kv = append(kv, "connect_timeout=2")
 	return strings.Join(kv, " ")
 }
@@ -74,6 +78,8 @@ func PrimaryConnInfo(src ConnParams, applicationName string) string {
 	add("application_name", applicationName)
 	add("sslmode", src.SSLMode)
 	add("sslrootcert", src.SSLRootCert)
+	add("sslcert", src.SSLCert)
+	add("sslkey", src.SSLKey)
 	kv = append(kv,
 		"connect_timeout=2",
 		"keepalives=1",
