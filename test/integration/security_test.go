@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	cryptorand "crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -18,6 +19,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -695,4 +697,102 @@ func TestPostgresTLS(t *testing.T) {
 	}
 	c.WaitReplicas(120 * time.Second)
 	checkTLS(r)
+}
+
+// TestConsulACLAndTLS runs a cluster against an agent with ACLs denying by default and an
+// HTTPS listener that requires client certificates: every member talks to Consul over TLS
+// only (CONSUL_HTTP_SSL, CONSUL_CACERT, CONSUL_CLIENT_CERT/KEY), with a token read from a
+// file (CONSUL_HTTP_TOKEN_FILE) that holds exactly the documented policy. The cluster
+// bootstraps, streams, publishes its services, switches over, and nothing is refused.
+func TestConsulACLAndTLS(t *testing.T) {
+	t.Parallel()
+	needReal(t)
+	dir := writeTLSFiles(t)
+	ca := filepath.Join(dir, "ca.pem")
+	a := testenv.StartConsul(t, testenv.ConsulOptions{ACLDefaultDeny: true, TLS: &testenv.ConsulTLS{
+		CAFile: ca, CertFile: filepath.Join(dir, "server.pem"), KeyFile: filepath.Join(dir, "server.key"), VerifyIncoming: true,
+	}})
+	mgmt, err := api.NewClient(&api.Config{Address: a.HTTPAddr, Token: a.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{ // filled below, read when each node starts
+		"CONSUL_HTTP_SSL":    "true",
+		"CONSUL_CACERT":      ca,
+		"CONSUL_CLIENT_CERT": filepath.Join(dir, "replicator.pem"),
+		"CONSUL_CLIENT_KEY":  filepath.Join(dir, "replicator.key"),
+	}
+	c := harness.New(t, ramdBin, a.HTTPSAddr, 2, harness.Options{Env: env})
+	svc := routing.SanitizeName(c.Scope)
+	pol, _, err := mgmt.ACL().PolicyCreate(&api.ACLPolicy{Name: "ramd-" + svc, Rules: routing.ACLPolicy("service/"+c.Scope+"/", svc)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := mgmt.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: pol.ID}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenFile := filepath.Join(c.Dir, "consul-token")
+	if err := os.WriteFile(tokenFile, []byte(tok.SecretID+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The HTTPS listener refuses a client without a certificate: the members' TLS is real.
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: caOnlyTLS(t, ca)}}
+	if resp, err := hc.Get("https://" + a.HTTPSAddr + "/v1/agent/self"); err == nil {
+		_ = resp.Body.Close()
+		t.Fatalf("the agent's HTTPS listener answered a client without a certificate: %d", resp.StatusCode)
+	}
+	env["CONSUL_HTTP_TOKEN_FILE"] = tokenFile
+	c.StartAll()
+	p := c.WaitPrimary(120 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	var r *harness.Node
+	for _, n := range c.Nodes {
+		if n != p {
+			r = n
+		}
+	}
+	code, body := request(t, http.MethodPost, p.APIURL()+"/switchover", fmt.Sprintf(`{"leader":%q,"candidate":%q}`, p.Name, r.Name))
+	if code != http.StatusOK {
+		t.Fatalf("switchover: %d %s", code, body)
+	}
+	if now := c.WaitPrimary(60 * time.Second); now != r {
+		t.Fatalf("primary is %s after a switchover to %s", now.Name, r.Name)
+	}
+	c.WaitReplicas(120 * time.Second)
+	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+		got, err := filtered(a.HTTPAddr, a.Token, svc, routing.FilterPrimary)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(got, []string{r.Name}) {
+			return fmt.Errorf("passing primary instances %v, want [%s]", got, r.Name)
+		}
+		return nil
+	})
+	for _, n := range c.Nodes {
+		b, _ := os.ReadFile(n.LogPath)
+		for _, bad := range []string{"permission denied", "certificate", "tls:"} {
+			if strings.Contains(string(b), bad) {
+				t.Errorf("%s's log mentions %q:\n%s", n.Name, bad, grepLines(string(b), bad))
+			}
+		}
+		if strings.Contains(string(b), tok.SecretID) {
+			t.Errorf("%s's log holds the Consul token", n.Name)
+		}
+	}
+}
+
+// caOnlyTLS trusts the CA file and presents no client certificate.
+func caOnlyTLS(t *testing.T, caFile string) *tls.Config {
+	t.Helper()
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		t.Fatal("no certificate in the CA file")
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 }
