@@ -796,3 +796,52 @@ func caOnlyTLS(t *testing.T, caFile string) *tls.Config {
 	}
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 }
+
+// TestAPITokenReloadOnSIGHUP replaces RAMD_API_TOKEN_FILE under a running ramd: after a
+// SIGHUP the old token is refused and the new one accepted, without a restart (same pid).
+func TestAPITokenReloadOnSIGHUP(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	tokenFile := filepath.Join(t.TempDir(), "api-token")
+	if err := os.WriteFile(tokenFile, []byte("first-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := harness.New(t, ramdBin, addr, 1, harness.Options{Env: map[string]string{"RAMD_API_TOKEN_FILE": tokenFile}})
+	n := c.Nodes[0]
+	n.Start()
+	c.WaitPrimary(120 * time.Second)
+	pid := n.PID()
+	reload := func(token string) int {
+		code, _ := request(t, http.MethodPost, n.APIURL()+"/reload", "", "Authorization", "Bearer "+token)
+		return code
+	}
+	if code := reload("first-token"); code != http.StatusOK && code != http.StatusAccepted {
+		t.Fatalf("POST /reload with the token: %d", code)
+	}
+	if err := os.WriteFile(tokenFile+".new", []byte("second-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tokenFile+".new", tokenFile); err != nil {
+		t.Fatal(err)
+	}
+	n.Signal(syscall.SIGHUP)
+	testenv.Eventually(t, 20*time.Second, 100*time.Millisecond, func() error {
+		if code := reload("first-token"); code != http.StatusUnauthorized {
+			return fmt.Errorf("old token after SIGHUP: %d, want 401", code)
+		}
+		return nil
+	})
+	if code := reload("second-token"); code != http.StatusOK && code != http.StatusAccepted {
+		t.Errorf("new token after SIGHUP: %d", code)
+	}
+	if n.PID() != pid {
+		t.Errorf("ramd restarted: pid %d, was %d", n.PID(), pid)
+	}
+	b, _ := os.ReadFile(n.LogPath)
+	if !strings.Contains(string(b), "the API's credentials and TLS files read again") {
+		t.Errorf("no reload line in the log:\n%s", grepLines(string(b), "SIGHUP"))
+	}
+	if strings.Contains(string(b), "second-token") || strings.Contains(string(b), "first-token") {
+		t.Error("the log holds an API token")
+	}
+}
