@@ -97,7 +97,7 @@ func quoteConnValue(v string) string {
 	return "'" + r.Replace(v) + "'"
 }
 
-var slotNameRe = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
+var slotNameRe = regexp.MustCompile(`^[a-z0-9_]+$`) // and at most 63 bytes
 
 // SlotName turns a member name into a physical replication slot name the way Patroni does,
 // so slots survive a migration from Patroni: lower-case it, replace '-' and '.' by '_',
@@ -123,7 +123,7 @@ func SlotName(member string) string {
 }
 
 func validSlotName(name string) error {
-	if !slotNameRe.MatchString(name) {
+	if len(name) > 63 || !slotNameRe.MatchString(name) {
 		return fmt.Errorf("%w: %q", ErrInvalidSlotName, name)
 	}
 	return nil
