@@ -19,10 +19,15 @@ SHELL       := bash
 VERSION ?= $(shell scripts/version.sh)
 LDFLAGS := -X github.com/ramd-project/ramd/daemon.Version=$(VERSION) -X main.version=$(VERSION)
 
+# Static binaries (no libc: they run on any Linux, as in the container image) without gin's
+# MessagePack codec, which ramd does not speak: 9 MB smaller and 4-5 MiB less resident per
+# process than a default build (docs/BENCHMARKS.md, footprint).
+GOTAGS  := nomsgpack
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ramd ./cmd/ramd
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ramd-fence ./cmd/ramd-fence
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ramctrl ./cmd/ramctrl
+	export CGO_ENABLED=0
+	$(GO) build -tags $(GOTAGS) -ldflags "$(LDFLAGS)" -o $(BIN)/ramd ./cmd/ramd
+	$(GO) build -tags $(GOTAGS) -ldflags "$(LDFLAGS)" -o $(BIN)/ramd-fence ./cmd/ramd-fence
+	$(GO) build -tags $(GOTAGS) -ldflags "$(LDFLAGS)" -o $(BIN)/ramctrl ./cmd/ramctrl
 	$(BIN)/ramctrl completion bash > $(BIN)/ramctrl.bash
 
 consul:

@@ -34,10 +34,21 @@ func (a Auth) Enabled() bool { return a.Username != "" || a.Token != "" }
 // WithAuth makes the mutating endpoints, and with a.Reads the other reads, require a.
 func WithAuth(a Auth) Option { return func(o *routerOptions) { o.auth = a } }
 
+// authSource is where requireAuth reads the credentials: the live state when given, else
+// the fixed ones.
+func (o *routerOptions) authSource() func() Auth {
+	if o.authFn != nil {
+		return o.authFn
+	}
+	a := o.auth
+	return func() Auth { return a }
+}
+
 // requireAuth rejects a request that needs credentials and lacks valid ones with 401.
 // Comparisons are constant-time; credentials are never logged.
-func requireAuth(a Auth) gin.HandlerFunc {
+func requireAuth(current func() Auth) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		a := current()
 		read := isRead(c.Request.Method)
 		if !a.Enabled() || (read && !a.protectsRead(c)) || a.allows(c.GetHeader("Authorization")) {
 			c.Next()

@@ -105,7 +105,7 @@ func NewRouter(rt Routes, reg *prometheus.Registry, logger *slog.Logger, now fun
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	_ = r.SetTrustedProxies(nil) // log the peer address, never a forwarded header
-	r.Use(recovery(logger), tracing(o), accessLog(logger), errorResponses(), requireAuth(o.auth))
+	r.Use(recovery(logger), tracing(o), accessLog(logger), errorResponses(), requireAuth(o.authSource()))
 
 	for _, p := range healthPaths {
 		r.GET(p, h.health)

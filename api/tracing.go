@@ -16,6 +16,7 @@ type Option func(*routerOptions)
 type routerOptions struct {
 	tracerProvider trace.TracerProvider
 	auth           Auth
+	authFn         func() Auth // when set, read at every request instead of auth
 }
 
 // WithTracerProvider gives every request a server span from tp (otelgin), continuing the

@@ -30,11 +30,11 @@ const (
 
 // act runs the plan in order and stops at the first failure.
 // Each action runs in its own span (telemetry.go) and is counted.
-func (n *Node) act(ctx context.Context, o *observation, p ha.Plan) error {
+func (n *Node) act(ctx context.Context, o *observation, p ha.Plan, do func(context.Context, *observation, ha.Action) error) error {
 	t := n.telemetry()
 	for _, a := range p.Actions {
 		at := n.startAction(ctx, t, o, p, a)
-		err := n.do(at.ctx, o, a) //nolint:contextcheck // at.ctx is ctx with the action's span
+		err := do(at.ctx, o, a) //nolint:contextcheck // at.ctx is ctx with the action's span
 		at.end(err)
 		if err != nil {
 			return fmt.Errorf("%s: %w", a.Kind, err)

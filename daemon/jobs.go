@@ -76,11 +76,9 @@ func (b *jobBook) listed(ctx context.Context) ([]listedJob, error) {
 	}
 	out := make([]listedJob, 0, len(pairs))
 	for _, p := range pairs {
-		var j consul.Job
-		if json.Unmarshal(p.Value, &j) != nil || j.ID == "" {
-			continue
+		if j, ok := consul.DecodeJob(p); ok {
+			out = append(out, listedJob{Job: j, index: p.ModifyIndex})
 		}
-		out = append(out, listedJob{Job: j, index: p.ModifyIndex})
 	}
 	slices.SortFunc(out, func(a, b listedJob) int { return b.CreatedAt.Compare(a.CreatedAt) })
 	return out, nil

@@ -3,9 +3,7 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,10 +30,9 @@ type Node struct {
 	guard    *fence.Guard
 	registry *routing.Registrar
 	logger   *slog.Logger
-	http     *http.Client
 	connURL  string
-	// peerAuth are the credentials of calls to other members' APIs.
-	peerAuth PeerAuth
+	// peers are the client and credentials of calls to other members' APIs (peers.go).
+	peers peers
 	// tel receives spans and metrics (telemetry.go).
 	tel *telemetry
 	// jobs records the cluster's jobs (jobs.go).
@@ -142,12 +139,6 @@ func New(cfg Config, d Deps) *Node {
 	if host == "" {
 		host = pc.ListenAddr
 	}
-	hc := &http.Client{Timeout: maxProbeTimeout}
-	if d.PeerTLS != nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig = d.PeerTLS
-		hc.Transport = t
-	}
 	n := &Node{
 		cfg:            cfg,
 		pg:             d.PG,
@@ -156,14 +147,13 @@ func New(cfg Config, d Deps) *Node {
 		guard:          d.Guard,
 		registry:       d.Registrar,
 		logger:         logger.With("node", cfg.Name, "cluster", cfg.Scope),
-		http:           hc,
-		peerAuth:       d.PeerAuth,
-		connURL:        fmt.Sprintf("postgres://%s/postgres", hostPort(host, pc.Port)),
+		connURL:        connURL(host, pc.Port, pc.TLSEnabled()),
 		wake:           make(chan struct{}, 1),
 		members:        map[string]consul.Member{},
 		slotsGoneSince: map[string]time.Time{},
 		tasks:          newTasks(),
 	}
+	n.peers.cur.Store(newPeerClient(d.PeerAuth, d.PeerTLS))
 	n.setTelemetry(d.Telemetry)
 	n.jobs = &jobBook{store: n.store, node: cfg.Name, logger: n.logger, timeout: func() time.Duration { return n.timings().RetryTimeout },
 		onPhase: n.tracePhase}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ramd-project/ramd/consul"
@@ -16,6 +15,17 @@ import (
 )
 
 func hostPort(h string, p int) string { return net.JoinHostPort(h, strconv.Itoa(p)) }
+
+// connURL is the member's published conn_url: where clients connect, without user or
+// password; sslmode=require says the server accepts TLS connections only (clients that check
+// the certificate ask for verify-full themselves).
+func connURL(host string, port int, tls bool) string {
+	u := "postgres://" + hostPort(host, port) + "/postgres"
+	if tls {
+		u += "?sslmode=require"
+	}
+	return u
+}
 
 // pgMemory is what the loop remembers of its PostgreSQL between cycles. Loop goroutine
 // only.
@@ -183,65 +193,36 @@ func (n *Node) observeConsul(ctx context.Context, o *observation) {
 	}
 	in.ConsulOK = true
 	n.dcsLastSeen = time.Now()
-	leaderSeen, configSeen := false, false
-	var configRaw []byte
-	var statusIdx uint64
+	snap := consul.DecodeSnapshot(pairs)
+	n.noteBadRecords(snap.Bad)
+	in.Leader = ha.LeaderKey{Present: snap.LeaderPresent, Name: snap.LeaderName, Session: snap.LeaderSession}
+	o.leaderIdx = snap.LeaderIndex
+	if p := snap.Initialize; p != nil {
+		in.Initialized = true
+		o.initIdx = p.ModifyIndex
+		in.ClusterSystemID = n.initializeValue(*p)
+	}
+	o.configIdx = snap.ConfigIndex
+	o.failover, o.failIdx = snap.Failover, snap.FailoverIndex
+	o.sync.key, o.sync.keyIdx = snap.Sync, snap.SyncIndex
+	o.history, o.histIdx = snap.History, snap.HistoryIndex
 	var announced time.Duration
-	for _, p := range pairs {
-		switch {
-		case p.Key == consul.KeyLeader:
-			leaderSeen = true
-			in.Leader = ha.LeaderKey{Present: p.Session != "", Name: strings.TrimSpace(string(p.Value)), Session: p.Session}
-			o.leaderIdx = p.ModifyIndex
-		case p.Key == consul.KeyInitialize:
-			in.Initialized = true
-			o.initIdx = p.ModifyIndex
-			in.ClusterSystemID = n.initializeValue(p)
-		case p.Key == consul.KeyConfig:
-			configSeen, configRaw, o.configIdx = true, p.Value, p.ModifyIndex
-		case p.Key == consul.KeyFailover:
-			var f consul.Failover
-			if decodeRecord(n, p, &f) {
-				o.failover, o.failIdx = &f, p.ModifyIndex
-			}
-		case p.Key == consul.KeySync:
-			var sk consul.Sync
-			if decodeRecord(n, p, &sk) {
-				o.sync.key, o.sync.keyIdx = &sk, p.ModifyIndex
-			}
-		case p.Key == consul.KeyHistory:
-			decodeRecord(n, p, &o.history)
-			o.histIdx = p.ModifyIndex
-		case p.Key == consul.KeyStatus:
-			statusIdx = p.ModifyIndex
-			var s consul.Status
-			if decodeRecord(n, p, &s) {
-				in.LeaderOptime = s.Optime
-				announced = time.Duration(s.TTLms) * time.Millisecond
-				if s.ArchivedWAL != "" {
-					n.bk.leaderArchived = s.ArchivedWAL
-				}
-			}
-		case p.Key == consul.KeyBackupQueue:
-			decodeRecord(n, p, &o.backupQueue)
-		case p.Key == consul.KeyBackupSchedules:
-			if decodeRecord(n, p, &o.backupSchedules) {
-				o.backupSchedulesIdx = p.ModifyIndex
-			}
-		case strings.HasPrefix(p.Key, consul.KeyMembers):
-			var m consul.Member
-			if decodeRecord(n, p, &m) {
-				name := strings.TrimPrefix(p.Key, consul.KeyMembers)
-				o.members[name] = m
-				n.members[name] = m
-			}
+	if st := snap.Status; st != nil {
+		in.LeaderOptime = st.Optime
+		announced = time.Duration(st.TTLms) * time.Millisecond
+		if st.ArchivedWAL != "" {
+			n.bk.leaderArchived = st.ArchivedWAL
 		}
 	}
-	if !leaderSeen {
-		in.Leader = ha.LeaderKey{}
+	statusIdx := snap.StatusIndex
+	o.backupQueue = snap.BackupQueue
+	o.backupSchedules, o.backupSchedulesIdx = snap.BackupSchedules, snap.BackupSchedulesIndex
+	for name, m := range snap.Members {
+		o.members[name] = m
+		n.members[name] = m
 	}
 	in.InitializeMine = n.initializeMine
-	o.dyn = n.configInForce(cctx, configRaw, configSeen, o.configIdx)
+	o.dyn = n.configInForce(cctx, snap.Config, snap.ConfigSeen, o.configIdx)
 	n.applyTimings(o.dyn.Timings(), n.conf.source)
 	in.Timings = n.timings()
 	in.Paused = o.dyn.Pause

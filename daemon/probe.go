@@ -159,8 +159,9 @@ func (n *Node) fetchStatus(ctx context.Context, apiURL string) (probeDoc, error)
 	if err != nil {
 		return doc, fmt.Errorf("probe request: %w", err)
 	}
-	n.authorize(req) // members with RAMD_API_AUTH_READS protect /patroni
-	resp, err := n.http.Do(req)
+	pc := n.peers.get()
+	pc.authorize(req) // members with RAMD_API_AUTH_READS protect /patroni
+	resp, err := pc.http.Do(req)
 	if err != nil {
 		return doc, fmt.Errorf("probe %s: %w", apiURL, err)
 	}
@@ -185,8 +186,9 @@ func (n *Node) postFailsafe(ctx context.Context, apiURL string) error {
 		return fmt.Errorf("failsafe request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	n.authorize(req)
-	resp, err := n.http.Do(req)
+	pc := n.peers.get()
+	pc.authorize(req)
+	resp, err := pc.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("failsafe %s: %w", apiURL, err)
 	}
@@ -196,13 +198,4 @@ func (n *Node) postFailsafe(ctx context.Context, apiURL string) error {
 		return fmt.Errorf("failsafe %s: status %d", apiURL, resp.StatusCode)
 	}
 	return nil
-}
-
-func (n *Node) authorize(req *http.Request) {
-	switch {
-	case n.peerAuth.Token != "":
-		req.Header.Set("Authorization", "Bearer "+n.peerAuth.Token)
-	case n.peerAuth.User != "":
-		req.SetBasicAuth(n.peerAuth.User, n.peerAuth.Password)
-	}
 }

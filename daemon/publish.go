@@ -320,7 +320,7 @@ func (n *Node) routingWant(st *Status) routing.Want {
 	noLB, _ := st.Tags["noloadbalance"].(bool)
 	w := routing.Want{Scope: n.cfg.Scope, Node: n.cfg.Name, Address: addr, Port: pc.Port, Role: routing.RoleNone,
 		Leader: st.HasLock, NoLoadBalance: noLB, Timeline: st.Timeline, Output: st.Plan, APIURL: n.cfg.APIURL,
-		CheckTTL: n.timings().FenceAfter()}
+		TLS: pc.TLSEnabled(), CheckTTL: n.timings().FenceAfter()}
 	switch {
 	case st.Role == RolePrimary && st.HasLock:
 		w.Role, w.Healthy, w.LSN = routing.RolePrimary, true, st.WALLocation

@@ -3,48 +3,37 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"slices"
 	"strconv"
 
 	"github.com/ramd-project/ramd/consul"
 )
 
-// decodeRecord decodes the JSON record p into dst and reports whether it could. A record
-// that does not decode leaves dst untouched (never half-filled): the loop treats it as
-// absent. It is reported once per version of the key (a warning with the key and its
-// index, never its value), not every cycle. Loop goroutine only.
-func decodeRecord[T any](n *Node, p consul.Pair, dst *T) bool {
-	var v T
-	if err := json.Unmarshal(p.Value, &v); err != nil {
-		n.reportBadRecord(p, errText(err))
-		return false
+// noteBadRecords reports the records of a snapshot that did not decode (consul.DecodeSnapshot
+// left them out: they count as absent), each once per version of its key: a warning with the
+// key and its index, never its value. A key that decodes again is forgotten, so a later bad
+// version is reported again. The initialize key is judged by initializeValue. Loop goroutine
+// only.
+func (n *Node) noteBadRecords(bad []consul.BadRecord) {
+	for key := range n.badRecords {
+		if key != consul.KeyInitialize && !slices.ContainsFunc(bad, func(b consul.BadRecord) bool { return b.Key == key }) {
+			delete(n.badRecords, key)
+		}
 	}
-	delete(n.badRecords, p.Key)
-	*dst = v
-	return true
-}
-
-// errText is a decode error without the record's bytes: encoding/json quotes the offending
-// value in some errors, and a record may hold anything.
-func errText(err error) string {
-	switch e := err.(type) { //nolint:errorlint // the concrete types of encoding/json, unwrapped
-	case *json.SyntaxError:
-		return "invalid JSON at byte " + strconv.FormatInt(e.Offset, 10)
-	case *json.UnmarshalTypeError:
-		return "a " + e.Value + " where " + e.Type.String() + " was expected at " + e.Field
+	for _, b := range bad {
+		n.reportBadRecord(b)
 	}
-	return "not decodable"
 }
 
 // reportBadRecord logs a record that does not decode, once per version of the key.
-func (n *Node) reportBadRecord(p consul.Pair, reason string) {
+func (n *Node) reportBadRecord(b consul.BadRecord) {
 	if n.badRecords == nil {
 		n.badRecords = map[string]uint64{}
 	}
-	if n.badRecords[p.Key] != p.ModifyIndex {
-		n.badRecords[p.Key] = p.ModifyIndex
+	if n.badRecords[b.Key] != b.Index {
+		n.badRecords[b.Key] = b.Index
 		n.logger.Warn("ignoring a Consul record that does not decode; it counts as absent",
-			"key", p.Key, "index", p.ModifyIndex, "bytes", len(p.Value), "err", reason)
+			"key", b.Key, "index", b.Index, "bytes", b.Bytes, "err", b.Reason)
 	}
 }
 
@@ -63,7 +52,7 @@ func (n *Node) initializeValue(p consul.Pair) uint64 {
 		n.knownSystemID = id
 		return id
 	}
-	n.reportBadRecord(p, "not a system identifier")
+	n.reportBadRecord(consul.BadRecord{Key: p.Key, Index: p.ModifyIndex, Bytes: len(p.Value), Reason: "not a system identifier"})
 	return n.knownSystemID
 }
 

@@ -8,27 +8,33 @@ import (
 	"github.com/ramd-project/ramd/consul"
 )
 
-func TestDecodeRecord(t *testing.T) {
+// TestNoteBadRecords: a record that does not decode is reported once per version of its key,
+// again for a new bad version after it decoded in between, and never with its content.
+func TestNoteBadRecords(t *testing.T) {
 	t.Parallel()
 	var logs strings.Builder
 	n := &Node{logger: slog.New(slog.NewTextHandler(&logs, nil))}
-	good := consul.Sync{Leader: "n1", SyncStandby: "n2"}
+	sync := func(value string, index uint64) consul.Pair {
+		return consul.Pair{Key: consul.KeySync, Value: []byte(value), ModifyIndex: index}
+	}
 	tests := []struct {
 		name      string
 		pair      consul.Pair
-		wantOK    bool
-		want      consul.Sync
+		wantSync  bool
 		wantWarns int // warnings logged so far
 	}{
-		{"valid", consul.Pair{Key: "sync", Value: []byte(`{"leader":"n3","sync_standby":"n4"}`), ModifyIndex: 1}, true, consul.Sync{Leader: "n3", SyncStandby: "n4"}, 0},
-		{"type error leaves the value untouched", consul.Pair{Key: "sync", Value: []byte(`{"leader":"secret-x","quorum":"many"}`), ModifyIndex: 2}, false, good, 1},
-		{"same version reported once", consul.Pair{Key: "sync", Value: []byte(`{"leader":"secret-x","quorum":"many"}`), ModifyIndex: 2}, false, good, 1},
-		{"syntax error, new version", consul.Pair{Key: "sync", Value: []byte(`{"leader":"secret-y`), ModifyIndex: 3}, false, good, 2},
+		{"valid", sync(`{"leader":"n3","sync_standby":"n4"}`, 1), true, 0},
+		{"type error: absent", sync(`{"leader":"secret-x","quorum":"many"}`, 2), false, 1},
+		{"same version reported once", sync(`{"leader":"secret-x","quorum":"many"}`, 2), false, 1},
+		{"syntax error, new version", sync(`{"leader":"secret-y`, 3), false, 2},
+		{"valid again", sync(`{"leader":"n3"}`, 4), true, 2},
+		{"the old bad version once more is reported again", sync(`{"leader":"secret-y`, 3), false, 3},
 	}
 	for _, tt := range tests {
-		got := good
-		if ok := decodeRecord(n, tt.pair, &got); ok != tt.wantOK || got != tt.want {
-			t.Errorf("%s: %v %+v, want %v %+v", tt.name, ok, got, tt.wantOK, tt.want)
+		snap := consul.DecodeSnapshot([]consul.Pair{tt.pair})
+		n.noteBadRecords(snap.Bad)
+		if got := snap.Sync != nil; got != tt.wantSync {
+			t.Errorf("%s: sync decoded %v, want %v", tt.name, got, tt.wantSync)
 		}
 		if c := strings.Count(logs.String(), "does not decode"); c != tt.wantWarns {
 			t.Errorf("%s: %d warnings, want %d:\n%s", tt.name, c, tt.wantWarns, logs.String())

@@ -155,8 +155,9 @@ func (n *Node) postMember(ctx context.Context, apiURL, path string, body []byte)
 		return 0, "", fmt.Errorf("request to %s: %w", apiURL, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	n.authorize(req)
-	client := &http.Client{Transport: n.http.Transport, Timeout: memberRestartTimeout}
+	pc := n.peers.get()
+	pc.authorize(req)
+	client := &http.Client{Transport: pc.http.Transport, Timeout: memberRestartTimeout}
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, "", fmt.Errorf("POST %s%s: %w", apiURL, path, err)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/ramd-project/ramd/consul"
@@ -106,10 +105,8 @@ func (n *Node) successors(ctx context.Context) int {
 		return -1
 	}
 	others := 0
-	for _, p := range pairs {
-		var m consul.Member
-		name := strings.TrimPrefix(p.Key, consul.KeyMembers)
-		if json.Unmarshal(p.Value, &m) == nil && name != n.cfg.Name && m.State == "running" && m.Role == string(RoleReplica) {
+	for name, m := range consul.DecodeSnapshot(pairs).Members {
+		if name != n.cfg.Name && m.State == "running" && m.Role == string(RoleReplica) {
 			others++
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"syscall"
 	"testing"
 	"time"
@@ -39,28 +40,29 @@ func newRecorded(t *testing.T, name string) recorded {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &Node{cfg: Config{Name: name, Scope: "demo", RetryTimeout: time.Second}}
+	n := &Node{cfg: Config{Name: name, Scope: "demo", RetryTimeout: time.Second}, logger: slog.New(slog.DiscardHandler)}
 	n.setTelemetry(&Telemetry{TracerProvider: tp, Metrics: m})
 	return recorded{n: n, rec: rec, tp: tp, reg: reg}
 }
 
-// runCycle drives the cycle and act helpers the way cycle and act do, with step standing in
-// for each action's work (do).
+// runCycle runs the node's real cycle skeleton (Node.runCycle: observe, decide, act, tend)
+// with stand-ins for the world: the observation o (Consul answered), the plan p, and step
+// for each action's work (nil: every action succeeds).
 func (r recorded) runCycle(ctx context.Context, o *observation, p ha.Plan, step func(ctx context.Context, a ha.Action) error) {
-	tc := r.n.beginCycle()
-	tc.observed()
-	ctx = tc.decided(ctx, o, p)
-	t := r.n.telemetry()
-	var err error
-	for _, a := range p.Actions {
-		at := r.n.startAction(ctx, t, o, p, a)
-		err = step(at.ctx, a)
-		at.end(err)
-		if err != nil {
-			break
-		}
+	if step == nil {
+		step = func(context.Context, ha.Action) error { return nil }
 	}
-	tc.end(err, true)
+	r.n.runCycle(ctx, cycleSteps{
+		observe: func(context.Context) observation {
+			seen := *o
+			seen.in.ConsulOK = true
+			return seen
+		},
+		decide:  func(ha.Input) ha.Plan { return p },
+		prepare: func(context.Context, *observation) {},
+		do:      func(ctx context.Context, _ *observation, a ha.Action) error { return step(ctx, a) },
+		tend:    func(context.Context, *observation, ha.Plan) {},
+	})
 }
 
 // spanTree renders the ended spans as "name <- parent name" (root: "name <- "), in end order.
@@ -246,9 +248,11 @@ func TestTraceFailedAction(t *testing.T) {
 		return nil
 	})
 	spans := r.rec.Ended()
-	for _, name := range []string{"ha.promote", "ha.failover"} {
-		if s := byName(spans, name); s.Status().Code.String() != "Error" || s.Status().Description != boom.Error() {
-			t.Errorf("%s status = %v, want Error %q", name, s.Status(), boom)
+	// The action's span has the action's error; the cycle's the plan's, which names the
+	// action that failed.
+	for name, want := range map[string]string{"ha.promote": boom.Error(), "ha.failover": "promote: " + boom.Error()} {
+		if s := byName(spans, name); s.Status().Code.String() != "Error" || s.Status().Description != want {
+			t.Errorf("%s status = %v, want Error %q", name, s.Status(), want)
 		}
 	}
 	if got := counter(t, r.reg, "ramd_actions_total", map[string]string{"action": "promote", "result": "error"}); got != 1 {
@@ -415,7 +419,7 @@ func TestMetricsWithoutTracing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &Node{cfg: Config{Name: "n2", Scope: "demo", RetryTimeout: time.Second}}
+	n := &Node{cfg: Config{Name: "n2", Scope: "demo", RetryTimeout: time.Second}, logger: slog.New(slog.DiscardHandler)}
 	n.setTelemetry(&Telemetry{Metrics: m})
 	n.telemetry().readJob = func(context.Context, string) (consul.Job, error) {
 		return consul.Job{ID: "j1", CreatedAt: time.Now().Add(-time.Second)}, nil
@@ -494,7 +498,7 @@ func TestTraceParent(t *testing.T) {
 // TestTelemetryDefault: a node without telemetry acts without spans or metrics.
 func TestTelemetryDefault(t *testing.T) {
 	t.Parallel()
-	n := &Node{cfg: Config{Name: "n1", Scope: "demo", RetryTimeout: time.Second}}
+	n := &Node{cfg: Config{Name: "n1", Scope: "demo", RetryTimeout: time.Second}, logger: slog.New(slog.DiscardHandler)}
 	o := failoverObservation()
 	p := ha.Plan{Reason: "x", Actions: []ha.Action{{Kind: ha.ActFence}}}
 	tc := n.beginCycle()
@@ -553,7 +557,7 @@ func BenchmarkCycleTelemetry(b *testing.B) {
 	for _, pl := range plans {
 		for _, s := range setups {
 			b.Run(pl.name+"/"+s.name, func(b *testing.B) {
-				n := &Node{cfg: Config{Name: "n2", Scope: "demo", RetryTimeout: time.Second}}
+				n := &Node{cfg: Config{Name: "n2", Scope: "demo", RetryTimeout: time.Second}, logger: slog.New(slog.DiscardHandler)}
 				tel, stop := s.tel()
 				defer stop()
 				if tel != nil {

@@ -2,6 +2,13 @@ package deploy
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -275,16 +282,70 @@ func TestHAProxyConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"option httpchk OPTIONS /primary", "option httpchk OPTIONS /replica", "check port 8008"} {
+	for _, want := range []string{"option httpchk OPTIONS /primary", "option httpchk OPTIONS /replica", "check port 8008",
+		"check-ssl verify required ca-file " + haproxyCAFile} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("haproxy.cfg lacks %q", want)
 		}
 	}
+	// haproxy -c loads the CA file: check a copy that names a real one.
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, testCA(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(string(b), haproxyCAFile, ca)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	bin := testenv.Binary(t, "haproxy", "haproxy")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if out, err := exec.CommandContext(ctx, bin, "-c", "-f", "haproxy.cfg").CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, bin, "-c", "-f", cfg).CombinedOutput(); err != nil {
 		t.Fatalf("haproxy -c: %v\n%s", err, out)
+	}
+}
+
+// haproxyCAFile is where deploy/haproxy.cfg expects the CA of the members' API certificates.
+const haproxyCAFile = "/etc/haproxy/ramd-api-ca.pem"
+
+// testCA returns a self-signed CA certificate in PEM.
+func testCA(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ramd deploy test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// TestProductionExampleSecure: the production example (ramd.env) has TLS and password
+// authentication on every TCP connection ramd makes or accepts, and its secrets in files.
+func TestProductionExampleSecure(t *testing.T) {
+	env := envFile(t, "ramd.env")
+	for _, k := range []string{
+		"RAMD_PG_TLS_CERTFILE", "RAMD_PG_TLS_KEYFILE", "RAMD_PG_TLS_CAFILE", // PostgreSQL: hostssl only
+		"RAMD_PG_TLS_REPLICATION_CERTFILE", "RAMD_PG_TLS_REPLICATION_KEYFILE",
+		"RAMD_PG_SUPERUSER_PASSWORD_FILE", "RAMD_PG_REPLICATION_PASSWORD_FILE", // scram with these
+		"RAMD_API_CERTFILE", "RAMD_API_KEYFILE", "RAMD_API_CAFILE", "RAMD_API_PASSWORD_FILE", // HTTPS and credentials
+		"CONSUL_CACERT", "CONSUL_HTTP_TOKEN_FILE",
+	} {
+		if v := env[k]; !strings.HasPrefix(v, "/") {
+			t.Errorf("ramd.env: %s=%q, want an absolute path", k, v)
+		}
+	}
+	if env["CONSUL_HTTP_SSL"] != "true" {
+		t.Errorf("ramd.env: CONSUL_HTTP_SSL=%q, want true", env["CONSUL_HTTP_SSL"])
+	}
+	if v := env["RAMD_PG_TLS_VERIFY"]; v != "" && v != "verify-full" {
+		t.Errorf("ramd.env: RAMD_PG_TLS_VERIFY=%q; the example verifies names (verify-full)", v)
 	}
 }
 

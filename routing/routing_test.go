@@ -19,9 +19,13 @@ func defaultConfig() Config {
 	return Config{DeregisterAfter: 10 * time.Minute, ReplicaMaxLag: 1 << 20}
 }
 
-func primary() Want {
-	return Want{Scope: "pg_main", Node: "n1", Address: "10.0.0.1", Port: 5432, Role: RolePrimary, Healthy: true,
+func primary(mods ...func(*Want)) Want {
+	w := Want{Scope: "pg_main", Node: "n1", Address: "10.0.0.1", Port: 5432, Role: RolePrimary, Healthy: true,
 		Leader: true, Timeline: 3, LSN: 1000, Output: "heartbeat"}
+	for _, m := range mods {
+		m(&w)
+	}
+	return w
 }
 
 func replica(mods ...func(*Want)) Want {
@@ -85,6 +89,8 @@ func TestBuild(t *testing.T) {
 			want: replica(role(RoleNone), sync(SyncNone)), tags: []string{"x"}, status: api.HealthCritical},
 		{name: "api url in the meta", want: replica(func(w *Want) { w.APIURL = "https://10.0.0.2:8008" }),
 			tags: []string{"async", "replica"}, status: api.HealthPassing, syncState: "async"},
+		{name: "tls required in the meta", want: primary(func(w *Want) { w.TLS = true }),
+			tags: []string{"master", "primary"}, status: api.HealthPassing},
 		{name: "mesh adds a sidecar", cfg: withCfg(func(c *Config) { c.Mesh = true }), want: primary(),
 			tags: []string{"master", "primary"}, status: api.HealthPassing, sidecarID: "pg-main-n1-sidecar-proxy"},
 	}
@@ -114,6 +120,9 @@ func TestBuild(t *testing.T) {
 			}
 			if got, ok := svc.Meta[MetaAPIURL]; got != tt.want.APIURL || ok != (tt.want.APIURL != "") {
 				t.Errorf("meta api_url %q, want %q", got, tt.want.APIURL)
+			}
+			if got, ok := svc.Meta[MetaTLS]; (got == TLSRequired) != tt.want.TLS || ok != tt.want.TLS {
+				t.Errorf("meta tls %q (set %v), want set %v", got, ok, tt.want.TLS)
 			}
 			if reg.SidecarID != tt.sidecarID || (tt.sidecarID != "") != (svc.Connect != nil) {
 				t.Errorf("sidecar %q connect %v, want %q", reg.SidecarID, svc.Connect, tt.sidecarID)

@@ -63,7 +63,13 @@ const (
 	// MetaAPIURL is the member's REST API: health checkers built from the catalog (e.g.
 	// consul-template writing an HAProxy configuration) and ramctrl find it there.
 	MetaAPIURL = "api_url"
+	// MetaTLS is "required" when the member's PostgreSQL accepts TCP connections over TLS
+	// only (hostssl lines); absent otherwise.
+	MetaTLS = "tls"
 )
+
+// TLSRequired is the value of MetaTLS on members that accept TLS connections only.
+const TLSRequired = "required"
 
 // positionMeta are the meta keys that move with every write on the primary. They are
 // refreshed with any other change, and on their own at most every positionRefresh, so a
@@ -98,6 +104,8 @@ type Want struct {
 	Output string
 	// APIURL is the member's REST API, published in the service meta.
 	APIURL string
+	// TLS is true when the member's PostgreSQL accepts TCP connections over TLS only.
+	TLS bool
 	// WasLagging is true when the replica was last registered as lagging: it returns to the
 	// read pool only once its lag is back under half the limit, so a replica hovering at the
 	// limit does not flap in and out of DNS (the registrar sets it).
@@ -211,6 +219,9 @@ func Build(cfg Config, want Want) Registration {
 	}
 	if want.APIURL != "" {
 		meta[MetaAPIURL] = want.APIURL
+	}
+	if want.TLS {
+		meta[MetaTLS] = TLSRequired
 	}
 	reg := Registration{
 		Service: &api.AgentServiceRegistration{

@@ -208,11 +208,11 @@ show_log() { echo "--- last lines of $1:" >&2; tail -n 20 "$1" >&2 || true; }
 [ -d /proc/self ] || die "needs Linux (/proc)"
 command -v setsid >/dev/null || die "setsid (util-linux) not found"
 
-for bin in ramd ramctrl; do
+for bin in ramd ramd-fence ramctrl; do
   if [ ! -x "bin/$bin" ]; then
     say "building bin/$bin"
     v="$(scripts/version.sh)"
-    go build -ldflags "-X github.com/ramd-project/ramd/daemon.Version=$v -X main.version=$v" -o "bin/$bin" "./cmd/$bin"
+    CGO_ENABLED=0 go build -tags nomsgpack -ldflags "-X github.com/ramd-project/ramd/daemon.Version=$v -X main.version=$v" -o "bin/$bin" "./cmd/$bin"
   fi
 done
 ramd="$PWD/bin/ramd"

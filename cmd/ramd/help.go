@@ -58,7 +58,7 @@ var descriptions = map[string]string{
 	"RAMD_API_TOKEN":                 "bearer token accepted by the API's mutating endpoints",
 	"RAMD_API_AUTH_READS":            "require the credentials on read-only endpoints too, except the health checks",
 	"RAMD_API_OPEN":                  "the API takes no credentials on purpose: silences the warning when it listens on loopback only (not with credentials; never silent on other addresses)",
-	"RAMD_API_CERTFILE":              "PEM certificate of the API; with RAMD_API_KEYFILE turns on TLS (1.2 or later; read at start)",
+	"RAMD_API_CERTFILE":              "PEM certificate of the API; with RAMD_API_KEYFILE turns on TLS (1.2 or later; read at start and on SIGHUP)",
 	"RAMD_API_KEYFILE":               "PEM private key of RAMD_API_CERTFILE",
 	"RAMD_API_CAFILE":                "PEM CA bundle for client certificates, also trusted for other members' API certificates (default: system pool)",
 	"RAMD_API_VERIFY_CLIENT":         "client certificates: none, optional (verified when presented) or required (needs RAMD_API_CAFILE)",
@@ -71,12 +71,14 @@ var descriptions = map[string]string{
 	// Secrets from files, TLS for PostgreSQL (docs/SECURITY.md).
 	"RAMD_PG_SUPERUSER_PASSWORD_FILE":   "file holding RAMD_PG_SUPERUSER_PASSWORD (read at start and on SIGHUP, which rotates it)",
 	"RAMD_PG_REPLICATION_PASSWORD_FILE": "file holding RAMD_PG_REPLICATION_PASSWORD (read at start and on SIGHUP, which rotates it)",
-	"RAMD_API_PASSWORD_FILE":            "file holding RAMD_API_PASSWORD (read at start)",
-	"RAMD_API_TOKEN_FILE":               "file holding RAMD_API_TOKEN (read at start)",
+	"RAMD_API_PASSWORD_FILE":            "file holding RAMD_API_PASSWORD (read at start and on SIGHUP)",
+	"RAMD_API_TOKEN_FILE":               "file holding RAMD_API_TOKEN (read at start and on SIGHUP)",
 	"RAMD_PG_TLS_CERTFILE":              "PEM server certificate of PostgreSQL; with RAMD_PG_TLS_KEYFILE turns on TLS: ssl = on (TLS 1.2 or later), hostssl lines only, members verify each other (reloaded by POST /reload)",
 	"RAMD_PG_TLS_KEYFILE":               "PEM private key of RAMD_PG_TLS_CERTFILE (readable by the PostgreSQL account only)",
 	"RAMD_PG_TLS_CAFILE":                "PEM CA bundle the members' certificates chain to (required with TLS)",
 	"RAMD_PG_TLS_VERIFY":                "sslmode of connections between members: verify-full (the certificate names the connect address) or verify-ca",
+	"RAMD_PG_TLS_REPLICATION_CERTFILE":  "PEM client certificate the replication role presents when streaming and cloning (its common name is RAMD_PG_REPLICATION_USER); with TLS, the role then authenticates by certificate (pg_hba method cert) instead of its password",
+	"RAMD_PG_TLS_REPLICATION_KEYFILE":   "PEM private key of RAMD_PG_TLS_REPLICATION_CERTFILE (readable by the PostgreSQL account only)",
 
 	// Routing (docs/ROUTING.md).
 	"RAMD_REPLICA_MAX_LAG":             "replay lag in bytes above which a replica leaves replica.<service>; it returns under half of it (0: no limit)",

@@ -113,14 +113,11 @@ func serve(ctx context.Context, cfg Config, tracing *observability.Tracing, logg
 		return fmt.Errorf("consul: %w", err)
 	}
 	checkAgent(ctx, client, cfg.Node.RetryTimeout, logger)
-	serverTLS, err := cfg.API.TLSConfig()
+	live, err := api.NewLive(cfg.API)
 	if err != nil {
 		return fmt.Errorf("api tls: %w", err)
 	}
-	clientTLS, err := cfg.API.ClientTLSConfig()
-	if err != nil {
-		return fmt.Errorf("api client tls: %w", err)
-	}
+	serverTLS := live.ServerTLS()
 	ln, err := net.Listen("tcp", cfg.API.Listen)
 	if err != nil {
 		return fmt.Errorf("api listen %s: %w", cfg.API.Listen, err)
@@ -131,14 +128,14 @@ func serve(ctx context.Context, cfg Config, tracing *observability.Tracing, logg
 		return err
 	}
 	registrar := routing.NewRegistrar(cfg.Routing, client)
-	auth := cfg.API.Auth()
+	auth := live.Auth()
 	node := daemon.New(cfg.Node, daemon.Deps{
 		PG: inst, Consul: client, Guard: guard, Registrar: registrar, Logger: logger,
 		Telemetry: &daemon.Telemetry{TracerProvider: tracing.Provider(), Metrics: metrics},
 		PeerAuth:  daemon.PeerAuth{User: auth.Username, Password: auth.Password, Token: auth.Token},
-		PeerTLS:   clientTLS,
+		PeerTLS:   live.ClientTLS(),
 	})
-	apiOpts := []api.Option{api.WithAuth(cfg.API.Auth())}
+	apiOpts := []api.Option{api.WithLiveAuth(live)}
 	if level, msg, ok := cfg.API.OpenWarning(); ok {
 		logger.Log(ctx, level, msg, "listen", cfg.API.Listen)
 	}
@@ -157,7 +154,7 @@ func serve(ctx context.Context, cfg Config, tracing *observability.Tracing, logg
 	go func() { served <- api.Serve(srv, ln) }()
 	logger.Info("api listening", "addr", ln.Addr().String(), "api_url", cfg.Node.APIURL, "tls", serverTLS != nil, "traces", tracing.Exporter())
 
-	stopHUP := handleSIGHUP(ctx, cfg.PG, node, logger)
+	stopHUP := handleSIGHUP(ctx, cfg.PG, live, node, logger)
 	runErr := node.Run(ctx)
 	stopHUP()
 

@@ -61,7 +61,7 @@ const (
 	pgbrExitBackupSetInvalid = 75
 )
 
-var stanzaRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+var stanzaRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`) // and at most 63 bytes
 
 type pgbackrestTool struct {
 	cfg dynconf.Backup
@@ -103,7 +103,7 @@ func (t *pgbackrestTool) checkMember(m Member) error {
 		return fmt.Errorf("pgbackrest: member %s: port %d out of range", m.Name, m.Port)
 	case m.SocketDir == "" && m.Host == "":
 		return fmt.Errorf("pgbackrest: member %s: neither a unix socket directory nor a host to reach PostgreSQL", m.Name)
-	case !stanzaRe.MatchString(t.stanza(m)):
+	case len(t.stanza(m)) > 63 || !stanzaRe.MatchString(t.stanza(m)):
 		return fmt.Errorf("pgbackrest: stanza %q: must be letters, digits, '.', '-' or '_'", t.stanza(m))
 	}
 	for _, p := range []string{m.StateDir, m.DataDir, m.SocketDir, m.Superuser} {

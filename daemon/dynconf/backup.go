@@ -209,9 +209,9 @@ func BackupTypes(tool string) []string {
 var CronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 var (
-	nameRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
-	slotRe   = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
-	optionRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
+	nameRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`) // and at most 63 bytes
+	slotRe   = regexp.MustCompile(`^[a-z0-9_]+$`)                // and at most 63 bytes
+	optionRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)        // and at most 64 bytes
 )
 
 // ownedPgBackRestOptions are written by ramd per node; backup.pgbackrest.options may not set them.
@@ -481,7 +481,7 @@ func checkPgBackRest(p *PgBackRest, m map[string]any) []*FieldError {
 			p.RepoPath = s
 		case "stanza":
 			s, _ := val.(string)
-			if !nameRe.MatchString(s) {
+			if len(s) > 63 || !nameRe.MatchString(s) {
 				fail(key, val, "must be 1 to 63 letters, digits, '-' or '_', starting with a letter or digit")
 			}
 			p.Stanza = s
@@ -503,7 +503,7 @@ func checkPgBackRest(p *PgBackRest, m map[string]any) []*FieldError {
 					continue
 				}
 				switch {
-				case !optionRe.MatchString(name):
+				case len(name) > 64 || !optionRe.MatchString(name):
 					fail("options."+name, ov, "not a pgBackRest option name (lower case letters, digits and '-')")
 				case slices.Contains(ownedPgBackRestOptions, name) || strings.HasPrefix(name, "pg1-") || strings.HasPrefix(name, "pg2-"):
 					fail("options."+name, ov, "set by ramd per node and job; cannot be set here")
@@ -544,13 +544,13 @@ func checkBarman(b *Barman, m map[string]any) []*FieldError {
 			b.Home = s
 		case "server":
 			s, _ := val.(string)
-			if !nameRe.MatchString(s) {
+			if len(s) > 63 || !nameRe.MatchString(s) {
 				fail(key, val, "must be 1 to 63 letters, digits, '-' or '_', starting with a letter or digit")
 			}
 			b.Server = s
 		case "slot_name":
 			s, _ := val.(string)
-			if !slotRe.MatchString(s) {
+			if len(s) > 63 || !slotRe.MatchString(s) {
 				fail(key, val, "must be 1 to 63 lower case letters, digits or '_' (a replication slot name)")
 			}
 			b.SlotName = s

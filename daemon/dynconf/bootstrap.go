@@ -46,7 +46,7 @@ type RecoveryTarget struct {
 var (
 	lsnRe     = regexp.MustCompile(`^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$`)
 	xidRe     = regexp.MustCompile(`^[0-9]{1,20}$`)
-	restoreRe = regexp.MustCompile(`^[^\x00-\x1f']{1,63}$`)
+	restoreRe = regexp.MustCompile(`^[^\x00-\x1f']+$`) // and at most 63 bytes
 )
 
 // CheckTarget validates a recovery target; field prefixes the refused field's name. now
@@ -74,7 +74,7 @@ func CheckTarget(t RecoveryTarget, field string, now time.Time) *FieldError {
 			return &FieldError{field + ".value", t.Value, "must be an LSN such as 0/3000028"}
 		}
 	case TargetName:
-		if !restoreRe.MatchString(t.Value) {
+		if len(t.Value) > 63 || !restoreRe.MatchString(t.Value) {
 			return &FieldError{field + ".value", t.Value, "must be a restore point name (1 to 63 characters, no quote)"}
 		}
 	default:
@@ -112,7 +112,7 @@ func checkBootstrap(c *Config, v any, now time.Time) []*FieldError {
 			b.From = src.Backup
 		case "backup_id":
 			s, _ := val.(string)
-			if !restoreRe.MatchString(s) {
+			if len(s) > 63 || !restoreRe.MatchString(s) {
 				errs = append(errs, &FieldError{"bootstrap.backup_id", val, "must be a backup label or id"})
 				continue
 			}

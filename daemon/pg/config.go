@@ -77,6 +77,13 @@ type Config struct {
 	// TLSVerify is the sslmode of connections between members: verify-full (the certificate
 	// names the member's connect address) or verify-ca.
 	TLSVerify string `env:"RAMD_PG_TLS_VERIFY, default=verify-full"`
+	// TLSReplicationCertFile and TLSReplicationKeyFile are the client certificate and key a
+	// member presents when it streams or clones as ReplicationUser. Set (with TLS), the
+	// replication role authenticates from RAMD_PG_HBA_ALLOW with its certificate (pg_hba.conf
+	// method cert: the certificate's common name must be the role's name) instead of its
+	// password. The key must be readable by the account that runs PostgreSQL only.
+	TLSReplicationCertFile string `env:"RAMD_PG_TLS_REPLICATION_CERTFILE"`
+	TLSReplicationKeyFile  string `env:"RAMD_PG_TLS_REPLICATION_KEYFILE"`
 	// HBAAllow lists the CIDRs (comma-separated) allowed to connect, for replication and
 	// for all databases.
 	HBAAllow string `env:"RAMD_PG_HBA_ALLOW, default=127.0.0.1/32"`
@@ -87,9 +94,9 @@ type Config struct {
 }
 
 var (
-	roleNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
-	osUserRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,31}$`)
-	hostRe     = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$`)
+	roleNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)    // and at most 63 bytes
+	osUserRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)  // and at most 32 bytes
+	hostRe     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]*$`) // and at most 253 bytes
 )
 
 // withDefaults fills zero-valued fields with the env-tag defaults and derived defaults that
@@ -172,13 +179,13 @@ func (c Config) Validate() error {
 			bad("RAMD_PG_SOCKET_DIR", c.SocketDir, fmt.Sprintf("socket path must be shorter than %d bytes", maxSocketPath))
 		}
 	}
-	if !osUserRe.MatchString(c.OSUser) || c.OSUser == "root" {
+	if len(c.OSUser) > 32 || !osUserRe.MatchString(c.OSUser) || c.OSUser == "root" {
 		bad("RAMD_PG_OS_USER", c.OSUser, "must be an unprivileged user name")
 	}
-	if !roleNameRe.MatchString(c.Superuser) {
+	if len(c.Superuser) > 63 || !roleNameRe.MatchString(c.Superuser) {
 		bad("RAMD_PG_SUPERUSER", c.Superuser, "must match [A-Za-z_][A-Za-z0-9_]{0,62}")
 	}
-	if !roleNameRe.MatchString(c.ReplicationUser) {
+	if len(c.ReplicationUser) > 63 || !roleNameRe.MatchString(c.ReplicationUser) {
 		bad("RAMD_PG_REPLICATION_USER", c.ReplicationUser, "must match [A-Za-z_][A-Za-z0-9_]{0,62}")
 	} else if c.ReplicationUser == c.Superuser {
 		bad("RAMD_PG_REPLICATION_USER", c.ReplicationUser, "must differ from RAMD_PG_SUPERUSER")
@@ -239,7 +246,7 @@ func validHost(h string) bool {
 	if _, err := netip.ParseAddr(h); err == nil {
 		return true
 	}
-	return hostRe.MatchString(h)
+	return len(h) <= 253 && hostRe.MatchString(h)
 }
 
 func parseCIDRs(s string) ([]netip.Prefix, error) {

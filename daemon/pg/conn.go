@@ -20,6 +20,8 @@ type ConnParams struct {
 	SSLMode string
 	// SSLRootCert is libpq's sslrootcert: the CA file verify-ca and verify-full check against.
 	SSLRootCert string
+	// SSLCert and SSLKey are libpq's sslcert and sslkey: the client certificate presented.
+	SSLCert, SSLKey string
 }
 
 // DSN returns the libpq keyword/value connection string (every value single-quoted with
@@ -45,6 +47,8 @@ func (p ConnParams) DSN() string {
 	add("dbname", db)
 	add("sslmode", p.SSLMode)
 	add("sslrootcert", p.SSLRootCert)
+	add("sslcert", p.SSLCert)
+	add("sslkey", p.SSLKey)
 	kv = append(kv, "connect_timeout=2")
 	return strings.Join(kv, " ")
 }
@@ -74,6 +78,8 @@ func PrimaryConnInfo(src ConnParams, applicationName string) string {
 	add("application_name", applicationName)
 	add("sslmode", src.SSLMode)
 	add("sslrootcert", src.SSLRootCert)
+	add("sslcert", src.SSLCert)
+	add("sslkey", src.SSLKey)
 	kv = append(kv,
 		"connect_timeout=2",
 		"keepalives=1",
@@ -91,7 +97,7 @@ func quoteConnValue(v string) string {
 	return "'" + r.Replace(v) + "'"
 }
 
-var slotNameRe = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
+var slotNameRe = regexp.MustCompile(`^[a-z0-9_]+$`) // and at most 63 bytes
 
 // SlotName turns a member name into a physical replication slot name the way Patroni does,
 // so slots survive a migration from Patroni: lower-case it, replace '-' and '.' by '_',
@@ -117,7 +123,7 @@ func SlotName(member string) string {
 }
 
 func validSlotName(name string) error {
-	if !slotNameRe.MatchString(name) {
+	if len(name) > 63 || !slotNameRe.MatchString(name) {
 		return fmt.Errorf("%w: %q", ErrInvalidSlotName, name)
 	}
 	return nil

@@ -42,6 +42,13 @@ func TestHBAConfNoTrust(t *testing.T) {
 				"hostssl replication replicator 10.0.0.0/8 scram-sha-256",
 				"hostssl all all 10.0.0.0/8 scram-sha-256",
 			}},
+		{name: "TLS with a replication client certificate", cfg: Config{HBAAllow: "10.0.0.0/8", TLSCertFile: "/c", TLSKeyFile: "/k", TLSCAFile: "/ca",
+			TLSReplicationCertFile: "/rc", TLSReplicationKeyFile: "/rk"},
+			want: []string{
+				"hostssl replication replicator 10.0.0.0/8 cert",
+				"hostssl replication postgres 10.0.0.0/8 scram-sha-256",
+				"hostssl all all 10.0.0.0/8 scram-sha-256",
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,6 +72,8 @@ func TestHBAConfNoTrust(t *testing.T) {
 				switch {
 				case method == "trust" || method == "password" || method == "md5":
 					t.Errorf("line %q: method %s", l, method)
+				case f[0] == "hostssl" && method == "cert" && f[1] == "replication" && f[2] == i.cfg.ReplicationUser && i.cfg.replicationCert():
+					// the replication role by its client certificate, over TLS only
 				case f[0] != "local" && method != "scram-sha-256":
 					t.Errorf("TCP line %q: method %s, want scram-sha-256", l, method)
 				case method == "peer" && f[2] != i.cfg.Superuser:

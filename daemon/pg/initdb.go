@@ -97,7 +97,8 @@ const identMap = "ramd"
 //   - over TCP (hostssl lines only when TLS is configured), scram-sha-256 on every line,
 //     never trust: the superuser from loopback and
 //     from every concrete listen address (ramd connects over TCP to LocalConn), then
-//     replication and all databases from each HBAAllow CIDR.
+//     replication and all databases from each HBAAllow CIDR (the replication role by its
+//     client certificate instead when one is configured: method cert, hostssl only).
 //
 // A password is always configured or generated (see New), so no TCP line needs trust.
 func (i *Instance) hbaConf() string {
@@ -129,7 +130,7 @@ func (i *Instance) hbaConf() string {
 	}
 	cidrs, _ := parseCIDRs(i.cfg.HBAAllow) // validated in New
 	for _, p := range cidrs {
-		line(host, "replication", rep, p.String(), scram)
+		line(host, "replication", rep, p.String(), i.replicationAuth())
 		line(host, "replication", su, p.String(), scram)
 		line(host, "all", "all", p.String(), scram)
 	}

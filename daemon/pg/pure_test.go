@@ -170,6 +170,11 @@ func TestConfigValidate(t *testing.T) {
 		}, wantErr: []string{`RAMD_PG_TLS_CERTFILE="/nonexistent/pg.pem": does not load`, `RAMD_PG_TLS_CAFILE="/nonexistent/ca.pem"`}},
 		{name: "tls ca alone", mod: func(c *pg.Config) { c.TLSCAFile = "/etc/ramd/ca.pem" },
 			wantErr: []string{`RAMD_PG_TLS_CAFILE="/etc/ramd/ca.pem": needs RAMD_PG_TLS_CERTFILE`}},
+		{name: "replication cert without key", mod: func(c *pg.Config) { c.TLSReplicationCertFile = "/etc/ramd/repl.pem" },
+			wantErr: []string{`RAMD_PG_TLS_REPLICATION_CERTFILE="/etc/ramd/repl.pem": must be set together with RAMD_PG_TLS_REPLICATION_KEYFILE`}},
+		{name: "replication cert without TLS", mod: func(c *pg.Config) {
+			c.TLSReplicationCertFile, c.TLSReplicationKeyFile = "/etc/ramd/repl.pem", "/etc/ramd/repl.key"
+		}, wantErr: []string{`RAMD_PG_TLS_REPLICATION_CERTFILE="/etc/ramd/repl.pem": needs TLS`}},
 		{name: "bad tls verify", mod: func(c *pg.Config) { c.TLSVerify = "require" },
 			wantErr: []string{`RAMD_PG_TLS_VERIFY="require": must be verify-full or verify-ca`}},
 		{name: "several problems at once", mod: func(c *pg.Config) { c.Port = 0x10000; c.HBAAllow = "x" },

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	cryptorand "crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -18,15 +19,19 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/ramd-project/ramd/daemon/pg"
+	"github.com/ramd-project/ramd/routing"
 	"github.com/ramd-project/ramd/test/harness"
 	"github.com/ramd-project/ramd/test/testenv"
 )
@@ -409,9 +414,10 @@ func TestPasswordRotation(t *testing.T) {
 	}
 }
 
-// writeTLSFiles makes a CA and a server certificate for 127.0.0.1 and localhost with
-// crypto/x509, and writes ca.pem, server.pem and server.key (0600, owned by the account
-// PostgreSQL runs as) into a directory that account can reach.
+// writeTLSFiles makes a CA, a server certificate for 127.0.0.1 and localhost, and a client
+// certificate for the replication role (common name "replicator") with crypto/x509, and
+// writes ca.pem, server.pem, server.key, replicator.pem and replicator.key (0600, owned by
+// the account PostgreSQL runs as) into a directory that account can reach.
 func writeTLSFiles(t *testing.T) (dir string) {
 	t.Helper()
 	base := testenv.DataDir(t, "tls") // a parent PostgreSQL's account can traverse
@@ -431,24 +437,29 @@ func writeTLSFiles(t *testing.T) (dir string) {
 		t.Fatal(err)
 	}
 	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), cryptorand.Reader)
-	if err != nil {
-		t.Fatal(err)
+	issue := func(serial int64, cn string, usage x509.ExtKeyUsage, ips []net.IP, names []string) (cert, key []byte) {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), cryptorand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+			IPAddresses: ips, DNSNames: names,
+		}
+		der, err := x509.CreateCertificate(cryptorand.Reader, tmpl, ca, &k.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kder, err := x509.MarshalECPrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(cryptorand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	serverCert, serverKey := issue(2, "127.0.0.1", x509.ExtKeyUsageServerAuth, []net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"})
+	replCert, replKey := issue(3, "replicator", x509.ExtKeyUsageClientAuth, nil, nil)
 	uid, gid := -1, -1
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
@@ -458,13 +469,15 @@ func writeTLSFiles(t *testing.T) (dir string) {
 		uid, _ = strconv.Atoi(u.Uid)
 		gid, _ = strconv.Atoi(u.Gid)
 	}
-	for name, blk := range map[string]*pem.Block{
-		"ca.pem":     {Type: "CERTIFICATE", Bytes: caDER},
-		"server.pem": {Type: "CERTIFICATE", Bytes: der},
-		"server.key": {Type: "EC PRIVATE KEY", Bytes: keyDER},
+	for name, b := range map[string][]byte{
+		"ca.pem":         pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		"server.pem":     serverCert,
+		"server.key":     serverKey,
+		"replicator.pem": replCert,
+		"replicator.key": replKey,
 	} {
 		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(blk), 0o600); err != nil {
+		if err := os.WriteFile(p, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		if uid >= 0 {
@@ -474,6 +487,126 @@ func writeTLSFiles(t *testing.T) (dir string) {
 		}
 	}
 	return dir
+}
+
+// checkTLSPublished checks that every member says TLS is required where clients look: the
+// conn_url of its member record and the tls meta of its Consul service instance.
+func checkTLSPublished(t *testing.T, addr string, c *harness.Cluster) {
+	t.Helper()
+	prefix := "service/" + c.Scope + "/"
+	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+		for _, n := range c.Nodes {
+			var m struct {
+				ConnURL string `json:"conn_url"`
+			}
+			if err := json.Unmarshal([]byte(getBody(t, "http://"+addr+"/v1/kv/"+prefix+"members/"+n.Name+"?raw")), &m); err != nil {
+				return fmt.Errorf("member record of %s: %w", n.Name, err)
+			}
+			if want := fmt.Sprintf("postgres://127.0.0.1:%d/postgres?sslmode=require", n.PGPort); m.ConnURL != want {
+				return fmt.Errorf("conn_url of %s: %q, want %q", n.Name, m.ConnURL, want)
+			}
+		}
+		var entries []api.ServiceEntry
+		if err := getJSON(addr, "/v1/health/service/"+routing.SanitizeName(c.Scope), "", &entries); err != nil {
+			return err
+		}
+		if len(entries) != len(c.Nodes) {
+			return fmt.Errorf("%d service instances, want %d", len(entries), len(c.Nodes))
+		}
+		for _, e := range entries {
+			if got := e.Service.Meta[routing.MetaTLS]; got != routing.TLSRequired {
+				return fmt.Errorf("service meta tls of %s: %q, want %q", e.Service.ID, got, routing.TLSRequired)
+			}
+		}
+		return nil
+	})
+}
+
+// TestReplicationClientCertAuth streams with the replication role authenticated by its client
+// certificate (pg_hba method cert): the walsender's TLS session carries the certificate, the
+// replication role's password alone is refused over TCP, and a new replica clones with it.
+func TestReplicationClientCertAuth(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	dir := writeTLSFiles(t)
+	c := harness.New(t, ramdBin, addr, 2, harness.Options{Env: map[string]string{
+		"RAMD_PG_TLS_CERTFILE":             filepath.Join(dir, "server.pem"),
+		"RAMD_PG_TLS_KEYFILE":              filepath.Join(dir, "server.key"),
+		"RAMD_PG_TLS_CAFILE":               filepath.Join(dir, "ca.pem"),
+		"RAMD_PG_TLS_REPLICATION_CERTFILE": filepath.Join(dir, "replicator.pem"),
+		"RAMD_PG_TLS_REPLICATION_KEYFILE":  filepath.Join(dir, "replicator.key"),
+	}})
+	c.StartAll()
+	p := c.WaitPrimary(120 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+		n, err := p.QueryInt(t.Context(), `SELECT count(*) FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)
+			WHERE r.state = 'streaming' AND r.usename = 'replicator' AND s.ssl AND s.client_dn = '/CN=replicator'`)
+		if err != nil || n != 1 {
+			return fmt.Errorf("replicas streaming with the replication certificate: %d, %w", n, err)
+		}
+		return nil
+	})
+	for _, n := range c.Nodes {
+		b, err := os.ReadFile(filepath.Join(n.DataDir, "pg_hba.conf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, l := range strings.Split(string(b), "\n") {
+			f := strings.Fields(l)
+			if len(f) == 5 && f[0] == "hostssl" && f[1] == "replication" && f[2] == "replicator" {
+				found = true
+				if f[4] != "cert" {
+					t.Errorf("%s: the replication role's line %q does not ask for the certificate", n.Name, l)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no hostssl line for the replication role:\n%s", n.Name, b)
+		}
+	}
+	// A physical replication connection of the replication role with its password but without
+	// the certificate is refused (pgconn: no query after the start-up, as a walreceiver).
+	_, replPW, err := pg.LoopbackPasswords() // the cluster runs on loopback without configured passwords
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := fmt.Sprintf("host=127.0.0.1 port=%d user=replicator password='%s' replication=true sslmode=verify-ca sslrootcert='%s' connect_timeout=5",
+		p.PGPort, replPW, filepath.Join(dir, "ca.pem"))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	conn, err := pgconn.Connect(ctx, dsn)
+	var pgErr *pgconn.PgError
+	if err == nil {
+		_ = conn.Close(ctx)
+		t.Error("the replication role connected with its password and no certificate")
+	} else if !errors.As(err, &pgErr) || pgErr.Code != "28000" {
+		t.Errorf("the replication role without its certificate: %v; want SQLSTATE 28000", err)
+	}
+	// A switchover: the old primary rewinds (superuser, scram) and streams again by certificate.
+	var r *harness.Node
+	for _, n := range c.Nodes {
+		if n != p {
+			r = n
+		}
+	}
+	code, body := request(t, http.MethodPost, p.APIURL()+"/switchover", fmt.Sprintf(`{"leader":%q,"candidate":%q}`, p.Name, r.Name))
+	if code != http.StatusOK {
+		t.Fatalf("switchover: %d %s", code, body)
+	}
+	if now := c.WaitPrimary(60 * time.Second); now != r {
+		t.Fatalf("primary is %s after a switchover to %s", now.Name, r.Name)
+	}
+	c.WaitReplicas(120 * time.Second)
+	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+		n, err := r.QueryInt(t.Context(), `SELECT count(*) FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)
+			WHERE r.state = 'streaming' AND s.client_dn = '/CN=replicator'`)
+		if err != nil || n != 1 {
+			return fmt.Errorf("streaming by certificate after the switchover: %d, %w", n, err)
+		}
+		return nil
+	})
 }
 
 // TestPostgresTLS runs a cluster with RAMD_PG_TLS_*: replication runs over TLS 1.2 or later
@@ -527,6 +660,7 @@ func TestPostgresTLS(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), "sslmode=''verify-full''") {
 		t.Errorf("%s's primary_conninfo does not ask for verify-full: %v\n%s", r.Name, err, b)
 	}
+	checkTLSPublished(t, addr, c)
 
 	pw, err := p.SuperuserPassword()
 	if err != nil {
@@ -563,4 +697,151 @@ func TestPostgresTLS(t *testing.T) {
 	}
 	c.WaitReplicas(120 * time.Second)
 	checkTLS(r)
+}
+
+// TestConsulACLAndTLS runs a cluster against an agent with ACLs denying by default and an
+// HTTPS listener that requires client certificates: every member talks to Consul over TLS
+// only (CONSUL_HTTP_SSL, CONSUL_CACERT, CONSUL_CLIENT_CERT/KEY), with a token read from a
+// file (CONSUL_HTTP_TOKEN_FILE) that holds exactly the documented policy. The cluster
+// bootstraps, streams, publishes its services, switches over, and nothing is refused.
+func TestConsulACLAndTLS(t *testing.T) {
+	t.Parallel()
+	needReal(t)
+	dir := writeTLSFiles(t)
+	ca := filepath.Join(dir, "ca.pem")
+	a := testenv.StartConsul(t, testenv.ConsulOptions{ACLDefaultDeny: true, TLS: &testenv.ConsulTLS{
+		CAFile: ca, CertFile: filepath.Join(dir, "server.pem"), KeyFile: filepath.Join(dir, "server.key"), VerifyIncoming: true,
+	}})
+	mgmt, err := api.NewClient(&api.Config{Address: a.HTTPAddr, Token: a.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{ // filled below, read when each node starts
+		"CONSUL_HTTP_SSL":    "true",
+		"CONSUL_CACERT":      ca,
+		"CONSUL_CLIENT_CERT": filepath.Join(dir, "replicator.pem"),
+		"CONSUL_CLIENT_KEY":  filepath.Join(dir, "replicator.key"),
+	}
+	c := harness.New(t, ramdBin, a.HTTPSAddr, 2, harness.Options{Env: env})
+	svc := routing.SanitizeName(c.Scope)
+	pol, _, err := mgmt.ACL().PolicyCreate(&api.ACLPolicy{Name: "ramd-" + svc, Rules: routing.ACLPolicy("service/"+c.Scope+"/", svc)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := mgmt.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: pol.ID}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenFile := filepath.Join(c.Dir, "consul-token")
+	if err := os.WriteFile(tokenFile, []byte(tok.SecretID+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The HTTPS listener refuses a client without a certificate: the members' TLS is real.
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: caOnlyTLS(t, ca)}}
+	if resp, err := hc.Get("https://" + a.HTTPSAddr + "/v1/agent/self"); err == nil {
+		_ = resp.Body.Close()
+		t.Fatalf("the agent's HTTPS listener answered a client without a certificate: %d", resp.StatusCode)
+	}
+	env["CONSUL_HTTP_TOKEN_FILE"] = tokenFile
+	c.StartAll()
+	p := c.WaitPrimary(120 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	var r *harness.Node
+	for _, n := range c.Nodes {
+		if n != p {
+			r = n
+		}
+	}
+	code, body := request(t, http.MethodPost, p.APIURL()+"/switchover", fmt.Sprintf(`{"leader":%q,"candidate":%q}`, p.Name, r.Name))
+	if code != http.StatusOK {
+		t.Fatalf("switchover: %d %s", code, body)
+	}
+	if now := c.WaitPrimary(60 * time.Second); now != r {
+		t.Fatalf("primary is %s after a switchover to %s", now.Name, r.Name)
+	}
+	c.WaitReplicas(120 * time.Second)
+	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+		got, err := filtered(a.HTTPAddr, a.Token, svc, routing.FilterPrimary)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(got, []string{r.Name}) {
+			return fmt.Errorf("passing primary instances %v, want [%s]", got, r.Name)
+		}
+		return nil
+	})
+	for _, n := range c.Nodes {
+		b, _ := os.ReadFile(n.LogPath)
+		for _, bad := range []string{"permission denied", "certificate", "tls:"} {
+			if strings.Contains(string(b), bad) {
+				t.Errorf("%s's log mentions %q:\n%s", n.Name, bad, grepLines(string(b), bad))
+			}
+		}
+		if strings.Contains(string(b), tok.SecretID) {
+			t.Errorf("%s's log holds the Consul token", n.Name)
+		}
+	}
+}
+
+// caOnlyTLS trusts the CA file and presents no client certificate.
+func caOnlyTLS(t *testing.T, caFile string) *tls.Config {
+	t.Helper()
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		t.Fatal("no certificate in the CA file")
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+}
+
+// TestAPITokenReloadOnSIGHUP replaces RAMD_API_TOKEN_FILE under a running ramd: after a
+// SIGHUP the old token is refused and the new one accepted, without a restart (same pid).
+func TestAPITokenReloadOnSIGHUP(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	tokenFile := filepath.Join(t.TempDir(), "api-token")
+	if err := os.WriteFile(tokenFile, []byte("first-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := harness.New(t, ramdBin, addr, 1, harness.Options{Env: map[string]string{"RAMD_API_TOKEN_FILE": tokenFile}})
+	n := c.Nodes[0]
+	n.Start()
+	c.WaitPrimary(120 * time.Second)
+	pid := n.PID()
+	reload := func(token string) int {
+		code, _ := request(t, http.MethodPost, n.APIURL()+"/reload", "", "Authorization", "Bearer "+token)
+		return code
+	}
+	if code := reload("first-token"); code != http.StatusOK && code != http.StatusAccepted {
+		t.Fatalf("POST /reload with the token: %d", code)
+	}
+	if err := os.WriteFile(tokenFile+".new", []byte("second-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tokenFile+".new", tokenFile); err != nil {
+		t.Fatal(err)
+	}
+	n.Signal(syscall.SIGHUP)
+	testenv.Eventually(t, 20*time.Second, 100*time.Millisecond, func() error {
+		if code := reload("first-token"); code != http.StatusUnauthorized {
+			return fmt.Errorf("old token after SIGHUP: %d, want 401", code)
+		}
+		return nil
+	})
+	if code := reload("second-token"); code != http.StatusOK && code != http.StatusAccepted {
+		t.Errorf("new token after SIGHUP: %d", code)
+	}
+	if n.PID() != pid {
+		t.Errorf("ramd restarted: pid %d, was %d", n.PID(), pid)
+	}
+	b, _ := os.ReadFile(n.LogPath)
+	if !strings.Contains(string(b), "the API's credentials and TLS files read again") {
+		t.Errorf("no reload line in the log:\n%s", grepLines(string(b), "SIGHUP"))
+	}
+	if strings.Contains(string(b), "second-token") || strings.Contains(string(b), "first-token") {
+		t.Error("the log holds an API token")
+	}
 }

@@ -53,12 +53,24 @@ type ConsulOptions struct {
 	// ACLDefaultDeny enables ACLs with default policy deny; Consul.Token is then the
 	// initial management token.
 	ACLDefaultDeny bool
+	// TLS adds an HTTPS listener (Consul.HTTPSAddr) serving TLS.CertFile, which must name
+	// 127.0.0.1; with TLS.VerifyIncoming it refuses clients without a certificate signed by
+	// TLS.CAFile. The plain HTTP listener stays, for the test's own management calls.
+	TLS *ConsulTLS
+}
+
+// ConsulTLS are the PEM files of a test agent's HTTPS listener.
+type ConsulTLS struct {
+	CAFile, CertFile, KeyFile string
+	VerifyIncoming            bool
 }
 
 // Consul is a real Consul agent started for tests, listening on 127.0.0.1 only.
 type Consul struct {
 	// HTTPAddr is the HTTP API address, "127.0.0.1:port".
 	HTTPAddr string
+	// HTTPSAddr is the HTTPS API address with ConsulOptions.TLS, "" otherwise.
+	HTTPSAddr string
 	// DNSAddr is the DNS interface address, "127.0.0.1:port".
 	DNSAddr string
 	// NodeName is the agent's unique node name.
@@ -390,7 +402,7 @@ func (c *Consul) startWithRetry() error {
 
 // writeConfig chooses free ports and writes the agent's JSON config file.
 func (c *Consul) writeConfig() error {
-	ports := make([]int, 5)
+	ports := make([]int, 6)
 	for i := range ports {
 		p, err := freePort()
 		if err != nil {
@@ -414,6 +426,14 @@ func (c *Consul) writeConfig() error {
 			"http": ports[0], "dns": ports[1], "serf_lan": ports[2], "serf_wan": ports[3],
 			"server": ports[4], "https": -1, "grpc": -1, "grpc_tls": -1,
 		},
+	}
+	if t := c.opts.TLS; t != nil {
+		c.HTTPSAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[5]))
+		cfg["ports"].(map[string]any)["https"] = ports[5]
+		cfg["tls"] = map[string]any{
+			"defaults": map[string]any{"ca_file": t.CAFile, "cert_file": t.CertFile, "key_file": t.KeyFile, "tls_min_version": "TLSv1_2"},
+			"https":    map[string]any{"verify_incoming": t.VerifyIncoming},
+		}
 	}
 	if c.opts.Server {
 		cfg["server"] = true
