@@ -31,6 +31,7 @@ func fuzzInput(bits, lsns uint64, seenAgoMs, confirmedAgoMs int64, who, sw uint8
 		Paused:           b(3),
 		OperatorStart:    b(33),
 		RestartOverdue:   b(34),
+		Restoring:        b(35),
 		NoFailover:       b(4),
 		LeaderReleased:   b(5),
 		LeaderOptime:     lsns % 5000,
@@ -138,6 +139,14 @@ func checkInvariants(t *testing.T, in Input, p Plan) {
 		}
 		if p.Has(ActPromote) && !(in.HoldsLock() && in.Switchover != nil) {
 			t.Fatalf("paused plan promotes without a manual switchover: %s", p)
+		}
+	}
+	if in.Restoring && in.ConsulOK && in.Initialized && in.ClusterSystemID != 0 {
+		// The restore job owns PostgreSQL: the loop starts, clones and promotes nothing.
+		for _, k := range []Kind{ActPromote, ActStartPrimary, ActStartReplica, ActRewind, ActReclone, ActClone, ActBootstrap, ActFollow} {
+			if p.Has(k) {
+				t.Fatalf("plan during a restore has %s: %s", k, p)
+			}
 		}
 	}
 	primary := in.PG.Running && !in.PG.InRecovery && !in.PG.DataEmpty
