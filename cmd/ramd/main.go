@@ -108,6 +108,7 @@ func serve(ctx context.Context, cfg Config, tracing *observability.Tracing, logg
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
+	defer inst.Close()
 	client, err := consul.New(cfg.Consul, logger)
 	if err != nil {
 		return fmt.Errorf("consul: %w", err)

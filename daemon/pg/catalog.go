@@ -33,7 +33,7 @@ func (i *Instance) ReadSettings(ctx context.Context) (int, []params.Row, error) 
 	if err != nil {
 		return 0, nil, fmt.Errorf("read pg_settings: %w", err)
 	}
-	defer closeConn(ctx, conn)
+	defer conn.Release()
 	var ver int
 	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&ver); err != nil {
 		return 0, nil, fmt.Errorf("read server_version_num: %w", err)
@@ -278,7 +278,7 @@ func (i *Instance) FileSettingErrors(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read pg_file_settings: %w", err)
 	}
-	defer closeConn(ctx, conn)
+	defer conn.Release()
 	// A postmaster setting changed in the file also reads "setting could not be applied"
 	// until the restart; pg_settings.pending_restart tells those apart.
 	rows, err := conn.Query(ctx, `SELECT coalesce(f.name, ''), coalesce(f.setting, ''), coalesce(f.sourcefile, ''), coalesce(f.sourceline, 0), f.error

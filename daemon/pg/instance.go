@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Instance controls one local PostgreSQL server (one data directory). Its methods are safe
@@ -43,6 +44,9 @@ type Instance struct {
 
 	pwMu sync.Mutex // guards pw; the passwords change at rotation (RotatePasswords)
 	pw   Passwords
+
+	poolMu sync.Mutex    // guards pool
+	pool   *pgxpool.Pool // ramd's connections to its own server (pool.go), nil until used
 }
 
 // New validates cfg, applies defaults and resolves what needs no data directory I/O:
@@ -275,11 +279,6 @@ func (i *Instance) ReplicationConn() ConnParams {
 // connectTimeout bounds each connection attempt on top of the caller's ctx.
 const connectTimeout = 2 * time.Second
 
-// connect opens a short-lived connection to the local server as the superuser.
-func (i *Instance) connect(ctx context.Context) (*pgx.Conn, error) {
-	return connectTo(ctx, i.LocalConn())
-}
-
 func connectTo(ctx context.Context, p ConnParams) (*pgx.Conn, error) {
 	cc, err := pgx.ParseConfig(p.DSN())
 	if err != nil {
@@ -314,7 +313,7 @@ func (i *Instance) Exec(ctx context.Context, sql string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	defer closeConn(ctx, conn)
+	defer conn.Release()
 	if _, err := conn.Exec(ctx, sql, args...); err != nil {
 		return fmt.Errorf("exec: %w", err)
 	}

@@ -306,7 +306,7 @@ func (i *Instance) ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer closeConn(ctx, conn)
+	defer conn.Release()
 	if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
 		return fmt.Errorf("ping: %w", err)
 	}
@@ -356,6 +356,7 @@ func (i *Instance) Stop(ctx context.Context, mode StopMode) error {
 		return nil
 	}
 	i.logger.InfoContext(ctx, "stopping postmaster", "pid", pid, "mode", string(mode))
+	i.resetPool() // a smart shutdown waits for every client, ramd's pooled connections too
 	if err := signal(pid, sig); err != nil {
 		return fmt.Errorf("stop %s: %w", mode, err)
 	}
@@ -433,6 +434,7 @@ func (i *Instance) afterExit() {
 	i.mu.Lock()
 	i.child = nil
 	i.mu.Unlock()
+	i.resetPool()
 	if i.defaultSocketDir && i.cfg.SocketDir != SocketDirNone {
 		_ = os.Remove(i.cfg.SocketDir) // fails harmlessly when not empty
 	}

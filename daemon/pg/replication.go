@@ -27,7 +27,7 @@ func (i *Instance) Promote(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}
-	defer closeConn(ctx, conn)
+	defer conn.Release()
 	inRecovery, err := isInRecovery(ctx, conn)
 	if err != nil {
 		return fmt.Errorf("promote: %w", err)
@@ -64,7 +64,7 @@ func (i *Instance) Promote(ctx context.Context) error {
 	return fmt.Errorf("promote: %w: still in recovery after %d polls", ErrPromoteFailed, maxPolls)
 }
 
-func isInRecovery(ctx context.Context, conn *pgx.Conn) (bool, error) {
+func isInRecovery(ctx context.Context, conn querier) (bool, error) {
 	var r bool
 	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&r); err != nil {
 		return false, fmt.Errorf("query pg_is_in_recovery: %w", err)
@@ -89,7 +89,7 @@ func (i *Instance) WaitReplayed(ctx context.Context) (LSN, error) {
 	if err != nil {
 		return 0, fmt.Errorf("wait replayed: %w", err)
 	}
-	defer closeConn(ctx, conn)
+	defer conn.Release()
 	var target LSN
 	ticker := time.NewTicker(pollEvery / 2)
 	defer ticker.Stop()
@@ -139,7 +139,7 @@ func (i *Instance) EnsureRoles(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ensure roles: %w", err)
 	}
-	defer closeConn(ctx, conn)
+	defer conn.Release()
 	if err := i.setRoles(ctx, conn, i.passwords()); err != nil {
 		return fmt.Errorf("ensure roles: %w", err)
 	}
@@ -148,7 +148,7 @@ func (i *Instance) EnsureRoles(ctx context.Context) error {
 
 // setRoles creates the replication role when missing and gives both roles pw, in one
 // transaction on a primary.
-func (i *Instance) setRoles(ctx context.Context, conn *pgx.Conn, pw Passwords) error {
+func (i *Instance) setRoles(ctx context.Context, conn querier, pw Passwords) error {
 	if r, err := isInRecovery(ctx, conn); err != nil {
 		return err
 	} else if r {
@@ -216,7 +216,7 @@ func (i *Instance) EnsureSlots(ctx context.Context, names []string) error {
 	if err != nil {
 		return fmt.Errorf("ensure slots: %w", err)
 	}
-	defer closeConn(ctx, conn)
+	defer conn.Release()
 	if r, err := isInRecovery(ctx, conn); err != nil {
 		return fmt.Errorf("ensure slots: %w", err)
 	} else if r {
@@ -258,7 +258,7 @@ func (i *Instance) DropSlot(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("drop slot: %w", err)
 	}
-	defer closeConn(ctx, conn)
+	defer conn.Release()
 	_, err = conn.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name)
 		FROM pg_replication_slots WHERE slot_name = $1`, name)
 	var pgErr *pgconn.PgError
@@ -280,7 +280,7 @@ func (i *Instance) Slots(ctx context.Context) ([]Slot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("slots: %w", err)
 	}
-	defer closeConn(ctx, conn)
+	defer conn.Release()
 	s, err := querySlots(ctx, conn)
 	if err != nil {
 		return nil, fmt.Errorf("slots: %w", err)
@@ -288,7 +288,7 @@ func (i *Instance) Slots(ctx context.Context) ([]Slot, error) {
 	return s, nil
 }
 
-func querySlots(ctx context.Context, conn *pgx.Conn) ([]Slot, error) {
+func querySlots(ctx context.Context, conn querier) ([]Slot, error) {
 	rows, err := conn.Query(ctx, `SELECT slot_name::text, active, restart_lsn::text
 		FROM pg_replication_slots WHERE slot_type = 'physical' ORDER BY slot_name`)
 	if err != nil {

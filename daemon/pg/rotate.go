@@ -44,7 +44,7 @@ func (i *Instance) RotatePasswords(ctx context.Context, next Passwords, primary 
 		if err != nil {
 			return fmt.Errorf("rotate passwords: %w", err)
 		}
-		defer closeConn(ctx, conn)
+		defer conn.Release()
 		if err := i.setRoles(ctx, conn, next); err != nil {
 			return fmt.Errorf("rotate passwords: %w", err)
 		}
@@ -52,6 +52,7 @@ func (i *Instance) RotatePasswords(ctx context.Context, next Passwords, primary 
 	i.pwMu.Lock()
 	i.pw = next
 	i.pwMu.Unlock()
+	i.resetPool() // the next read connects with the new password, which proves it
 	return nil
 }
 

@@ -14,7 +14,7 @@ func (i *Instance) Setting(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer closeConn(ctx, conn)
+	defer conn.Release()
 	var v string
 	if err := conn.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&v); err != nil {
 		return "", fmt.Errorf("show %s: %w", name, err)

@@ -101,14 +101,14 @@ func (i *Instance) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return s, fmt.Errorf("status: %w", err)
 	}
-	defer closeConn(ctx, conn)
+	defer conn.Release()
 	if err := queryStatus(ctx, conn, &s); err != nil {
 		return s, fmt.Errorf("status: %w", err)
 	}
 	return s, nil
 }
 
-func queryStatus(ctx context.Context, conn *pgx.Conn, s *Status) error {
+func queryStatus(ctx context.Context, conn querier, s *Status) error {
 	var sysID int64
 	err := conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int,
 		pg_is_in_recovery(), pg_postmaster_start_time(),
