@@ -1,0 +1,333 @@
+package faults
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ramd-project/ramd/test/harness"
+	"github.com/ramd-project/ramd/test/history"
+	"github.com/ramd-project/ramd/test/testenv"
+)
+
+// Bounded waits and fault durations of a scenario. The durations are the fault's length,
+// not waits for state; with RandomPhases they vary per run.
+const (
+	warmAcks        = 50               // acknowledged writes before the fault
+	warmTimeout     = 60 * time.Second // bound for them
+	failoverTimeout = 60 * time.Second // bound for a new primary after a cut
+	rejoinTimeout   = 180 * time.Second
+	holdAfterSwitch = 5 * time.Second // the cut stays this long after the new primary writes
+	holdNoFailover  = 15 * time.Second
+	tailAfterHeal   = 2 * time.Second
+)
+
+// scenario is one fault with its expectation.
+type scenario struct {
+	name string
+	// failover is the number of changes of primary the fault should cause (0 or 1).
+	failover int
+	// fault causes the fault on a cluster whose primary is p, holds it, and heals it.
+	fault func(t *testing.T, tp *topology, p *harness.Node, hold func(time.Duration)) faultMarks
+}
+
+// faultMarks are the instants a fault reports.
+type faultMarks struct {
+	start time.Time // the fault began
+	heal  time.Time // it ended
+}
+
+// result is one run's numbers.
+type result struct {
+	scenario   string
+	failovers  int
+	unexpected int
+	gap        time.Duration
+	acked      int
+	lost       int
+	overlaps   int
+	violations []string
+	// The isolated primary's last acknowledged write and its successor's first (zero when
+	// there was no failover), and the fault's start.
+	faultAt, oldLast, newFirst time.Time
+	oldNode, newNode           string
+}
+
+var scenarios = []scenario{
+	{name: "isolate-primary", failover: 1, fault: isolatePrimary},
+	{name: "isolate-replica", failover: 0, fault: isolateReplica},
+	{name: "consul-leader-killed", failover: 0, fault: killConsulLeader},
+	{name: "replica-latency", failover: 0, fault: replicaLatency},
+}
+
+// isolatePrimary cuts the primary's host from every other host (Consul servers and the
+// other database hosts, both directions); the client still reaches it, so the writer sees
+// whether it keeps acknowledging.
+func isolatePrimary(t *testing.T, tp *topology, p *harness.Node, hold func(time.Duration)) faultMarks {
+	m := faultMarks{start: time.Now()}
+	tp.net.Isolate(tp.hostOf(p))
+	testenv.Eventually(t, failoverTimeout, 50*time.Millisecond, func() error {
+		for _, n := range tp.cluster.Nodes {
+			if n != p && n.Health("/primary") == http.StatusOK {
+				return nil
+			}
+		}
+		return errors.New("no new primary yet")
+	})
+	hold(holdAfterSwitch)
+	tp.net.Heal()
+	m.heal = time.Now()
+	return m
+}
+
+// isolateReplica cuts a replica's host off: no failover may follow.
+func isolateReplica(t *testing.T, tp *topology, p *harness.Node, hold func(time.Duration)) faultMarks {
+	r := replicaOf(tp, p)
+	m := faultMarks{start: time.Now()}
+	tp.net.Isolate(tp.hostOf(r))
+	hold(holdNoFailover)
+	tp.net.Heal()
+	m.heal = time.Now()
+	return m
+}
+
+// killConsulLeader SIGKILLs the Consul server that leads the raft; the others elect a new
+// leader within seconds, and ramd must not fail over meanwhile. The server is started
+// again at the end.
+func killConsulLeader(t *testing.T, tp *topology, _ *harness.Node, hold func(time.Duration)) faultMarks {
+	l, err := tp.consul.Leader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := faultMarks{start: time.Now()}
+	l.Kill(t)
+	var elected time.Time
+	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
+		n, err := tp.consul.Leader()
+		if err != nil {
+			return err
+		}
+		if n == l {
+			return errors.New("the killed server is still named leader")
+		}
+		elected = time.Now()
+		return nil
+	})
+	t.Logf("consul leader %s killed at %s, a new leader seen after %s", l.NodeName, stamp(m.start), elected.Sub(m.start).Round(time.Millisecond))
+	hold(holdNoFailover)
+	l.Start(t)
+	m.heal = time.Now()
+	return m
+}
+
+// replicaLatency adds 200 ms ± 50 ms of delay and 5 % loss to everything a replica's host
+// sends. Without the kernel's netem the scenario is skipped (it cannot be caused here).
+func replicaLatency(t *testing.T, tp *topology, p *harness.Node, hold func(time.Duration)) faultMarks {
+	r := replicaOf(tp, p)
+	m := faultMarks{start: time.Now()}
+	if err := tp.net.Netem(tp.hostOf(r), "delay 200ms 50ms distribution normal loss 5%"); err != nil {
+		if errors.Is(err, testenv.ErrNoNetem) {
+			t.Skipf("skipping: %v", err)
+		}
+		t.Fatal(err)
+	}
+	hold(holdNoFailover)
+	tp.net.Heal()
+	m.heal = time.Now()
+	return m
+}
+
+func replicaOf(tp *topology, p *harness.Node) *harness.Node {
+	for _, n := range tp.cluster.Nodes {
+		if n != p {
+			return n
+		}
+	}
+	return nil
+}
+
+// runScenario runs sc once on tp and checks its history. With jitter, the phases vary:
+// the fault starts after a random extra stretch of writes and lasts a random extra time.
+func runScenario(t *testing.T, tp *topology, sc scenario, jitter bool) result {
+	t.Helper()
+	c := tp.cluster
+	p := c.WaitPrimary(startTimeout)
+	c.WaitReplicas(rejoinTimeout)
+	hold := func(d time.Duration) {
+		if jitter {
+			d += rand.N(d / 2)
+		}
+		tm := time.NewTimer(d)
+		defer tm.Stop()
+		select {
+		case <-tm.C:
+		case <-t.Context().Done():
+		}
+	}
+	rec := record(t.Context(), c)
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			rec.stop()
+		}
+	}
+	t.Cleanup(stop)
+	testenv.Eventually(t, warmTimeout, 20*time.Millisecond, func() error {
+		ops, _ := rec.history()
+		if n := len(acks(ops)); n < warmAcks {
+			return fmt.Errorf("%d of %d writes acknowledged", n, warmAcks)
+		}
+		return nil
+	})
+	if jitter {
+		hold(time.Duration(rand.N(2000)) * time.Millisecond)
+	}
+	marks := sc.fault(t, tp, p, hold)
+	// The cluster heals: one primary, every replica streaming (the old primary rewound).
+	final := c.WaitPrimary(rejoinTimeout)
+	c.WaitReplicas(rejoinTimeout)
+	hold(tailAfterHeal)
+	stop()
+	ops, obs := rec.history()
+	final = c.WaitPrimary(rejoinTimeout)
+	have, err := present(t.Context(), final)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, err := tp.historyKey(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := history.Input{Ops: ops, Present: have, Sync: tp.sync, Observations: obs, History: hist}
+	r := history.Check(in)
+	res := result{
+		scenario:   sc.name,
+		failovers:  max(0, len(r.Primaries)-1),
+		gap:        longestGap(ops),
+		acked:      r.Acked,
+		lost:       len(r.Lost),
+		overlaps:   len(r.Overlaps),
+		violations: r.Violations(tp.sync),
+		faultAt:    marks.start,
+		oldNode:    p.Name,
+	}
+	res.unexpected = max(0, res.failovers-sc.failover)
+	if res.failovers > 0 {
+		res.oldLast, res.newFirst, res.newNode = switchMarks(ops, p.Name, marks.start)
+	}
+	t.Logf("%s: primaries %v, %d acknowledged, %d failed, %d unknown, lost %d, longest gap %s, history key %v",
+		sc.name, r.Primaries, r.Acked, r.Failed, r.Unknown, res.lost, res.gap.Round(time.Millisecond), hist)
+	if !res.newFirst.IsZero() {
+		t.Logf("%s: fault at %s; old primary %s last acknowledged a write ending %s (+%s); new primary %s first acknowledged a write starting %s (+%s); no-writer window %s",
+			sc.name, stamp(marks.start), p.Name, stamp(res.oldLast), res.oldLast.Sub(marks.start).Round(time.Millisecond),
+			res.newNode, stamp(res.newFirst), res.newFirst.Sub(marks.start).Round(time.Millisecond), res.newFirst.Sub(res.oldLast).Round(time.Millisecond))
+	}
+	for _, v := range res.violations {
+		t.Errorf("%s: %s", sc.name, v)
+	}
+	if res.unexpected > 0 {
+		t.Errorf("%s: %d unexpected failovers (primaries %v)", sc.name, res.unexpected, r.Primaries)
+	}
+	if sc.failover > 0 && res.failovers == 0 {
+		t.Errorf("%s: no failover observed", sc.name)
+	}
+	if sc.failover > 0 && !res.newFirst.IsZero() && !res.oldLast.Before(res.newFirst) {
+		t.Errorf("%s: the old primary acknowledged a write ending %s, after the new one's first began %s", sc.name, stamp(res.oldLast), stamp(res.newFirst))
+	}
+	return res
+}
+
+// switchMarks finds the old primary's last acknowledged write (its end) and the first
+// acknowledged write of another node after the fault (its start).
+func switchMarks(ops []history.Op, old string, fault time.Time) (oldLast, newFirst time.Time, newNode string) {
+	for _, op := range acks(ops) {
+		if op.Node == old && op.End.After(oldLast) {
+			oldLast = op.End
+		}
+		if op.Node != old && op.Start.After(fault) && (newFirst.IsZero() || op.Start.Before(newFirst)) {
+			newFirst, newNode = op.Start, op.Node
+		}
+	}
+	return oldLast, newFirst, newNode
+}
+
+func stamp(t time.Time) string { return t.UTC().Format("15:04:05.000") }
+
+// chaosRuns is RAMD_CHAOS_RUNS, the repetitions per scenario of make chaos (default 20).
+func chaosRuns(t *testing.T) int {
+	t.Helper()
+	v := os.Getenv("RAMD_CHAOS_RUNS")
+	if v == "" {
+		return 20
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("RAMD_CHAOS_RUNS=%q: want a positive integer", v)
+	}
+	return n
+}
+
+// table renders the per-scenario summary of make chaos.
+func table(results []result) string {
+	type row struct {
+		runs, failovers, unexpected, lost, overlaps, acked int
+		gap                                                time.Duration
+		switchMax                                          time.Duration
+	}
+	var order []string
+	rows := map[string]*row{}
+	for _, r := range results {
+		w := rows[r.scenario]
+		if w == nil {
+			w = &row{}
+			rows[r.scenario] = w
+			order = append(order, r.scenario)
+		}
+		w.runs++
+		w.failovers += r.failovers
+		w.unexpected += r.unexpected
+		w.lost += r.lost
+		w.overlaps += r.overlaps
+		w.acked += r.acked
+		w.gap = max(w.gap, r.gap)
+		if !r.newFirst.IsZero() {
+			w.switchMax = max(w.switchMax, r.newFirst.Sub(r.faultAt))
+		}
+	}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\truns\tfailovers\tlongest write gap\tacked writes\tacked writes lost\ttwo writable nodes\tunexpected failovers\tslowest new first write")
+	for _, name := range order {
+		w := rows[name]
+		sw := "-"
+		if w.switchMax > 0 {
+			sw = w.switchMax.Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", name, w.runs, w.failovers, w.gap.Round(time.Millisecond), w.acked, w.lost, w.overlaps, w.unexpected, sw)
+	}
+	_ = tw.Flush()
+	return b.String()
+}
+
+// runAll runs every scenario runs times on one topology (in order, so the non-destructive
+// ones see a settled cluster) and returns the results.
+func runAll(t *testing.T, syncMode bool, runs int, jitter bool) []result {
+	tp := newTopology(t, syncMode)
+	var results []result
+	for i := range runs {
+		for _, sc := range scenarios {
+			t.Run(fmt.Sprintf("%s/%d", sc.name, i+1), func(t *testing.T) {
+				results = append(results, runScenario(t, tp, sc, jitter))
+			})
+		}
+	}
+	return results
+}
