@@ -174,13 +174,17 @@ func acks(ops []history.Op) []history.Op {
 	return out
 }
 
-// longestGap is the longest time between two consecutive acknowledgements (by end).
-func longestGap(ops []history.Op) time.Duration {
+// longestGap is the longest time between two consecutive acknowledgements (by end), and
+// the end of the acknowledgement that opened it.
+func longestGap(ops []history.Op) (time.Duration, time.Time) {
 	a := acks(ops)
 	slices.SortFunc(a, func(x, y history.Op) int { return x.End.Compare(y.End) })
 	var g time.Duration
+	var from time.Time
 	for i := 1; i < len(a); i++ {
-		g = max(g, a[i].End.Sub(a[i-1].End))
+		if d := a[i].End.Sub(a[i-1].End); d > g {
+			g, from = d, a[i-1].End
+		}
 	}
-	return g
+	return g, from
 }
