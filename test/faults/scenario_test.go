@@ -64,6 +64,7 @@ type result struct {
 var scenarios = []scenario{
 	{name: "isolate-primary", failover: 1, fault: isolatePrimary},
 	{name: "isolate-replica", failover: 0, fault: isolateReplica},
+	{name: "primary-cut-from-consul", failover: 0, fault: cutPrimaryFromConsul},
 	{name: "consul-leader-killed", failover: 0, fault: killConsulLeader},
 	{name: "replica-latency", failover: 0, fault: replicaLatency},
 }
@@ -93,6 +94,20 @@ func isolateReplica(t *testing.T, tp *topology, p *harness.Node, hold func(time.
 	r := replicaOf(tp, p)
 	m := faultMarks{start: time.Now()}
 	tp.net.Isolate(tp.hostOf(r))
+	hold(holdNoFailover)
+	tp.net.Heal()
+	m.heal = time.Now()
+	return m
+}
+
+// cutPrimaryFromConsul cuts the primary's host from the three Consul servers (both ways)
+// while it still reaches the replicas: its heartbeats fail, every member confirms it
+// directly (failsafe), and no replica may race while its API answers. No failover.
+func cutPrimaryFromConsul(t *testing.T, tp *topology, p *harness.Node, hold func(time.Duration)) faultMarks {
+	m := faultMarks{start: time.Now()}
+	for _, s := range tp.servers {
+		tp.net.Cut(tp.hostOf(p), s)
+	}
 	hold(holdNoFailover)
 	tp.net.Heal()
 	m.heal = time.Now()
