@@ -11,9 +11,10 @@ func TestFaults(t *testing.T) {
 	t.Logf("results (asynchronous):\n%s", table(results))
 }
 
-// TestFaultsSync isolates the primary of a synchronous cluster once: no acknowledged write
-// may be lost.
+// TestFaultsSync isolates the primary, then the synchronous standby, of a synchronous
+// cluster once: no acknowledged write may be lost, and commits must not wait for a
+// standby that is cut off.
 func TestFaultsSync(t *testing.T) {
-	results := runAll(t, true, 1, false, "isolate-primary")
+	results := runAll(t, true, 1, false, "isolate-primary", "isolate-sync-standby")
 	t.Logf("results (synchronous):\n%s", table(results))
 }

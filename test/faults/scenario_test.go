@@ -65,6 +65,7 @@ var scenarios = []scenario{
 	{name: "isolate-primary", failover: 1, fault: isolatePrimary},
 	{name: "isolate-replica", failover: 0, fault: isolateReplica},
 	{name: "primary-cut-from-consul", failover: 0, fault: cutPrimaryFromConsul},
+	{name: "isolate-sync-standby", failover: 0, fault: isolateSyncStandby},
 	{name: "consul-leader-killed", failover: 0, fault: killConsulLeader},
 	{name: "replica-latency", failover: 0, fault: replicaLatency},
 }
@@ -95,6 +96,50 @@ func isolateReplica(t *testing.T, tp *topology, p *harness.Node, hold func(time.
 	m := faultMarks{start: time.Now()}
 	tp.net.Isolate(tp.hostOf(r))
 	hold(holdNoFailover)
+	tp.net.Heal()
+	m.heal = time.Now()
+	return m
+}
+
+// syncReplaceTimeout bounds the wait for another replica to become the synchronous
+// standby once the current one is cut off. Found by this suite: the cut-off standby stays
+// "streaming" in pg_stat_replication for wal_sender_timeout (60 s) and its member key lives
+// until its Consul session expires (2 x 10 s), and until then every commit waited; ramd now
+// drops a standby that confirms nothing for a TTL (about 7 s in all). The bound lies between.
+const syncReplaceTimeout = 15 * time.Second
+
+// isolateSyncStandby cuts off the synchronous standby of a synchronous cluster: no
+// failover, and the other replica must become synchronous while the cut lasts, so commits
+// go on (a regression test; skipped on an asynchronous cluster).
+func isolateSyncStandby(t *testing.T, tp *topology, p *harness.Node, hold func(time.Duration)) faultMarks {
+	if !tp.sync {
+		t.Skip("skipping: needs a synchronous cluster")
+	}
+	var standby *harness.Node
+	for _, n := range tp.cluster.Nodes {
+		if n != p && n.Health("/sync") == http.StatusOK {
+			standby = n
+		}
+	}
+	if standby == nil {
+		t.Fatal("no synchronous standby")
+	}
+	m := faultMarks{start: time.Now()}
+	tp.net.Isolate(tp.hostOf(standby))
+	err := testenv.Poll(syncReplaceTimeout, 100*time.Millisecond, func() error {
+		for _, n := range tp.cluster.Nodes {
+			if n != p && n != standby && n.Health("/sync") == http.StatusOK {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s cut off at %s and still the only synchronous standby", standby.Name, stamp(m.start))
+	})
+	if err != nil {
+		tp.net.Heal()
+		t.Fatalf("no other synchronous standby while the cut lasted: %v", err)
+	}
+	t.Logf("synchronous standby %s cut off at %s; another replica synchronous after %s", standby.Name, stamp(m.start), time.Since(m.start).Round(time.Millisecond))
+	hold(holdAfterSwitch)
 	tp.net.Heal()
 	m.heal = time.Now()
 	return m
