@@ -4,6 +4,8 @@ package faults
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"testing"
 )
 
@@ -20,4 +22,18 @@ func TestChaosFaults(t *testing.T) {
 			fmt.Printf("fault scenarios, %s cluster, %d runs each:\n%s\n", mode.name, n, table(results))
 		})
 	}
+}
+
+// chaosRuns is RAMD_CHAOS_RUNS, the repetitions per scenario of make chaos (default 20).
+func chaosRuns(t *testing.T) int {
+	t.Helper()
+	v := os.Getenv("RAMD_CHAOS_RUNS")
+	if v == "" {
+		return 20
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("RAMD_CHAOS_RUNS=%q: want a positive integer", v)
+	}
+	return n
 }

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"text/tabwriter"
@@ -74,6 +72,7 @@ var scenarios = []scenario{
 // other database hosts, both directions); the client still reaches it, so the writer sees
 // whether it keeps acknowledging.
 func isolatePrimary(t *testing.T, tp *topology, p *harness.Node, hold func(time.Duration)) faultMarks {
+	t.Helper()
 	m := faultMarks{start: time.Now()}
 	tp.net.Isolate(tp.hostOf(p))
 	testenv.Eventually(t, failoverTimeout, 50*time.Millisecond, func() error {
@@ -92,6 +91,7 @@ func isolatePrimary(t *testing.T, tp *topology, p *harness.Node, hold func(time.
 
 // isolateReplica cuts a replica's host off: no failover may follow.
 func isolateReplica(t *testing.T, tp *topology, p *harness.Node, hold func(time.Duration)) faultMarks {
+	t.Helper()
 	r := replicaOf(tp, p)
 	m := faultMarks{start: time.Now()}
 	tp.net.Isolate(tp.hostOf(r))
@@ -112,6 +112,7 @@ const syncReplaceTimeout = 15 * time.Second
 // failover, and the other replica must become synchronous while the cut lasts, so commits
 // go on (a regression test; skipped on an asynchronous cluster).
 func isolateSyncStandby(t *testing.T, tp *topology, p *harness.Node, hold func(time.Duration)) faultMarks {
+	t.Helper()
 	if !tp.sync {
 		t.Skip("skipping: needs a synchronous cluster")
 	}
@@ -149,6 +150,7 @@ func isolateSyncStandby(t *testing.T, tp *topology, p *harness.Node, hold func(t
 // while it still reaches the replicas: its heartbeats fail, every member confirms it
 // directly (failsafe), and no replica may race while its API answers. No failover.
 func cutPrimaryFromConsul(t *testing.T, tp *topology, p *harness.Node, hold func(time.Duration)) faultMarks {
+	t.Helper()
 	m := faultMarks{start: time.Now()}
 	for _, s := range tp.servers {
 		tp.net.Cut(tp.hostOf(p), s)
@@ -163,6 +165,7 @@ func cutPrimaryFromConsul(t *testing.T, tp *topology, p *harness.Node, hold func
 // leader within seconds, and ramd must not fail over meanwhile. The server is started
 // again at the end.
 func killConsulLeader(t *testing.T, tp *topology, _ *harness.Node, hold func(time.Duration)) faultMarks {
+	t.Helper()
 	l, err := tp.consul.Leader()
 	if err != nil {
 		t.Fatal(err)
@@ -191,6 +194,7 @@ func killConsulLeader(t *testing.T, tp *topology, _ *harness.Node, hold func(tim
 // replicaLatency adds 200 ms ± 50 ms of delay and 5 % loss to everything a replica's host
 // sends. Without the kernel's netem the scenario is skipped (it cannot be caused here).
 func replicaLatency(t *testing.T, tp *topology, p *harness.Node, hold func(time.Duration)) faultMarks {
+	t.Helper()
 	r := replicaOf(tp, p)
 	m := faultMarks{start: time.Now()}
 	if err := tp.net.Netem(tp.hostOf(r), "delay 200ms 50ms distribution normal loss 5%"); err != nil {
@@ -265,12 +269,12 @@ func runScenario(t *testing.T, tp *topology, sc scenario, jitter bool) result {
 	}
 	marks := sc.fault(t, tp, p, hold)
 	// The cluster heals: one primary, every replica streaming (the old primary rewound).
-	final := c.WaitPrimary(rejoinTimeout)
+	c.WaitPrimary(rejoinTimeout)
 	c.WaitReplicas(rejoinTimeout)
 	hold(tailAfterHeal)
 	stop()
 	ops, obs := rec.history()
-	final = c.WaitPrimary(rejoinTimeout)
+	final := c.WaitPrimary(rejoinTimeout)
 	have, err := present(t.Context(), final)
 	if err != nil {
 		t.Fatal(err)
@@ -355,20 +359,6 @@ func logTime(line string) time.Time {
 
 func stamp(t time.Time) string { return t.UTC().Format("15:04:05.000") }
 
-// chaosRuns is RAMD_CHAOS_RUNS, the repetitions per scenario of make chaos (default 20).
-func chaosRuns(t *testing.T) int {
-	t.Helper()
-	v := os.Getenv("RAMD_CHAOS_RUNS")
-	if v == "" {
-		return 20
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		t.Fatalf("RAMD_CHAOS_RUNS=%q: want a positive integer", v)
-	}
-	return n
-}
-
 // table renders the per-scenario summary of make chaos.
 func table(results []result) string {
 	type row struct {
@@ -414,6 +404,7 @@ func table(results []result) string {
 // runAll runs every scenario runs times on one topology (in order, so the non-destructive
 // ones see a settled cluster) and returns the results.
 func runAll(t *testing.T, syncMode bool, runs int, jitter bool, only ...string) []result {
+	t.Helper()
 	tp := newTopology(t, syncMode)
 	var results []result
 	for i := range runs {
