@@ -108,8 +108,15 @@ type Result struct {
 	Primaries []string
 }
 
-// Violations lists every broken promise, empty when the history is correct.
+// Violations lists every broken promise, empty when the history is correct: Safety, then
+// Observed.
 func (r Result) Violations(sync bool) []string {
+	return append(r.Safety(sync), r.Observed()...)
+}
+
+// Safety lists the broken promises about data: acknowledged writes lost (in synchronous
+// mode), failed writes present, and moments with two writable nodes.
+func (r Result) Safety(sync bool) []string {
 	var v []string
 	if sync && len(r.Lost) > 0 {
 		v = append(v, fmt.Sprintf("%d acknowledged writes lost in synchronous mode: %v", len(r.Lost), head(r.Lost)))
@@ -120,9 +127,13 @@ func (r Result) Violations(sync bool) []string {
 	for _, o := range r.Overlaps {
 		v = append(v, "two writable nodes: "+o.String())
 	}
-	v = append(v, r.TimelineRegressions...)
-	v = append(v, r.HistoryMismatches...)
 	return v
+}
+
+// Observed lists the broken promises about what the cluster reports: timelines that went
+// down, and a history key that does not match the observed changes of primary.
+func (r Result) Observed() []string {
+	return append(append([]string(nil), r.TimelineRegressions...), r.HistoryMismatches...)
 }
 
 func head(ids []int64) []int64 {
