@@ -386,8 +386,8 @@ func stamp(t time.Time) string { return t.UTC().Format("15:04:05.000") }
 func table(results []result) string {
 	type row struct {
 		runs, failovers, unexpected, lost, overlaps, acked, observed int
-		gap                                                time.Duration
-		switchMax                                          time.Duration
+		gap                                                          time.Duration
+		switchMax                                                    time.Duration
 	}
 	var order []string
 	rows := map[string]*row{}
