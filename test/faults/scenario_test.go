@@ -230,8 +230,8 @@ func replicaOf(tp *topology, p *harness.Node) *harness.Node {
 func runScenario(t *testing.T, tp *topology, sc scenario, jitter bool) result {
 	t.Helper()
 	c := tp.cluster
-	p := c.WaitPrimary(startTimeout)
-	c.WaitReplicas(rejoinTimeout)
+	p := waitPrimary(t, c, startTimeout)
+	waitReplicas(t, c, rejoinTimeout)
 	if tp.sync {
 		// Streaming is not enough: until the sync key names a standby, no replica is a
 		// candidate and a lost primary is (rightly) not replaced.
@@ -276,12 +276,12 @@ func runScenario(t *testing.T, tp *topology, sc scenario, jitter bool) result {
 	}
 	marks := sc.fault(t, tp, p, hold)
 	// The cluster heals: one primary, every replica streaming (the old primary rewound).
-	c.WaitPrimary(rejoinTimeout)
-	c.WaitReplicas(rejoinTimeout)
+	waitPrimary(t, c, rejoinTimeout)
+	waitReplicas(t, c, rejoinTimeout)
 	hold(tailAfterHeal)
 	stop()
 	ops, obs := rec.history()
-	final := c.WaitPrimary(rejoinTimeout)
+	final := waitPrimary(t, c, rejoinTimeout)
 	have, err := present(t.Context(), final)
 	if err != nil {
 		t.Fatal(err)

@@ -160,3 +160,51 @@ func (tp *topology) historyKey(ctx context.Context) ([]history.HistoryEntry, err
 	}
 	return out, nil
 }
+
+// waitPrimary is harness.Cluster.WaitPrimary reporting to t: the cluster's own test is the
+// parent of the scenario's subtest, and a subtest must not fail its parent.
+func waitPrimary(t *testing.T, c *harness.Cluster, timeout time.Duration) *harness.Node {
+	t.Helper()
+	var p *harness.Node
+	testenv.Eventually(t, timeout, 100*time.Millisecond, func() error {
+		n, err := c.Primary()
+		if err != nil {
+			return err
+		}
+		if err := n.Exec(t.Context(), "SELECT txid_current()"); err != nil {
+			return fmt.Errorf("%s: %w", n.Name, err)
+		}
+		p = n
+		return nil
+	})
+	return p
+}
+
+// waitReplicas is harness.Cluster.WaitReplicas reporting to t: every node but the primary
+// answers /replica and streams from it.
+func waitReplicas(t *testing.T, c *harness.Cluster, timeout time.Duration) {
+	t.Helper()
+	testenv.Eventually(t, timeout, 200*time.Millisecond, func() error {
+		p, err := c.Primary()
+		if err != nil {
+			return err
+		}
+		want := 0
+		for _, n := range c.Nodes {
+			if n != p && n.PID() > 0 {
+				want++
+				if code := n.Health("/replica"); code != http.StatusOK {
+					return fmt.Errorf("%s /replica = %d", n.Name, code)
+				}
+			}
+		}
+		got, err := p.QueryInt(t.Context(), "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.Name, err)
+		}
+		if int(got) < want {
+			return fmt.Errorf("%d of %d replicas streaming from %s", got, want, p.Name)
+		}
+		return nil
+	})
+}
