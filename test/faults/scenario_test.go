@@ -179,6 +179,11 @@ func killConsulLeader(t *testing.T, tp *topology, _ *harness.Node, hold func(tim
 	}
 	m := faultMarks{start: time.Now()}
 	l.Kill(t)
+	t.Cleanup(func() {
+		if l.PID() == 0 { // the scenario failed before it restarted the server
+			l.Start(t)
+		}
+	})
 	var elected time.Time
 	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 		n, err := tp.consul.Leader()
@@ -255,6 +260,12 @@ func runScenario(t *testing.T, tp *topology, sc scenario, jitter bool) result {
 		case <-t.Context().Done():
 		}
 	}
+	// A scenario that fails half way must not leave the next one a cut network.
+	t.Cleanup(func() {
+		if err := tp.net.HealErr(); err != nil {
+			t.Errorf("heal after %s: %v", sc.name, err)
+		}
+	})
 	rec := record(t.Context(), c)
 	stopped := false
 	stop := func() {

@@ -254,6 +254,14 @@ func (n *Net) IsolateFromClient(h *Host) {
 // Heal removes every cut and every traffic shaping of the network.
 func (n *Net) Heal() {
 	n.t.Helper()
+	if err := n.HealErr(); err != nil {
+		n.t.Fatalf("heal: %v", err)
+	}
+}
+
+// HealErr is Heal returning its error instead of failing the network's test, for cleanups
+// of subtests.
+func (n *Net) HealErr() error {
 	n.mu.Lock()
 	cuts := n.cuts
 	n.cuts = map[[2]string]bool{}
@@ -270,9 +278,7 @@ func (n *Net) Heal() {
 	for _, h := range n.Hosts() {
 		_ = tcCmd(ctx, "-n", h.NS, "qdisc", "del", "dev", "eth0", "root") // none is fine
 	}
-	if err := errors.Join(errs...); err != nil {
-		n.t.Fatalf("heal: %v", err)
-	}
+	return errors.Join(errs...)
 }
 
 // ErrNoNetem reports a kernel without the netem queueing discipline.
