@@ -15,6 +15,6 @@ func TestFaults(t *testing.T) {
 // cluster once: no acknowledged write may be lost, and commits must not wait for a
 // standby that is cut off.
 func TestFaultsSync(t *testing.T) {
-	results := runAll(t, true, 1, false, "isolate-primary", "isolate-sync-standby")
+	results := runAll(t, true, 1, false, "isolate-sync-standby", "isolate-primary")
 	t.Logf("results (synchronous):\n%s", table(results))
 }

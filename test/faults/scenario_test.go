@@ -64,13 +64,16 @@ type result struct {
 	oldNode, newNode           string
 }
 
+// scenarios run in this order on one topology. isolate-sync-standby comes first: it needs
+// both replicas streaming, which after a failover is not always true (BENCHMARKS.md, open
+// finding 5: a replica ahead of the new primary's fork point follows it but never streams).
 var scenarios = []scenario{
+	{name: "isolate-sync-standby", failover: 0, fault: isolateSyncStandby},
 	{name: "isolate-primary", failover: 1, fault: isolatePrimary,
 		known: "under load a fenced primary's API still says primary, and a history entry can be lost"},
 	{name: "isolate-replica", failover: 0, fault: isolateReplica},
 	{name: "primary-cut-from-consul", failover: 0, fault: cutPrimaryFromConsul,
 		known: "a hanging Consul leaves the failsafe no time before the fence deadline"},
-	{name: "isolate-sync-standby", failover: 0, fault: isolateSyncStandby},
 	{name: "consul-leader-killed", failover: 0, fault: killConsulLeader},
 	{name: "replica-latency", failover: 0, fault: replicaLatency},
 }
