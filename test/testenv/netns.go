@@ -401,7 +401,9 @@ func removeNet(prefix string) error {
 	if err == nil {
 		for _, i := range ifs {
 			if strings.HasPrefix(i.Name, prefix) {
-				if err := ipCmd(ctx, "link", "del", i.Name); err != nil {
+				// The kernel removes a veth end with its peer's namespace, asynchronously:
+				// one listed a moment ago may be gone already.
+				if err := ipCmd(ctx, "link", "del", i.Name); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
 					errs = append(errs, err)
 				}
 			}
