@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -59,17 +60,28 @@ func TestNetConsul(t *testing.T) {
 	if prefix == "" {
 		return
 	}
-	if b, err := os.ReadDir("/run/netns"); err == nil {
-		for _, e := range b {
-			if strings.HasPrefix(e.Name(), prefix) {
-				t.Errorf("namespace %s left behind", e.Name())
+	// Namespaces are destroyed asynchronously, and their veth ends with them.
+	err := Poll(5*time.Second, 50*time.Millisecond, func() error {
+		var left []string
+		if b, err := os.ReadDir("/run/netns"); err == nil {
+			for _, e := range b {
+				if strings.HasPrefix(e.Name(), prefix) {
+					left = append(left, "namespace "+e.Name())
+				}
 			}
 		}
-	}
-	ifs, _ := net.Interfaces()
-	for _, i := range ifs {
-		if strings.HasPrefix(i.Name, prefix) {
-			t.Errorf("interface %s left behind", i.Name)
+		ifs, _ := net.Interfaces()
+		for _, i := range ifs {
+			if strings.HasPrefix(i.Name, prefix) {
+				left = append(left, "interface "+i.Name)
+			}
 		}
+		if len(left) > 0 {
+			return fmt.Errorf("left behind: %v", left)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
 	}
 }
