@@ -96,9 +96,15 @@ bench: deps
 	$(USE_CONSUL)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./test/...
 
+# The network fault scenarios of test/faults (root and network namespaces) run
+# RAMD_CHAOS_RUNS times each with random phases, on an asynchronous and a synchronous
+# cluster, and print a table per cluster (about 30 s per run).
+RAMD_CHAOS_RUNS ?= 20
 chaos: deps
 	$(USE_CONSUL)
-	$(GO) test -tags chaos -run Chaos -timeout 90m ./test/...
+	$(GO) test -tags chaos -run Chaos -skip TestChaosFaults -timeout 90m ./test/...
+	RAMD_CHAOS_RUNS=$(RAMD_CHAOS_RUNS) $(GO) test -tags chaos -run TestChaosFaults -count=1 -v -timeout 180m ./test/faults/ \
+		| grep -v -e '^=== ' -e '^    scenario_test.go.*n[0-9]: time='
 	FUZZTIME=2m GO=$(GO) scripts/fuzz.sh
 
 lint:

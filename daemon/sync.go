@@ -30,6 +30,8 @@ type syncMemory struct {
 	// leader enforced synchronous standbys since sync mode went on.
 	relaxed  string
 	enforced bool
+	// progress is when each standby last confirmed WAL (see standbyStalled).
+	progress map[string]standbyProgress
 }
 
 // syncObservation is what the loop read about synchronous replication.
@@ -135,9 +137,16 @@ func (n *Node) syncStandbys(ctx context.Context, o *observation) error {
 		n.syncMem.pending, n.syncMem.changeLSN, n.syncMem.pendingSince = &c, ^uint64(0), time.Now()
 		in.ChangeLSN = n.syncMem.changeLSN
 	}
+	progress := make(map[string]standbyProgress, len(o.pg.Replication))
+	now := time.Now()
 	for _, r := range o.pg.Replication {
 		m := o.members[r.ApplicationName]
-		s := syncstandby.Standby{Name: r.ApplicationName, Streaming: r.State == "streaming", SyncState: r.SyncState, Flush: uint64(r.FlushLSN)}
+		prev, seen := n.syncMem.progress[r.ApplicationName]
+		p, stalled := standbyStalled(prev, seen, r, now, n.timings().TTL)
+		progress[r.ApplicationName] = p
+		// A stalled standby (silently cut off: still "streaming" for wal_sender_timeout) is
+		// not made or kept synchronous: commits must not wait for it.
+		s := syncstandby.Standby{Name: r.ApplicationName, Streaming: r.State == "streaming", SyncState: r.SyncState, Flush: uint64(r.FlushLSN), Lagging: stalled}
 		if b, ok := m.Tags["nosync"].(bool); ok {
 			s.NoSync = b
 		}
@@ -149,6 +158,7 @@ func (n *Node) syncStandbys(ctx context.Context, o *observation) error {
 		}
 		in.Standbys = append(in.Standbys, s)
 	}
+	n.syncMem.progress = progress
 	if in.Mode == syncstandby.ModeOff && in.PG.Empty() {
 		if o.sync.key != nil {
 			cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
@@ -168,7 +178,7 @@ func (n *Node) syncStandbys(ctx context.Context, o *observation) error {
 	if step.Publish != nil || step.SetPG != nil {
 		var seen []string
 		for _, s := range in.Standbys {
-			seen = append(seen, fmt.Sprintf("%s(streaming=%v sync_state=%s flush=%s nosync=%v)", s.Name, s.Streaming, s.SyncState, pg.LSN(s.Flush), s.NoSync))
+			seen = append(seen, fmt.Sprintf("%s(streaming=%v sync_state=%s flush=%s nosync=%v stalled=%v)", s.Name, s.Streaming, s.SyncState, pg.LSN(s.Flush), s.NoSync, s.Lagging))
 		}
 		n.logger.Info("synchronous standbys step", "reason", step.Reason, "standbys", strings.Join(seen, " "), "enforced", o.sync.pg.String())
 	}

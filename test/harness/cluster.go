@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,6 +31,11 @@ type Options struct {
 	Env map[string]string
 	// NodeEnv is added per node name.
 	NodeEnv map[string]map[string]string
+	// NodeHost runs nodes inside test network namespaces (testenv.NewNet), by node name:
+	// ramd starts through the host's ip netns exec prefix, its API and PostgreSQL listen
+	// on the host's address (PostgreSQL also on the namespace's loopback), and the tests
+	// reach both at that address. Nodes not listed run on 127.0.0.1 as before.
+	NodeHost map[string]*testenv.Host
 }
 
 // Cluster is a set of ramd nodes sharing one scope in one Consul agent.
@@ -45,8 +51,11 @@ type Cluster struct {
 
 // Node is one ramd process and its PostgreSQL.
 type Node struct {
-	c       *Cluster
-	Name    string
+	c    *Cluster
+	Name string
+	// Host is the address the node's API and PostgreSQL are reached at: 127.0.0.1, or its
+	// test network host's address (Options.NodeHost).
+	Host    string
 	PGPort  int
 	APIPort int
 	DataDir string
@@ -70,11 +79,17 @@ func New(t testing.TB, bin, consulAddr string, n int, opts Options) *Cluster {
 		c.Nodes = append(c.Nodes, &Node{
 			c:       c,
 			Name:    name,
+			Host:    "127.0.0.1",
 			PGPort:  testenv.FreePort(t),
 			APIPort: testenv.FreePort(t),
 			DataDir: testenv.DataDir(t, name),
 			LogPath: filepath.Join(c.Dir, name+".log"),
 		})
+	}
+	for _, n := range c.Nodes {
+		if h := opts.NodeHost[n.Name]; h != nil {
+			n.Host = h.Addr
+		}
 	}
 	t.Cleanup(c.cleanup)
 	return c
@@ -105,7 +120,7 @@ func (n *Node) Env() []string {
 		"RAMD_SCOPE":            n.c.Scope,
 		"RAMD_DATA_DIR":         n.DataDir,
 		"RAMD_PG_PORT":          strconv.Itoa(n.PGPort),
-		"RAMD_API_LISTEN":       "127.0.0.1:" + strconv.Itoa(n.APIPort),
+		"RAMD_API_LISTEN":       net.JoinHostPort(n.Host, strconv.Itoa(n.APIPort)),
 		"CONSUL_HTTP_ADDR":      n.c.ConsulAddr,
 		"RAMD_LOG_LEVEL":        "info",
 		"RAMD_HANDOVER_WAIT":    "5s",
@@ -113,6 +128,9 @@ func (n *Node) Env() []string {
 		"RAMD_PG_LOG_FILE":      n.DataDir + ".log",
 		"RAMD_PG_BIN_DIR":       os.Getenv("RAMD_PG_BIN_DIR"),
 		"RAMD_MEMBER_SLOTS_TTL": "30m",
+	}
+	if n.Host != "127.0.0.1" {
+		env["RAMD_PG_LISTEN"] = n.Host + ",127.0.0.1"
 	}
 	for k, v := range n.c.opts.Env {
 		env[k] = v
@@ -142,6 +160,9 @@ func (n *Node) Start() {
 		n.c.t.Fatalf("open log: %v", err)
 	}
 	cmd := exec.Command(n.c.Bin)
+	if h := n.c.opts.NodeHost[n.Name]; h != nil {
+		cmd = h.Command(n.c.Bin) // ip netns exec replaces itself: the pid is ramd's
+	}
 	cmd.Env = n.Env()
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -305,7 +326,7 @@ func tail(s string, n int) string {
 }
 
 // APIURL is the node's API base URL.
-func (n *Node) APIURL() string { return "http://127.0.0.1:" + strconv.Itoa(n.APIPort) }
+func (n *Node) APIURL() string { return "http://" + net.JoinHostPort(n.Host, strconv.Itoa(n.APIPort)) }
 
 var httpClient = &http.Client{Timeout: 2 * time.Second}
 
@@ -356,7 +377,7 @@ func (n *Node) Conn(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	dsn := SuperuserDSN(n.PGPort, pw)
+	dsn := SuperuserDSNAt(n.Host, n.PGPort, pw)
 	for _, kv := range n.Env() {
 		if ca, ok := strings.CutPrefix(kv, "RAMD_PG_TLS_CAFILE="); ok {
 			// PostgreSQL takes TLS connections only: verify the chain (loopback is not
@@ -389,7 +410,12 @@ func (n *Node) SuperuserPassword() (string, error) {
 // SuperuserDSN is the libpq connection string of the superuser postgres on a loopback
 // port (the password quoted as libpq wants it).
 func SuperuserDSN(port int, password string) string {
-	return fmt.Sprintf("host=127.0.0.1 port=%d user=postgres password='%s' dbname=postgres connect_timeout=2 sslmode=disable",
+	return SuperuserDSNAt("127.0.0.1", port, password)
+}
+
+// SuperuserDSNAt is SuperuserDSN for a server at host.
+func SuperuserDSNAt(host string, port int, password string) string {
+	return fmt.Sprintf("host=%s port=%d user=postgres password='%s' dbname=postgres connect_timeout=2 sslmode=disable", host,
 		port, strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(password))
 }
 

@@ -57,6 +57,14 @@ type ConsulOptions struct {
 	// 127.0.0.1; with TLS.VerifyIncoming it refuses clients without a certificate signed by
 	// TLS.CAFile. The plain HTTP listener stays, for the test's own management calls.
 	TLS *ConsulTLS
+	// Host runs the agent inside a test network's namespace (see NewNet), bound to the
+	// host's address with Consul's default ports, as on a real machine; the HTTP API also
+	// listens on the namespace's 127.0.0.1:8500, where the host's ramd finds it. Join lists
+	// the addresses it joins, and BootstrapExpect, when above zero, makes it one server of
+	// a cluster of that many; otherwise it is a client agent. See StartConsulNet.
+	Host            *Host
+	Join            []string
+	BootstrapExpect int
 }
 
 // ConsulTLS are the PEM files of a test agent's HTTPS listener.
@@ -402,6 +410,9 @@ func (c *Consul) startWithRetry() error {
 
 // writeConfig chooses free ports and writes the agent's JSON config file.
 func (c *Consul) writeConfig() error {
+	if c.opts.Host != nil {
+		return c.writeNetConfig()
+	}
 	ports := make([]int, 6)
 	for i := range ports {
 		p, err := freePort()
@@ -462,23 +473,40 @@ func (c *Consul) writeConfig() error {
 
 // start runs the agent with the current config and waits until it is ready.
 func (c *Consul) start() error {
+	done, err := c.launch()
+	if err != nil {
+		return err
+	}
+	if err := c.waitReady(done); err != nil {
+		_ = c.stop()
+		return err
+	}
+	return nil
+}
+
+// launch starts the agent's process without waiting for it to be ready; the returned
+// channel closes when it exits.
+func (c *Consul) launch() (chan struct{}, error) {
 	args := []string{"agent", "-config-file=" + c.configPath}
-	if !c.opts.Server {
+	if !c.opts.Server && c.opts.Host == nil {
 		args = append(args, "-dev")
 	}
 	logf, err := os.OpenFile(c.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return fmt.Errorf("open consul log: %w", err)
+		return nil, fmt.Errorf("open consul log: %w", err)
 	}
 	fmt.Fprintf(logf, "==> ramd testenv: %s %s\n", c.bin, strings.Join(args, " "))
 	cmd := exec.Command(c.bin, args...)
+	if c.opts.Host != nil {
+		cmd = c.opts.Host.Command(c.bin, args...)
+	}
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.Dir = c.dir
 	cmd.SysProcAttr = dieWithParent()
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()
-		return fmt.Errorf("exec consul: %w", err)
+		return nil, fmt.Errorf("exec consul: %w", err)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -489,11 +517,7 @@ func (c *Consul) start() error {
 	c.mu.Lock()
 	c.cmd, c.done = cmd, done
 	c.mu.Unlock()
-	if err := c.waitReady(done); err != nil {
-		_ = c.stop()
-		return err
-	}
-	return nil
+	return done, nil
 }
 
 // waitReady polls the HTTP API (plain net/http, bounded) until the agent has a raft leader,

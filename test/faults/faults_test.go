@@ -1,0 +1,20 @@
+package faults
+
+import (
+	"testing"
+)
+
+// TestFaults runs each scenario once on an asynchronous cluster (make test): the isolated
+// old primary's acknowledged writes after the cut are lost and counted.
+func TestFaults(t *testing.T) {
+	results := runAll(t, false, 1, false)
+	t.Logf("results (asynchronous):\n%s", table(results))
+}
+
+// TestFaultsSync isolates the primary, then the synchronous standby, of a synchronous
+// cluster once: no acknowledged write may be lost, and commits must not wait for a
+// standby that is cut off.
+func TestFaultsSync(t *testing.T) {
+	results := runAll(t, true, 1, false, "isolate-sync-standby", "isolate-primary")
+	t.Logf("results (synchronous):\n%s", table(results))
+}
