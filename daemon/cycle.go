@@ -69,7 +69,8 @@ func (n *Node) runCycle(ctx context.Context, s cycleSteps) (o observation, ok bo
 }
 
 // tend is the work of every cycle after its actions: configuration, backups, parameters,
-// publication, local operations, password rotation and the initialize key's repair.
+// publication, local operations, password rotation, the initialize key's repair and a
+// history entry whose first write failed.
 func (n *Node) tend(ctx context.Context, o *observation, p ha.Plan) {
 	n.restoreConfig(ctx, o)
 	n.tendBackups(ctx, o)
@@ -78,6 +79,7 @@ func (n *Node) tend(ctx context.Context, o *observation, p ha.Plan) {
 	n.runLocalOps(ctx, o)
 	n.rotatePasswords(ctx, o)
 	n.repairInitialize(ctx, o)
+	n.retryHistory(ctx, o)
 }
 
 // nextWake is when the next cycle is due (ha.NextWake): LoopWait, a leader's fixed heartbeat

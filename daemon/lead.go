@@ -310,8 +310,40 @@ func (n *Node) appendHistory(ctx context.Context, o *observation, e consul.Histo
 		return
 	}
 	if err := n.store.CAS(ctx, consul.KeyHistory, b, o.histIdx); err != nil {
-		n.logger.Warn("record history", "err", err)
+		n.logger.Warn("record history; retried next cycle", "err", err)
+		n.historyPending = &e
+		return
 	}
+	n.historyPending = nil
+}
+
+// retryHistory writes this leader's promotion entry again when its first write failed (a
+// Consul call that timed out under load, a CAS that lost to another writer), until the key
+// holds an entry for that timeline. Only the lock holder writes the history; a node that
+// lost the lock drops the entry (the next leader records its own promotion). Loop goroutine
+// only.
+func (n *Node) retryHistory(ctx context.Context, o *observation) {
+	e := n.historyPending
+	if e == nil {
+		return
+	}
+	if !o.in.HoldsLock() || !historyMissing(o.history, *e) {
+		n.historyPending = nil
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
+	defer cancel()
+	n.appendHistory(cctx, o, *e)
+}
+
+// historyMissing reports whether history lacks the entry of e's timeline switch.
+func historyMissing(history []consul.HistoryEntry, e consul.HistoryEntry) bool {
+	for _, h := range history {
+		if h.Timeline == e.Timeline {
+			return false
+		}
+	}
+	return true
 }
 
 // fence stops PostgreSQL at once: this node may no longer take writes.

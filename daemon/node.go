@@ -69,6 +69,9 @@ type Node struct {
 	members        map[string]consul.Member
 	badRecords     map[string]uint64 // undecodable records reported, by key: their index (records.go)
 	knownSystemID  uint64            // the cluster's system identifier last read from initialize
+	// historyPending is this leader's promotion entry that the history key does not hold yet
+	// (its write failed); retried every cycle while the lock is held (lead.go).
+	historyPending *consul.HistoryEntry
 	slotsGoneSince map[string]time.Time
 	lastPlan       string
 	lastRole       Role

@@ -71,3 +71,22 @@ func TestInitializeValue(t *testing.T) {
 		t.Errorf("%d reports, want 3:\n%s", c, logs.String())
 	}
 }
+
+func TestHistoryMissing(t *testing.T) {
+	t.Parallel()
+	h := []consul.HistoryEntry{{Timeline: 1, NewLeader: "n2"}, {Timeline: 2, NewLeader: "n1"}}
+	for _, tt := range []struct {
+		history []consul.HistoryEntry
+		tl      int
+		want    bool
+	}{
+		{nil, 1, true},
+		{h, 2, false},
+		{h, 3, true},
+		{h[:1], 2, true},
+	} {
+		if got := historyMissing(tt.history, consul.HistoryEntry{Timeline: tt.tl}); got != tt.want {
+			t.Errorf("historyMissing(%v, timeline %d) = %v, want %v", tt.history, tt.tl, got, tt.want)
+		}
+	}
+}
