@@ -3,10 +3,12 @@ package daemon
 // This file: holding the lock (acquire, heartbeat, failsafe), promotion, fencing, release.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -302,6 +304,8 @@ func (n *Node) announcePrimary(ctx context.Context, timeline int, lsn uint64) {
 
 func (n *Node) appendHistory(ctx context.Context, o *observation, e consul.HistoryEntry) {
 	h := append(append([]consul.HistoryEntry(nil), o.history...), e)
+	// A retried entry may come after later ones (retryHistory): keep the key in timeline order.
+	slices.SortStableFunc(h, func(a, b consul.HistoryEntry) int { return cmp.Compare(a.Timeline, b.Timeline) })
 	if keep := o.dyn.MaxTimelinesHistory; keep > 0 && len(h) > keep {
 		h = h[len(h)-keep:]
 	}
@@ -317,18 +321,21 @@ func (n *Node) appendHistory(ctx context.Context, o *observation, e consul.Histo
 	n.historyPending = nil
 }
 
-// retryHistory writes this leader's promotion entry again when its first write failed (a
+// retryHistory writes this node's promotion entry again when its first write failed (a
 // Consul call that timed out under load, a CAS that lost to another writer), until the key
-// holds an entry for that timeline. Only the lock holder writes the history; a node that
-// lost the lock drops the entry (the next leader records its own promotion). Loop goroutine
-// only.
+// holds an entry for that timeline. Only the lock holder writes the history: a node that
+// lost the lock right after its promotion (fenced under load) keeps the entry and writes it
+// when it leads again. Loop goroutine only.
 func (n *Node) retryHistory(ctx context.Context, o *observation) {
 	e := n.historyPending
-	if e == nil {
+	if e == nil || !o.in.ConsulOK {
 		return
 	}
-	if !o.in.HoldsLock() || !historyMissing(o.history, *e) {
+	if !historyMissing(o.history, *e) {
 		n.historyPending = nil
+		return
+	}
+	if !o.in.HoldsLock() {
 		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
