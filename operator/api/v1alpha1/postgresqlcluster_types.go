@@ -62,7 +62,8 @@ type PostgreSQLSpec struct {
 	// Version is the PostgreSQL major version the image carries.
 	// +kubebuilder:validation:Enum="15";"16";"17";"18"
 	// +kubebuilder:default="17"
-	Version string `json:"version"`
+	// +optional
+	Version string `json:"version,omitempty"`
 
 	// Image is the container image with ramd and PostgreSQL (deploy/Dockerfile builds it).
 	// When empty, the ramd image is used.
