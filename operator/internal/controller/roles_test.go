@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -19,6 +20,12 @@ import (
 // pod of the cluster with the loopback address where the ramd stand-in listens.
 func createPod(t *testing.T, ctx context.Context, ns, cluster, name string) {
 	t.Helper()
+	// The ServiceAccount admission plugin wants the namespace's default account, which the
+	// controller manager (absent here) would create.
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"}}
+	if err := k8sClient.Create(ctx, sa); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("creating the default ServiceAccount: %v", err)
+	}
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{LabelCluster: cluster}},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "ramd", Image: "ramd:test"}}},
