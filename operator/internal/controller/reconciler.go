@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -101,6 +102,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	c.Status.ObservedGeneration = c.Generation
 	if !equalStatus(before, &c.Status) {
 		if err := r.Status().Update(ctx, &c); err != nil {
+			if apierrors.IsConflict(err) {
+				// The resource changed since it was read: its new version is queued already.
+				return ctrl.Result{RequeueAfter: r.Resync}, nil
+			}
 			return ctrl.Result{}, fmt.Errorf("updating the status of %s: %w", req.NamespacedName, err)
 		}
 	}
