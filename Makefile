@@ -6,6 +6,7 @@ BIN       := bin
 CONSUL_SH := scripts/build-consul.sh
 NOMAD_SH  := scripts/build-nomad.sh
 K8S_SH    := scripts/build-k8s.sh
+HELM_SH   := scripts/build-helm.sh
 PG_GLOB   := /usr/lib/postgresql/*/bin/initdb
 # Consul binary for the tests: $RAMD_CONSUL_BIN if set, else the one build-consul.sh caches.
 USE_CONSUL = export RAMD_CONSUL_BIN="$${RAMD_CONSUL_BIN:-$$($(CONSUL_SH))}"
@@ -13,7 +14,7 @@ USE_CONSUL = export RAMD_CONSUL_BIN="$${RAMD_CONSUL_BIN:-$$($(CONSUL_SH))}"
 SHELL       := bash
 .SHELLFLAGS := -euo pipefail -c
 .ONESHELL:
-.PHONY: build consul nomad k8s deps test fuzz test-nomad test-operator operator-generate bench chaos lint demo clean
+.PHONY: build consul nomad k8s helm deps test fuzz test-nomad test-operator operator-generate bench chaos lint demo clean
 
 # The version the binaries report (ramd --version, ramctrl version, /patroni, member
 # records): scripts/version.sh, from git describe; override with make build VERSION=1.2.3.
@@ -39,9 +40,14 @@ nomad:
 k8s:
 	$(K8S_SH)
 
+# helm v4.3.2 for the operator chart's test (lint, template, server-side dry run); about 3
+# minutes cold, once.
+helm:
+	$(HELM_SH)
+
 # Installs only what is missing: PostgreSQL server binaries, a C compiler for -race, Consul,
 # HAProxy and patronictl (compatibility tests), pgBackRest and Barman (backup tests).
-deps: consul k8s
+deps: consul k8s helm
 	@missing=()
 	ls $(PG_GLOB) >/dev/null 2>&1 || missing+=(postgresql)
 	command -v gcc >/dev/null || missing+=(gcc libc6-dev)
@@ -79,7 +85,8 @@ test: deps
 	(cd nomad && $(GO) test -race -count=1 -timeout 10m ./...)
 	# operator/ too (the Kubernetes modules): its tests run against a real etcd and
 	# kube-apiserver (envtest) and must not skip here.
-	(export KUBEBUILDER_ASSETS="$$($(K8S_SH))" RAMD_TEST_REQUIRE_REAL=1 && cd operator && $(GO) test -race -count=1 -timeout 10m ./...)
+	(export KUBEBUILDER_ASSETS="$$($(K8S_SH))" RAMD_HELM_BIN="$$($(HELM_SH))" RAMD_TEST_REQUIRE_REAL=1 RAMD_TEST_REQUIRE_HELM=1 \
+	  && cd operator && $(GO) test -race -count=1 -timeout 10m ./...)
 	# Every fuzz target past its seed corpus, briefly (make chaos: longer).
 	FUZZTIME=5s GO=$(GO) scripts/fuzz.sh
 
@@ -97,8 +104,8 @@ test-nomad: deps nomad
 	cd nomad && $(GO) test -tags e2e -run E2E -count=1 -v -timeout 20m ./...
 
 # The operator's tests alone (envtest control plane from the cache).
-test-operator: k8s
-	export KUBEBUILDER_ASSETS="$$($(K8S_SH))" RAMD_TEST_REQUIRE_REAL=1
+test-operator: k8s helm
+	export KUBEBUILDER_ASSETS="$$($(K8S_SH))" RAMD_HELM_BIN="$$($(HELM_SH))" RAMD_TEST_REQUIRE_REAL=1 RAMD_TEST_REQUIRE_HELM=1
 	cd operator && $(GO) test -count=1 -timeout 10m ./...
 
 # Regenerates the operator's deepcopy code, CRD and ClusterRole from the Go types' and the
