@@ -5,6 +5,8 @@ GO        ?= go
 BIN       := bin
 CONSUL_SH := scripts/build-consul.sh
 NOMAD_SH  := scripts/build-nomad.sh
+K8S_SH    := scripts/build-k8s.sh
+HELM_SH   := scripts/build-helm.sh
 PG_GLOB   := /usr/lib/postgresql/*/bin/initdb
 # Consul binary for the tests: $RAMD_CONSUL_BIN if set, else the one build-consul.sh caches.
 USE_CONSUL = export RAMD_CONSUL_BIN="$${RAMD_CONSUL_BIN:-$$($(CONSUL_SH))}"
@@ -12,7 +14,7 @@ USE_CONSUL = export RAMD_CONSUL_BIN="$${RAMD_CONSUL_BIN:-$$($(CONSUL_SH))}"
 SHELL       := bash
 .SHELLFLAGS := -euo pipefail -c
 .ONESHELL:
-.PHONY: build consul nomad deps test fuzz test-nomad bench chaos lint demo clean
+.PHONY: build consul nomad k8s helm deps test fuzz test-nomad test-operator operator-generate bench chaos lint demo clean
 
 # The version the binaries report (ramd --version, ramctrl version, /patroni, member
 # records): scripts/version.sh, from git describe; override with make build VERSION=1.2.3.
@@ -38,9 +40,19 @@ consul:
 nomad:
 	nice -n 10 $(NOMAD_SH)
 
+# etcd and kube-apiserver (envtest's control plane) for the operator's tests, built once
+# into the cache (about 10 minutes cold); prints the folder KUBEBUILDER_ASSETS points at.
+k8s:
+	$(K8S_SH)
+
+# helm v4.3.2 for the operator chart's test (lint, template, server-side dry run); about 3
+# minutes cold, once.
+helm:
+	$(HELM_SH)
+
 # Installs only what is missing: PostgreSQL server binaries, a C compiler for -race, Consul,
 # HAProxy and patronictl (compatibility tests), pgBackRest and Barman (backup tests).
-deps: consul
+deps: consul k8s helm
 	@missing=()
 	ls $(PG_GLOB) >/dev/null 2>&1 || missing+=(postgresql)
 	command -v gcc >/dev/null || missing+=(gcc libc6-dev)
@@ -76,6 +88,10 @@ test: deps
 	$(GO) test -race -count=1 -timeout 25m ./...
 	# nomad/ is a module of its own (Nomad's parser and its replaces stay out of ramd's build).
 	(cd nomad && $(GO) test -race -count=1 -timeout 10m ./...)
+	# operator/ too (the Kubernetes modules): its tests run against a real etcd and
+	# kube-apiserver (envtest) and must not skip here.
+	(export KUBEBUILDER_ASSETS="$$($(K8S_SH))" RAMD_HELM_BIN="$$($(HELM_SH))" RAMD_TEST_REQUIRE_REAL=1 RAMD_TEST_REQUIRE_HELM=1 \
+	  && cd operator && $(GO) test -race -count=1 -timeout 10m ./...)
 	# Every fuzz target past its seed corpus, briefly (make chaos: longer).
 	FUZZTIME=5s GO=$(GO) scripts/fuzz.sh
 
@@ -91,6 +107,19 @@ test-nomad: deps nomad
 	$(USE_CONSUL)
 	export RAMD_NOMAD_BIN="$${RAMD_NOMAD_BIN:-$$($(NOMAD_SH))}"
 	cd nomad && $(GO) test -tags e2e -run E2E -count=1 -v -timeout 20m ./...
+
+# The operator's tests alone (envtest control plane from the cache).
+test-operator: k8s helm
+	export KUBEBUILDER_ASSETS="$$($(K8S_SH))" RAMD_HELM_BIN="$$($(HELM_SH))" RAMD_TEST_REQUIRE_REAL=1 RAMD_TEST_REQUIRE_HELM=1
+	cd operator && $(GO) test -count=1 -timeout 10m ./...
+
+# Regenerates the operator's deepcopy code, CRD and ClusterRole from the Go types' and the
+# reconciler's markers (controller-gen v0.23.0, a tool of operator/go.mod) straight into the
+# Helm chart, the one copy the tests and the chart share; the output is committed.
+operator-generate:
+	cd operator
+	$(GO) tool controller-gen object paths=./api/... crd:crdVersions=v1 output:crd:dir=charts/ramd-operator/crds
+	$(GO) tool controller-gen rbac:roleName=ramd-operator paths=./internal/... output:rbac:dir=charts/ramd-operator/templates
 
 bench: deps
 	$(USE_CONSUL)
@@ -114,6 +143,7 @@ lint:
 	lint="$$(scripts/build-golangci-lint.sh)"
 	"$$lint" run ./...
 	(cd nomad && $(GO) vet -tags e2e ./...)
+	(cd operator && $(GO) vet ./... && $(GO) mod tidy -diff)
 	# go.mod and go.sum list exactly what the code imports.
 	$(GO) mod tidy -diff
 
