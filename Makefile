@@ -89,9 +89,10 @@ test: deps
 	# nomad/ is a module of its own (Nomad's parser and its replaces stay out of ramd's build).
 	(cd nomad && $(GO) test -race -count=1 -timeout 10m ./...)
 	# operator/ too (the Kubernetes modules): its tests run against a real etcd and
-	# kube-apiserver (envtest) and must not skip here.
+	# kube-apiserver (envtest) and must not skip here. Without -race: compiling the Kubernetes
+	# modules with it costs minutes on a cold cache (make test-operator RACE=-race for it).
 	(export KUBEBUILDER_ASSETS="$$($(K8S_SH))" RAMD_HELM_BIN="$$($(HELM_SH))" RAMD_TEST_REQUIRE_REAL=1 RAMD_TEST_REQUIRE_HELM=1 \
-	  && cd operator && $(GO) test -race -count=1 -timeout 10m ./...)
+	  && cd operator && $(GO) test -count=1 -timeout 10m ./...)
 	# Every fuzz target past its seed corpus, briefly (make chaos: longer).
 	FUZZTIME=5s GO=$(GO) scripts/fuzz.sh
 
@@ -111,7 +112,7 @@ test-nomad: deps nomad
 # The operator's tests alone (envtest control plane from the cache).
 test-operator: k8s helm
 	export KUBEBUILDER_ASSETS="$$($(K8S_SH))" RAMD_HELM_BIN="$$($(HELM_SH))" RAMD_TEST_REQUIRE_REAL=1 RAMD_TEST_REQUIRE_HELM=1
-	cd operator && $(GO) test -count=1 -timeout 10m ./...
+	cd operator && $(GO) test $(RACE) -count=1 -timeout 10m ./...
 
 # Regenerates the operator's deepcopy code, CRD and ClusterRole from the Go types' and the
 # reconciler's markers (controller-gen v0.23.0, a tool of operator/go.mod) straight into the
