@@ -33,7 +33,7 @@ type querier interface {
 // Keeping them open between cycles spares the server a backend per read and both sides a
 // SCRAM exchange (4096 PBKDF2 rounds each): before the pool, opening connections was a
 // third of an idle ramd's CPU.
-func (i *Instance) localPool() (*pgxpool.Pool, error) {
+func (i *Instance) localPool(ctx context.Context) (*pgxpool.Pool, error) {
 	i.poolMu.Lock()
 	defer i.poolMu.Unlock()
 	if i.pool != nil {
@@ -60,7 +60,8 @@ func (i *Instance) localPool() (*pgxpool.Pool, error) {
 	// A connection is checked before every use, not only after a second idle: a server that
 	// crashed or restarted between two reads then costs a new connection, never a failed read.
 	pc.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return true }
-	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
+	// The pool outlives the call that made it: only the caller's values, not its deadline.
+	pool, err := pgxpool.NewWithConfig(context.WithoutCancel(ctx), pc)
 	if err != nil {
 		return nil, fmt.Errorf("local connection pool for %s: %w", p, err)
 	}
@@ -72,7 +73,7 @@ func (i *Instance) localPool() (*pgxpool.Pool, error) {
 // releases it (Release). Errors are those of a new connection: ErrNotReady while the server
 // starts, stops or is not yet consistent.
 func (i *Instance) connect(ctx context.Context) (*pgxpool.Conn, error) {
-	pool, err := i.localPool()
+	pool, err := i.localPool(ctx)
 	if err != nil {
 		return nil, err
 	}
