@@ -1,6 +1,9 @@
 package daemon
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestConnURL(t *testing.T) {
 	t.Parallel()
@@ -25,5 +28,38 @@ func TestConnURL(t *testing.T) {
 		if h, p := connHostPort(got); h != tt.wantHost || p != tt.port {
 			t.Errorf("connHostPort(%q) = %q, %d", got, h, p)
 		}
+	}
+}
+
+// TestStatusAsOf: a leader's snapshot stops holding the lock at the fencing deadline of its
+// last confirmation, whatever the loop published last; other snapshots are returned as is.
+func TestStatusAsOf(t *testing.T) {
+	t.Parallel()
+	leader := &Status{HasLock: true, Leader: "n1", Role: RolePrimary}
+	for _, tt := range []struct {
+		name         string
+		st           *Status
+		now, fenceAt time.Duration
+		wantLock     bool
+	}{
+		{"before the deadline", leader, 10 * time.Second, 11 * time.Second, true},
+		{"at the deadline", leader, 11 * time.Second, 11 * time.Second, false},
+		{"past the deadline", leader, 15 * time.Second, 11 * time.Second, false},
+		{"never confirmed", leader, 15 * time.Second, 0, true},
+		{"a replica", &Status{Role: RoleReplica}, 15 * time.Second, 11 * time.Second, false},
+	} {
+		got := statusAsOf(tt.st, tt.now, tt.fenceAt)
+		if got.HasLock != tt.wantLock {
+			t.Errorf("%s: HasLock %v, want %v", tt.name, got.HasLock, tt.wantLock)
+		}
+		if !got.HasLock && got.Leader != "" {
+			t.Errorf("%s: leader %q without the lock", tt.name, got.Leader)
+		}
+	}
+	if !leader.HasLock || leader.Leader != "n1" {
+		t.Error("statusAsOf changed the published snapshot")
+	}
+	if statusAsOf(nil, time.Second, time.Second) != nil {
+		t.Error("a nil snapshot is not nil")
 	}
 }

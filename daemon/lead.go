@@ -59,6 +59,7 @@ func (n *Node) takeLock(ctx context.Context, deadSession string) error {
 // the replicas were last told (ha.Timings.FenceWindow).
 func (n *Node) confirmed(start time.Duration) {
 	n.lock = ha.Lock{Held: true, ConfirmedAt: start}
+	n.fenceAt.Store(int64(n.fenceDeadline()))
 	if pid := n.pg.PID(); pid > 0 {
 		if err := n.guard.Arm(pid, n.fenceDeadline()); err != nil {
 			n.logger.Error("arm fence guard", "err", err)

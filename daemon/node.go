@@ -69,6 +69,9 @@ type Node struct {
 	members        map[string]consul.Member
 	badRecords     map[string]uint64 // undecodable records reported, by key: their index (records.go)
 	knownSystemID  uint64            // the cluster's system identifier last read from initialize
+	// fenceAt is the fencing deadline of the lock's last confirmation on the fence clock,
+	// set by confirmed (the loop) and read by Status (the API): the moment the guard fires.
+	fenceAt atomic.Int64
 	// historyPending is this leader's promotion entry that the history key does not hold yet
 	// (its write failed); retried every cycle while the lock is held (lead.go).
 	historyPending *consul.HistoryEntry
@@ -171,7 +174,26 @@ const maxProbeTimeout = 5 * time.Second
 func probeTimeout(t ha.Timings) time.Duration { return min(t.LoopWait/2, 500*time.Millisecond) }
 
 // Status returns the last published snapshot (nil before the first cycle).
-func (n *Node) Status() *Status { return n.status.Load() }
+//
+// The snapshot is read as of now: a leader's snapshot past its fencing deadline (the loop
+// blocked in a Consul call while the fence guard stopped PostgreSQL) no longer holds the
+// lock, so health checks stop sending writes to this node at the deadline rather than at
+// the loop's next publish, seconds later.
+func (n *Node) Status() *Status {
+	return statusAsOf(n.status.Load(), fence.Now(), time.Duration(n.fenceAt.Load()))
+}
+
+// statusAsOf returns st, or a copy without the lock when the fencing deadline of the last
+// confirmation (fenceAt, on the fence clock; 0 when none) has passed at now: the moment the
+// fence guard stops PostgreSQL.
+func statusAsOf(st *Status, now, fenceAt time.Duration) *Status {
+	if st == nil || !st.HasLock || fenceAt == 0 || now < fenceAt {
+		return st
+	}
+	c := *st
+	c.HasLock, c.Leader = false, ""
+	return &c
+}
 
 // Wake asks the loop to run a cycle now. Never blocks.
 func (n *Node) Wake() {
