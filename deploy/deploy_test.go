@@ -2,13 +2,6 @@ package deploy
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -291,7 +284,7 @@ func TestHAProxyConfig(t *testing.T) {
 	// haproxy -c loads the CA file: check a copy that names a real one.
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, testCA(t), 0o600); err != nil {
+	if err := os.WriteFile(ca, testenv.NewCA(t).PEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "haproxy.cfg")
@@ -308,23 +301,6 @@ func TestHAProxyConfig(t *testing.T) {
 
 // haproxyCAFile is where deploy/haproxy.cfg expects the CA of the members' API certificates.
 const haproxyCAFile = "/etc/haproxy/ramd-api-ca.pem"
-
-// testCA returns a self-signed CA certificate in PEM.
-func testCA(t *testing.T) []byte {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ramd deploy test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
 
 // TestProductionExampleSecure: the production example (ramd.env) has TLS and password
 // authentication on every TCP connection ramd makes or accepts, and its secrets in files.

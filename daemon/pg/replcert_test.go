@@ -1,45 +1,22 @@
 package pg
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/ramd-project/ramd/test/testenv"
 )
 
-// writeCert writes a self-signed certificate for cn and its key into dir, returning the
-// certificate, key and (the certificate doubling as) CA files.
-func writeCert(t *testing.T, dir, cn string) (certFile, keyFile string) {
+// writePair writes a certificate and its key as <name>.pem and <name>.key in dir.
+func writePair(t *testing.T, dir, name string, cert, key []byte) (certFile, keyFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
+	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
+	if err := os.WriteFile(certFile, cert, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, cn+".pem"), filepath.Join(dir, cn+".key")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return certFile, keyFile
@@ -51,10 +28,18 @@ func writeCert(t *testing.T, dir, cn string) (certFile, keyFile string) {
 func TestReplicationClientCert(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	server, serverKey := writeCert(t, dir, "db1")
-	repl, replKey := writeCert(t, dir, "replicator")
-	other, otherKey := writeCert(t, dir, "someone")
-	base := Config{DataDir: "/d", TLSCertFile: server, TLSKeyFile: serverKey, TLSCAFile: server, TLSVerify: "verify-full"}
+	ca := testenv.NewCA(t)
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, ca.PEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sc, sk := ca.Server(t, "db1")
+	server, serverKey := writePair(t, dir, "db1", sc, sk)
+	rc, rk := ca.Client(t, "replicator")
+	repl, replKey := writePair(t, dir, "replicator", rc, rk)
+	oc, ok := ca.Client(t, "someone")
+	other, otherKey := writePair(t, dir, "someone", oc, ok)
+	base := Config{DataDir: "/d", TLSCertFile: server, TLSKeyFile: serverKey, TLSCAFile: caFile, TLSVerify: "verify-full"}
 
 	good := base
 	good.TLSReplicationCertFile, good.TLSReplicationKeyFile = repl, replKey
@@ -74,7 +59,7 @@ func TestReplicationClientCert(t *testing.T) {
 
 	i := &Instance{cfg: good.withDefaults()}
 	r := i.ForMember(ConnParams{Host: "10.0.0.2", Port: 5432, User: "replicator"})
-	if r.SSLCert != repl || r.SSLKey != replKey || r.SSLMode != "verify-full" || r.SSLRootCert != server {
+	if r.SSLCert != repl || r.SSLKey != replKey || r.SSLMode != "verify-full" || r.SSLRootCert != caFile {
 		t.Errorf("replication connection %+v, want the client certificate with verify-full", r)
 	}
 	if dsn := PrimaryConnInfo(r, "n2"); !strings.Contains(dsn, "sslcert='"+repl+"'") || !strings.Contains(dsn, "sslkey='"+replKey+"'") {

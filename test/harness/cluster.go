@@ -460,6 +460,18 @@ func (n *Node) QueryString(ctx context.Context, sql string, args ...any) (string
 	return v, err
 }
 
+// Other returns the last node of the cluster that is not n (in a two-node cluster, the
+// other one).
+func (c *Cluster) Other(n *Node) *Node {
+	var o *Node
+	for _, m := range c.Nodes {
+		if m != n {
+			o = m
+		}
+	}
+	return o
+}
+
 // Primary returns the node answering 200 on /primary, or an error when none or several do.
 func (c *Cluster) Primary() (*Node, error) {
 	var found []*Node

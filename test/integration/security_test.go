@@ -2,19 +2,13 @@ package integration
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	cryptorand "crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/user"
@@ -109,12 +103,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 	c.StartAll()
 	p := c.WaitPrimary(120 * time.Second)
 	c.WaitReplicas(120 * time.Second)
-	var r *harness.Node
-	for _, n := range c.Nodes {
-		if n != p {
-			r = n
-		}
-	}
+	r := c.Other(p)
 
 	// The API: a wrong password and no credentials are refused, the token works.
 	body := fmt.Sprintf(`{"leader":%q,"candidate":%q}`, p.Name, r.Name)
@@ -232,12 +221,7 @@ func TestCorruptedRecordsIgnored(t *testing.T) {
 	p := c.WaitPrimary(120 * time.Second)
 	c.WaitReplicas(120 * time.Second)
 	tl := timeline(t, p)
-	var r *harness.Node
-	for _, n := range c.Nodes {
-		if n != p {
-			r = n
-		}
-	}
+	r := c.Other(p)
 	prefix := "service/" + c.Scope + "/"
 	sysID := getBody(t, "http://"+addr+"/v1/kv/"+prefix+"initialize?raw")
 	if _, err := strconv.ParseUint(sysID, 10, 64); err != nil {
@@ -325,12 +309,7 @@ func TestPasswordRotation(t *testing.T) {
 	c.StartAll()
 	p := c.WaitPrimary(120 * time.Second)
 	c.WaitReplicas(120 * time.Second)
-	var r *harness.Node
-	for _, n := range c.Nodes {
-		if n != p {
-			r = n
-		}
-	}
+	r := c.Other(p)
 	connects := func(port int, user, password string) error {
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
@@ -422,44 +401,9 @@ func writeTLSFiles(t *testing.T) (dir string) {
 	t.Helper()
 	base := testenv.DataDir(t, "tls") // a parent PostgreSQL's account can traverse
 	dir = filepath.Dir(base)
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), cryptorand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ramd test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(cryptorand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	issue := func(serial int64, cn string, usage x509.ExtKeyUsage, ips []net.IP, names []string) (cert, key []byte) {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), cryptorand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-			IPAddresses: ips, DNSNames: names,
-		}
-		der, err := x509.CreateCertificate(cryptorand.Reader, tmpl, ca, &k.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kder, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-	}
-	serverCert, serverKey := issue(2, "127.0.0.1", x509.ExtKeyUsageServerAuth, []net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"})
-	replCert, replKey := issue(3, "replicator", x509.ExtKeyUsageClientAuth, nil, nil)
+	ca := testenv.NewCA(t)
+	serverCert, serverKey := ca.Server(t, "127.0.0.1")
+	replCert, replKey := ca.Client(t, "replicator")
 	uid, gid := -1, -1
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
@@ -470,7 +414,7 @@ func writeTLSFiles(t *testing.T) (dir string) {
 		gid, _ = strconv.Atoi(u.Gid)
 	}
 	for name, b := range map[string][]byte{
-		"ca.pem":         pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		"ca.pem":         ca.PEM,
 		"server.pem":     serverCert,
 		"server.key":     serverKey,
 		"replicator.pem": replCert,
@@ -522,6 +466,33 @@ func checkTLSPublished(t *testing.T, addr string, c *harness.Cluster) {
 	})
 }
 
+// switchover asks p to hand over to r and waits until r is primary and the replicas stream.
+func switchover(t *testing.T, c *harness.Cluster, p, r *harness.Node) {
+	t.Helper()
+	code, body := request(t, http.MethodPost, p.APIURL()+"/switchover", fmt.Sprintf(`{"leader":%q,"candidate":%q}`, p.Name, r.Name))
+	if code != http.StatusOK {
+		t.Fatalf("switchover: %d %s", code, body)
+	}
+	if now := c.WaitPrimary(60 * time.Second); now != r {
+		t.Fatalf("primary is %s after a switchover to %s", now.Name, r.Name)
+	}
+	c.WaitReplicas(120 * time.Second)
+}
+
+// waitStreamingByCert waits until primary p has one replica streaming as the replication
+// role over TLS, authenticated by its client certificate (common name "replicator").
+func waitStreamingByCert(t *testing.T, p *harness.Node) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+		n, err := p.QueryInt(t.Context(), `SELECT count(*) FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)
+			WHERE r.state = 'streaming' AND r.usename = 'replicator' AND s.ssl AND s.client_dn = '/CN=replicator'`)
+		if err != nil || n != 1 {
+			return fmt.Errorf("replicas of %s streaming with the replication certificate: %d, %w", p.Name, n, err)
+		}
+		return nil
+	})
+}
+
 // TestReplicationClientCertAuth streams with the replication role authenticated by its client
 // certificate (pg_hba method cert): the walsender's TLS session carries the certificate, the
 // replication role's password alone is refused over TCP, and a new replica clones with it.
@@ -539,14 +510,7 @@ func TestReplicationClientCertAuth(t *testing.T) {
 	c.StartAll()
 	p := c.WaitPrimary(120 * time.Second)
 	c.WaitReplicas(120 * time.Second)
-	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
-		n, err := p.QueryInt(t.Context(), `SELECT count(*) FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)
-			WHERE r.state = 'streaming' AND r.usename = 'replicator' AND s.ssl AND s.client_dn = '/CN=replicator'`)
-		if err != nil || n != 1 {
-			return fmt.Errorf("replicas streaming with the replication certificate: %d, %w", n, err)
-		}
-		return nil
-	})
+	waitStreamingByCert(t, p)
 	for _, n := range c.Nodes {
 		b, err := os.ReadFile(filepath.Join(n.DataDir, "pg_hba.conf"))
 		if err != nil {
@@ -585,28 +549,9 @@ func TestReplicationClientCertAuth(t *testing.T) {
 		t.Errorf("the replication role without its certificate: %v; want SQLSTATE 28000", err)
 	}
 	// A switchover: the old primary rewinds (superuser, scram) and streams again by certificate.
-	var r *harness.Node
-	for _, n := range c.Nodes {
-		if n != p {
-			r = n
-		}
-	}
-	code, body := request(t, http.MethodPost, p.APIURL()+"/switchover", fmt.Sprintf(`{"leader":%q,"candidate":%q}`, p.Name, r.Name))
-	if code != http.StatusOK {
-		t.Fatalf("switchover: %d %s", code, body)
-	}
-	if now := c.WaitPrimary(60 * time.Second); now != r {
-		t.Fatalf("primary is %s after a switchover to %s", now.Name, r.Name)
-	}
-	c.WaitReplicas(120 * time.Second)
-	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
-		n, err := r.QueryInt(t.Context(), `SELECT count(*) FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)
-			WHERE r.state = 'streaming' AND s.client_dn = '/CN=replicator'`)
-		if err != nil || n != 1 {
-			return fmt.Errorf("streaming by certificate after the switchover: %d, %w", n, err)
-		}
-		return nil
-	})
+	r := c.Other(p)
+	switchover(t, c, p, r)
+	waitStreamingByCert(t, r)
 }
 
 // TestPostgresTLS runs a cluster with RAMD_PG_TLS_*: replication runs over TLS 1.2 or later
@@ -625,12 +570,7 @@ func TestPostgresTLS(t *testing.T) {
 	c.StartAll()
 	p := c.WaitPrimary(120 * time.Second)
 	c.WaitReplicas(120 * time.Second)
-	var r *harness.Node
-	for _, n := range c.Nodes {
-		if n != p {
-			r = n
-		}
-	}
+	r := c.Other(p)
 	checkTLS := func(primary *harness.Node) {
 		t.Helper()
 		testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
@@ -688,14 +628,7 @@ func TestPostgresTLS(t *testing.T) {
 		t.Errorf("a client with verify-full: ssl %v, %v", ssl, err)
 	}
 
-	code, body := request(t, http.MethodPost, p.APIURL()+"/switchover", fmt.Sprintf(`{"leader":%q,"candidate":%q}`, p.Name, r.Name))
-	if code != http.StatusOK {
-		t.Fatalf("switchover: %d %s", code, body)
-	}
-	if now := c.WaitPrimary(60 * time.Second); now != r {
-		t.Fatalf("primary is %s after a switchover to %s", now.Name, r.Name)
-	}
-	c.WaitReplicas(120 * time.Second)
+	switchover(t, c, p, r)
 	checkTLS(r)
 }
 
@@ -746,20 +679,8 @@ func TestConsulACLAndTLS(t *testing.T) {
 	c.StartAll()
 	p := c.WaitPrimary(120 * time.Second)
 	c.WaitReplicas(120 * time.Second)
-	var r *harness.Node
-	for _, n := range c.Nodes {
-		if n != p {
-			r = n
-		}
-	}
-	code, body := request(t, http.MethodPost, p.APIURL()+"/switchover", fmt.Sprintf(`{"leader":%q,"candidate":%q}`, p.Name, r.Name))
-	if code != http.StatusOK {
-		t.Fatalf("switchover: %d %s", code, body)
-	}
-	if now := c.WaitPrimary(60 * time.Second); now != r {
-		t.Fatalf("primary is %s after a switchover to %s", now.Name, r.Name)
-	}
-	c.WaitReplicas(120 * time.Second)
+	r := c.Other(p)
+	switchover(t, c, p, r)
 	testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
 		got, err := filtered(a.HTTPAddr, a.Token, svc, routing.FilterPrimary)
 		if err != nil {
