@@ -65,6 +65,10 @@ func New(cfg Config, logger *slog.Logger) (*Client, error) {
 	if cfg.SSL {
 		ac.Scheme = "https"
 	}
+	// The agent is local (a client agent on the host): compressing its answers costs both
+	// sides CPU and the client a fresh decompressor (tens of KiB) per answer, for nothing.
+	ac.Transport = api.DefaultConfig().Transport
+	ac.Transport.DisableCompression = true
 	client, err := api.NewClient(ac)
 	if err != nil {
 		return nil, fmt.Errorf("build consul client for %s: %w", addr, err)

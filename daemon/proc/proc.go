@@ -123,25 +123,63 @@ func KillPostmaster(pid int) {
 	_ = syscall.Kill(pid, syscall.SIGKILL)
 }
 
-// RSS is the resident set size of pid in bytes (VmRSS of /proc/<pid>/status).
-func RSS(pid int) (int64, error) {
+// Memory is a process's resident memory in bytes, from /proc/<pid>/status: the whole
+// resident set and its two parts, anonymous pages (heap, stacks: the process's own) and
+// file-backed pages (the mapped binary: shared with every process mapping the same file and
+// kept in the page cache anyway).
+type Memory struct {
+	RSS, Anon, File int64
+}
+
+// ReadMemory reads pid's Memory.
+func ReadMemory(pid int) (Memory, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return 0, fmt.Errorf("proc: read status of %d: %w", pid, err)
+		return Memory{}, fmt.Errorf("proc: read status of %d: %w", pid, err)
 	}
+	m, err := ParseMemory(b)
+	if err != nil {
+		return Memory{}, fmt.Errorf("proc: process %d: %w", pid, err)
+	}
+	return m, nil
+}
+
+// ParseMemory reads VmRSS, RssAnon and RssFile (in kB) from the text of a status file. A
+// status without VmRSS (a kernel thread or a zombie) or with a malformed value is an error
+// wrapping ErrMalformed; RssAnon and RssFile are optional (kernels before 4.5 lack them).
+func ParseMemory(b []byte) (Memory, error) {
+	var m Memory
+	seen := false
 	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(v)
-			if len(f) == 2 && f[1] == "kB" {
-				kb, err := strconv.ParseInt(f[0], 10, 64)
-				if err == nil {
-					return kb << 10, nil
-				}
-			}
-			return 0, fmt.Errorf("proc: process %d: %w", pid, ErrMalformed)
+		key, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
 		}
+		var dst *int64
+		switch key {
+		case "VmRSS":
+			dst, seen = &m.RSS, true
+		case "RssAnon":
+			dst = &m.Anon
+		case "RssFile":
+			dst = &m.File
+		default:
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) != 2 || f[1] != "kB" {
+			return Memory{}, fmt.Errorf("%s %q: %w", key, v, ErrMalformed)
+		}
+		kb, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil || kb < 0 {
+			return Memory{}, fmt.Errorf("%s %q: %w", key, v, ErrMalformed)
+		}
+		*dst = kb << 10
 	}
-	return 0, fmt.Errorf("proc: process %d has no VmRSS (a kernel thread or a zombie)", pid)
+	if !seen {
+		return Memory{}, fmt.Errorf("no VmRSS (a kernel thread or a zombie): %w", ErrMalformed)
+	}
+	return m, nil
 }
 
 // isLetter reports whether c is an ASCII letter: every process state is one (R, S, D, Z, T, t, ...).

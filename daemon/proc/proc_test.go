@@ -39,13 +39,41 @@ func TestParseStat(t *testing.T) {
 	}
 }
 
-func TestRSSOfThisProcess(t *testing.T) {
+func TestParseMemory(t *testing.T) {
 	t.Parallel()
-	rss, err := RSS(os.Getpid())
-	if err != nil || rss < 1<<20 {
-		t.Fatalf("RSS of the test process: %d (%v)", rss, err)
+	tests := []struct {
+		name string
+		text string
+		want Memory
+		err  bool
+	}{
+		{"all three", "Name:\tramd\nVmRSS:\t   30080 kB\nRssAnon:\t    7124 kB\nRssFile:\t   22956 kB\nRssShmem:\t       0 kB\n",
+			Memory{RSS: 30080 << 10, Anon: 7124 << 10, File: 22956 << 10}, false},
+		{"old kernel without the parts", "VmRSS:\t 100 kB\n", Memory{RSS: 100 << 10}, false},
+		{"kernel thread", "Name:\tkthreadd\nState:\tS (sleeping)\n", Memory{}, true},
+		{"not kB", "VmRSS:\t 100 MB\n", Memory{}, true},
+		{"not a number", "VmRSS:\t x kB\n", Memory{}, true},
+		{"negative", "VmRSS:\t 1 kB\nRssAnon:\t -5 kB\n", Memory{}, true},
+		{"empty", "", Memory{}, true},
 	}
-	if _, err := RSS(-1); err == nil {
+	for _, tt := range tests {
+		got, err := ParseMemory([]byte(tt.text))
+		if (err != nil) != tt.err || (err != nil && !errors.Is(err, ErrMalformed)) {
+			t.Errorf("%s: err %v, want error %v", tt.name, err, tt.err)
+		}
+		if got != tt.want {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestMemoryOfThisProcess(t *testing.T) {
+	t.Parallel()
+	m, err := ReadMemory(os.Getpid())
+	if err != nil || m.RSS < 1<<20 || m.Anon <= 0 || m.File <= 0 || m.Anon+m.File > m.RSS {
+		t.Fatalf("memory of the test process: %+v (%v)", m, err)
+	}
+	if _, err := ReadMemory(-1); err == nil {
 		t.Error("no error for a process that does not exist")
 	}
 }

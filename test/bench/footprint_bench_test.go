@@ -33,7 +33,8 @@ func BenchmarkIdleFootprint(b *testing.B) {
 		type node struct {
 			ramd, guard int
 			cpu0        uint64
-			rss         []int64
+			ramdMem     []proc.Memory
+			guardMem    []proc.Memory
 		}
 		cpu := func(pid int) uint64 {
 			st, err := proc.ReadStat(pid)
@@ -56,29 +57,40 @@ func BenchmarkIdleFootprint(b *testing.B) {
 		start := time.Now()
 		for time.Since(start) < idleWindow {
 			for _, nd := range nodes {
-				r, _ := proc.RSS(nd.ramd)
-				g, _ := proc.RSS(nd.guard)
-				nd.rss = append(nd.rss, r, g)
+				r, _ := proc.ReadMemory(nd.ramd)
+				g, _ := proc.ReadMemory(nd.guard)
+				nd.ramdMem, nd.guardMem = append(nd.ramdMem, r), append(nd.guardMem, g)
 			}
 			time.Sleep(time.Second)
 		}
 		took := time.Since(start)
-		var ramdRSS, guardRSS, cpuShare float64
+		var ramdRSS, guardRSS, anon, cpuShare float64
+		mib := func(b int64) float64 { return float64(b) / (1 << 20) }
 		for i, nd := range nodes {
-			var r, g int64
-			for k := 0; k+1 < len(nd.rss); k += 2 {
-				r, g = max(r, nd.rss[k]), max(g, nd.rss[k+1])
-			}
+			r, g := peak(nd.ramdMem), peak(nd.guardMem)
 			share := float64(cpu(nd.ramd)+cpu(nd.guard)-nd.cpu0) / clockTicks / took.Seconds() * 100
-			b.Logf("node n%d: ramd %.1f MiB, guard %.1f MiB (peak RSS), CPU %.2f %% of a core over %s", i+1,
-				float64(r)/(1<<20), float64(g)/(1<<20), share, took.Round(time.Second))
-			ramdRSS = max(ramdRSS, float64(r)/(1<<20))
-			guardRSS = max(guardRSS, float64(g)/(1<<20))
+			b.Logf("node n%d: ramd %.1f MiB (anonymous %.1f, file-backed %.1f), guard %.1f MiB (anonymous %.1f) (peak RSS), CPU %.2f %% of a core over %s",
+				i+1, mib(r.RSS), mib(r.Anon), mib(r.File), mib(g.RSS), mib(g.Anon), share, took.Round(time.Second))
+			ramdRSS = max(ramdRSS, mib(r.RSS))
+			guardRSS = max(guardRSS, mib(g.RSS))
+			anon = max(anon, mib(r.Anon+g.Anon))
 			cpuShare = max(cpuShare, share)
 		}
 		b.ReportMetric(ramdRSS, "ramd_rss_MiB")
 		b.ReportMetric(guardRSS, "guard_rss_MiB")
 		b.ReportMetric(ramdRSS+guardRSS, "node_rss_MiB")
+		b.ReportMetric(anon, "node_anon_MiB")
 		b.ReportMetric(cpuShare, "node_cpu_pct")
 	}
+}
+
+// peak is the sample with the largest RSS, with its parts.
+func peak(samples []proc.Memory) proc.Memory {
+	var p proc.Memory
+	for _, m := range samples {
+		if m.RSS > p.RSS {
+			p = m
+		}
+	}
+	return p
 }
