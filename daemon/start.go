@@ -47,7 +47,12 @@ func (n *Node) startPrimary(ctx context.Context, o *observation) error {
 			return err
 		}
 		if err := n.beating(ctx, o.in.PG.LSN, func() error { return n.pg.Promote(sctx) }); err != nil {
-			return fmt.Errorf("promote: %w", err)
+			// A start that cannot become writable is a failed start (a full disk: the
+			// postmaster comes up, the promotion's first WAL write PANICs it): counted, so
+			// the leader hands over after RAMD_PG_MAX_START_FAILURES instead of looping.
+			n.pgMem.startFailures++
+			n.setState("start failed")
+			return fmt.Errorf("promote (start failure %d): %w", n.pgMem.startFailures, err)
 		}
 	}
 	// A heartbeat first, then the guard armed from it; without one (Consul away) the guard is
