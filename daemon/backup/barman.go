@@ -1092,6 +1092,47 @@ func (t *barmanTool) stopReceiver(ctx context.Context, m Member) (bool, error) {
 // The streaming archiver outlives every call: Barman is a Stopper.
 var _ Stopper = (*barmanTool)(nil)
 
+// barmanResetTries bounds the attempts of receive-wal --reset while a receive-wal started
+// by a concurrent barman cron (the daemon's maintenance) still holds the lock.
+const barmanResetTries = 5
+
+// ResumeAfterRestore implements Resumer: it stops this node's receive-wal (one started
+// against the restored primary fails on the fork anyway), runs `receive-wal --reset`, which
+// removes the old timeline's .partial status file from the streaming directory and starts
+// the position again at the restored primary's current segment on its new timeline (or at
+// its slot's restart point), then Init: the slot, the streaming archiver and a switched
+// segment in the archive. The old timeline's segments after the fork stay in the archive;
+// its last, partial segment (WAL after the restore target that was never archived whole)
+// is dropped with the status file.
+func (t *barmanTool) ResumeAfterRestore(ctx context.Context, m Member) error {
+	if _, err := t.configure(ctx, m); err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		if _, err := t.stopReceiver(ctx, m); err != nil {
+			return err
+		}
+		out, err := t.cmd(ctx, m, true, nil, "receive-wal", "--reset", t.server(m))
+		if err != nil {
+			return fmt.Errorf("barman: reset the streaming archiver's position: %w", err)
+		}
+		if !strings.Contains(out, "Process is still running") {
+			break
+		}
+		if attempt == barmanResetTries {
+			return fmt.Errorf("barman: reset the streaming archiver's position: receive-wal still runs after %d attempts", attempt)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("barman: reset the streaming archiver's position: %w", ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+	return t.Init(ctx, m)
+}
+
+var _ Resumer = (*barmanTool)(nil)
+
 // lineWriter calls f for each complete line written to it (and the rest at Flush).
 type lineWriter struct {
 	mu  sync.Mutex // guards buf
