@@ -211,10 +211,11 @@ type Stopper interface {
 
 // Resumer is implemented by tools whose WAL receiver keeps a position of its own (Barman's
 // streaming archiver). After an in-place restore the cluster's new timeline forks from the
-// old one at the target, in the receiver's past: the receiver cannot resume from its
-// position ("requested starting point ... is not in this server's history"). The daemon
-// calls ResumeAfterRestore on the restored primary m, after its promotion and before the
-// tool's check, so that archiving starts again from the new timeline.
+// old one at the target, in the receiver's past, and the restored server has no slot for
+// it: without help the receiver does not stream again (measured with Barman 3.4: the job's
+// check failed with "receive_wal_running", "slot 'barman' not active"). The daemon calls
+// ResumeAfterRestore on the restored primary m, after its promotion and before the tool's
+// check, so that archiving starts again from the new timeline.
 type Resumer interface {
 	ResumeAfterRestore(ctx context.Context, m Member) error
 }

@@ -58,14 +58,16 @@ func barmanBackupInfo(t *testing.T, c *harness.Cluster, home, id string) string 
 	return string(b)
 }
 
-// barmanArchived waits until Barman's archive (the catalog ramd lists) reaches seg.
-func barmanArchived(t *testing.T, n *harness.Node, seg string) {
+// barmanArchived waits until seg is in Barman's WAL archive (ramd's maintenance, barman cron
+// once a minute, files what pg_receivewal received). It reads the directory rather than
+// GET /api/v1/backups: with Barman that runs a Python process per backup, which can take
+// longer than the client's timeout on a loaded machine.
+func barmanArchived(t *testing.T, c *harness.Cluster, home, seg string) {
 	t.Helper()
-	testenv.Eventually(t, 3*time.Minute, 2*time.Second, func() error {
-		var l client.BackupList
-		code, body := getURL(n.APIURL() + "/api/v1/backups")
-		if code != http.StatusOK || json.Unmarshal([]byte(body), &l) != nil || l.WALMax < seg {
-			return fmt.Errorf("Barman's archive ends at %q, waiting for %s (%d)", l.WALMax, seg, code)
+	path := filepath.Join(home, c.Scope, "wals", seg[:16], seg)
+	testenv.Eventually(t, 3*time.Minute, time.Second, func() error {
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("%s not in Barman's archive yet", seg)
 		}
 		return nil
 	})
@@ -156,7 +158,29 @@ func TestBackupFromStandbyBarman(t *testing.T) {
 // check passes and a new backup succeeds.
 func TestBackupInPlaceRestoreBarman(t *testing.T) {
 	t.Parallel()
-	c, p, _ := barmanCluster(t, 2, "prefer-standby")
+	c, p, home := barmanCluster(t, 2, "prefer-standby")
+	bk, target := inPlaceRows(t, p, func(seg string) { barmanArchived(t, c, home, seg) })
+	t.Logf("the backup restored came from %s", bk.Backup.Member)
+	q, newTL := inPlaceRestore(t, c, p, "Barman", target)
+
+	// Archiving goes on, on the new timeline: a switched segment reaches Barman, its check
+	// passes and a new backup succeeds.
+	seg2, err := q.QueryString(context.Background(), "SELECT pg_walfile_name(pg_switch_wal())")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(seg2, fmt.Sprintf("%08X", newTL)) {
+		t.Errorf("segment %s is not of timeline %d", seg2, newTL)
+	}
+	barmanArchived(t, c, home, seg2)
+	afterInPlaceRestore(t, q)
+}
+
+// inPlaceRows writes 1000 rows into table pitr, takes a full backup job, takes a target
+// time, writes 500 more rows, switches WAL and waits with archived until the segment is in
+// the archive. It returns the backup job and the target (RFC 3339).
+func inPlaceRows(t *testing.T, p *harness.Node, archived func(seg string)) (client.Job, string) {
+	t.Helper()
 	ctx := context.Background()
 	if err := p.Exec(ctx, "CREATE TABLE pitr (v int); INSERT INTO pitr SELECT generate_series(1, 1000)"); err != nil {
 		t.Fatal(err)
@@ -180,10 +204,20 @@ func TestBackupInPlaceRestoreBarman(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	barmanArchived(t, p, seg)
-	tl := timeline(t, p)
+	archived(seg)
+	return bk, target
+}
 
-	start = time.Now()
+// inPlaceRestore restores the cluster in place to the time target and
+// checks the outcome: the job succeeded on the leader with a new timeline, the primary holds
+// exactly the 1000 rows committed before the target, its archive_command is not the
+// tool's "false", and every other member was cloned again and streams on the new timeline.
+// It returns the primary and its timeline.
+func inPlaceRestore(t *testing.T, c *harness.Cluster, p *harness.Node, tool, target string) (*harness.Node, int) {
+	t.Helper()
+	ctx := context.Background()
+	tl := timeline(t, p)
+	start := time.Now()
 	code, body := post(t, p.APIURL()+"/api/v1/restore", `{"target":{"type":"time","value":"`+target+`"},"confirm":"`+c.Scope+`"}`)
 	var a client.JobAccepted
 	if code != http.StatusAccepted || json.Unmarshal([]byte(body), &a) != nil {
@@ -197,8 +231,7 @@ func TestBackupInPlaceRestoreBarman(t *testing.T) {
 	if j.State != client.JobSucceeded || j.Backup == nil || j.Backup.Timeline <= tl || j.Node != p.Name {
 		t.Fatalf("restore job: %s %s node %s backup %+v", j.State, j.Error, j.Node, j.Backup)
 	}
-	t.Logf("in-place restore with Barman of 2 members to %s took %s (job), new timeline %d", target, took.Round(time.Millisecond), j.Backup.Timeline)
-
+	t.Logf("in-place restore with %s of %d members to %s took %s (job), new timeline %d", tool, len(c.Nodes), target, took.Round(time.Millisecond), j.Backup.Timeline)
 	q := c.WaitPrimary(60 * time.Second)
 	c.WaitReplicas(5 * time.Minute)
 	if q != p {
@@ -212,22 +245,91 @@ func TestBackupInPlaceRestoreBarman(t *testing.T) {
 		t.Errorf("primary timeline %d, job says %d", newTL, j.Backup.Timeline)
 	}
 	if v, _ := showOn(t, q, "archive_command"); v == "false" {
-		t.Errorf("the restored primary kept Barman's archive_command = false")
+		t.Errorf("the restored primary kept the tool's archive_command = false")
 	}
 	if err := q.Exec(ctx, "INSERT INTO pitr VALUES (-1)"); err != nil {
 		t.Fatal(err)
 	}
-	r := c.Other(q)
-	testenv.Eventually(t, 60*time.Second, 250*time.Millisecond, func() error {
-		rows, err := r.QueryInt(ctx, "SELECT count(*) FROM pitr")
-		if err != nil || rows != 1001 || timeline(t, r) != newTL {
-			return fmt.Errorf("%s: %d rows (%w), timeline %d; want 1001 on %d", r.Name, rows, err, timeline(t, r), newTL)
+	for _, n := range c.Nodes {
+		if n == q {
+			continue
+		}
+		testenv.Eventually(t, 60*time.Second, 250*time.Millisecond, func() error {
+			rows, err := n.QueryInt(ctx, "SELECT count(*) FROM pitr")
+			if err != nil || rows != 1001 || timeline(t, n) != newTL {
+				return fmt.Errorf("%s: %d rows (%w), timeline %d; want 1001 on %d", n.Name, rows, err, timeline(t, n), newTL)
+			}
+			return nil
+		})
+	}
+	return q, newTL
+}
+
+// afterInPlaceRestore checks that the tool's check and a new backup succeed on the
+// restored primary q.
+func afterInPlaceRestore(t *testing.T, q *harness.Node) {
+	t.Helper()
+	if chk := waitJob(t, q, mustAccepted(t, q, "/api/v1/backups/check"), 3*time.Minute); chk.State != client.JobSucceeded {
+		t.Errorf("the tool's check after the restore: %s %s", chk.State, chk.Error)
+	}
+	start := time.Now()
+	if bk := waitJob(t, q, startBackup(t, q, "full"), 4*time.Minute); bk.State != client.JobSucceeded {
+		t.Errorf("a backup after the restore: %s %s", bk.State, bk.Error)
+	} else {
+		t.Logf("a backup after the restore (from %s) took %s", bk.Backup.Member, time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// TestBackupInPlaceRestoreCustom: the same in-place restore with the shipped example
+// script as a custom tool: exactly the rows before the target on the primary, the other
+// member cloned again, and archiving on the new timeline into the script's repository
+// (its history file and a switched segment), then the check and a new backup.
+func TestBackupInPlaceRestoreCustom(t *testing.T) {
+	t.Parallel()
+	addr := needReal(t)
+	dir := ownedDir(t, "custom")
+	script := filepath.Join(dir, "ramd-backup-example.sh")
+	src, err := os.ReadFile(filepath.Join("..", "..", "deploy", "backup", "ramd-backup-example.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(script, src, 0o755); err != nil { //nolint:gosec // an executable script
+		t.Fatal(err)
+	}
+	repo := filepath.Join(dir, "repo")
+	c := harness.New(t, ramdBin, addr, 2, harness.Options{})
+	c.StartAll()
+	p := c.WaitPrimary(120 * time.Second)
+	c.WaitReplicas(120 * time.Second)
+	cmd := script + " " + repo
+	cfg := map[string]any{"backup": map[string]any{"tool": "custom", "archive_timeout": "5s",
+		"custom": map[string]any{"backup": cmd, "list": cmd, "restore": cmd, "expire": cmd, "timeout": "2m",
+			"archive_command": cmd + ` archive "%p" "%f"`, "restore_command": cmd + ` restore-wal "%f" "%p"`}}}
+	body, _ := json.Marshal(cfg)
+	if code, out := patch(t, p.APIURL()+"/config", string(body), ""); code != http.StatusOK {
+		t.Fatalf("PATCH backup: %d %s", code, out)
+	}
+	ctx := context.Background()
+	archivedOn := func(seg string) {
+		t.Helper()
+		testenv.Eventually(t, 60*time.Second, 200*time.Millisecond, func() error {
+			if _, err := os.Stat(filepath.Join(repo, "wal", seg)); err != nil {
+				return fmt.Errorf("%s not in the script's archive yet", seg)
+			}
+			return nil
+		})
+	}
+	testenv.Eventually(t, 90*time.Second, 500*time.Millisecond, func() error {
+		for _, n := range c.Nodes {
+			v, err := showOn(t, n, "archive_command")
+			if err != nil || !strings.Contains(v, "ramd-backup-example.sh") {
+				return fmt.Errorf("%s: archive_command %q (%w)", n.Name, v, err)
+			}
 		}
 		return nil
 	})
-
-	// Archiving goes on, on the new timeline: a switched segment reaches Barman, its check
-	// passes and a new backup succeeds.
+	_, target := inPlaceRows(t, p, archivedOn)
+	q, newTL := inPlaceRestore(t, c, p, "the example script", target)
 	seg2, err := q.QueryString(ctx, "SELECT pg_walfile_name(pg_switch_wal())")
 	if err != nil {
 		t.Fatal(err)
@@ -235,14 +337,7 @@ func TestBackupInPlaceRestoreBarman(t *testing.T) {
 	if !strings.HasPrefix(seg2, fmt.Sprintf("%08X", newTL)) {
 		t.Errorf("segment %s is not of timeline %d", seg2, newTL)
 	}
-	barmanArchived(t, q, seg2)
-	if chk := waitJob(t, q, mustAccepted(t, q, "/api/v1/backups/check"), 3*time.Minute); chk.State != client.JobSucceeded {
-		t.Errorf("barman check after the restore: %s %s", chk.State, chk.Error)
-	}
-	start = time.Now()
-	if bk := waitJob(t, q, startBackup(t, q, "full"), 4*time.Minute); bk.State != client.JobSucceeded {
-		t.Errorf("a backup after the restore: %s %s", bk.State, bk.Error)
-	} else {
-		t.Logf("a backup after the restore from %s took %s", bk.Backup.Member, time.Since(start).Round(time.Millisecond))
-	}
+	archivedOn(fmt.Sprintf("%08X.history", newTL))
+	archivedOn(seg2)
+	afterInPlaceRestore(t, q)
 }
