@@ -1113,10 +1113,14 @@ func (t *barmanTool) ResumeAfterRestore(ctx context.Context, m Member) error {
 			return err
 		}
 		out, err := t.cmd(ctx, m, true, nil, "receive-wal", "--reset", t.server(m))
-		if err != nil {
+		// A receive-wal started meanwhile by a barman cron (the daemon's maintenance) holds
+		// the lock ("Process is still running", exit 0) or the slot ("replication slot
+		// 'barman' is already in use", exit 1): stop it and try again.
+		busy := strings.Contains(out, "Process is still running") || strings.Contains(out, "is already in use")
+		if err != nil && !busy {
 			return fmt.Errorf("barman: reset the streaming archiver's position: %w", err)
 		}
-		if !strings.Contains(out, "Process is still running") {
+		if !busy {
 			break
 		}
 		if attempt == barmanResetTries {
