@@ -1093,11 +1093,11 @@ func (t *barmanTool) stopReceiver(ctx context.Context, m Member) (bool, error) {
 var _ Stopper = (*barmanTool)(nil)
 
 // barmanResetTries bounds the attempts of receive-wal --reset while a receive-wal started
-// by a concurrent barman cron (the daemon's maintenance) still holds the lock.
+// by a concurrent barman cron (the daemon's maintenance) still holds its lock or the slot.
 const barmanResetTries = 5
 
-// ResumeAfterRestore implements Resumer: it stops this node's receive-wal (one started
-// against the restored primary fails on the fork anyway), runs `receive-wal --reset`, which
+// ResumeAfterRestore implements Resumer: it stops this node's receive-wal (one started by
+// the maintenance's cron would resume from the old position), runs `receive-wal --reset`, which
 // removes the old timeline's .partial status file from the streaming directory and starts
 // the position again at the restored primary's current segment on its new timeline (or at
 // its slot's restart point), then Init: the slot, the streaming archiver and a switched
