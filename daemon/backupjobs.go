@@ -330,10 +330,10 @@ func (n *Node) takeBackup(ctx context.Context, id string, tool backup.Tool, m ba
 	if maxLag == 0 {
 		maxLag = defaultBackupLag
 	}
-	// pgBackRest backs up a standby whose directory is on this machine; a custom tool gets
-	// the primary in its request and decides. Barman's adapter backs up the primary only.
-	supports := cfg.Tool != dynconf.ToolBarman
-	src, err := chooseBackupSource(cfg.RunOnValue(), supports, cfg.Tool, view.lsn, maxLag, n.backupCandidates(view.members))
+	// pgBackRest backs up a standby whose directory is on this machine, Barman one it
+	// connects to; a custom tool gets the primary in its request and decides.
+	access := standbyAccessOf(cfg.Tool)
+	src, err := chooseBackupSource(cfg.RunOnValue(), access, view.lsn, maxLag, n.backupCandidates(access, view.members))
 	served := n.cfg.Name
 	reason := src.Reason
 	if err != nil {

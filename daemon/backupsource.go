@@ -1,9 +1,10 @@
 package daemon
 
 // This file: which member a backup is taken from (backup.run_on). The leader runs every
-// backup job; with prefer-standby or standby it points the tool at a streaming standby whose
-// data directory is on this machine (pgBackRest --backup-standby with the primary as pg2),
-// and records in the job which member served and why.
+// backup job; with prefer-standby or standby it points the tool at a streaming standby
+// (pgBackRest --backup-standby with the primary as pg2, on this machine; Barman's postgres
+// method over the network, with primary_conninfo at the primary), and records in the job
+// which member served and why.
 
 import (
 	"fmt"
@@ -25,12 +26,34 @@ import (
 // backup's start point, so a far-behind standby only makes the backup slower.
 const defaultBackupLag = 16 << 20
 
+// standbyAccess is how a tool reaches the standby it backs up.
+type standbyAccess int
+
+const (
+	// standbyLocalFiles: the tool reads the standby's data directory on this machine
+	// (pgBackRest 2.45 without SSH or its TLS server; a custom tool gets its directory).
+	standbyLocalFiles standbyAccess = iota
+	// standbyNetwork: the tool connects to the standby's server (Barman's postgres method:
+	// pg_basebackup and a libpq connection), wherever it runs.
+	standbyNetwork
+)
+
+// standbyAccessOf is how tool reaches a standby.
+func standbyAccessOf(tool string) standbyAccess {
+	if tool == dynconf.ToolBarman {
+		return standbyNetwork
+	}
+	return standbyLocalFiles
+}
+
 // backupCandidate is a member as the choice of a backup source sees it.
 type backupCandidate struct {
 	Name string
 	// Record is the member's published record.
 	Record consul.Member
-	// Reachable is false when the member's data directory is not on this machine.
+	// Reachable is false when the tool cannot reach the member: for standbyLocalFiles its
+	// data directory is not on this machine, for standbyNetwork its conn_url names no host
+	// and port.
 	Reachable bool
 }
 
@@ -43,20 +66,12 @@ type backupSource struct {
 }
 
 // chooseBackupSource picks the member a backup runs against: the primary when runOn is
-// primary or the tool cannot back up a standby; else the streaming, reachable standby with
-// the least replay lag within maxLag (ties by name). With no such standby, prefer-standby
-// falls back to the primary and standby refuses (err names why each was passed over).
-// toolSupports is false for tools without backups from a standby. Pure.
-func chooseBackupSource(runOn string, toolSupports bool, tool string, primaryLSN, maxLag uint64, cands []backupCandidate) (backupSource, error) {
+// primary; else the streaming, reachable standby with the least replay lag within maxLag
+// (ties by name). With no such standby, prefer-standby falls back to the primary and
+// standby refuses (err names why each was passed over). Pure.
+func chooseBackupSource(runOn string, access standbyAccess, primaryLSN, maxLag uint64, cands []backupCandidate) (backupSource, error) {
 	if runOn == "" || runOn == dynconf.RunOnPrimary {
 		return backupSource{Reason: "backup.run_on is primary"}, nil
-	}
-	if !toolSupports {
-		why := tool + " cannot take a backup from a standby here"
-		if runOn == dynconf.RunOnStandby {
-			return backupSource{}, fmt.Errorf("backup.run_on is standby but %s", why)
-		}
-		return backupSource{Reason: "prefer-standby: " + why + ": the primary serves"}, nil
 	}
 	sort.Slice(cands, func(i, j int) bool { return cands[i].Name < cands[j].Name })
 	var best *backupCandidate
@@ -79,10 +94,12 @@ func chooseBackupSource(runOn string, toolSupports bool, tool string, primaryLSN
 			why = "not streaming (" + r.ReplicationState + ")"
 		case r.Tags["nobackup"] == true:
 			why = "tagged nobackup"
-		case r.DataDir == "":
+		case access == standbyLocalFiles && r.DataDir == "":
 			why = "publishes no data directory"
-		case !c.Reachable:
+		case access == standbyLocalFiles && !c.Reachable:
 			why = "its data directory is not on this machine"
+		case !c.Reachable:
+			why = "its conn_url names no host and port"
 		case r.ReplayLSN == nil:
 			why = "reports no replay position"
 		case lag > maxLag:
@@ -117,16 +134,22 @@ func (n *Node) backupsFromStandby() bool {
 	return n.bk.cfg != nil && n.bk.cfg.RunOnValue() != dynconf.RunOnPrimary
 }
 
-// backupCandidates are the other members with whether their data directory is on this
-// machine (a PG_VERSION file there, and a loopback or own address in conn_url).
-func (n *Node) backupCandidates(members map[string]consul.Member) []backupCandidate {
+// backupCandidates are the other members with whether the tool reaches them: for
+// standbyLocalFiles their data directory is on this machine (a PG_VERSION file there, and
+// a loopback or own address in conn_url); for standbyNetwork their conn_url has a host and
+// a port.
+func (n *Node) backupCandidates(access standbyAccess, members map[string]consul.Member) []backupCandidate {
 	var out []backupCandidate
 	for name, r := range members {
 		if name == n.cfg.Name {
 			continue
 		}
 		c := backupCandidate{Name: name, Record: r}
-		if r.DataDir != "" && filepath.IsAbs(r.DataDir) && n.localHost(r.ConnURL) {
+		switch {
+		case access == standbyNetwork:
+			u, err := url.Parse(r.ConnURL)
+			c.Reachable = err == nil && u.Hostname() != "" && u.Port() != ""
+		case r.DataDir != "" && filepath.IsAbs(r.DataDir) && n.localHost(r.ConnURL):
 			_, err := os.Stat(filepath.Join(r.DataDir, "PG_VERSION"))
 			c.Reachable = err == nil
 		}
@@ -151,7 +174,8 @@ func (n *Node) localHost(connURL string) bool {
 
 // standbyMember is standby as the tool sees it from this node: its directory, port and
 // socket from its record, this node's credentials (the cluster's), and a state directory of
-// this node's own for the configuration that points pg1 at it.
+// this node's own for the configuration that points the tool at it (pgBackRest's pg1,
+// Barman's conninfo).
 func standbyMember(self backup.Member, name string, r consul.Member) backup.Member {
 	m := self
 	m.Name, m.DataDir, m.SocketDir = name, r.DataDir, r.SocketDir

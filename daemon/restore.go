@@ -397,7 +397,16 @@ func (r *restoreRun) restoreLeader(ctx context.Context) (promoted bool, err erro
 	// stanza or server, its new timeline's history file first. The tool's check forces a
 	// WAL switch and waits for the segment in the archive.
 	kctx, kcancel := context.WithTimeout(ctx, 5*time.Minute)
-	err = r.tool.Check(kctx, r.m)
+	err = nil
+	if rs, ok := r.tool.(backup.Resumer); ok {
+		// Barman's streaming archiver: its position is on the old timeline past the fork.
+		if err = rs.ResumeAfterRestore(kctx, r.m); err == nil {
+			r.phase(ctx, fmt.Sprintf("%s's WAL receiver restarted on timeline %d", r.tool.Name(), tl))
+		}
+	}
+	if err == nil {
+		err = r.tool.Check(kctx, r.m)
+	}
 	kcancel()
 	n.bk.stats.setCheck(err)
 	if err != nil {

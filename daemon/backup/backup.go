@@ -208,3 +208,14 @@ func New(b dynconf.Backup, r Runner) (Tool, error) {
 type Stopper interface {
 	Stop(ctx context.Context, m Member) error
 }
+
+// Resumer is implemented by tools whose WAL receiver keeps a position of its own (Barman's
+// streaming archiver). After an in-place restore the cluster's new timeline forks from the
+// old one at the target, in the receiver's past, and the restored server has no slot for
+// it: without help the receiver does not stream again (measured with Barman 3.4: the job's
+// check failed with "receive_wal_running", "slot 'barman' not active"). The daemon calls
+// ResumeAfterRestore on the restored primary m, after its promotion and before the tool's
+// check, so that archiving starts again from the new timeline.
+type Resumer interface {
+	ResumeAfterRestore(ctx context.Context, m Member) error
+}

@@ -146,8 +146,20 @@ func (t *barmanTool) Configure(ctx context.Context, m Member) error {
 
 // configure writes the configuration and reports whether it changed.
 func (t *barmanTool) configure(ctx context.Context, m Member) (bool, error) {
+	return t.configureFor(ctx, m, nil)
+}
+
+// configureFor writes the configuration file of m.StateDir: the archiver's when primary is
+// nil (m is the primary), else a configuration for backups from the standby m only (see
+// render). It reports whether the file changed.
+func (t *barmanTool) configureFor(ctx context.Context, m Member, primary *Member) (bool, error) {
 	if err := t.checkMember(m, true); err != nil {
 		return false, err
+	}
+	if primary != nil {
+		if err := t.checkMember(*primary, true); err != nil {
+			return false, err
+		}
 	}
 	if err := t.run.OwnedDir(m.StateDir, 0o700); err != nil {
 		return false, fmt.Errorf("barman: state directory: %w", err)
@@ -160,12 +172,15 @@ func (t *barmanTool) configure(ctx context.Context, m Member) (bool, error) {
 		return false, err
 	}
 	path := t.confPath(m)
-	conf := t.render(m, user)
+	conf := t.render(m, user, primary)
 	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return false, fmt.Errorf("barman: read %s: %w", path, err)
 	}
 	pass := pgpass(m)
+	if primary != nil {
+		pass = append(pass, pgpass(*primary)...)
+	}
 	passPath := filepath.Join(m.StateDir, barmanPassFile)
 	if len(pass) > 0 {
 		if cur, err := os.ReadFile(passPath); err != nil || !bytes.Equal(cur, pass) {
@@ -180,7 +195,7 @@ func (t *barmanTool) configure(ctx context.Context, m Member) (bool, error) {
 	if err := t.run.WriteOwnedFile(path, conf, 0o600); err != nil {
 		return false, fmt.Errorf("barman: write %s: %w", path, err)
 	}
-	if old != nil && !bytes.Equal(confLines(old, "conninfo", "streaming_conninfo"), confLines(conf, "conninfo", "streaming_conninfo")) {
+	if primary == nil && old != nil && !bytes.Equal(confLines(old, "conninfo", "streaming_conninfo"), confLines(conf, "conninfo", "streaming_conninfo")) {
 		// The running pg_receivewal keeps its connection to the old primary (or to
 		// whatever answers at the old address): restart it with the new conninfo.
 		if _, err := t.stopReceiver(ctx, m); err != nil {
@@ -224,7 +239,22 @@ func (t *barmanTool) checkMember(m Member, primary bool) error {
 }
 
 // render is the private configuration file. Passwords never appear in it (passfile).
-func (t *barmanTool) render(m Member, user string) []byte {
+//
+// With primary nil, m is the primary: the configuration of the streaming archiver and of
+// every command but a backup from a standby. Else m is a standby and the file serves only
+// `barman backup` from it (Barman 3.4, postgres method): conninfo and streaming_conninfo
+// (pg_basebackup) reach the standby, primary_conninfo the primary, where Barman switches
+// WAL so that the backup's last segment reaches the archive. The streaming archiver is not
+// run with this file: its slot and pg_receivewal stay on the primary. Barman's backup
+// command checks the server first, and with slot_name set it looks for the slot on the
+// standby (where it does not exist: "replication slot 'barman' doesn't exist"); without
+// slot_name, a streaming-only archiver is refused ("Streaming-only archiver requires
+// 'streaming_conninfo' and 'slot_name'"). So this file has no slot and archiver = on too:
+// the file archiver only adds checks of archive_mode and archive_command on the standby,
+// which ramd keeps on ('/bin/true') on every member. The catalog, locks and WAL directories
+// are the same (same barman_home and server name), so the backup lock still allows one
+// backup at a time and `barman backup --wait` files the WAL pg_receivewal received.
+func (t *barmanTool) render(m Member, user string, primary *Member) []byte {
 	su := m.Superuser
 	if su == "" {
 		su = pg.DefaultSuperuser
@@ -234,28 +264,42 @@ func (t *barmanTool) render(m Member, user string) []byte {
 		rep = su
 	}
 	passFile := ""
-	if len(pgpass(m)) > 0 {
+	if len(pgpass(m)) > 0 || primary != nil && len(pgpass(*primary)) > 0 {
 		passFile = filepath.Join(m.StateDir, barmanPassFile)
 	}
-	conninfo := func(user string, extra ...string) string {
-		kv := []string{"host=" + connQuote(m.Host), "port=" + strconv.Itoa(m.Port), "user=" + connQuote(user)}
+	conninfoOf := func(at Member, user string, extra ...string) string {
+		kv := []string{"host=" + connQuote(at.Host), "port=" + strconv.Itoa(at.Port), "user=" + connQuote(user)}
 		kv = append(kv, extra...)
 		if passFile != "" {
 			kv = append(kv, "passfile="+connQuote(passFile))
 		}
 		return strings.Join(append(kv, "connect_timeout=5"), " ")
 	}
+	conninfo := func(user string, extra ...string) string { return conninfoOf(m, user, extra...) }
 	var b bytes.Buffer
 	b.WriteString("; Written by ramd; every change is overwritten (see docs/BACKUPS.md, Barman).\n")
+	if primary != nil {
+		fmt.Fprintf(&b, "; Only for backups from the standby %s; the archiver runs with the primary's file.\n", m.Name)
+	}
 	fmt.Fprintf(&b, "[barman]\nbarman_user = %s\nbarman_home = %s\nlog_file = %s\nlog_level = INFO\n",
 		user, t.home(), filepath.Join(m.StateDir, barmanLogFile))
 	fmt.Fprintf(&b, "\n[%s]\ndescription = ramd cluster %s\n", t.server(m), m.Scope)
 	fmt.Fprintf(&b, "conninfo = %s\n", conninfo(su, "dbname=postgres", "application_name=barman"))
 	fmt.Fprintf(&b, "streaming_conninfo = %s\n", conninfo(rep))
 	b.WriteString("backup_method = postgres\n")
-	b.WriteString("streaming_archiver = on\narchiver = off\n")
-	fmt.Fprintf(&b, "streaming_archiver_name = %s\n", barmanReceiverName)
-	fmt.Fprintf(&b, "slot_name = %s\ncreate_slot = auto\n", t.cfg.Barman.SlotValue())
+	if primary != nil {
+		psu := primary.Superuser
+		if psu == "" {
+			psu = pg.DefaultSuperuser
+		}
+		fmt.Fprintf(&b, "primary_conninfo = %s\n", conninfoOf(*primary, psu, "dbname=postgres", "application_name=barman"))
+		b.WriteString("streaming_archiver = on\narchiver = on\n")
+		fmt.Fprintf(&b, "streaming_archiver_name = %s\n", barmanReceiverName)
+	} else {
+		b.WriteString("streaming_archiver = on\narchiver = off\n")
+		fmt.Fprintf(&b, "streaming_archiver_name = %s\n", barmanReceiverName)
+		fmt.Fprintf(&b, "slot_name = %s\ncreate_slot = auto\n", t.cfg.Barman.SlotValue())
+	}
 	fmt.Fprintf(&b, "path_prefix = %s\n", m.BinDir)
 	b.WriteString("immediate_checkpoint = true\n")
 	fmt.Fprintf(&b, "retention_policy = %s\nretention_policy_mode = auto\nwal_retention_policy = main\n", barmanRetention(t.cfg.RetentionValue()))
@@ -323,6 +367,11 @@ func (t *barmanTool) osUser(ctx context.Context) (string, error) {
 // cmd runs barman with ramd's configuration. stdout receives standard output (nil: kept
 // with standard error in the returned text). quick bounds the run by barmanQuickTimeout.
 func (t *barmanTool) cmd(ctx context.Context, m Member, quick bool, stdout io.Writer, args ...string) (string, error) {
+	return t.cmdWith(ctx, t.confPath(m), quick, stdout, args...)
+}
+
+// cmdWith is cmd with the configuration file conf.
+func (t *barmanTool) cmdWith(ctx context.Context, conf string, quick bool, stdout io.Writer, args ...string) (string, error) {
 	if quick {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, barmanQuickTimeout)
@@ -330,7 +379,7 @@ func (t *barmanTool) cmd(ctx context.Context, m Member, quick bool, stdout io.Wr
 	}
 	out, err := t.run.RunProgram(ctx, pg.Program{
 		Path:   t.bin,
-		Args:   append([]string{"-c", t.confPath(m)}, args...),
+		Args:   append([]string{"-c", conf}, args...),
 		Stdout: stdout,
 	})
 	if err != nil {
@@ -343,8 +392,13 @@ func (t *barmanTool) cmd(ctx context.Context, m Member, quick bool, stdout io.Wr
 // {"_ERROR": [...]} (exit 1) for unknown servers or backups; that becomes a
 // *barmanError. Other failures keep the JSON Barman printed when it decodes.
 func (t *barmanTool) jsonCmd(ctx context.Context, m Member, v any, args ...string) error {
+	return t.jsonCmdWith(ctx, m, t.confPath(m), v, args...)
+}
+
+// jsonCmdWith is jsonCmd with the configuration file conf.
+func (t *barmanTool) jsonCmdWith(ctx context.Context, m Member, conf string, v any, args ...string) error {
 	var out bytes.Buffer
-	_, runErr := t.cmd(ctx, m, true, &out, append([]string{"-f", "json"}, args...)...)
+	_, runErr := t.cmdWith(ctx, conf, true, &out, append([]string{"-f", "json"}, args...)...)
 	perr := decodeBarman(out.Bytes(), t.server(m), v)
 	switch {
 	case perr == nil:
@@ -478,17 +532,27 @@ func (t *barmanTool) logTail(m Member, n int) string {
 	return strings.Join(lines[max(len(lines)-n, 0):], " | ")
 }
 
-// Backup implements Tool: barman backup --wait from the primary, then show-backup.
+// Backup implements Tool: barman backup --wait, then show-backup. With req.Primary set,
+// req.Member is a standby: the backup runs with a configuration of its own that points
+// conninfo and streaming_conninfo (pg_basebackup) at the standby and primary_conninfo at
+// the primary (see render); the streaming archiver stays on the primary.
 func (t *barmanTool) Backup(ctx context.Context, req BackupRequest, progress func(Progress)) (Info, error) {
 	m := req.Member
 	if req.Primary != nil {
-		return Info{}, errors.New("barman: backup from a standby is not supported by the barman adapter (take it from the primary)")
+		m = *req.Primary
 	}
 	if req.Type != "" && req.Type != dynconf.BackupFull {
 		return Info{}, fmt.Errorf("barman: only full backups, not %q", req.Type)
 	}
 	if _, err := t.configure(ctx, m); err != nil {
 		return Info{}, err
+	}
+	conf := t.confPath(m)
+	if req.Primary != nil {
+		if _, err := t.configureFor(ctx, req.Member, req.Primary); err != nil {
+			return Info{}, fmt.Errorf("barman: configuration for a backup from standby %s: %w", req.Member.Name, err)
+		}
+		conf = t.confPath(req.Member)
 	}
 	if held, _, _ := lockHolder(t.lockPath(m, "backup")); held {
 		return Info{}, fmt.Errorf("barman: backup of %s: %w", t.server(m), ErrBusy)
@@ -513,7 +577,7 @@ func (t *barmanTool) Backup(ctx context.Context, req BackupRequest, progress fun
 			progress(Progress{Message: line, Percent: -1})
 		}
 	}}
-	out, runErr := t.cmd(ctx, m, false, lines, args...)
+	out, runErr := t.cmdWith(ctx, conf, false, lines, args...)
 	lines.Flush()
 	if runErr != nil && (strings.Contains(out, "Another backup process is running") || isHeld(t.lockPath(m, "backup"))) {
 		return Info{}, fmt.Errorf("barman: backup of %s: %w: %w", t.server(m), ErrBusy, runErr)
@@ -521,8 +585,8 @@ func (t *barmanTool) Backup(ctx context.Context, req BackupRequest, progress fun
 	if id == "" {
 		if runErr != nil {
 			// Barman refused to start ("Impossible to start the backup. Check the log"):
-			// name the failed checks.
-			if cerr := t.Check(ctx, m); cerr != nil {
+			// name the failed checks (of the standby's configuration for a standby).
+			if cerr := t.checkWith(ctx, m, conf); cerr != nil {
 				runErr = errors.Join(runErr, cerr)
 			}
 			return Info{}, fmt.Errorf("barman: backup of %s: %w", t.server(m), runErr)
@@ -710,8 +774,13 @@ func (t *barmanTool) Check(ctx context.Context, m Member) error {
 	if _, err := t.configure(ctx, m); err != nil {
 		return err
 	}
+	return t.checkWith(ctx, m, t.confPath(m))
+}
+
+// checkWith runs barman check with the configuration file conf.
+func (t *barmanTool) checkWith(ctx context.Context, m Member, conf string) error {
 	var checks map[string]barmanCheck
-	err := t.jsonCmd(ctx, m, &checks, "check", t.server(m))
+	err := t.jsonCmdWith(ctx, m, conf, &checks, "check", t.server(m))
 	if checks == nil {
 		return fmt.Errorf("barman: check: %w", err)
 	}
@@ -1022,6 +1091,51 @@ func (t *barmanTool) stopReceiver(ctx context.Context, m Member) (bool, error) {
 
 // The streaming archiver outlives every call: Barman is a Stopper.
 var _ Stopper = (*barmanTool)(nil)
+
+// barmanResetTries bounds the attempts of receive-wal --reset while a receive-wal started
+// by a concurrent barman cron (the daemon's maintenance) still holds its lock or the slot.
+const barmanResetTries = 5
+
+// ResumeAfterRestore implements Resumer: it stops this node's receive-wal (one started by
+// the maintenance's cron would resume from the old position), runs `receive-wal --reset`, which
+// removes the old timeline's .partial status file from the streaming directory and starts
+// the position again at the restored primary's current segment on its new timeline (or at
+// its slot's restart point), then Init: the slot, the streaming archiver and a switched
+// segment in the archive. The old timeline's segments after the fork stay in the archive;
+// its last, partial segment (WAL after the restore target that was never archived whole)
+// is dropped with the status file.
+func (t *barmanTool) ResumeAfterRestore(ctx context.Context, m Member) error {
+	if _, err := t.configure(ctx, m); err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		if _, err := t.stopReceiver(ctx, m); err != nil {
+			return err
+		}
+		out, err := t.cmd(ctx, m, true, nil, "receive-wal", "--reset", t.server(m))
+		// A receive-wal started meanwhile by a barman cron (the daemon's maintenance) holds
+		// the lock ("Process is still running", exit 0) or the slot ("replication slot
+		// 'barman' is already in use", exit 1): stop it and try again.
+		busy := strings.Contains(out, "Process is still running") || strings.Contains(out, "is already in use")
+		if err != nil && !busy {
+			return fmt.Errorf("barman: reset the streaming archiver's position: %w", err)
+		}
+		if !busy {
+			break
+		}
+		if attempt == barmanResetTries {
+			return fmt.Errorf("barman: reset the streaming archiver's position: receive-wal still runs after %d attempts", attempt)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("barman: reset the streaming archiver's position: %w", ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+	return t.Init(ctx, m)
+}
+
+var _ Resumer = (*barmanTool)(nil)
 
 // lineWriter calls f for each complete line written to it (and the rest at Flush).
 type lineWriter struct {

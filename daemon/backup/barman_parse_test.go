@@ -259,7 +259,7 @@ func TestBarmanRender(t *testing.T) {
 		Barman: dynconf.Barman{Home: "/srv/barman", SlotName: "barman_ramd"}}, nil)
 	m := Member{Scope: "prod", Host: "10.0.0.5", Port: 5433, BinDir: "/usr/lib/postgresql/15/bin", StateDir: "/var/lib/ramd/backup",
 		Superuser: "postgres", SuperuserPassword: "s:e\\cret", ReplicationUser: "replicator", ReplicationPassword: "r"}
-	conf := string(tool.render(m, "postgres"))
+	conf := string(tool.render(m, "postgres", nil))
 	for _, want := range []string{
 		"[barman]\nbarman_user = postgres\nbarman_home = /srv/barman\nlog_file = /var/lib/ramd/backup/barman.log\n",
 		"\n[prod]\n",
@@ -280,8 +280,28 @@ func TestBarmanRender(t *testing.T) {
 	}
 	m2 := m
 	m2.Port = 5434
-	if string(confLines(tool.render(m, "postgres"), "conninfo", "streaming_conninfo")) == string(confLines(tool.render(m2, "postgres"), "conninfo", "streaming_conninfo")) {
+	if string(confLines(tool.render(m, "postgres", nil), "conninfo", "streaming_conninfo")) == string(confLines(tool.render(m2, "postgres", nil), "conninfo", "streaming_conninfo")) {
 		t.Error("a new primary port does not change the conninfo lines")
+	}
+	// A backup from a standby: Barman's connections at the standby, primary_conninfo at
+	// the primary, no slot (the slot is the archiver's, on the primary).
+	sb := m
+	sb.Name, sb.Host, sb.Port, sb.StateDir = "n2", "10.0.0.6", 5432, "/var/lib/ramd/backup/standby"
+	conf = string(tool.render(sb, "postgres", &m))
+	for _, want := range []string{
+		"; Only for backups from the standby n2;",
+		"log_file = /var/lib/ramd/backup/standby/barman.log\n",
+		"conninfo = host=10.0.0.6 port=5432 user=postgres dbname=postgres application_name=barman passfile=/var/lib/ramd/backup/standby/barman.pgpass connect_timeout=5\n",
+		"streaming_conninfo = host=10.0.0.6 port=5432 user=replicator passfile=/var/lib/ramd/backup/standby/barman.pgpass connect_timeout=5\n",
+		"primary_conninfo = host=10.0.0.5 port=5433 user=postgres dbname=postgres application_name=barman passfile=/var/lib/ramd/backup/standby/barman.pgpass connect_timeout=5\n",
+		"streaming_archiver = on\narchiver = on\n", "retention_policy = RECOVERY WINDOW OF 7 DAYS\n",
+	} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("standby configuration lacks %q:\n%s", want, conf)
+		}
+	}
+	if strings.Contains(conf, "slot_name") || strings.Contains(conf, "create_slot") {
+		t.Errorf("the standby configuration names a slot:\n%s", conf)
 	}
 	if got, want := barmanRetention(dynconf.Retention{FullCount: 3}), "REDUNDANCY 3"; got != want {
 		t.Errorf("retention %q, want %q", got, want)

@@ -741,3 +741,103 @@ func TestBarmanFailover(t *testing.T) {
 	}
 	s.primary = standby // cleanup stops the archiver with the new member
 }
+
+// TestBarmanBackupFromStandby: a backup taken from a streaming standby (Barman's postgres
+// method with conninfo and streaming_conninfo at the standby, primary_conninfo at the
+// primary) while the streaming archiver stays on the primary. Barman's record shows the
+// standby's data directory and "BACKUP FROM: standby"; the slot stays on the primary; the
+// backup restores with exactly the rows committed before it.
+func TestBarmanBackupFromStandby(t *testing.T) {
+	t.Parallel()
+	s := bmNew(t, dynconf.Retention{})
+	m := s.member()
+	if err := s.tool.Init(bmCtx(t), m); err != nil {
+		t.Fatalf("Init: %v", err)
+	}
+	standby := bmInstance(t, "standby", s.logger, "")
+	if err := standby.Basebackup(bmCtx(t), s.primary.ReplicationConn(), ""); err != nil {
+		t.Fatalf("Basebackup: %v", err)
+	}
+	// As ramd keeps every member with Barman (Barman's check of a standby backup wants
+	// archive_mode on and an archive_command there).
+	sset := archiving("/bin/true")
+	sset.Standby, sset.PrimaryConnInfo = true, pg.PrimaryConnInfo(s.primary.ReplicationConn(), "standby")
+	bmStart(t, &standby, s.logger, sset)
+	bmExec(t, s.primary, "CREATE TABLE t (i int)", "INSERT INTO t SELECT generate_series(1, 1000)")
+	testenv.Eventually(t, bmWaitFor, bmPoll, func() error {
+		n, err := bmQuery(t.Context(), standby, "SELECT count(*)::text FROM t")
+		if err != nil || n != "1000" {
+			return fmt.Errorf("standby rows %s (%w)", n, err)
+		}
+		return nil
+	})
+	sm := bmMember(standby, filepath.Join(s.state, "standby"))
+	start := time.Now()
+	b, err := s.tool.Backup(bmCtx(t), backup.BackupRequest{JobID: "sb-1", Member: sm, Primary: &m}, bmProgress(t))
+	if err != nil {
+		t.Fatalf("Backup from the standby: %v (barman log: %s)", err, bmLogTail(filepath.Join(sm.StateDir, "barman.log")))
+	}
+	t.Logf("backup %s from the standby in %s: LSN %s..%s, WAL %s..%s", b.ID, time.Since(start).Round(time.Millisecond), b.StartLSN, b.StopLSN, b.WALStart, b.WALStop)
+	bmCheckInfo(t, b, "sb-1")
+	// Barman's record: the files came from the standby's data directory, and the backup
+	// label PostgreSQL wrote says a standby served.
+	raw, err := os.ReadFile(filepath.Join(s.home, bmServer, "base", b.ID, "backup.info"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := string(raw)
+	if !strings.Contains(info, "\npgdata="+standby.Config().DataDir+"\n") || !strings.Contains(info, `BACKUP FROM: standby`) {
+		t.Errorf("backup.info does not show the standby %s as the source:\n%s", standby.Config().DataDir, info)
+	}
+	// The streaming archiver still streams from the primary through its slot; the standby
+	// has no slot.
+	if slot := bmMustQuery(t, s.primary, "SELECT coalesce(string_agg(slot_name || ':' || active::text, ','), '') FROM pg_replication_slots"); slot != "barman:true" {
+		t.Errorf("slots on the primary: %q, want barman:true", slot)
+	}
+	if slot := bmMustQuery(t, standby, "SELECT count(*)::text FROM pg_replication_slots"); slot != "0" {
+		t.Errorf("the standby has %s replication slots, want 0", slot)
+	}
+	if err := s.tool.Check(bmCtx(t), m); err != nil {
+		t.Errorf("Check after the backup from the standby: %v", err)
+	}
+	bmExec(t, s.primary, "INSERT INTO t SELECT generate_series(1, 500)")
+	bmWaitArchived(t, s, s.primary, m)
+
+	// The backup restores: to its consistency point (the 1000 rows it holds), and to the end
+	// of the archive (the 500 rows after it too).
+	for _, tc := range []struct {
+		name   string
+		target backup.Target
+		rows   string
+	}{
+		{"immediate", backup.Target{Type: backup.TargetImmediate}, "1000"},
+		{"end", backup.Target{}, "1500"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rm := m
+			rm.DataDir = testenv.DataDir(t, "restored-"+tc.name)
+			if err := s.tool.Restore(bmCtx(t), backup.RestoreRequest{Member: rm, BackupID: b.ID, Target: tc.target}, nil); err != nil {
+				t.Fatalf("Restore: %v", err)
+			}
+			inst := bmInstance(t, "restored-"+tc.name, s.logger, rm.DataDir)
+			bmStart(t, &inst, s.logger, pg.Settings{})
+			testenv.Eventually(t, bmWaitFor, bmPoll, func() error {
+				r, err := bmQuery(t.Context(), inst, "SELECT pg_is_in_recovery()::text || ' ' || (SELECT count(*) FROM t)::text")
+				if err != nil || r != "false "+tc.rows {
+					return fmt.Errorf("in recovery, rows: %s (%w); want false %s", r, err, tc.rows)
+				}
+				return nil
+			})
+		})
+	}
+}
+
+// bmLogTail is the end of a Barman log file, for a failure message.
+func bmLogTail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(len(lines)-10, 0):], "\n")
+}
