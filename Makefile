@@ -110,7 +110,8 @@ test-nomad: deps nomad
 	cd nomad && $(GO) test -tags e2e -run E2E -count=1 -v -timeout 20m ./...
 
 # The operator's tests alone (envtest control plane from the cache).
-test-operator: k8s helm
+test-operator: k8s helm consul
+	$(USE_CONSUL)
 	export KUBEBUILDER_ASSETS="$$($(K8S_SH))" RAMD_HELM_BIN="$$($(HELM_SH))" RAMD_TEST_REQUIRE_REAL=1 RAMD_TEST_REQUIRE_HELM=1
 	cd operator && $(GO) test $(RACE) -count=1 -timeout 10m ./...
 

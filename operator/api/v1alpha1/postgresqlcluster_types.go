@@ -108,6 +108,12 @@ type StorageSpec struct {
 	// +kubebuilder:validation:XValidation:rule="quantity(self).isGreaterThan(quantity('0'))",message="walSize must be positive"
 	// +optional
 	WALSize *resource.Quantity `json:"walSize,omitempty"`
+
+	// DeleteClaimsOnDelete deletes the members' PersistentVolumeClaims (data and WAL) when
+	// the resource is deleted. By default they are kept, and a new resource of the same
+	// name and namespace finds its members' data again.
+	// +optional
+	DeleteClaimsOnDelete bool `json:"deleteClaimsOnDelete,omitempty"`
 }
 
 // ConsulSpec says how ramd reaches its Consul agent.
@@ -214,6 +220,9 @@ const (
 	ConditionPrimaryAvailable = "PrimaryAvailable"
 	// ConditionConfigurationAccepted: ramd accepted the dynamic configuration of the spec.
 	ConditionConfigurationAccepted = "ConfigurationAccepted"
+	// ConditionConsulCleanup: on deletion, the cluster's keys were removed from Consul
+	// (False with the reason while Consul cannot be reached or refuses).
+	ConditionConsulCleanup = "ConsulCleanup"
 )
 
 // MemberStatus is one member as ramd reports it.

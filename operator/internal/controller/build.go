@@ -319,6 +319,10 @@ func StatefulSet(c *ramdv1.PostgreSQLCluster) *appsv1.StatefulSet {
 			}},
 		},
 	}
+	whenDeleted := appsv1.RetainPersistentVolumeClaimRetentionPolicyType
+	if c.Spec.Storage.DeleteClaimsOnDelete {
+		whenDeleted = appsv1.DeletePersistentVolumeClaimRetentionPolicyType
+	}
 	return &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: stsName(c), Namespace: c.Namespace, Labels: labels,
 			Annotations: map[string]string{AnnotationTemplateHash: templateHash(&pod)}},
@@ -333,9 +337,10 @@ func StatefulSet(c *ramdv1.PostgreSQLCluster) *appsv1.StatefulSet {
 			// Image and parameter rollouts are left to the operator (the primary last); the
 			// StatefulSet controller only replaces a pod that is deleted.
 			UpdateStrategy: appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType},
-			// Data outlives the resource unless the user deletes the claims.
+			// Data outlives the resource unless the user deletes the claims or sets
+			// spec.storage.deleteClaimsOnDelete.
 			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
-				WhenDeleted: appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
+				WhenDeleted: whenDeleted,
 				WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
 			},
 		},

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -34,6 +35,11 @@ type Reconciler struct {
 	// Resync is how often a cluster is looked at again without an event: the status and
 	// the role labels follow ramd at this pace (and on every pod event).
 	Resync time.Duration
+	// NodeIP is the IP address of the operator's node (HOST_IP): with spec.consul.useHostIP
+	// the Consul cleanup on deletion talks to that node's client agent.
+	NodeIP string
+	// Recorder records events on the clusters (cleanup trouble); nil records none.
+	Recorder events.EventRecorder
 }
 
 // +kubebuilder:rbac:groups=ramd.io,resources=postgresqlclusters,verbs=get;list;watch;update;patch
@@ -41,9 +47,11 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=ramd.io,resources=postgresqlclusters/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=services;configmaps;secrets,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch;delete
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=list;delete;deletecollection
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // SetupWithManager registers the reconciler: it watches the resources and what they own.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -85,7 +93,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if c.DeletionTimestamp != nil {
-		return ctrl.Result{}, nil
+		return r.finalize(ctx, &c)
+	}
+	if wrote, err := r.ensureFinalizer(ctx, &c); err != nil || wrote {
+		// The write queues the resource again: the objects are applied then.
+		return ctrl.Result{}, err
 	}
 	before := c.Status.DeepCopy()
 	sts, applyErr := r.apply(ctx, &c)
