@@ -189,7 +189,8 @@ type ServicesSpec struct {
 
 // MonitoringSpec is what the operator wires for monitoring.
 type MonitoringSpec struct {
-	// Prometheus adds scrape annotations for ramd's /metrics to the pods.
+	// Prometheus adds scrape annotations for ramd's /metrics to the pods, and a PodMonitor
+	// when the Prometheus operator's PodMonitor kind is installed.
 	// +optional
 	Prometheus bool `json:"prometheus,omitempty"`
 
@@ -223,6 +224,9 @@ const (
 	// ConditionConsulCleanup: on deletion, the cluster's keys were removed from Consul
 	// (False with the reason while Consul cannot be reached or refuses).
 	ConditionConsulCleanup = "ConsulCleanup"
+	// ConditionMonitoring: the monitoring objects spec.monitoring asks for exist (False
+	// with PodMonitorKindMissing when the Prometheus operator's CRDs are not installed).
+	ConditionMonitoring = "Monitoring"
 )
 
 // MemberStatus is one member as ramd reports it.
@@ -272,7 +276,8 @@ type PostgreSQLClusterStatus struct {
 	// ObservedGeneration is the spec generation this status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions: ResourcesReady, MembersReachable, PrimaryAvailable, ConfigurationAccepted.
+	// Conditions: ResourcesReady, MembersReachable, PrimaryAvailable, ConfigurationAccepted,
+	// Monitoring, ConsulCleanup (on deletion).
 	// +optional
 	// +listType=map
 	// +listMapKey=type

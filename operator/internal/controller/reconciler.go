@@ -181,6 +181,9 @@ func (r *Reconciler) apply(ctx context.Context, c *ramdv1.PostgreSQLCluster) (*a
 	}); err != nil {
 		return nil, err
 	}
+	if err := r.applyMonitoring(ctx, c); err != nil {
+		return nil, err
+	}
 	want := StatefulSet(c)
 	if err := upsert(ctx, r, c, want, func(existing, want *appsv1.StatefulSet) {
 		// The selector, service name and claim templates are immutable; the rest follows
