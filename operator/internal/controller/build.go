@@ -213,6 +213,11 @@ func env(c *ramdv1.PostgreSQLCluster) []corev1.EnvVar {
 		val("RAMD_HANDOVER_WAIT", strconv.Itoa(handoverWait)+"s"),
 		val("RAMD_LOG_FORMAT", "json"),
 	}
+	if c.Spec.Storage.WALSize != nil {
+		// A subdirectory: the volume's root may hold lost+found, and initdb wants an empty
+		// directory.
+		e = append(e, val("RAMD_PG_WAL_DIR", walMount+"/pg_wal"))
+	}
 	if s := c.Spec.Synchronous; s != nil {
 		e = append(e, val("RAMD_SYNCHRONOUS_MODE", s.Mode))
 		if s.Count > 0 {

@@ -233,6 +233,7 @@ func TestReconcileCreatesScalesAndOwns(t *testing.T) {
 		"RAMD_PG_SUPERUSER_PASSWORD_FILE":   "/etc/ramd/secrets/superuser-password",
 		"RAMD_PG_REPLICATION_PASSWORD_FILE": "/etc/ramd/secrets/replication-password",
 		"RAMD_BOOTSTRAP_CONFIG":             "/etc/ramd/config/bootstrap.json",
+		"RAMD_PG_WAL_DIR":                   "/var/lib/ramd/wal/pg_wal",
 		"RAMD_SYNCHRONOUS_MODE":             "on",
 		"RAMD_SYNCHRONOUS_NODE_COUNT":       "1",
 		"HOST_IP":                           "field:status.hostIP",
