@@ -227,6 +227,10 @@ const (
 	// ConditionMonitoring: the monitoring objects spec.monitoring asks for exist (False
 	// with PodMonitorKindMissing when the Prometheus operator's CRDs are not installed).
 	ConditionMonitoring = "Monitoring"
+	// ConditionRollingUpdate: True while member pods are replaced to run the StatefulSet's
+	// current template (replicas one at a time, a switchover, the old primary last), with
+	// the step in the reason and the progress in the message; False (Complete) once all are.
+	ConditionRollingUpdate = "RollingUpdate"
 )
 
 // MemberStatus is one member as ramd reports it.
@@ -277,7 +281,7 @@ type PostgreSQLClusterStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// Conditions: ResourcesReady, MembersReachable, PrimaryAvailable, ConfigurationAccepted,
-	// Monitoring, ConsulCleanup (on deletion).
+	// Monitoring, RollingUpdate, ConsulCleanup (on deletion).
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -25,7 +25,8 @@ const (
 	LabelRole      = "ramd.io/role"
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	LabelName      = "app.kubernetes.io/name"
-	// AnnotationTemplateHash on the StatefulSet is the hash of the pod template rendered.
+	// AnnotationTemplateHash on the StatefulSet and on its pod template (so on each pod) is
+	// the hash of the pod template rendered.
 	AnnotationTemplateHash = "ramd.io/template-hash"
 	managerName            = "ramd-operator"
 
@@ -328,9 +329,13 @@ func StatefulSet(c *ramdv1.PostgreSQLCluster) *appsv1.StatefulSet {
 	if c.Spec.Storage.DeleteClaimsOnDelete {
 		whenDeleted = appsv1.DeletePersistentVolumeClaimRetentionPolicyType
 	}
+	// Each pod says which template it was made from (the rolling update compares it with
+	// the StatefulSet's); the hash is of the template without it.
+	hash := templateHash(&pod)
+	pod.Annotations[AnnotationTemplateHash] = hash
 	return &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: stsName(c), Namespace: c.Namespace, Labels: labels,
-			Annotations: map[string]string{AnnotationTemplateHash: templateHash(&pod)}},
+			Annotations: map[string]string{AnnotationTemplateHash: hash}},
 		Spec: appsv1.StatefulSetSpec{
 			Replicas:             new(c.Spec.Replicas),
 			ServiceName:          headlessName(c),

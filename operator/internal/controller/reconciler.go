@@ -40,6 +40,10 @@ type Reconciler struct {
 	NodeIP string
 	// Recorder records events on the clusters (cleanup trouble); nil records none.
 	Recorder events.EventRecorder
+	// Switchover asks ramd for the rolling update's switchover; nil uses Ramd when it can.
+	Switchover RollingSwitchover
+
+	switchovers pendingSwitchovers
 }
 
 // +kubebuilder:rbac:groups=ramd.io,resources=postgresqlclusters,verbs=get;list;watch;update;patch
@@ -110,6 +114,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	if err := r.observe(ctx, &c, sts); err != nil {
 		logger.V(1).Info("cluster status not read from ramd", "error", err.Error())
+	}
+	if applyErr == nil {
+		if err := r.roll(ctx, &c, sts); err != nil {
+			logger.Error(err, "rolling update")
+		}
 	}
 	c.Status.ObservedGeneration = c.Generation
 	if !equalStatus(before, &c.Status) {
