@@ -428,7 +428,7 @@ func TestReconcileCreatesScalesAndOwns(t *testing.T) {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
-		return fmt.Errorf("still there (%v)", err)
+		return fmt.Errorf("still there (%w)", err)
 	})
 	for _, o := range objs[1:] {
 		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(o), o); err != nil {

@@ -304,7 +304,7 @@ func TestDeleteRemovesConsulKeys(t *testing.T) {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
-		return fmt.Errorf("still there (%v)", err)
+		return fmt.Errorf("still there (%w)", err)
 	})
 	t.Logf("resource gone %s after the token was fixed", time.Since(t1).Round(time.Millisecond))
 	if got := consul.keys(t, "service/cleanup-pg/"); len(got) != 0 {
@@ -367,7 +367,7 @@ func TestDeleteKeepsClaimsByDefault(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "pg gone", func(ctx context.Context) error {
 		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(c), c); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("still there (%v)", err)
+			return fmt.Errorf("still there (%w)", err)
 		}
 		return nil
 	})

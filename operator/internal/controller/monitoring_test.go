@@ -149,7 +149,7 @@ func TestMonitoringObjects(t *testing.T) {
 	waitFor(t, 20*time.Second, "monitoring objects removed", func(ctx context.Context) error {
 		for _, o := range []client.Object{pm, &cm} {
 			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(o), o); !apierrors.IsNotFound(err) {
-				return fmt.Errorf("%s still there (%v)", o.GetName(), err)
+				return fmt.Errorf("%s still there (%w)", o.GetName(), err)
 			}
 		}
 		cond, err := monitoringCondition(ctx, key)
