@@ -2,7 +2,12 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -361,4 +366,58 @@ func TestRollingUpdate(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestHTTPRollingSwitchover: the request ramd's API gets (POST /api/v1/switchover, JSON
+// leader and candidate, basic auth) and a refusal passed on with ramd's answer.
+func TestHTTPRollingSwitchover(t *testing.T) {
+	var mu sync.Mutex
+	var got map[string]string
+	refuse := false
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/switchover", func(w http.ResponseWriter, r *http.Request) {
+		if u, p, _ := r.BasicAuth(); u != "admin" || p != "pw" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if refuse {
+			http.Error(w, `{"error":"candidate pg-2 is not healthy"}`, http.StatusPreconditionFailed)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write([]byte(`{"job_id":"j1","job_url":"/api/v1/jobs/j1"}`))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	h := &HTTPRamdClient{Port: port, Timeout: 2 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pods := []corev1.Pod{{ObjectMeta: metav1.ObjectMeta{Name: "pg-0"}, Status: corev1.PodStatus{PodIP: "127.0.0.1"}}}
+
+	if err := h.RollingSwitchover(ctx, nil, "admin", "pw", "pg-0", "pg-2"); !errors.Is(err, ErrNoMemberAddress) {
+		t.Errorf("no pods: %v, want ErrNoMemberAddress", err)
+	}
+	if err := h.RollingSwitchover(ctx, pods, "admin", "pw", "pg-0", "pg-2"); err != nil {
+		t.Fatalf("switchover: %v", err)
+	}
+	mu.Lock()
+	if got["leader"] != "pg-0" || got["candidate"] != "pg-2" || len(got) != 2 {
+		t.Errorf("request body %v, want leader pg-0 and candidate pg-2", got)
+	}
+	refuse = true
+	mu.Unlock()
+	err := h.RollingSwitchover(ctx, pods, "admin", "pw", "pg-0", "pg-2")
+	if err == nil || !strings.Contains(err.Error(), "412") || !strings.Contains(err.Error(), "not healthy") {
+		t.Errorf("refused switchover: %v, want the status and ramd's answer", err)
+	}
+	if err := h.RollingSwitchover(ctx, pods, "admin", "wrong", "pg-0", "pg-2"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("wrong password: %v, want a 401", err)
+	}
 }
