@@ -3,8 +3,15 @@ package controller
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -56,8 +63,14 @@ func TestConsulKeyPrefix(t *testing.T) {
 // consulDev is a Consul agent in dev mode on loopback with ACLs on (default deny), from
 // RAMD_CONSUL_BIN (scripts/build-consul.sh).
 type consulDev struct {
-	Addr  string // host:port of the HTTP API
-	Token string // the management token
+	Addr      string // host:port of the HTTP API
+	HTTPSAddr string // host:port of the HTTPS API, with TLS
+	Token     string // the management token
+}
+
+// consulTLS is the PEM CA and the server certificate and key of an HTTPS listener.
+type consulTLS struct {
+	CA, Cert, Key []byte
 }
 
 func freeTCPPort(t *testing.T) int {
@@ -71,6 +84,11 @@ func freeTCPPort(t *testing.T) int {
 }
 
 func startConsulDev(t *testing.T) *consulDev {
+	t.Helper()
+	return startConsulDevTLS(t, nil)
+}
+
+func startConsulDevTLS(t *testing.T, tlsFiles *consulTLS) *consulDev {
 	t.Helper()
 	bin := os.Getenv("RAMD_CONSUL_BIN")
 	if bin == "" {
@@ -87,6 +105,22 @@ func startConsulDev(t *testing.T) *consulDev {
 default_policy = "deny"
 tokens { initial_management = %q
 agent = %q } }`, c.Token, c.Token)
+	if tlsFiles != nil {
+		https := freeTCPPort(t)
+		c.HTTPSAddr = "127.0.0.1:" + strconv.Itoa(https)
+		paths := map[string][]byte{"ca.pem": tlsFiles.CA, "server.pem": tlsFiles.Cert, "server-key.pem": tlsFiles.Key}
+		for name, b := range paths {
+			if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		hcl += fmt.Sprintf(`
+ports { https = %d }
+tls { defaults { ca_file = %q
+cert_file = %q
+key_file = %q }
+https { verify_incoming = false } }`, https, filepath.Join(dir, "ca.pem"), filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem"))
+	}
 	args := []string{"agent", "-dev", "-node=operator-test", "-bind=127.0.0.1", "-client=127.0.0.1",
 		"-http-port=" + strconv.Itoa(httpPort), "-dns-port=-1", "-grpc-port=-1",
 		"-serf-lan-port=" + strconv.Itoa(freeTCPPort(t)), "-serf-wan-port=" + strconv.Itoa(freeTCPPort(t)),
@@ -376,5 +410,120 @@ func TestDeleteKeepsClaimsByDefault(t *testing.T) {
 	}
 	if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(pvc), pvc); err != nil || pvc.DeletionTimestamp != nil {
 		t.Errorf("claim: %v, deletion %v; want it kept", err, pvc.DeletionTimestamp)
+	}
+}
+
+// testCA makes a CA and a server certificate for 127.0.0.1 and the name server.dc1.consul.
+func testCA(t *testing.T) *consulTLS {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "operator test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "server.dc1.consul"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), DNSNames: []string{"server.dc1.consul"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &consulTLS{
+		CA:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		Cert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		Key:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+	}
+}
+
+// TestDeleteOverTLS: the cleanup talks HTTPS to Consul with the CA of spec.consul.tls and
+// its server name; a CA that did not sign Consul's certificate fails the cleanup until the
+// Secret is fixed.
+func TestDeleteOverTLS(t *testing.T) {
+	needEnv(t)
+	ca := testCA(t)
+	other := testCA(t)
+	consul := startConsulDevTLS(t, ca)
+	ctx := testContext(t)
+	ns := namespace(t, ctx, "cleanup-tls")
+	caSecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "consul-ca"},
+		Data: map[string][]byte{"ca.crt": other.CA}}
+	tok := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tok"}, Data: map[string][]byte{"t": []byte(consul.Token)}}
+	for _, s := range []*corev1.Secret{caSecret, tok} {
+		if err := k8sClient.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := minimal(ns, "pg")
+	c.Spec.Consul = ramdv1.ConsulSpec{Address: consul.HTTPSAddr,
+		ACLTokenSecret: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "tok"}, Key: "t"},
+		TLS:            &ramdv1.ConsulTLSSpec{CASecret: "consul-ca", ServerName: "server.dc1.consul"}}
+	if err := k8sClient.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	key := client.ObjectKeyFromObject(c)
+	waitFor(t, 30*time.Second, "finalizer", func(ctx context.Context) error {
+		var cur ramdv1.PostgreSQLCluster
+		if err := k8sClient.Get(ctx, key, &cur); err != nil {
+			return err
+		}
+		if !controllerutil.ContainsFinalizer(&cur, FinalizerCleanup) {
+			return fmt.Errorf("finalizers %v", cur.Finalizers)
+		}
+		return nil
+	})
+	for _, k := range []string{"leader", "members/pg-0", "config"} {
+		if err := consul.put("service/cleanup-tls-pg/"+k, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := k8sClient.Delete(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "ConsulCleanup=False with a certificate error", func(ctx context.Context) error {
+		var cur ramdv1.PostgreSQLCluster
+		if err := k8sClient.Get(ctx, key, &cur); err != nil {
+			return err
+		}
+		cond := meta.FindStatusCondition(cur.Status.Conditions, ramdv1.ConditionConsulCleanup)
+		if cond == nil || cond.Reason != "ConsulUnreachable" || !strings.Contains(cond.Message, "certificate") {
+			return fmt.Errorf("ConsulCleanup %+v", cond)
+		}
+		return nil
+	})
+	if got := consul.keys(t, "service/cleanup-tls-pg/"); len(got) != 3 {
+		t.Errorf("keys after a failed TLS cleanup: %v", got)
+	}
+	caSecret.Data["ca.crt"] = ca.CA
+	if err := k8sClient.Update(ctx, caSecret); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "pg gone", func(ctx context.Context) error {
+		if err := k8sClient.Get(ctx, key, &ramdv1.PostgreSQLCluster{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("still there (%w)", err)
+		}
+		return nil
+	})
+	if got := consul.keys(t, "service/cleanup-tls-pg/"); len(got) != 0 {
+		t.Errorf("keys left after the cleanup over TLS: %v", got)
 	}
 }
