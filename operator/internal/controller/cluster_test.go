@@ -398,20 +398,21 @@ func TestReconcileCreatesScalesAndOwns(t *testing.T) {
 	t.Logf("scale 3→5 reached the StatefulSet in %s", time.Since(t0).Round(time.Millisecond))
 
 	// Deletion: the finalizer stops the members (the StatefulSet goes) and then removes the
-	// cluster's Consul keys; this cluster's Consul does not exist, so the resource stays
-	// with a condition saying so, until the finalizer is removed by hand as documented.
+	// cluster's Consul keys; this cluster's Consul token Secret does not exist, so the
+	// resource stays with a condition saying so, until the finalizer is removed by hand as
+	// documented.
 	// Everything else it created carries a controller reference to it, which is what the
 	// garbage collector (absent in envtest) deletes by. Claims are kept by the retention
 	// policy.
 	if err := k8sClient.Delete(ctx, &cur); err != nil {
 		t.Fatalf("deleting: %v", err)
 	}
-	waitFor(t, 30*time.Second, "ConsulCleanup=False ConsulUnreachable", func(ctx context.Context) error {
+	waitFor(t, 30*time.Second, "ConsulCleanup=False SecretMissing", func(ctx context.Context) error {
 		if err := k8sClient.Get(ctx, key("demo"), &cur); err != nil {
 			return err
 		}
 		cond := meta.FindStatusCondition(cur.Status.Conditions, ramdv1.ConditionConsulCleanup)
-		if cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != "ConsulUnreachable" {
+		if cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != "SecretMissing" || !strings.Contains(cond.Message, "consul-token") {
 			return fmt.Errorf("ConsulCleanup %+v", cond)
 		}
 		return nil

@@ -28,6 +28,8 @@ import (
 	ramdv1 "github.com/ramd-project/ramd/operator/api/v1alpha1"
 )
 
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+
 // FinalizerCleanup holds a deleted PostgreSQLCluster until its members are stopped and its
 // keys are removed from Consul (and its claims, when spec.storage.deleteClaimsOnDelete).
 const FinalizerCleanup = "ramd.io/cleanup"
@@ -95,8 +97,18 @@ func (r *Reconciler) finalize(ctx context.Context, c *ramdv1.PostgreSQLCluster) 
 	if err := r.deleteConsulKeys(ctx, c); err != nil {
 		reason := "ConsulUnreachable"
 		var refused *consulRefusedError
-		if errors.As(err, &refused) {
+		switch {
+		case errors.As(err, &refused):
 			reason = "ConsulRefused"
+		case apierrors.IsNotFound(err):
+			// The token or CA Secret is gone. When its namespace is being deleted it will
+			// not come back, and waiting would hold the namespace forever: the keys stay.
+			reason = "SecretMissing"
+			if gone, nsErr := r.namespaceTerminating(ctx, c.Namespace); nsErr == nil && gone {
+				logger.Info("namespace terminating and the Consul credentials are gone: leaving the cluster's Consul keys",
+					"prefix", ConsulKeyPrefix(c), "error", err.Error())
+				return r.removeFinalizer(ctx, c)
+			}
 		}
 		msg := fmt.Sprintf("removing the Consul keys under %s: %v; retrying (to delete the resource without it: "+
 			"kubectl patch postgresqlcluster %s -n %s --type=json -p '[{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]')",
@@ -116,12 +128,28 @@ func (r *Reconciler) finalize(ctx context.Context, c *ramdv1.PostgreSQLCluster) 
 		}
 	}
 
+	return r.removeFinalizer(ctx, c)
+}
+
+func (r *Reconciler) removeFinalizer(ctx context.Context, c *ramdv1.PostgreSQLCluster) (ctrl.Result, error) {
 	patch := client.MergeFromWithOptions(c.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(c, FinalizerCleanup)
 	if err := r.Patch(ctx, c, patch); err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, fmt.Errorf("removing the finalizer of %s: %w", c.Name, err)
 	}
 	return ctrl.Result{}, nil
+}
+
+// namespaceTerminating reports whether the namespace is being deleted.
+func (r *Reconciler) namespaceTerminating(ctx context.Context, name string) (bool, error) {
+	var ns corev1.Namespace
+	if err := r.Get(ctx, types.NamespacedName{Name: name}, &ns); err != nil {
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, fmt.Errorf("reading namespace %s: %w", name, err)
+	}
+	return ns.DeletionTimestamp != nil, nil
 }
 
 // stopMembers deletes the StatefulSet and the member pods (the garbage collector would only

@@ -527,3 +527,68 @@ func TestDeleteOverTLS(t *testing.T) {
 		t.Errorf("keys left after the cleanup over TLS: %v", got)
 	}
 }
+
+// TestDeleteInTerminatingNamespace: when the token Secret is gone the cleanup waits with
+// SecretMissing; once the namespace is being deleted (its Secrets go with it and never come
+// back) the finalizer is removed and the keys are left, rather than holding the namespace.
+func TestDeleteInTerminatingNamespace(t *testing.T) {
+	needEnv(t)
+	consul := startConsulDev(t)
+	ctx := testContext(t)
+	ns := namespace(t, ctx, "cleanup-nsgone")
+	tok := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tok"}, Data: map[string][]byte{"t": []byte(consul.Token)}}
+	if err := k8sClient.Create(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	c := minimal(ns, "pg")
+	c.Spec.Consul = ramdv1.ConsulSpec{Address: consul.Addr,
+		ACLTokenSecret: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "tok"}, Key: "t"}}
+	if err := k8sClient.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	key := client.ObjectKeyFromObject(c)
+	waitFor(t, 30*time.Second, "finalizer", func(ctx context.Context) error {
+		var cur ramdv1.PostgreSQLCluster
+		if err := k8sClient.Get(ctx, key, &cur); err != nil {
+			return err
+		}
+		if !controllerutil.ContainsFinalizer(&cur, FinalizerCleanup) {
+			return fmt.Errorf("finalizers %v", cur.Finalizers)
+		}
+		return nil
+	})
+	if err := consul.put("service/cleanup-nsgone-pg/leader", "pg-0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8sClient.Delete(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8sClient.Delete(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "ConsulCleanup=False SecretMissing", func(ctx context.Context) error {
+		var cur ramdv1.PostgreSQLCluster
+		if err := k8sClient.Get(ctx, key, &cur); err != nil {
+			return err
+		}
+		cond := meta.FindStatusCondition(cur.Status.Conditions, ramdv1.ConditionConsulCleanup)
+		if cond == nil || cond.Reason != "SecretMissing" || !strings.Contains(cond.Message, "tok") {
+			return fmt.Errorf("ConsulCleanup %+v", cond)
+		}
+		return nil
+	})
+	// The namespace goes (envtest has no namespace controller: it stays terminating, which
+	// is what the operator looks at).
+	if err := k8sClient.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "pg gone", func(ctx context.Context) error {
+		if err := k8sClient.Get(ctx, key, &ramdv1.PostgreSQLCluster{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("still there (%w)", err)
+		}
+		return nil
+	})
+	if got := consul.keys(t, "service/cleanup-nsgone-pg/"); len(got) != 1 {
+		t.Errorf("keys %v, want the leader key left (no token to remove it with)", got)
+	}
+}
