@@ -132,6 +132,7 @@ func (r *Reconciler) finalize(ctx context.Context, c *ramdv1.PostgreSQLCluster) 
 }
 
 func (r *Reconciler) removeFinalizer(ctx context.Context, c *ramdv1.PostgreSQLCluster) (ctrl.Result, error) {
+	r.pushedConfig.Delete(c.UID)
 	patch := client.MergeFromWithOptions(c.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(c, FinalizerCleanup)
 	if err := r.Patch(ctx, c, patch); err != nil && !apierrors.IsNotFound(err) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -44,6 +45,9 @@ type Reconciler struct {
 	Switchover RollingSwitchover
 
 	switchovers pendingSwitchovers
+	// pushedConfig is the hash of the dynamic configuration ramd last accepted, per
+	// cluster UID (the status says the same once the cache has it).
+	pushedConfig sync.Map
 }
 
 // +kubebuilder:rbac:groups=ramd.io,resources=postgresqlclusters,verbs=get;list;watch;update;patch
