@@ -110,14 +110,17 @@ test-nomad: deps nomad
 	cd nomad && $(GO) test -tags e2e -run E2E -count=1 -v -timeout 20m ./...
 
 # The operator's tests alone (envtest control plane from the cache).
-test-operator: k8s helm
+test-operator: k8s helm consul
+	$(USE_CONSUL)
 	export KUBEBUILDER_ASSETS="$$($(K8S_SH))" RAMD_HELM_BIN="$$($(HELM_SH))" RAMD_TEST_REQUIRE_REAL=1 RAMD_TEST_REQUIRE_HELM=1
 	cd operator && $(GO) test $(RACE) -count=1 -timeout 10m ./...
 
 # Regenerates the operator's deepcopy code, CRD and ClusterRole from the Go types' and the
 # reconciler's markers (controller-gen v0.23.0, a tool of operator/go.mod) straight into the
-# Helm chart, the one copy the tests and the chart share; the output is committed.
+# Helm chart, the one copy the tests and the chart share; the output is committed. It also
+# copies the Grafana dashboard the operator embeds (go:embed stays inside operator/).
 operator-generate:
+	cp docs/grafana/ramd-dashboard.json operator/internal/controller/grafana/ramd-dashboard.json
 	cd operator
 	$(GO) tool controller-gen object paths=./api/... crd:crdVersions=v1 output:crd:dir=charts/ramd-operator/crds
 	$(GO) tool controller-gen rbac:roleName=ramd-operator paths=./internal/... output:rbac:dir=charts/ramd-operator/templates

@@ -29,6 +29,7 @@ var descriptions = map[string]string{
 	"RAMD_BOOTSTRAP_CONFIG":          "JSON file: the dynamic configuration a new cluster starts with; its bootstrap object can restore another cluster's backup instead of initdb (docs/BACKUPS.md)",
 	"RAMD_PG_BIN_DIR":                "PostgreSQL binaries (default: from PATH, else the highest /usr/lib/postgresql/<N>/bin)",
 	"RAMD_DATA_DIR":                  "PostgreSQL data directory, an absolute path",
+	"RAMD_PG_WAL_DIR":                "directory of pg_wal for a new data directory (initdb and pg_basebackup --waldir; pg_wal becomes a link to it), an absolute path outside the data directory",
 	"RAMD_PG_LISTEN":                 "PostgreSQL listen address",
 	"RAMD_PG_PORT":                   "PostgreSQL port",
 	"RAMD_PG_CONNECT_ADDRESS":        "address other members and clients use to reach PostgreSQL (default: RAMD_PG_LISTEN)",

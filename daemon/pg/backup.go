@@ -97,7 +97,7 @@ func withoutPassword(src ConnParams) string {
 
 // Basebackup clones src into the empty or absent data directory:
 //
-//	pg_basebackup -D <DataDir> -X stream --checkpoint=fast -d <dsn> [-S slot]
+//	pg_basebackup -D <DataDir> -X stream --checkpoint=fast -d <dsn> [-S slot] [--waldir]
 //
 // as the OS user, with the password in PGPASSWORD rather than argv. The slot, when given,
 // must already exist on the source. On failure the partial data directory is removed and
@@ -117,6 +117,10 @@ func (i *Instance) Basebackup(ctx context.Context, src ConnParams, slot string) 
 	if err != nil {
 		return fmt.Errorf("basebackup: %w", err)
 	}
+	walArgs, walCreated, err := i.walDirArgs(ctx)
+	if err != nil {
+		return fmt.Errorf("basebackup: %w", err)
+	}
 	args := []string{
 		"-D", i.cfg.DataDir,
 		"-X", "stream",
@@ -124,6 +128,7 @@ func (i *Instance) Basebackup(ctx context.Context, src ConnParams, slot string) 
 		"--no-password",
 		"-d", withoutPassword(src),
 	}
+	args = append(args, walArgs...)
 	if slot != "" {
 		args = append(args, "-S", slot)
 	}
@@ -131,6 +136,9 @@ func (i *Instance) Basebackup(ctx context.Context, src ConnParams, slot string) 
 	if _, err := i.run(ctx, "pg_basebackup", args, toolEnv(src)...); err != nil {
 		if rmErr := i.clearDataDir(created); rmErr != nil {
 			i.logger.WarnContext(ctx, "could not remove partial data directory", "data_dir", i.cfg.DataDir, "err", rmErr)
+		}
+		if rmErr := i.clearWALDir(walCreated); rmErr != nil {
+			i.logger.WarnContext(ctx, "could not remove partial WAL directory", "wal_dir", i.cfg.WALDir, "err", rmErr)
 		}
 		return fmt.Errorf("basebackup from %s: %w: %w", src, ErrBasebackupFailed, err)
 	}

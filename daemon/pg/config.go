@@ -38,6 +38,11 @@ type Config struct {
 	BinDir string `env:"RAMD_PG_BIN_DIR"`
 	// DataDir is the absolute path of the data directory (PGDATA).
 	DataDir string `env:"RAMD_DATA_DIR, required"`
+	// WALDir, when set, is where initdb and pg_basebackup put pg_wal (--waldir): the data
+	// directory's pg_wal is then a symbolic link to it, e.g. a volume of its own. An absolute
+	// path outside the data directory (and not containing it); empty or absent before a new
+	// data directory is made, except for WAL files of a removed one, which are cleared.
+	WALDir string `env:"RAMD_PG_WAL_DIR"`
 	// ListenAddr is listen_addresses: a comma-separated list of hosts or IPs, or "*".
 	ListenAddr string `env:"RAMD_PG_LISTEN, default=127.0.0.1"`
 	// Port is the TCP port of the server.
@@ -155,6 +160,19 @@ func (c Config) Validate() error {
 	case strings.ContainsAny(c.DataDir, "\n\r\x00"):
 		bad("RAMD_DATA_DIR", c.DataDir, "must not contain control characters")
 	}
+	if c.WALDir != "" {
+		switch {
+		case !filepath.IsAbs(c.WALDir):
+			bad("RAMD_PG_WAL_DIR", c.WALDir, "must be an absolute path")
+		case filepath.Clean(c.WALDir) == "/":
+			bad("RAMD_PG_WAL_DIR", c.WALDir, "must not be the root directory")
+		case strings.ContainsAny(c.WALDir, "\n\r\x00"):
+			bad("RAMD_PG_WAL_DIR", c.WALDir, "must not contain control characters")
+		case c.DataDir != "" && filepath.IsAbs(c.DataDir) &&
+			(isWithin(filepath.Clean(c.DataDir), filepath.Clean(c.WALDir)) || isWithin(filepath.Clean(c.WALDir), filepath.Clean(c.DataDir))):
+			bad("RAMD_PG_WAL_DIR", c.WALDir, "must be outside RAMD_DATA_DIR and not contain it")
+		}
+	}
 	for _, h := range strings.Split(c.ListenAddr, ",") {
 		h = strings.TrimSpace(h)
 		if h == "*" || validHost(h) {
@@ -225,6 +243,7 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("bin_dir", c.BinDir),
 		slog.String("data_dir", c.DataDir),
+		slog.String("wal_dir", c.WALDir),
 		slog.String("listen_addr", c.ListenAddr),
 		slog.Int("port", c.Port),
 		slog.String("connect_addr", c.ConnectAddr),

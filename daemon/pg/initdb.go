@@ -18,15 +18,19 @@ const includeLine = "include_if_exists = 'ramd.conf'"
 
 // Initdb creates a new cluster in the (absent or empty) data directory:
 //
-//	initdb -D <DataDir> --data-checksums -U <Superuser> -E UTF8 --locale=C [--pwfile]
+//	initdb -D <DataDir> --data-checksums -U <Superuser> -E UTF8 --locale=C [--waldir] [--pwfile]
 //
 // running as the OS user when ramd runs as root. The superuser password goes through a
-// temporary 0600 file, never argv. Data checksums make pg_rewind possible (wal_log_hints
+// temporary 0600 file, never argv. With WALDir, pg_wal is a link to it (see walDirArgs). Data checksums make pg_rewind possible (wal_log_hints
 // is set as well). Afterwards it writes pg_hba.conf (see hbaConf) and appends
 // include_if_exists = 'ramd.conf' to postgresql.conf. On failure the partial data
 // directory is removed. ctx bounds the run.
 func (i *Instance) Initdb(ctx context.Context) error {
 	created, err := i.prepareDataDir()
+	if err != nil {
+		return fmt.Errorf("initdb: %w", err)
+	}
+	walArgs, walCreated, err := i.walDirArgs(ctx)
 	if err != nil {
 		return fmt.Errorf("initdb: %w", err)
 	}
@@ -37,6 +41,7 @@ func (i *Instance) Initdb(ctx context.Context) error {
 		"-E", "UTF8",
 		"--locale=C",
 	}
+	args = append(args, walArgs...)
 	pw, err := i.writeTempSecret(i.passwords().Superuser + "\n")
 	if err != nil {
 		return fmt.Errorf("initdb: %w", err)
@@ -50,6 +55,9 @@ func (i *Instance) Initdb(ctx context.Context) error {
 	if _, err := i.run(ctx, "initdb", args); err != nil {
 		if rmErr := i.clearDataDir(created); rmErr != nil {
 			i.logger.WarnContext(ctx, "could not remove partial data directory", "data_dir", i.cfg.DataDir, "err", rmErr)
+		}
+		if rmErr := i.clearWALDir(walCreated); rmErr != nil {
+			i.logger.WarnContext(ctx, "could not remove partial WAL directory", "wal_dir", i.cfg.WALDir, "err", rmErr)
 		}
 		return fmt.Errorf("initdb: %w", err)
 	}

@@ -177,6 +177,20 @@ func TestConfigValidate(t *testing.T) {
 		}, wantErr: []string{`RAMD_PG_TLS_REPLICATION_CERTFILE="/etc/ramd/repl.pem": needs TLS`}},
 		{name: "bad tls verify", mod: func(c *pg.Config) { c.TLSVerify = "require" },
 			wantErr: []string{`RAMD_PG_TLS_VERIFY="require": must be verify-full or verify-ca`}},
+		{name: "wal dir", mod: func(c *pg.Config) { c.WALDir = "/var/lib/ramd/wal/pg_wal" }},
+		{name: "wal dir relative", mod: func(c *pg.Config) { c.WALDir = "wal" },
+			wantErr: []string{`RAMD_PG_WAL_DIR="wal": must be an absolute path`}},
+		{name: "wal dir root", mod: func(c *pg.Config) { c.WALDir = "/" },
+			wantErr: []string{`RAMD_PG_WAL_DIR="/": must not be the root directory`}},
+		{name: "wal dir inside data dir", mod: func(c *pg.Config) { c.WALDir = "/var/lib/ramd/data/pg_wal" },
+			wantErr: []string{`RAMD_PG_WAL_DIR="/var/lib/ramd/data/pg_wal": must be outside RAMD_DATA_DIR and not contain it`}},
+		{name: "wal dir is the data dir", mod: func(c *pg.Config) { c.WALDir = "/var/lib/ramd/data/" },
+			wantErr: []string{`RAMD_PG_WAL_DIR="/var/lib/ramd/data/": must be outside RAMD_DATA_DIR`}},
+		{name: "wal dir contains data dir", mod: func(c *pg.Config) { c.WALDir = "/var/lib" },
+			wantErr: []string{`RAMD_PG_WAL_DIR="/var/lib": must be outside RAMD_DATA_DIR and not contain it`}},
+		{name: "wal dir beside data dir with a common prefix", mod: func(c *pg.Config) { c.WALDir = "/var/lib/ramd/data-wal" }},
+		{name: "wal dir with a newline", mod: func(c *pg.Config) { c.WALDir = "/var/wal\n" },
+			wantErr: []string{`RAMD_PG_WAL_DIR="/var/wal\n": must not contain control characters`}},
 		{name: "several problems at once", mod: func(c *pg.Config) { c.Port = 0x10000; c.HBAAllow = "x" },
 			wantErr: []string{"RAMD_PG_PORT", "RAMD_PG_HBA_ALLOW"}},
 	}
@@ -278,5 +292,30 @@ func TestPrimaryConnInfo(t *testing.T) {
 	}
 	if cc.Password != `p'w` || cc.Port != 5433 || cc.RuntimeParams["application_name"] != "node-2" {
 		t.Errorf("parsed back: password %q port %d application_name %q", cc.Password, cc.Port, cc.RuntimeParams["application_name"])
+	}
+}
+
+func TestIsWALLeftover(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]bool{
+		"000000010000000000000001":                 true,
+		"00000002000000000000000A.partial":         true,
+		"000000010000000000000002.00000028.backup": true,
+		"00000002.history":                         true,
+		"archive_status":                           true,
+		"summaries":                                true,
+		"lost+found":                               false,
+		"PG_VERSION":                               false,
+		"base":                                     false,
+		"00000001000000000000001":                  false, // 23 digits
+		"000000010000000000000001.tmp":             false,
+		"0000000100000000000000ab":                 false, // lower case
+		"notes.txt":                                false,
+		"":                                         false,
+		"000000010000000000000001.partial.000000010000000": false,
+	} {
+		if got := pg.IsWALLeftover(name); got != want {
+			t.Errorf("IsWALLeftover(%q) = %v, want %v", name, got, want)
+		}
 	}
 }

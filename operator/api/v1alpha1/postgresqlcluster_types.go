@@ -108,6 +108,12 @@ type StorageSpec struct {
 	// +kubebuilder:validation:XValidation:rule="quantity(self).isGreaterThan(quantity('0'))",message="walSize must be positive"
 	// +optional
 	WALSize *resource.Quantity `json:"walSize,omitempty"`
+
+	// DeleteClaimsOnDelete deletes the members' PersistentVolumeClaims (data and WAL) when
+	// the resource is deleted. By default they are kept, and a new resource of the same
+	// name and namespace finds its members' data again.
+	// +optional
+	DeleteClaimsOnDelete bool `json:"deleteClaimsOnDelete,omitempty"`
 }
 
 // ConsulSpec says how ramd reaches its Consul agent.
@@ -183,7 +189,8 @@ type ServicesSpec struct {
 
 // MonitoringSpec is what the operator wires for monitoring.
 type MonitoringSpec struct {
-	// Prometheus adds scrape annotations for ramd's /metrics to the pods.
+	// Prometheus adds scrape annotations for ramd's /metrics to the pods, and a PodMonitor
+	// when the Prometheus operator's PodMonitor kind is installed.
 	// +optional
 	Prometheus bool `json:"prometheus,omitempty"`
 
@@ -214,6 +221,16 @@ const (
 	ConditionPrimaryAvailable = "PrimaryAvailable"
 	// ConditionConfigurationAccepted: ramd accepted the dynamic configuration of the spec.
 	ConditionConfigurationAccepted = "ConfigurationAccepted"
+	// ConditionConsulCleanup: on deletion, the cluster's keys were removed from Consul
+	// (False with the reason while Consul cannot be reached or refuses).
+	ConditionConsulCleanup = "ConsulCleanup"
+	// ConditionMonitoring: the monitoring objects spec.monitoring asks for exist (False
+	// with PodMonitorKindMissing when the Prometheus operator's CRDs are not installed).
+	ConditionMonitoring = "Monitoring"
+	// ConditionRollingUpdate: True while member pods are replaced to run the StatefulSet's
+	// current template (replicas one at a time, a switchover, the old primary last), with
+	// the step in the reason and the progress in the message; False (Complete) once all are.
+	ConditionRollingUpdate = "RollingUpdate"
 )
 
 // MemberStatus is one member as ramd reports it.
@@ -263,7 +280,8 @@ type PostgreSQLClusterStatus struct {
 	// ObservedGeneration is the spec generation this status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions: ResourcesReady, MembersReachable, PrimaryAvailable, ConfigurationAccepted.
+	// Conditions: ResourcesReady, MembersReachable, PrimaryAvailable, ConfigurationAccepted,
+	// Monitoring, RollingUpdate, ConsulCleanup (on deletion).
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -74,6 +74,9 @@ func run() error {
 		Scheme: mgr.GetScheme(),
 		Ramd:   &controller.HTTPRamdClient{Port: controller.PortAPI, Timeout: *apiTimeout},
 		Resync: *resync,
+		// The chart sets HOST_IP from the downward API (status.hostIP).
+		NodeIP:   os.Getenv("HOST_IP"),
+		Recorder: mgr.GetEventRecorder("ramd-operator"),
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err

@@ -25,7 +25,8 @@ const (
 	LabelRole      = "ramd.io/role"
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	LabelName      = "app.kubernetes.io/name"
-	// AnnotationTemplateHash on the StatefulSet is the hash of the pod template rendered.
+	// AnnotationTemplateHash on the StatefulSet and on its pod template (so on each pod) is
+	// the hash of the pod template rendered.
 	AnnotationTemplateHash = "ramd.io/template-hash"
 	managerName            = "ramd-operator"
 
@@ -213,6 +214,11 @@ func env(c *ramdv1.PostgreSQLCluster) []corev1.EnvVar {
 		val("RAMD_HANDOVER_WAIT", strconv.Itoa(handoverWait)+"s"),
 		val("RAMD_LOG_FORMAT", "json"),
 	}
+	if c.Spec.Storage.WALSize != nil {
+		// A subdirectory: the volume's root may hold lost+found, and initdb wants an empty
+		// directory.
+		e = append(e, val("RAMD_PG_WAL_DIR", walMount+"/pg_wal"))
+	}
 	if s := c.Spec.Synchronous; s != nil {
 		e = append(e, val("RAMD_SYNCHRONOUS_MODE", s.Mode))
 		if s.Count > 0 {
@@ -319,9 +325,17 @@ func StatefulSet(c *ramdv1.PostgreSQLCluster) *appsv1.StatefulSet {
 			}},
 		},
 	}
+	whenDeleted := appsv1.RetainPersistentVolumeClaimRetentionPolicyType
+	if c.Spec.Storage.DeleteClaimsOnDelete {
+		whenDeleted = appsv1.DeletePersistentVolumeClaimRetentionPolicyType
+	}
+	// Each pod says which template it was made from (the rolling update compares it with
+	// the StatefulSet's); the hash is of the template without it.
+	hash := templateHash(&pod)
+	pod.Annotations[AnnotationTemplateHash] = hash
 	return &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: stsName(c), Namespace: c.Namespace, Labels: labels,
-			Annotations: map[string]string{AnnotationTemplateHash: templateHash(&pod)}},
+			Annotations: map[string]string{AnnotationTemplateHash: hash}},
 		Spec: appsv1.StatefulSetSpec{
 			Replicas:             new(c.Spec.Replicas),
 			ServiceName:          headlessName(c),
@@ -333,9 +347,10 @@ func StatefulSet(c *ramdv1.PostgreSQLCluster) *appsv1.StatefulSet {
 			// Image and parameter rollouts are left to the operator (the primary last); the
 			// StatefulSet controller only replaces a pod that is deleted.
 			UpdateStrategy: appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType},
-			// Data outlives the resource unless the user deletes the claims.
+			// Data outlives the resource unless the user deletes the claims or sets
+			// spec.storage.deleteClaimsOnDelete.
 			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
-				WhenDeleted: appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
+				WhenDeleted: whenDeleted,
 				WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
 			},
 		},

@@ -233,6 +233,7 @@ func TestReconcileCreatesScalesAndOwns(t *testing.T) {
 		"RAMD_PG_SUPERUSER_PASSWORD_FILE":   "/etc/ramd/secrets/superuser-password",
 		"RAMD_PG_REPLICATION_PASSWORD_FILE": "/etc/ramd/secrets/replication-password",
 		"RAMD_BOOTSTRAP_CONFIG":             "/etc/ramd/config/bootstrap.json",
+		"RAMD_PG_WAL_DIR":                   "/var/lib/ramd/wal/pg_wal",
 		"RAMD_SYNCHRONOUS_MODE":             "on",
 		"RAMD_SYNCHRONOUS_NODE_COUNT":       "1",
 		"HOST_IP":                           "field:status.hostIP",
@@ -396,20 +397,41 @@ func TestReconcileCreatesScalesAndOwns(t *testing.T) {
 	})
 	t.Logf("scale 3→5 reached the StatefulSet in %s", time.Since(t0).Round(time.Millisecond))
 
-	// Deletion: the cluster goes at once (no finalizer); everything it created carries a
-	// controller reference to it, which is what the garbage collector (absent in envtest)
-	// deletes by. Claims are kept by the retention policy.
+	// Deletion: the finalizer stops the members (the StatefulSet goes) and then removes the
+	// cluster's Consul keys; this cluster's Consul token Secret does not exist, so the
+	// resource stays with a condition saying so, until the finalizer is removed by hand as
+	// documented.
+	// Everything else it created carries a controller reference to it, which is what the
+	// garbage collector (absent in envtest) deletes by. Claims are kept by the retention
+	// policy.
 	if err := k8sClient.Delete(ctx, &cur); err != nil {
 		t.Fatalf("deleting: %v", err)
+	}
+	waitFor(t, 30*time.Second, "ConsulCleanup=False SecretMissing", func(ctx context.Context) error {
+		if err := k8sClient.Get(ctx, key("demo"), &cur); err != nil {
+			return err
+		}
+		cond := meta.FindStatusCondition(cur.Status.Conditions, ramdv1.ConditionConsulCleanup)
+		if cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != "SecretMissing" || !strings.Contains(cond.Message, "consul-token") {
+			return fmt.Errorf("ConsulCleanup %+v", cond)
+		}
+		return nil
+	})
+	if err := k8sClient.Get(ctx, key("demo"), &appsv1.StatefulSet{}); !apierrors.IsNotFound(err) {
+		t.Errorf("StatefulSet still there during the cleanup: %v", err)
+	}
+	forced := []byte(`[{"op":"remove","path":"/metadata/finalizers"}]`)
+	if err := k8sClient.Patch(ctx, &cur, client.RawPatch(types.JSONPatchType, forced)); err != nil {
+		t.Fatalf("removing the finalizer by hand: %v", err)
 	}
 	waitFor(t, 10*time.Second, "cluster gone", func(ctx context.Context) error {
 		err := k8sClient.Get(ctx, key("demo"), &ramdv1.PostgreSQLCluster{})
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
-		return fmt.Errorf("still there (%v)", err)
+		return fmt.Errorf("still there (%w)", err)
 	})
-	for _, o := range objs {
+	for _, o := range objs[1:] {
 		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(o), o); err != nil {
 			t.Fatalf("%T %s: %v", o, o.GetName(), err)
 		}

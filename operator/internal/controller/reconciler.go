@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -14,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -34,6 +36,18 @@ type Reconciler struct {
 	// Resync is how often a cluster is looked at again without an event: the status and
 	// the role labels follow ramd at this pace (and on every pod event).
 	Resync time.Duration
+	// NodeIP is the IP address of the operator's node (HOST_IP): with spec.consul.useHostIP
+	// the Consul cleanup on deletion talks to that node's client agent.
+	NodeIP string
+	// Recorder records events on the clusters (cleanup trouble); nil records none.
+	Recorder events.EventRecorder
+	// Switchover asks ramd for the rolling update's switchover; nil uses Ramd when it can.
+	Switchover RollingSwitchover
+
+	switchovers pendingSwitchovers
+	// pushedConfig is the hash of the dynamic configuration ramd last accepted, per
+	// cluster UID (the status says the same once the cache has it).
+	pushedConfig sync.Map
 }
 
 // +kubebuilder:rbac:groups=ramd.io,resources=postgresqlclusters,verbs=get;list;watch;update;patch
@@ -41,9 +55,11 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=ramd.io,resources=postgresqlclusters/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=services;configmaps;secrets,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch;delete
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=list;delete;deletecollection
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // SetupWithManager registers the reconciler: it watches the resources and what they own.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -85,7 +101,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if c.DeletionTimestamp != nil {
-		return ctrl.Result{}, nil
+		return r.finalize(ctx, &c)
+	}
+	if wrote, err := r.ensureFinalizer(ctx, &c); err != nil || wrote {
+		// The write queues the resource again: the objects are applied then.
+		return ctrl.Result{}, err
 	}
 	before := c.Status.DeepCopy()
 	sts, applyErr := r.apply(ctx, &c)
@@ -98,6 +118,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	if err := r.observe(ctx, &c, sts); err != nil {
 		logger.V(1).Info("cluster status not read from ramd", "error", err.Error())
+	}
+	if applyErr == nil {
+		if err := r.roll(ctx, &c, sts); err != nil {
+			logger.Error(err, "rolling update")
+		}
 	}
 	c.Status.ObservedGeneration = c.Generation
 	if !equalStatus(before, &c.Status) {
@@ -167,6 +192,9 @@ func (r *Reconciler) apply(ctx context.Context, c *ramdv1.PostgreSQLCluster) (*a
 		existing.Labels = pdb.Labels
 		existing.Spec.MaxUnavailable = pdb.Spec.MaxUnavailable
 	}); err != nil {
+		return nil, err
+	}
+	if err := r.applyMonitoring(ctx, c); err != nil {
 		return nil, err
 	}
 	want := StatefulSet(c)

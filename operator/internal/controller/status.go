@@ -223,6 +223,14 @@ func (r *Reconciler) pushConfig(ctx context.Context, c *ramdv1.PostgreSQLCluster
 	if hash == c.Status.ConfigHash {
 		return nil
 	}
+	// A pass that read the resource from the cache before the status of the pass that
+	// pushed this configuration arrived would push it again: remember what ramd took.
+	if v, ok := r.pushedConfig.Load(c.UID); ok && v == hash {
+		c.Status.ConfigHash = hash
+		meta.SetStatusCondition(&c.Status.Conditions, metav1.Condition{Type: ramdv1.ConditionConfigurationAccepted,
+			Status: metav1.ConditionTrue, Reason: "Applied", Message: "ramd accepted the dynamic configuration of the spec", ObservedGeneration: c.Generation})
+		return nil
+	}
 	var s corev1.Secret
 	if err := r.Get(ctx, types.NamespacedName{Namespace: c.Namespace, Name: credentialsName(c)}, &s); err != nil {
 		return fmt.Errorf("reading the API password: %w", err)
@@ -238,6 +246,7 @@ func (r *Reconciler) pushConfig(ctx context.Context, c *ramdv1.PostgreSQLCluster
 		return err
 	}
 	c.Status.ConfigHash = hash
+	r.pushedConfig.Store(c.UID, hash)
 	meta.SetStatusCondition(&c.Status.Conditions, metav1.Condition{Type: ramdv1.ConditionConfigurationAccepted,
 		Status: metav1.ConditionTrue, Reason: "Applied", Message: "ramd accepted the dynamic configuration of the spec", ObservedGeneration: c.Generation})
 	return nil

@@ -144,8 +144,11 @@ func startControlPlane(dir string) (func() error, error) {
 		return nil, fmt.Errorf("manager: %w", err)
 	}
 	r := &Reconciler{Client: mgr.GetClient(), Scheme: mgr.GetScheme(),
-		Ramd:   &HTTPRamdClient{Port: fakePort, Timeout: 2 * time.Second},
-		Resync: 300 * time.Millisecond}
+		Ramd:       &HTTPRamdClient{Port: fakePort, Timeout: 2 * time.Second},
+		Resync:     300 * time.Millisecond,
+		NodeIP:     "127.0.0.1",
+		Recorder:   mgr.GetEventRecorder("ramd-operator"),
+		Switchover: rollingStandIn}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
