@@ -74,6 +74,8 @@ func run() error {
 		Scheme: mgr.GetScheme(),
 		Ramd:   &controller.HTTPRamdClient{Port: controller.PortAPI, Timeout: *apiTimeout},
 		Resync: *resync,
+		// Core events, which the ClusterRole grants (events.k8s.io would need its own rule).
+		Events: mgr.GetEventRecorderFor("ramd-operator"), //nolint:staticcheck // see above
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -34,6 +35,8 @@ type Reconciler struct {
 	// Resync is how often a cluster is looked at again without an event: the status and
 	// the role labels follow ramd at this pace (and on every pod event).
 	Resync time.Duration
+	// Events records the resource's events (switchovers); none when nil.
+	Events record.EventRecorder
 }
 
 // +kubebuilder:rbac:groups=ramd.io,resources=postgresqlclusters,verbs=get;list;watch;update;patch
@@ -98,6 +101,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	if err := r.observe(ctx, &c, sts); err != nil {
 		logger.V(1).Info("cluster status not read from ramd", "error", err.Error())
+	}
+	if err := r.switchoverOnRequest(ctx, &c); err != nil {
+		logger.Info("requested switchover not carried out yet", "error", err.Error())
 	}
 	c.Status.ObservedGeneration = c.Generation
 	if !equalStatus(before, &c.Status) {
