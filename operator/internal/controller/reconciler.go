@@ -176,6 +176,9 @@ func (r *Reconciler) apply(ctx context.Context, c *ramdv1.PostgreSQLCluster) (*a
 		return nil, err
 	}
 	want := StatefulSet(c)
+	if err := r.holdScaleDown(ctx, c, want); err != nil {
+		return nil, err
+	}
 	if err := upsert(ctx, r, c, want, func(existing, want *appsv1.StatefulSet) {
 		// The selector, service name and claim templates are immutable; the rest follows
 		// the spec. Scaling is the replicas field.
