@@ -122,9 +122,9 @@ func TestEndToEndFailoverAndSwitchover(t *testing.T) {
 	victim.kill(t)
 	var promoted, labelled, reported time.Duration
 	var newPrimary string
-	waitFor(t, 60*time.Second, "the -rw selection, status.primary and ramd's leader after the failover", func(ctx context.Context) error {
+	waitFor(t, 60*time.Second, "the leader lock, the -rw selection and status.primary after the failover", func(ctx context.Context) error {
 		if promoted == 0 {
-			if l := node.leaderSeenBy(ctx, primary); l != "" && l != primary {
+			if l, err := consulKey(ctx, consulAddr, "service/"+Scope(c)+"/leader"); err == nil && l != "" && l != primary {
 				promoted = time.Since(t0)
 			}
 		}
@@ -140,12 +140,12 @@ func TestEndToEndFailoverAndSwitchover(t *testing.T) {
 			}
 		}
 		if promoted == 0 || labelled == 0 || reported == 0 {
-			return fmt.Errorf("after %s: ramd's new leader seen after %s, -rw moved after %s, status.primary after %s (0: not yet)",
+			return fmt.Errorf("after %s: leader lock taken after %s, -rw moved after %s, status.primary after %s (0: not yet)",
 				time.Since(t0).Round(time.Millisecond), promoted, labelled, reported)
 		}
 		return nil
 	})
-	t.Logf("failover measured: SIGKILL of %s's ramd and postmaster -> ramd's new leader %s seen after %s, "+
+	t.Logf("failover measured: SIGKILL of %s's ramd and postmaster -> leader lock taken by %s after %s, "+
 		"the -rw Service's selection on %s after %s, status.primary after %s (operator resync %s)",
 		primary, newPrimary, promoted.Round(time.Millisecond), newPrimary, labelled.Round(time.Millisecond),
 		reported.Round(time.Millisecond), reconcilerResync)
@@ -165,8 +165,12 @@ func TestEndToEndFailoverAndSwitchover(t *testing.T) {
 		return nil
 	})
 
-	// Switchover through the resource: back to the old primary.
-	target := primary
+	// Switchover through the resource, to the highest ordinal that is not the primary, so
+	// that the scale-down below has to move the primary before its pod goes.
+	target := "pg-2"
+	if newPrimary == target {
+		target = "pg-1"
+	}
 	t1 := time.Now()
 	annotate(t, ctx, key, map[string]string{AnnotationSwitchoverTo: target})
 	waitFor(t, 90*time.Second, "the switchover requested by annotation", func(ctx context.Context) error {
@@ -193,9 +197,10 @@ func TestEndToEndFailoverAndSwitchover(t *testing.T) {
 	})
 	t.Logf("switchover by annotation to %s: -rw selection and status.primary followed after %s",
 		target, time.Since(t1).Round(time.Millisecond))
-	if _, err := labelledRoles(ctx, c, 2); err != nil {
-		t.Errorf("roles after the switchover: %v", err)
-	}
+	waitFor(t, 2*time.Minute, "the old primary and the other member labelled replica after the switchover", func(ctx context.Context) error {
+		_, err := labelledRoles(ctx, c, 2)
+		return err
+	})
 
 	// A target that is not a member is refused with the condition; nothing changes.
 	annotate(t, ctx, key, map[string]string{AnnotationSwitchoverTo: "pg-9"})
@@ -215,6 +220,93 @@ func TestEndToEndFailoverAndSwitchover(t *testing.T) {
 		return nil
 	})
 	assertStatusPrimary(t, ctx, key, target)
+
+	// Scale-down that would remove the primary: the operator switches over to a member
+	// that stays before it lowers the StatefulSet's replicas.
+	desired := int32(ordinal("pg", target))
+	var cur ramdv1.PostgreSQLCluster
+	if err := k8sClient.Get(ctx, key, &cur); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(cur.DeepCopy())
+	cur.Spec.Replicas = desired
+	t2 := time.Now()
+	if err := k8sClient.Patch(ctx, &cur, patch); err != nil {
+		t.Fatalf("scaling down to %d: %v", desired, err)
+	}
+	var leaderAtScale string
+	waitFor(t, 90*time.Second, "the StatefulSet scaled down", func(ctx context.Context) error {
+		var s appsv1.StatefulSet
+		if err := k8sClient.Get(ctx, key, &s); err != nil {
+			return err
+		}
+		if *s.Spec.Replicas != desired {
+			return fmt.Errorf("the StatefulSet has %d replicas", *s.Spec.Replicas)
+		}
+		// The holder of the leader lock in Consul, not a member's view of it.
+		var err error
+		leaderAtScale, err = consulKey(ctx, consulAddr, "service/"+Scope(c)+"/leader")
+		return err
+	})
+	held := time.Since(t2)
+	if o := ordinal("pg", leaderAtScale); o < 0 || o >= int(desired) {
+		t.Fatalf("the StatefulSet went down to %d replicas %s after the request while the leader lock was held by %q",
+			desired, held, leaderAtScale)
+	}
+	waitFor(t, 30*time.Second, "the ScaleDown condition", func(ctx context.Context) error {
+		if err := k8sClient.Get(ctx, key, &cur); err != nil {
+			return err
+		}
+		cond := meta.FindStatusCondition(cur.Status.Conditions, ConditionScaleDown)
+		if cond == nil || cond.Status != metav1.ConditionTrue || cond.Reason != "Applied" {
+			return fmt.Errorf("ScaleDown condition %+v", cond)
+		}
+		sw := meta.FindStatusCondition(cur.Status.Conditions, ConditionSwitchover)
+		if sw == nil || sw.Status != metav1.ConditionTrue || sw.Reason != "Succeeded" ||
+			!strings.Contains(sw.Message, "from "+target+" to "+leaderAtScale) {
+			return fmt.Errorf("Switchover condition %+v", sw)
+		}
+		return nil
+	})
+	t.Logf("scale-down 3 -> %d with the primary %s among the pods to go: switched over to %s, StatefulSet lowered after %s",
+		desired, target, leaderAtScale, held.Round(time.Millisecond))
+	// The StatefulSet controller's part: the pods above the count go (ramd stops cleanly).
+	node.scaleDown(ctx, int(desired))
+	waitFor(t, 60*time.Second, "the remaining members alone in ramd, the labels and the status", func(ctx context.Context) error {
+		p, err := labelledRoles(ctx, c, int(desired)-1)
+		if err != nil {
+			return err
+		}
+		if p != leaderAtScale {
+			return fmt.Errorf("primary %s, want %s", p, leaderAtScale)
+		}
+		body, err := httpGet(ctx, fmt.Sprintf("http://%s/api/v1/cluster", net.JoinHostPort(node.pod(p).ip, strconv.Itoa(node.pod(p).apiPort))))
+		if err != nil {
+			return err
+		}
+		var st ClusterStatus
+		if err := json.Unmarshal([]byte(body), &st); err != nil {
+			return err
+		}
+		if names := memberNames(&st); len(names) != int(desired) {
+			return fmt.Errorf("ramd still lists %v", names)
+		}
+		keys, err := consulKeys(ctx, consulAddr, "service/"+Scope(c)+"/members/")
+		if err != nil {
+			return err
+		}
+		if len(keys) != int(desired) {
+			return fmt.Errorf("member keys in Consul: %v", keys)
+		}
+		var got ramdv1.PostgreSQLCluster
+		if err := k8sClient.Get(ctx, key, &got); err != nil {
+			return err
+		}
+		if len(got.Status.Members) != int(desired) || got.Status.Primary != p {
+			return fmt.Errorf("status: primary %s, members %+v", got.Status.Primary, got.Status.Members)
+		}
+		return nil
+	})
 }
 
 // reconcilerResync is the suite's resync (startControlPlane), reported with the figures.
@@ -425,6 +517,31 @@ func startConsulDev(t *testing.T, ctx context.Context, bin string) string {
 		return nil
 	})
 	return addr
+}
+
+// consulKey reads a key's raw value from Consul's KV store, "" when there is none.
+func consulKey(ctx context.Context, addr, key string) (string, error) {
+	body, err := httpGet(ctx, "http://"+addr+"/v1/kv/"+key+"?raw")
+	if err != nil && strings.Contains(err.Error(), "status 404") {
+		return "", nil
+	}
+	return body, err
+}
+
+// consulKeys lists the keys under prefix.
+func consulKeys(ctx context.Context, addr, prefix string) ([]string, error) {
+	body, err := httpGet(ctx, "http://"+addr+"/v1/kv/"+prefix+"?keys")
+	if err != nil {
+		if strings.Contains(err.Error(), "status 404") {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var keys []string
+	if err := json.Unmarshal([]byte(body), &keys); err != nil {
+		return nil, fmt.Errorf("decoding the keys under %s: %w", prefix, err)
+	}
+	return keys, nil
 }
 
 // stopProcess sends SIGTERM to pid and SIGKILL after grace, waiting (bounded) for done.
@@ -684,25 +801,42 @@ func (n *fakeNode) startStatusLoop(ctx context.Context, sts *appsv1.StatefulSet)
 	}()
 }
 
-// leaderSeenBy is the leader a running member other than except reports, "" if none.
-func (n *fakeNode) leaderSeenBy(ctx context.Context, except string) string {
+// scaleDown plays the StatefulSet controller's scale-down: the pods of ordinal keep and
+// above stop (ramd stops PostgreSQL and leaves cleanly) and are deleted.
+func (n *fakeNode) scaleDown(ctx context.Context, keep int) {
+	t := n.t
+	t.Helper()
 	n.mu.Lock()
-	pods := slices.Clone(n.pods)
+	var gone []*fakePod
+	n.pods = slices.DeleteFunc(n.pods, func(p *fakePod) bool {
+		if ordinalSuffix(p.name) >= keep {
+			gone = append(gone, p)
+			return true
+		}
+		return false
+	})
 	n.mu.Unlock()
-	for _, fp := range pods {
-		if fp.name == except {
-			continue
-		}
-		body, err := httpGet(ctx, fmt.Sprintf("http://%s/api/v1/cluster", net.JoinHostPort(fp.ip, strconv.Itoa(fp.apiPort))))
-		if err != nil {
-			continue
-		}
-		var st ClusterStatus
-		if json.Unmarshal([]byte(body), &st) == nil && st.Leader != "" {
-			return st.Leader
+	for _, p := range gone {
+		p.stop(t)
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: p.ns, Name: p.name}}
+		// No node: the API server removes the pod at once.
+		if err := k8sClient.Delete(ctx, pod, client.GracePeriodSeconds(0)); err != nil && !apierrors.IsNotFound(err) {
+			t.Fatalf("deleting pod %s: %v", p.name, err)
 		}
 	}
-	return ""
+}
+
+// ordinalSuffix is the number after the last dash of name, -1 without one.
+func ordinalSuffix(name string) int {
+	i := strings.LastIndexByte(name, '-')
+	if i < 0 {
+		return -1
+	}
+	n, err := strconv.Atoi(name[i+1:])
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // mountVolumes makes a directory for each volume of the pod: the files of a Secret or a
