@@ -197,6 +197,18 @@ func TestEndToEndFailoverAndSwitchover(t *testing.T) {
 	})
 	t.Logf("switchover by annotation to %s: -rw selection and status.primary followed after %s",
 		target, time.Since(t1).Round(time.Millisecond))
+	waitFor(t, 30*time.Second, "the SwitchedOver event", func(ctx context.Context) error {
+		var evs corev1.EventList
+		if err := k8sClient.List(ctx, &evs, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, e := range evs.Items {
+			if e.InvolvedObject.Name == "pg" && e.Reason == "SwitchedOver" && strings.Contains(e.Message, "to "+target) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no SwitchedOver event among %d", len(evs.Items))
+	})
 	waitFor(t, 2*time.Minute, "the old primary and the other member labelled replica after the switchover", func(ctx context.Context) error {
 		_, err := labelledRoles(ctx, c, 2)
 		return err

@@ -145,7 +145,7 @@ func startControlPlane(dir string) (func() error, error) {
 	}
 	r := &Reconciler{Client: mgr.GetClient(), Scheme: mgr.GetScheme(),
 		Ramd:   &HTTPRamdClient{Port: fakePort, Timeout: 2 * time.Second},
-		Resync: 300 * time.Millisecond}
+		Resync: 300 * time.Millisecond, Events: mgr.GetEventRecorderFor("ramd-operator")} //nolint:staticcheck // as in main
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
