@@ -171,6 +171,20 @@ func TestEndToEndFailoverAndSwitchover(t *testing.T) {
 	if newPrimary == target {
 		target = "pg-1"
 	}
+	// ramd takes a candidate that streams from the primary; a member labelled replica may
+	// still be catching up ("running"), and ramd would refuse it (the condition says so).
+	waitFor(t, 2*time.Minute, target+" streaming", func(ctx context.Context) error {
+		var cur ramdv1.PostgreSQLCluster
+		if err := k8sClient.Get(ctx, key, &cur); err != nil {
+			return err
+		}
+		for _, m := range cur.Status.Members {
+			if m.Name == target && m.State == "streaming" {
+				return nil
+			}
+		}
+		return fmt.Errorf("members %+v", cur.Status.Members)
+	})
 	t1 := time.Now()
 	annotate(t, ctx, key, map[string]string{AnnotationSwitchoverTo: target})
 	waitFor(t, 90*time.Second, "the switchover requested by annotation", func(ctx context.Context) error {
