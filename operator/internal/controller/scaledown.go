@@ -47,8 +47,9 @@ func ordinal(sts, name string) int {
 
 // planScaleDown decides a pass of a scale-down from current to desired replicas. A
 // StatefulSet removes its highest ordinals, so when the primary's ordinal is at or above
-// desired it is held at current and a switchover to a member that stays comes first: the
-// running or streaming one with the least lag (the lowest ordinal among equals). st is
+// desired it is held at current and a switchover to a member that stays comes first: a
+// streaming one before one that only runs (ramd prefers a candidate that streams), then the
+// least lag, then the lowest ordinal. st is
 // ramd's cluster status, nil when it could not be read (then it is held too: where the
 // primary is is unknown).
 func planScaleDown(sts string, current, desired int32, st *ClusterStatus) scaleDownStep {
@@ -65,18 +66,32 @@ func planScaleDown(sts string, current, desired int32, st *ClusterStatus) scaleD
 	if o := ordinal(sts, st.Leader); o < int(desired) {
 		return scaleDownStep{Replicas: desired}
 	}
-	best, bestLag, bestOrd := "", int64(math.MaxInt64), math.MaxInt
+	type rank struct {
+		notStreaming bool
+		lag          int64
+		ord          int
+	}
+	less := func(a, b rank) bool {
+		if a.notStreaming != b.notStreaming {
+			return !a.notStreaming
+		}
+		if a.lag != b.lag {
+			return a.lag < b.lag
+		}
+		return a.ord < b.ord
+	}
+	best, bestRank := "", rank{true, math.MaxInt64, math.MaxInt}
 	for _, m := range st.Members {
 		o := ordinal(sts, m.Name)
 		if o < 0 || o >= int(desired) || (m.State != "streaming" && m.State != "running") {
 			continue
 		}
-		lag := int64(math.MaxInt64 - 1) // unknown lag: after every known one
+		r := rank{notStreaming: m.State != "streaming", lag: math.MaxInt64 - 1, ord: o} // unknown lag: after every known one
 		if l := m.LagBytes(); l != nil {
-			lag = *l
+			r.lag = *l
 		}
-		if lag < bestLag || (lag == bestLag && o < bestOrd) {
-			best, bestLag, bestOrd = m.Name, lag, o
+		if best == "" || less(r, bestRank) {
+			best, bestRank = m.Name, r
 		}
 	}
 	if best == "" {

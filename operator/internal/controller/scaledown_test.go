@@ -44,6 +44,12 @@ func TestPlanScaleDown(t *testing.T) {
 		{"unknown lag comes last", 3, 2, &ClusterStatus{Leader: "pg-2", Members: []ClusterMember{
 			m("pg-0", "streaming", `"unknown"`), m("pg-1", "streaming", "100"), m("pg-2", "running", "0")}},
 			scaleDownStep{Replicas: 3, SwitchTo: "pg-1"}, "pg-1"},
+		{"streaming before running", 3, 2, &ClusterStatus{Leader: "pg-2", Members: []ClusterMember{
+			m("pg-0", "running", "0"), m("pg-1", "streaming", "8192"), m("pg-2", "running", "0")}},
+			scaleDownStep{Replicas: 3, SwitchTo: "pg-1"}, "pg-1"},
+		{"only a running one", 3, 2, &ClusterStatus{Leader: "pg-2", Members: []ClusterMember{
+			m("pg-0", "stopped", "0"), m("pg-1", "running", "0"), m("pg-2", "running", "0")}},
+			scaleDownStep{Replicas: 3, SwitchTo: "pg-1"}, "pg-1"},
 		{"no member that stays runs", 3, 1, &ClusterStatus{Leader: "pg-2", Members: []ClusterMember{
 			m("pg-0", "stopped", "0"), m("pg-1", "streaming", "0"), m("pg-2", "running", "0")}},
 			scaleDownStep{Replicas: 3}, "no member that stays is running"},
