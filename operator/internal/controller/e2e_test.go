@@ -661,12 +661,12 @@ func (n *fakeNode) pod(name string) *fakePod {
 	return nil
 }
 
-// run creates pod <sts>-<ordinal> from the StatefulSet's template and starts its ramd.
-func (n *fakeNode) run(ctx context.Context, sts *appsv1.StatefulSet, ordinal int) {
+// run creates pod <sts>-<ord> from the StatefulSet's template and starts its ramd.
+func (n *fakeNode) run(ctx context.Context, sts *appsv1.StatefulSet, ord int) {
 	t := n.t
 	t.Helper()
-	name := fmt.Sprintf("%s-%d", sts.Name, ordinal)
-	ip := fmt.Sprintf("127.0.0.%d", 11+ordinal)
+	name := fmt.Sprintf("%s-%d", sts.Name, ord)
+	ip := fmt.Sprintf("127.0.0.%d", 11+ord)
 
 	// The StatefulSet controller's part: the pod from the template, with the claims of the
 	// volume claim templates as volumes.
@@ -1123,6 +1123,24 @@ func (p *fakePod) stop(t *testing.T) {
 		deadline := time.Now().Add(10 * time.Second)
 		for syscall.Kill(pm, 0) == nil && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+func TestSubstitutePorts(t *testing.T) {
+	ports := map[int32]int{5432: 21001, 8008: 21002}
+	cases := map[string]string{
+		"5432":                     "21001",
+		"127.0.0.11:8008":          "127.0.0.11:21002",
+		"http://127.0.0.11:8008":   "http://127.0.0.11:21002",
+		"54321":                    "54321",
+		"127.0.0.11:18008":         "127.0.0.11:18008",
+		"/var/lib/ramd/pgdata":     "/var/lib/ramd/pgdata",
+		"consul-server.consul:850": "consul-server.consul:850",
+	}
+	for in, want := range cases {
+		if got := substitutePorts(in, ports); got != want {
+			t.Errorf("substitutePorts(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
