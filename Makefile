@@ -109,8 +109,9 @@ test-nomad: deps nomad
 	export RAMD_NOMAD_BIN="$${RAMD_NOMAD_BIN:-$$($(NOMAD_SH))}"
 	cd nomad && $(GO) test -tags e2e -run E2E -count=1 -v -timeout 20m ./...
 
-# The operator's tests alone (envtest control plane from the cache).
-test-operator: k8s helm consul
+# The operator's tests alone (envtest control plane from the cache; Consul for the end-to-end
+# test, which runs real ramd and PostgreSQL processes for the pods).
+test-operator: consul k8s helm
 	$(USE_CONSUL)
 	export KUBEBUILDER_ASSETS="$$($(K8S_SH))" RAMD_HELM_BIN="$$($(HELM_SH))" RAMD_TEST_REQUIRE_REAL=1 RAMD_TEST_REQUIRE_HELM=1
 	cd operator && $(GO) test $(RACE) -count=1 -timeout 10m ./...

@@ -58,6 +58,12 @@ type RamdClient interface {
 	Status(ctx context.Context, pods []corev1.Pod) (*ClusterStatus, error)
 	// PatchConfig merges patch into the cluster's dynamic configuration (PATCH /config).
 	PatchConfig(ctx context.Context, pods []corev1.Pod, user, password string, patch map[string]any) error
+	// Switchover asks ramd to hand the leader lock from leader to candidate (any eligible
+	// member when candidate is empty) and returns the id of ramd's job (POST
+	// /api/v1/switchover), asking the leader's pod first.
+	Switchover(ctx context.Context, pods []corev1.Pod, user, password, leader, candidate string) (string, error)
+	// Job reads one of ramd's jobs (GET /api/v1/jobs/{id}) from the first member that answers.
+	Job(ctx context.Context, pods []corev1.Pod, id string) (*Job, error)
 }
 
 // ConfigRefusedError is ramd's 422: the configuration was refused, nothing changed.
@@ -65,9 +71,11 @@ type ConfigRefusedError struct{ Body string }
 
 func (e *ConfigRefusedError) Error() string { return "ramd refused the configuration: " + e.Body }
 
-// HTTPRamdClient talks to ramd's API on each pod's IP address.
+// HTTPRamdClient talks to ramd's API on each pod's IP address, at the port of the pod's
+// container port named "api" (8008 in the pods the operator renders).
 type HTTPRamdClient struct {
-	// Port of ramd's API (8008; tests point it elsewhere).
+	// Port of ramd's API on a pod that declares no container port named "api" (PortAPI
+	// when zero).
 	Port int
 	// Timeout of one request to one member.
 	Timeout time.Duration
@@ -77,11 +85,34 @@ type HTTPRamdClient struct {
 func (h *HTTPRamdClient) addresses(pods []corev1.Pod) []string {
 	var out []string
 	for _, p := range pods {
-		if p.Status.PodIP != "" && p.DeletionTimestamp == nil {
-			out = append(out, net.JoinHostPort(p.Status.PodIP, strconv.Itoa(h.Port)))
+		if a := h.address(p); a != "" {
+			out = append(out, a)
 		}
 	}
 	return out
+}
+
+// address is host:port of the pod's ramd API, "" while the pod has no IP or is going away.
+func (h *HTTPRamdClient) address(p corev1.Pod) string {
+	if p.Status.PodIP == "" || p.DeletionTimestamp != nil {
+		return ""
+	}
+	return net.JoinHostPort(p.Status.PodIP, strconv.Itoa(h.apiPort(p)))
+}
+
+// apiPort is the pod's container port named "api", else h.Port, else PortAPI.
+func (h *HTTPRamdClient) apiPort(p corev1.Pod) int {
+	for _, c := range p.Spec.Containers {
+		for _, cp := range c.Ports {
+			if cp.Name == "api" && cp.ContainerPort > 0 {
+				return int(cp.ContainerPort)
+			}
+		}
+	}
+	if h.Port != 0 {
+		return h.Port
+	}
+	return PortAPI
 }
 
 func (h *HTTPRamdClient) do(ctx context.Context, method, url string, body []byte, user, password string) ([]byte, int, error) {

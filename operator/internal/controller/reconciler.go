@@ -124,6 +124,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			logger.Error(err, "rolling update")
 		}
 	}
+	if err := r.switchoverOnRequest(ctx, &c); err != nil {
+		logger.Info("requested switchover not carried out yet", "error", err.Error())
+	}
 	c.Status.ObservedGeneration = c.Generation
 	if !equalStatus(before, &c.Status) {
 		if err := r.Status().Update(ctx, &c); err != nil {
@@ -198,6 +201,9 @@ func (r *Reconciler) apply(ctx context.Context, c *ramdv1.PostgreSQLCluster) (*a
 		return nil, err
 	}
 	want := StatefulSet(c)
+	if err := r.holdScaleDown(ctx, c, want); err != nil {
+		return nil, err
+	}
 	if err := upsert(ctx, r, c, want, func(existing, want *appsv1.StatefulSet) {
 		// The selector, service name and claim templates are immutable; the rest follows
 		// the spec. Scaling is the replicas field.

@@ -1,12 +1,9 @@
 package controller
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -244,27 +241,8 @@ type RollingSwitchover interface {
 
 // RollingSwitchover implements RollingSwitchover: the first member that answers takes it.
 func (h *HTTPRamdClient) RollingSwitchover(ctx context.Context, pods []corev1.Pod, user, password, leader, candidate string) error {
-	body, err := json.Marshal(map[string]string{"leader": leader, "candidate": candidate})
-	if err != nil {
-		return fmt.Errorf("encoding the switchover request: %w", err)
-	}
-	addrs := h.addresses(pods)
-	if len(addrs) == 0 {
-		return ErrNoMemberAddress
-	}
-	var errs []error
-	for _, a := range addrs {
-		raw, code, err := h.do(ctx, http.MethodPost, "http://"+a+"/api/v1/switchover", body, user, password)
-		switch {
-		case err != nil:
-			errs = append(errs, err)
-		case code/100 == 2:
-			return nil
-		default:
-			errs = append(errs, fmt.Errorf("POST /api/v1/switchover on %s: status %d: %s", a, code, bytes.TrimSpace(raw)))
-		}
-	}
-	return fmt.Errorf("no member took the switchover: %w", errors.Join(errs...))
+	_, err := h.Switchover(ctx, pods, user, password, leader, candidate)
+	return err
 }
 
 // podReady reports the pod's Ready condition.
