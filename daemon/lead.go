@@ -73,9 +73,15 @@ func (n *Node) acquire(ctx context.Context, o *observation, dead string) error {
 
 // heartbeat re-acquires the leader key (proof that the session holds it) and publishes the
 // optime. Success moves the fencing deadline.
+//
+// Its Consul call ends at the cycle's Consul step (ha.Timings.LeaderSteps): a Consul that
+// hangs (an agent cut from its servers waits on its RPC for the whole timeout) leaves the
+// failsafe round its budget before the fencing deadline.
 func (n *Node) heartbeat(ctx context.Context, o *observation) error {
 	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer cancel()
+	cctx, cancelStep := o.clock.bound(cctx, o.steps.Consul)
+	defer cancelStep()
 	start := fence.Now()
 	optime := o.in.LeaderOptime
 	if o.pg.Running && !o.pg.InRecovery {
@@ -202,10 +208,15 @@ func (n *Node) maintainSlots(ctx context.Context, o *observation) {
 
 // failsafe asks every known member to confirm this leader while Consul is away. Only when all
 // confirm does the deadline move: a member that confirmed will not race for TTL after it.
+// The round ends at the cycle's failsafe step, before the fencing deadline, so the guard
+// learns the new deadline before the old one passes; the confirmation counts from the
+// round's start.
 func (n *Node) failsafe(ctx context.Context, o *observation) error {
 	if !o.dyn.Failsafe() {
 		return errors.New("failsafe mode is off")
 	}
+	ctx, cancel := o.clock.bound(ctx, o.steps.Failsafe)
+	defer cancel()
 	start := fence.Now()
 	var wg sync.WaitGroup
 	var mu sync.Mutex

@@ -64,13 +64,56 @@ type observation struct {
 	configIdx          uint64 // modify index of the config key (0 when absent)
 	leaderIdx          uint64
 	sync               syncObservation
+	// steps bounds a leader's cycle (ha.Timings.LeaderSteps; zero when this node did not hold
+	// the lock at the cycle's start), and clock relates them to context deadlines.
+	steps ha.Steps
+	clock cycleClock
+}
+
+// cycleClock is the cycle's one clock reading: the monotonic time the decision works with
+// (fence.Now, the guard's clock) and the time.Time read with it, so a monotonic deadline
+// becomes a context deadline.
+type cycleClock struct {
+	mono time.Duration
+	wall time.Time
+}
+
+// readClock reads both clocks once.
+func readClock() cycleClock { return cycleClock{mono: fence.Now(), wall: time.Now()} }
+
+// at is the time.Time of the monotonic instant d.
+func (c cycleClock) at(d time.Duration) time.Time { return c.wall.Add(d - c.mono) }
+
+// bound returns ctx ending at the monotonic instant d as well (d == 0: ctx unchanged, with a
+// no-op cancel).
+func (c cycleClock) bound(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d == 0 {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, c.at(d))
+}
+
+// leaderSteps bounds the steps of a cycle starting at now: a node that holds a confirmed
+// lock must confirm it again, or have failed to, before its fencing deadline, whatever
+// Consul or PostgreSQL do meanwhile. With failsafe mode on (as last applied), the Consul
+// calls leave the failsafe round its budget.
+func (n *Node) leaderSteps(now time.Duration) ha.Steps {
+	if !n.lock.Held || n.lock.ConfirmedAt == 0 {
+		return ha.Steps{}
+	}
+	t := n.timings()
+	return t.LeaderSteps(now, n.lock.Deadline(t, n.lead.AnnouncedTTL), n.conf.cfg.Failsafe())
 }
 
 // observe reads the local PostgreSQL and the cluster's keys. It never fails: what could not
 // be read becomes a fact in the input (ConsulOK false, PG not running).
 func (n *Node) observe(ctx context.Context) observation {
-	now := fence.Now()
-	o := observation{members: map[string]consul.Member{}}
+	clock := readClock()
+	now := clock.mono
+	o := observation{members: map[string]consul.Member{}, clock: clock, steps: n.leaderSteps(now)}
+	// A leader's whole observation ends before its heartbeat's deadline.
+	ctx, cancel := clock.bound(ctx, o.steps.Consul)
+	defer cancel()
 	in := &o.in
 	in.Now = now
 	in.Name = n.cfg.Name
@@ -115,6 +158,8 @@ func (n *Node) observePG(ctx context.Context, o *observation) {
 		}
 		cctx, cancel := context.WithTimeout(ctx, budget)
 		defer cancel()
+		cctx, cancelStep := o.clock.bound(cctx, o.steps.PG)
+		defer cancelStep()
 		s, err := n.pg.Status(cctx)
 		if err == nil && s.Running {
 			o.pg = s
