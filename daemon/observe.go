@@ -43,6 +43,10 @@ type pgMemory struct {
 	standbyTimeline int
 	// cloneFromLeader makes the next clone take the leader as its source (reinitialize).
 	cloneFromLeader bool
+	// behindPID and behindSince: since when (monotonic) the running standby with that
+	// postmaster pid has reported a timeline below the leader's (0 while it does not).
+	behindPID   int
+	behindSince time.Duration
 }
 
 // observation is one cycle's view: the pure input plus the raw records the act step needs.
@@ -133,6 +137,7 @@ func (n *Node) observe(ctx context.Context) observation {
 	in.LeaderSeenAt = n.lead.SeenAt
 	in.AnnouncedTTL = n.lead.AnnouncedTTL
 	n.probe(ctx, &o)
+	n.observeLeaderTimeline(ctx, &o)
 	if o.in.ConsulOK {
 		n.observeSyncPG(ctx, &o)
 		o.in.Sync = n.syncGate(&o)
@@ -204,6 +209,62 @@ func (n *Node) observePG(ctx context.Context, o *observation) {
 	in.PG.LSN = uint64(cd.CheckpointLSN)
 	in.PG.WasPrimary = cd.State == "in production" || cd.State == "shut down"
 	in.PG.RewindFailed = n.pgMem.rewindFailedFor != ""
+}
+
+// behindFor is how long the standby with postmaster pid has been behind the leader's
+// timeline as of now (the cycle's clock). A restarted standby counts from its first cycle.
+func (n *Node) behindFor(pid int, behind bool, now time.Duration) time.Duration {
+	m := &n.pgMem
+	if !behind {
+		m.behindPID, m.behindSince = pid, 0
+		return 0
+	}
+	if pid != m.behindPID || m.behindSince == 0 {
+		m.behindPID, m.behindSince = pid, now
+	}
+	return now - m.behindSince
+}
+
+// observeLeaderTimeline measures how long this standby, following the leader, has been
+// behind the timeline the leader published, and once that lasted TTL reads the leader's
+// timeline and its history from its PostgreSQL: the decision checks whether this standby
+// holds WAL past the leader's fork point (ha.Diverged), which no walreceiver retry gets past.
+func (n *Node) observeLeaderTimeline(ctx context.Context, o *observation) {
+	in := &o.in
+	pgs := &in.PG
+	if !in.ConsulOK || !pgs.Running || !pgs.InRecovery || pgs.Unknown {
+		return
+	}
+	leader := in.Leader.Name
+	behind := false
+	if in.Leader.Present && leader != n.cfg.Name && pgs.Upstream == leader && pgs.Timeline > 0 {
+		for _, m := range in.Members {
+			if m.Name == leader && m.Timeline > pgs.Timeline {
+				behind = true
+			}
+		}
+	}
+	pgs.BehindFor = n.behindFor(o.pg.PID, behind, in.Now)
+	if !behind || pgs.BehindFor < in.Timings.TTL {
+		return
+	}
+	conn, err := n.memberConn(leader, false)
+	if err != nil {
+		n.logger.Debug("leader timeline", "err", err)
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, probeTimeout(in.Timings))
+	defer cancel()
+	tli, hist, err := pg.PrimaryTimeline(cctx, conn)
+	if err != nil {
+		n.logger.Debug("leader timeline", "leader", leader, "err", err)
+		return
+	}
+	in.LeaderTimeline = tli
+	in.LeaderHistory = make([]ha.Fork, 0, len(hist))
+	for _, h := range hist {
+		in.LeaderHistory = append(in.LeaderHistory, ha.Fork{Timeline: h.Parent, LSN: uint64(h.LSN)})
+	}
 }
 
 // upstream is the member this standby's primary_conninfo names, as remembered by the loop.

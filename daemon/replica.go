@@ -11,10 +11,21 @@ import (
 	"github.com/ramd-project/ramd/daemon/pg"
 )
 
+// rewind takes the data directory back to where it forked from leader's timeline with
+// pg_rewind: an old primary (stopped), or a standby holding WAL past the leader's fork
+// point, which is stopped first.
 func (n *Node) rewind(ctx context.Context, leader string) error {
 	conn, err := n.memberConn(leader, false)
 	if err != nil {
 		return err
+	}
+	if n.pg.Running() {
+		sctx, cancel := context.WithTimeout(ctx, stopTimeout)
+		err := n.pg.Stop(sctx, pg.StopFast)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("stop the standby before pg_rewind: %w", err)
+		}
 	}
 	n.drainBeforeRewind(ctx)
 	n.setState("rewinding")
