@@ -45,6 +45,13 @@ func (n *Node) publish(ctx context.Context, o *observation, p ha.Plan) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer cancel()
+	// A leader's publication ends when its next heartbeat is due: the record can wait a
+	// cycle, the confirmation cannot.
+	if until := n.lock.WorkUntil(n.timings()); until > 0 {
+		var cancelBeat context.CancelFunc
+		cctx, cancelBeat = readClock().bound(cctx, until)
+		defer cancelBeat()
+	}
 	n.writeMember(cctx, o, p, st)
 	if n.registry != nil {
 		if err := n.registry.Reconcile(cctx, n.routingWant(st)); err != nil {

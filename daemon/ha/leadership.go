@@ -80,6 +80,17 @@ func (k Lock) Deadline(t Timings, announced time.Duration) time.Duration {
 	return k.ConfirmedAt + t.FenceWindow(announced)
 }
 
+// WorkUntil is when a leader's Consul calls after its confirmation (publishing its record,
+// routing) must end: when its next heartbeat is due, ConfirmedAt + LoopWait, so a Consul that
+// hangs after the confirmation does not delay the next one. 0 (no bound) for a lock not held
+// or never confirmed.
+func (k Lock) WorkUntil(t Timings) time.Duration {
+	if !k.Held || k.ConfirmedAt == 0 {
+		return 0
+	}
+	return k.ConfirmedAt + t.LoopWait
+}
+
 // Valid reports whether the leader may still act as leader at now: it holds the lock, has
 // confirmed it, and its fencing deadline has not passed.
 func (k Lock) Valid(now time.Duration, t Timings, announced time.Duration) bool {

@@ -103,6 +103,12 @@ func TestStaleAndLockAtTheBoundaries(t *testing.T) {
 	if got := k.Deadline(timings, 0); got != 12*time.Second {
 		t.Errorf("Deadline = %s, want 12s", got)
 	}
+	if got := k.WorkUntil(timings); got != 11*time.Second {
+		t.Errorf("WorkUntil = %s, want 11s (the next heartbeat)", got)
+	}
+	if got := (Lock{ConfirmedAt: 10 * time.Second}).WorkUntil(timings); got != 0 {
+		t.Errorf("WorkUntil of a lock not held = %s, want 0 (no bound)", got)
+	}
 }
 
 func TestNextWake(t *testing.T) {
