@@ -59,6 +59,7 @@ func (n *Node) takeLock(ctx context.Context, deadSession string) error {
 // the replicas were last told (ha.Timings.FenceWindow).
 func (n *Node) confirmed(start time.Duration) {
 	n.lock = ha.Lock{Held: true, ConfirmedAt: start}
+	n.failsafeFailed = false
 	n.fenceAt.Store(int64(n.fenceDeadline()))
 	if pid := n.pg.PID(); pid > 0 {
 		if err := n.guard.Arm(pid, n.fenceDeadline()); err != nil {
@@ -212,6 +213,7 @@ func (n *Node) maintainSlots(ctx context.Context, o *observation) {
 // learns the new deadline before the old one passes; the confirmation counts from the
 // round's start.
 func (n *Node) failsafe(ctx context.Context, o *observation) error {
+	n.failsafeFailed = true // until confirmed says otherwise
 	if !o.dyn.Failsafe() {
 		return errors.New("failsafe mode is off")
 	}

@@ -47,9 +47,10 @@ func (n *Node) publish(ctx context.Context, o *observation, p ha.Plan) {
 	defer cancel()
 	// A leader's publication ends when its next heartbeat is due: the record can wait a
 	// cycle, the confirmation cannot.
-	if until := n.lock.WorkUntil(n.timings()); until > 0 {
+	clock := readClock()
+	if until := n.lock.WorkUntil(clock.mono, n.timings(), n.lead.AnnouncedTTL); until > 0 {
 		var cancelBeat context.CancelFunc
-		cctx, cancelBeat = readClock().bound(cctx, until)
+		cctx, cancelBeat = clock.bound(cctx, until)
 		defer cancelBeat()
 	}
 	n.writeMember(cctx, o, p, st)

@@ -87,8 +87,14 @@ type Steps struct {
 // deadline. Every confirmation completes armSlack before the deadline. The status read gets
 // PGBudget but never more than the Consul steps. A cycle that starts late (a previous
 // cycle's work ran long) gets what is left: a step whose deadline has passed fails at once,
-// and the next step still gets its share.
+// and the next step still gets its share. A cycle that starts at or past the deadline has
+// nothing left to protect (the lock is lost; the guard has fired or fires now) and is not
+// bounded: bounds already expired would fail every call of every cycle, and the node could
+// never read Consul or its stopped server again.
 func (t Timings) LeaderSteps(now, deadline time.Duration, failsafe bool) Steps {
+	if now >= deadline {
+		return Steps{}
+	}
 	s := Steps{Failsafe: deadline - t.armSlack(), Consul: deadline - t.armSlack()}
 	if failsafe {
 		s.Consul = deadline - t.FailsafeBudget()

@@ -29,6 +29,8 @@ func TestLeaderSteps(t *testing.T) {
 			Steps{PG: 12*s - 333333333, Consul: 12*s - 333333333, Failsafe: 12*s - 66666666}},
 		{"defaults, past the Consul step: the failsafe round still has its share", def, 11800 * ms, true,
 			Steps{PG: 12*s - 333333333, Consul: 12*s - 333333333, Failsafe: 12*s - 66666666}},
+		{"at the deadline: the lock is lost, nothing is bounded", def, 12 * s, true, Steps{}},
+		{"past the deadline: nothing is bounded", def, 15 * s, false, Steps{}},
 		{"long ttl: the failsafe round is capped", long, 20 * s, true,
 			Steps{PG: 27500 * ms, Consul: 35*s - 500*ms, Failsafe: 35*s - 100*ms}},
 		{"tight: a third of 100 ms", tight, 10100 * ms, true,
@@ -44,6 +46,9 @@ func TestLeaderSteps(t *testing.T) {
 			got := tt.t.LeaderSteps(tt.now, deadline, tt.failsafe)
 			if got != tt.want {
 				t.Fatalf("LeaderSteps(%s, %s, %v) = %+v, want %+v", tt.now, deadline, tt.failsafe, got, tt.want)
+			}
+			if tt.now >= deadline {
+				return
 			}
 			// What matters: each step ends before the next, and every confirmation is complete
 			// before the fence guard's deadline.
