@@ -69,7 +69,12 @@ func (n *Node) confirmed(start time.Duration) {
 }
 
 func (n *Node) acquire(ctx context.Context, o *observation, dead string) error {
-	return n.takeLock(ctx, dead)
+	if err := n.takeLock(ctx, dead); err != nil {
+		return err
+	}
+	// The rest of the cycle (its heartbeat) counts from the new deadline.
+	o.steps = n.leaderSteps(o.clock.mono)
+	return nil
 }
 
 // heartbeat re-acquires the leader key (proof that the session holds it) and publishes the
