@@ -108,7 +108,13 @@ func (n *Node) heartbeat(ctx context.Context, o *observation) error {
 	n.failsafeActive = false
 	if o.pg.Running && !o.pg.InRecovery {
 		n.pgMem.startFailures = 0
-		n.maintainSlots(cctx, o)
+		// After the confirmation: its own budget, until the next heartbeat is due.
+		sctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
+		defer cancel()
+		clock := readClock()
+		sctx, cancelBeat := clock.bound(sctx, n.lock.WorkUntil(clock.mono, n.timings(), n.lead.AnnouncedTTL))
+		defer cancelBeat()
+		n.maintainSlots(sctx, o)
 	}
 	return nil
 }
