@@ -87,5 +87,5 @@ func (n *Node) tend(ctx context.Context, o *observation, p ha.Plan) {
 func (n *Node) nextWake(o *observation) time.Duration {
 	n.leading.Store(n.lock.Held)
 	return ha.NextWake(ha.Wake{End: fence.Now(), Timings: n.timings(), Self: n.cfg.Name, HoldsKey: o.in.HoldsLock(),
-		Lock: n.lock, Failsafe: n.failsafeActive, FailsafeInterval: failsafeInterval, Leadership: n.lead})
+		Lock: n.lock, Failsafe: n.failsafeActive, FailsafeInterval: failsafeInterval, Unconfirmed: n.failsafeFailed, Leadership: n.lead})
 }

@@ -59,6 +59,7 @@ func (n *Node) takeLock(ctx context.Context, deadSession string) error {
 // the replicas were last told (ha.Timings.FenceWindow).
 func (n *Node) confirmed(start time.Duration) {
 	n.lock = ha.Lock{Held: true, ConfirmedAt: start}
+	n.failsafeFailed = false
 	n.fenceAt.Store(int64(n.fenceDeadline()))
 	if pid := n.pg.PID(); pid > 0 {
 		if err := n.guard.Arm(pid, n.fenceDeadline()); err != nil {
@@ -68,14 +69,25 @@ func (n *Node) confirmed(start time.Duration) {
 }
 
 func (n *Node) acquire(ctx context.Context, o *observation, dead string) error {
-	return n.takeLock(ctx, dead)
+	if err := n.takeLock(ctx, dead); err != nil {
+		return err
+	}
+	// The rest of the cycle (its heartbeat) counts from the new deadline.
+	o.steps = n.leaderSteps(o.clock.mono)
+	return nil
 }
 
 // heartbeat re-acquires the leader key (proof that the session holds it) and publishes the
 // optime. Success moves the fencing deadline.
+//
+// Its Consul call ends at the cycle's Consul step (ha.Timings.LeaderSteps): a Consul that
+// hangs (an agent cut from its servers waits on its RPC for the whole timeout) leaves the
+// failsafe round its budget before the fencing deadline.
 func (n *Node) heartbeat(ctx context.Context, o *observation) error {
 	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer cancel()
+	cctx, cancelStep := o.clock.bound(cctx, o.steps.Consul)
+	defer cancelStep()
 	start := fence.Now()
 	optime := o.in.LeaderOptime
 	if o.pg.Running && !o.pg.InRecovery {
@@ -96,7 +108,13 @@ func (n *Node) heartbeat(ctx context.Context, o *observation) error {
 	n.failsafeActive = false
 	if o.pg.Running && !o.pg.InRecovery {
 		n.pgMem.startFailures = 0
-		n.maintainSlots(cctx, o)
+		// After the confirmation: its own budget, until the next heartbeat is due.
+		sctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
+		defer cancel()
+		clock := readClock()
+		sctx, cancelBeat := clock.bound(sctx, n.lock.WorkUntil(clock.mono, n.timings(), n.lead.AnnouncedTTL))
+		defer cancelBeat()
+		n.maintainSlots(sctx, o)
 	}
 	return nil
 }
@@ -202,10 +220,16 @@ func (n *Node) maintainSlots(ctx context.Context, o *observation) {
 
 // failsafe asks every known member to confirm this leader while Consul is away. Only when all
 // confirm does the deadline move: a member that confirmed will not race for TTL after it.
+// The round ends at the cycle's failsafe step, before the fencing deadline, so the guard
+// learns the new deadline before the old one passes; the confirmation counts from the
+// round's start.
 func (n *Node) failsafe(ctx context.Context, o *observation) error {
+	n.failsafeFailed = true // until confirmed says otherwise
 	if !o.dyn.Failsafe() {
 		return errors.New("failsafe mode is off")
 	}
+	ctx, cancel := o.clock.bound(ctx, o.steps.Failsafe)
+	defer cancel()
 	start := fence.Now()
 	var wg sync.WaitGroup
 	var mu sync.Mutex

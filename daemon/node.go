@@ -81,6 +81,8 @@ type Node struct {
 	dcsLastSeen    time.Time
 	heartbeats     uint64
 	failsafeActive bool
+	// failsafeFailed: the last failsafe round failed and no confirmation came since.
+	failsafeFailed bool
 	state          string
 	memberWritten  memberWrite
 	conf           configState

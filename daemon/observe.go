@@ -43,6 +43,10 @@ type pgMemory struct {
 	standbyTimeline int
 	// cloneFromLeader makes the next clone take the leader as its source (reinitialize).
 	cloneFromLeader bool
+	// behindPID and behindSince: since when (monotonic) the running standby with that
+	// postmaster pid has reported a timeline below the leader's (0 while it does not).
+	behindPID   int
+	behindSince time.Duration
 }
 
 // observation is one cycle's view: the pure input plus the raw records the act step needs.
@@ -64,13 +68,56 @@ type observation struct {
 	configIdx          uint64 // modify index of the config key (0 when absent)
 	leaderIdx          uint64
 	sync               syncObservation
+	// steps bounds a leader's cycle (ha.Timings.LeaderSteps; zero when this node did not hold
+	// the lock at the cycle's start), and clock relates them to context deadlines.
+	steps ha.Steps
+	clock cycleClock
+}
+
+// cycleClock is the cycle's one clock reading: the monotonic time the decision works with
+// (fence.Now, the guard's clock) and the time.Time read with it, so a monotonic deadline
+// becomes a context deadline.
+type cycleClock struct {
+	mono time.Duration
+	wall time.Time
+}
+
+// readClock reads both clocks once.
+func readClock() cycleClock { return cycleClock{mono: fence.Now(), wall: time.Now()} }
+
+// at is the time.Time of the monotonic instant d.
+func (c cycleClock) at(d time.Duration) time.Time { return c.wall.Add(d - c.mono) }
+
+// bound returns ctx ending at the monotonic instant d as well (d == 0: ctx unchanged, with a
+// no-op cancel).
+func (c cycleClock) bound(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d == 0 {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, c.at(d))
+}
+
+// leaderSteps bounds the steps of a cycle starting at now: a node that holds a confirmed
+// lock must confirm it again, or have failed to, before its fencing deadline, whatever
+// Consul or PostgreSQL do meanwhile. With failsafe mode on (as last applied), the Consul
+// calls leave the failsafe round its budget.
+func (n *Node) leaderSteps(now time.Duration) ha.Steps {
+	if !n.lock.Held || n.lock.ConfirmedAt == 0 {
+		return ha.Steps{}
+	}
+	t := n.timings()
+	return t.LeaderSteps(now, n.lock.Deadline(t, n.lead.AnnouncedTTL), n.conf.cfg.Failsafe())
 }
 
 // observe reads the local PostgreSQL and the cluster's keys. It never fails: what could not
 // be read becomes a fact in the input (ConsulOK false, PG not running).
 func (n *Node) observe(ctx context.Context) observation {
-	now := fence.Now()
-	o := observation{members: map[string]consul.Member{}}
+	clock := readClock()
+	now := clock.mono
+	o := observation{members: map[string]consul.Member{}, clock: clock, steps: n.leaderSteps(now)}
+	// A leader's whole observation ends before its heartbeat's deadline.
+	ctx, cancel := clock.bound(ctx, o.steps.Consul)
+	defer cancel()
 	in := &o.in
 	in.Now = now
 	in.Name = n.cfg.Name
@@ -90,6 +137,7 @@ func (n *Node) observe(ctx context.Context) observation {
 	in.LeaderSeenAt = n.lead.SeenAt
 	in.AnnouncedTTL = n.lead.AnnouncedTTL
 	n.probe(ctx, &o)
+	n.observeLeaderTimeline(ctx, &o)
 	if o.in.ConsulOK {
 		n.observeSyncPG(ctx, &o)
 		o.in.Sync = n.syncGate(&o)
@@ -115,6 +163,8 @@ func (n *Node) observePG(ctx context.Context, o *observation) {
 		}
 		cctx, cancel := context.WithTimeout(ctx, budget)
 		defer cancel()
+		cctx, cancelStep := o.clock.bound(cctx, o.steps.PG)
+		defer cancelStep()
 		s, err := n.pg.Status(cctx)
 		if err == nil && s.Running {
 			o.pg = s
@@ -159,6 +209,62 @@ func (n *Node) observePG(ctx context.Context, o *observation) {
 	in.PG.LSN = uint64(cd.CheckpointLSN)
 	in.PG.WasPrimary = cd.State == "in production" || cd.State == "shut down"
 	in.PG.RewindFailed = n.pgMem.rewindFailedFor != ""
+}
+
+// behindFor is how long the standby with postmaster pid has been behind the leader's
+// timeline as of now (the cycle's clock). A restarted standby counts from its first cycle.
+func (n *Node) behindFor(pid int, behind bool, now time.Duration) time.Duration {
+	m := &n.pgMem
+	if !behind {
+		m.behindPID, m.behindSince = pid, 0
+		return 0
+	}
+	if pid != m.behindPID || m.behindSince == 0 {
+		m.behindPID, m.behindSince = pid, now
+	}
+	return now - m.behindSince
+}
+
+// observeLeaderTimeline measures how long this standby, following the leader, has been
+// behind the timeline the leader published, and once that lasted TTL reads the leader's
+// timeline and its history from its PostgreSQL: the decision checks whether this standby
+// holds WAL past the leader's fork point (ha.Diverged), which no walreceiver retry gets past.
+func (n *Node) observeLeaderTimeline(ctx context.Context, o *observation) {
+	in := &o.in
+	pgs := &in.PG
+	if !in.ConsulOK || !pgs.Running || !pgs.InRecovery || pgs.Unknown {
+		return
+	}
+	leader := in.Leader.Name
+	behind := false
+	if in.Leader.Present && leader != n.cfg.Name && pgs.Upstream == leader && pgs.Timeline > 0 {
+		for _, m := range in.Members {
+			if m.Name == leader && m.Timeline > pgs.Timeline {
+				behind = true
+			}
+		}
+	}
+	pgs.BehindFor = n.behindFor(o.pg.PID, behind, in.Now)
+	if !behind || pgs.BehindFor < in.Timings.TTL {
+		return
+	}
+	conn, err := n.memberConn(leader, false)
+	if err != nil {
+		n.logger.Debug("leader timeline", "err", err)
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, probeTimeout(in.Timings))
+	defer cancel()
+	tli, hist, err := pg.PrimaryTimeline(cctx, conn)
+	if err != nil {
+		n.logger.Debug("leader timeline", "leader", leader, "err", err)
+		return
+	}
+	in.LeaderTimeline = tli
+	in.LeaderHistory = make([]ha.Fork, 0, len(hist))
+	for _, h := range hist {
+		in.LeaderHistory = append(in.LeaderHistory, ha.Fork{Timeline: h.Parent, LSN: uint64(h.LSN)})
+	}
 }
 
 // upstream is the member this standby's primary_conninfo names, as remembered by the loop.

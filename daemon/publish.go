@@ -45,6 +45,14 @@ func (n *Node) publish(ctx context.Context, o *observation, p ha.Plan) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer cancel()
+	// A leader's publication ends when its next heartbeat is due: the record can wait a
+	// cycle, the confirmation cannot.
+	clock := readClock()
+	if until := n.lock.WorkUntil(clock.mono, n.timings(), n.lead.AnnouncedTTL); until > 0 {
+		var cancelBeat context.CancelFunc
+		cctx, cancelBeat = clock.bound(cctx, until)
+		defer cancelBeat()
+	}
 	n.writeMember(cctx, o, p, st)
 	if n.registry != nil {
 		if err := n.registry.Reconcile(cctx, n.routingWant(st)); err != nil {

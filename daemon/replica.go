@@ -11,10 +11,21 @@ import (
 	"github.com/ramd-project/ramd/daemon/pg"
 )
 
+// rewind takes the data directory back to where it forked from leader's timeline with
+// pg_rewind: an old primary (stopped), or a standby holding WAL past the leader's fork
+// point, which is stopped first.
 func (n *Node) rewind(ctx context.Context, leader string) error {
 	conn, err := n.memberConn(leader, false)
 	if err != nil {
 		return err
+	}
+	if n.pg.Running() {
+		sctx, cancel := context.WithTimeout(ctx, stopTimeout)
+		err := n.pg.Stop(sctx, pg.StopFast)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("stop the standby before pg_rewind: %w", err)
+		}
 	}
 	n.drainBeforeRewind(ctx)
 	n.setState("rewinding")
@@ -58,6 +69,7 @@ func (n *Node) startReplica(ctx context.Context, leader string) error {
 	if err != nil {
 		return err
 	}
+	n.ensureOwnSlot(ctx, leader, s.PrimarySlotName)
 	if _, err := n.pg.WriteConfig(s); err != nil {
 		return fmt.Errorf("write standby config: %w", err)
 	}
@@ -68,6 +80,31 @@ func (n *Node) startReplica(ctx context.Context, leader string) error {
 	}
 	n.pgMem.following = leader
 	return nil
+}
+
+// ensureOwnSlot makes sure the leader has this standby's replication slot before it starts:
+// the leader creates slots only for members whose records it reads, and the start of a
+// standby waits until it is consistent, which may need streaming, before this node publishes
+// its record again (found by the fault suite: an old primary whose session expired during a
+// long Consul cut rejoined after pg_rewind and waited for a slot that never came). A failure
+// is only logged: the leader still creates the slot once the record is back.
+func (n *Node) ensureOwnSlot(ctx context.Context, leader, slot string) {
+	if leader == "" || slot == "" {
+		return
+	}
+	conn, err := n.memberConn(leader, false)
+	if err == nil {
+		cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
+		var created bool
+		created, err = pg.EnsureRemoteSlot(cctx, conn, slot)
+		cancel()
+		if created {
+			n.logger.Info("created this standby's replication slot on the leader", "leader", leader, "slot", slot)
+		}
+	}
+	if err != nil {
+		n.logger.Warn("ensure this standby's replication slot on the leader", "leader", leader, "slot", slot, "err", err)
+	}
 }
 
 func (n *Node) follow(ctx context.Context, leader string) error {

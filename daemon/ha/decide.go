@@ -230,6 +230,11 @@ func followLeader(in Input, leader string) Plan {
 		if in.PG.InRecovery && in.PG.Upstream != leader {
 			return plan("following the new leader "+leader, actOn(ActFollow, leader))
 		}
+		if in.PG.InRecovery && in.PG.BehindFor >= in.Timings.TTL && !in.Paused {
+			if d, why := Diverged(in.PG.Timeline, in.PG.LSN, in.LeaderTimeline, in.LeaderHistory); d {
+				return plan("cannot follow "+leader+" ("+why+"): rewinding", actOn(ActRewind, leader), actOn(ActStartReplica, leader))
+			}
+		}
 		return plan("replica of " + leader)
 	}
 	if in.Paused && !in.OperatorStart {

@@ -51,6 +51,15 @@ func leaderDead(in *Input) {
 	in.LeaderProbe = Probe{Asked: true}
 }
 
+// diverged: n2 on timeline 1 has WAL up to 2500, the leader n1 is on timeline 2, which
+// forked from timeline 1 at 2000; n2 has been behind the leader's timeline for d.
+func diverged(d time.Duration) func(*Input) {
+	return func(in *Input) {
+		in.PG.Timeline, in.PG.LSN, in.PG.Streaming, in.PG.BehindFor = 1, 2500, false, d
+		in.LeaderTimeline, in.LeaderHistory = 2, []Fork{{Timeline: 1, LSN: 2000}}
+	}
+}
+
 func reachable(name string, lsn uint64) func(*Input) {
 	return func(in *Input) {
 		for i := range in.Members {
@@ -352,6 +361,12 @@ func TestDecide(t *testing.T) {
 		{"restore: a primary without the lock is still fenced", base(func(in *Input) {
 			in.Restoring, in.PG.InRecovery = true, false
 		}), []Kind{ActFence}},
+		{"replica past the leader's fork, behind its timeline for ttl: rewound", base(diverged(3 * time.Second)), []Kind{ActRewind, ActStartReplica}},
+		{"replica past the fork, behind for ttl, its old timeline streaming: rewound", base(diverged(3*time.Second), func(in *Input) { in.PG.Streaming = true }), []Kind{ActRewind, ActStartReplica}},
+		{"replica past the fork but behind for less than ttl: waits", base(diverged(2 * time.Second)), []Kind{}},
+		{"replica past the fork in pause: left alone", base(diverged(3*time.Second), func(in *Input) { in.Paused = true }), []Kind{}},
+		{"replica exactly at the fork: not rewound", base(diverged(3*time.Second), func(in *Input) { in.PG.LSN = 2000 }), []Kind{}},
+		{"replica past the fork of the leader it no longer follows: follows first", base(diverged(3*time.Second), func(in *Input) { in.PG.Upstream = "n3" }), []Kind{ActFollow}},
 		{"designated candidate that never came: others race after 2*ttl", base(leaderDead, func(in *Input) {
 			in.LeaderSeenAt = in.Now - 7*time.Second
 			in.Switchover = &Switchover{From: "n1", To: "n3", Due: true}

@@ -48,6 +48,12 @@ type PGState struct {
 	// Unknown is true when the postmaster runs but did not answer this cycle (starting,
 	// stopping, overloaded): nothing is decided from its state.
 	Unknown bool
+	// BehindFor is how long this running standby, following the leader, has reported a
+	// timeline below the one the leader published (0 when it does not, and for a primary).
+	// A standby that can follow switches to the leader's timeline within moments of
+	// streaming from it; a walreceiver's status is no test, since a standby that cannot
+	// follow still streams its old timeline up to the fork, again and again.
+	BehindFor time.Duration
 }
 
 // LeaderKey is the leader key as read this cycle.
@@ -159,6 +165,13 @@ type Input struct {
 	// AnnouncedTTL is the TTL announced in the last leader heartbeat seen or written (0 when
 	// none): replicas wait RaceAfter(AnnouncedTTL), a leader fences by FenceWindow(AnnouncedTTL).
 	AnnouncedTTL time.Duration
+
+	// LeaderTimeline and LeaderHistory are the leader's timeline and the history that led to
+	// it, read from the leader's PostgreSQL only when this standby has been behind its
+	// timeline for TTL (0 and nil otherwise): the test of whether it can still follow
+	// (Diverged).
+	LeaderTimeline int
+	LeaderHistory  []Fork
 
 	// LockConfirmedAt is the start (monotonic) of this node's last successful leader
 	// heartbeat; 0 when it never held the lock in this epoch.

@@ -80,6 +80,18 @@ func (k Lock) Deadline(t Timings, announced time.Duration) time.Duration {
 	return k.ConfirmedAt + t.FenceWindow(announced)
 }
 
+// WorkUntil is when a leader's Consul calls after its confirmation (publishing its record,
+// routing) must end, as seen at now: when its next heartbeat is due, ConfirmedAt + LoopWait,
+// so a Consul that hangs after the confirmation does not delay the next one. 0 (no bound)
+// for a lock not held, never confirmed, or past its deadline (nothing left to protect, and a
+// bound already expired would keep the record from ever being written).
+func (k Lock) WorkUntil(now time.Duration, t Timings, announced time.Duration) time.Duration {
+	if !k.Valid(now, t, announced) {
+		return 0
+	}
+	return k.ConfirmedAt + t.LoopWait
+}
+
 // Valid reports whether the leader may still act as leader at now: it holds the lock, has
 // confirmed it, and its fencing deadline has not passed.
 func (k Lock) Valid(now time.Duration, t Timings, announced time.Duration) bool {
@@ -99,20 +111,28 @@ type Wake struct {
 	// then the longest wait.
 	Failsafe         bool
 	FailsafeInterval time.Duration
-	Leadership       Leadership
+	// Unconfirmed is true when the cycle's failsafe round failed while the lock is held: the
+	// next round waits FailsafeInterval instead of coming at once.
+	Unconfirmed bool
+	Leadership  Leadership
 }
 
 // NextWake is how long after w.End the next cycle starts: LoopWait, but
-//   - a leader living on member confirmations asks again within FailsafeInterval;
+//   - a leader living on member confirmations, or whose failsafe round just failed, asks
+//     again within FailsafeInterval (not at once: a round that failed at the end of its
+//     step would fail again at once, in a loop, until the deadline);
 //   - a leader heartbeats at a fixed rate from the start of its last confirmation, however
-//     long its cycle took (at least 1 ms from now);
+//     long its cycle took (at least 1 ms from now), while its lock is valid;
 //   - a replica wakes exactly when it may race (1 ms past RaceAt), if that comes first.
 func NextWake(w Wake) time.Duration {
 	next := w.Timings.LoopWait
-	if w.Failsafe {
+	// A lock past its fencing deadline is lost whatever the flag says (the guard fired while
+	// Consul was away): no fixed rate, no retries, or the loop would spin.
+	valid := w.Lock.Valid(w.End, w.Timings, w.Leadership.AnnouncedTTL)
+	if (w.Failsafe || w.Unconfirmed) && valid {
 		return min(next, w.FailsafeInterval)
 	}
-	if w.Lock.Held {
+	if valid {
 		return max(time.Millisecond, w.Lock.ConfirmedAt+w.Timings.LoopWait-w.End)
 	}
 	l := w.Leadership

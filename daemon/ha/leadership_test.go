@@ -103,6 +103,15 @@ func TestStaleAndLockAtTheBoundaries(t *testing.T) {
 	if got := k.Deadline(timings, 0); got != 12*time.Second {
 		t.Errorf("Deadline = %s, want 12s", got)
 	}
+	if got := k.WorkUntil(10500*time.Millisecond, timings, 0); got != 11*time.Second {
+		t.Errorf("WorkUntil = %s, want 11s (the next heartbeat)", got)
+	}
+	if got := k.WorkUntil(12*time.Second, timings, 0); got != 0 {
+		t.Errorf("WorkUntil past the deadline = %s, want 0 (no bound)", got)
+	}
+	if got := (Lock{ConfirmedAt: 10 * time.Second}).WorkUntil(10500*time.Millisecond, timings, 0); got != 0 {
+		t.Errorf("WorkUntil of a lock not held = %s, want 0 (no bound)", got)
+	}
 }
 
 func TestNextWake(t *testing.T) {
@@ -124,9 +133,17 @@ func TestNextWake(t *testing.T) {
 		{"was the leader itself", Wake{End: end, Timings: timings, Self: "n1", Leadership: replica}, time.Second},
 		{"holds the key", Wake{End: end, Timings: timings, Self: "n2", HoldsKey: true, Leadership: replica}, time.Second},
 		{"leader keeps a fixed rate", Wake{End: end, Timings: timings, Self: "n1", Lock: Lock{Held: true, ConfirmedAt: 99700 * time.Millisecond}}, 700 * time.Millisecond},
-		{"leader after a slow cycle heartbeats at once", Wake{End: end, Timings: timings, Self: "n1", Lock: Lock{Held: true, ConfirmedAt: 98 * time.Second}}, time.Millisecond},
+		{"leader after a slow cycle heartbeats at once", Wake{End: end, Timings: timings, Self: "n1", Lock: Lock{Held: true, ConfirmedAt: 98500 * time.Millisecond}}, time.Millisecond},
 		{"failsafe asks again soon", Wake{End: end, Timings: timings, Self: "n1", Failsafe: true, FailsafeInterval: 300 * time.Millisecond,
 			Lock: Lock{Held: true, ConfirmedAt: 99900 * time.Millisecond}}, 300 * time.Millisecond},
+		{"failed failsafe round late in the window: no retry at once", Wake{End: end, Timings: timings, Self: "n1", Unconfirmed: true, FailsafeInterval: 300 * time.Millisecond,
+			Lock: Lock{Held: true, ConfirmedAt: 98100 * time.Millisecond}}, 300 * time.Millisecond},
+		{"failed round of a lock no longer held: loop_wait", Wake{End: end, Timings: timings, Self: "n1", Unconfirmed: true, FailsafeInterval: 300 * time.Millisecond,
+			Lock: Lock{ConfirmedAt: 98100 * time.Millisecond}}, time.Second},
+		{"lock past its deadline (guard fired, Consul away): loop_wait, no spin", Wake{End: end, Timings: timings, Self: "n1", Unconfirmed: true, FailsafeInterval: 300 * time.Millisecond,
+			Lock: Lock{Held: true, ConfirmedAt: 97 * time.Second}}, time.Second},
+		{"living on failsafe past the deadline: loop_wait", Wake{End: end, Timings: timings, Self: "n1", Failsafe: true, FailsafeInterval: 300 * time.Millisecond,
+			Lock: Lock{Held: true, ConfirmedAt: 97 * time.Second}}, time.Second},
 	}
 	for _, tt := range tests {
 		if got := NextWake(tt.w); got != tt.want {

@@ -35,7 +35,72 @@ func (t Timings) Validate() error {
 		return fmt.Errorf("loop_wait (%s) + retry_timeout (%s) must not exceed ttl (%s) - fence margin (%s) = %s: a leader must get a full cycle of Consul calls before it fences itself",
 			t.LoopWait, t.RetryTimeout, t.TTL, t.FenceMargin, t.FenceAfter())
 	}
+	if slack := t.leaderSlack(); slack < MinLeaderSlack {
+		return fmt.Errorf("ttl (%s) - fence margin (%s) - loop_wait (%s) = %s is below %s: a leader's cycle shares it between its status read, its Consul calls and the failsafe round",
+			t.TTL, t.FenceMargin, t.LoopWait, slack, MinLeaderSlack)
+	}
 	return nil
+}
+
+// MinLeaderSlack is the least time a leader's cycle may have between its wake-up and its
+// fencing deadline (TTL - FenceMargin - LoopWait): the status read, the Consul calls and the
+// failsafe round share it (LeaderSteps).
+const MinLeaderSlack = 100 * time.Millisecond
+
+// leaderSlack is the time between a leader's wake-up (LoopWait after its last confirmation
+// began) and its fencing deadline (FenceAfter after it).
+func (t Timings) leaderSlack() time.Duration { return t.FenceAfter() - t.LoopWait }
+
+// maxFailsafeBudget caps the failsafe round: a member on the same network answers in
+// milliseconds, and a longer round only takes time from the heartbeat.
+const maxFailsafeBudget = 500 * time.Millisecond
+
+// FailsafeBudget is the part of a leader cycle's slack kept for the failsafe round, the last
+// step before the fencing deadline: a third of the slack, at most maxFailsafeBudget (333 ms
+// at the defaults). The Consul calls before it (reads and heartbeat) must end that long
+// before the deadline, so a Consul that hangs instead of failing (an agent cut from its
+// servers waits on its RPC) still leaves the members time to confirm the leader.
+func (t Timings) FailsafeBudget() time.Duration { return min(t.leaderSlack()/3, maxFailsafeBudget) }
+
+// armSlack is how long before the fencing deadline a confirmation must be complete, so
+// the fence guard learns the new deadline before the old one passes (a pipe write, and the
+// guard scheduled on a loaded machine): a fifth of the failsafe budget.
+func (t Timings) armSlack() time.Duration { return t.FailsafeBudget() / 5 }
+
+// Steps are the deadlines of one leader cycle's steps, monotonic times derived from one clock
+// reading at the cycle's start and the fencing deadline then in force. A zero Steps bounds
+// nothing (a node that does not hold the lock has no fencing deadline).
+type Steps struct {
+	// PG: the status read of the local PostgreSQL ends by then.
+	PG time.Duration
+	// Consul: every call before the confirmation (the cycle's reads, the heartbeat) ends by
+	// then; so does the rest of the observation (positions, synchronous settings).
+	Consul time.Duration
+	// Failsafe: the failsafe round's requests end by then; the confirmation it brings
+	// counts from the round's start.
+	Failsafe time.Duration
+}
+
+// LeaderSteps bounds the steps of a leader cycle that starts at now with its fencing deadline
+// at deadline (Lock.Deadline). With failsafe mode on, the heartbeat gives the failsafe round
+// FailsafeBudget before the deadline; without it, the heartbeat may use the time up to the
+// deadline. Every confirmation completes armSlack before the deadline. The status read gets
+// PGBudget but never more than the Consul steps. A cycle that starts late (a previous
+// cycle's work ran long) gets what is left: a step whose deadline has passed fails at once,
+// and the next step still gets its share. A cycle that starts at or past the deadline has
+// nothing left to protect (the lock is lost; the guard has fired or fires now) and is not
+// bounded: bounds already expired would fail every call of every cycle, and the node could
+// never read Consul or its stopped server again.
+func (t Timings) LeaderSteps(now, deadline time.Duration, failsafe bool) Steps {
+	if now >= deadline {
+		return Steps{}
+	}
+	s := Steps{Failsafe: deadline - t.armSlack(), Consul: deadline - t.armSlack()}
+	if failsafe {
+		s.Consul = deadline - t.FailsafeBudget()
+	}
+	s.PG = min(now+t.PGBudget(), s.Consul)
+	return s
 }
 
 // FenceWindow is how long after the start of a confirmation the leader may take writes:

@@ -319,3 +319,45 @@ func TestIsWALLeftover(t *testing.T) {
 		}
 	}
 }
+
+func TestParseTimelineHistory(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		in      string
+		want    []pg.TimelineSwitch
+		wantErr bool
+	}{
+		{name: "empty (timeline 1 has no file)", in: "", want: nil},
+		{name: "one switch, as PostgreSQL writes it", in: "1\t0/5000148\tno recovery target specified\n",
+			want: []pg.TimelineSwitch{{Parent: 1, LSN: 0x5000148}}},
+		{name: "three generations", in: "1\t0/5000148\tno recovery target specified\n\n2\t0/7000060\tno recovery target specified\n3\t1/A0\tbefore 2026-12-04\n",
+			want: []pg.TimelineSwitch{{Parent: 1, LSN: 0x5000148}, {Parent: 2, LSN: 0x7000060}, {Parent: 3, LSN: 1<<32 | 0xA0}}},
+		{name: "comments and spaces", in: "# a comment\n  1 0/5000148 reason with spaces\n", want: []pg.TimelineSwitch{{Parent: 1, LSN: 0x5000148}}},
+		{name: "timeline skipped (a restore)", in: "1\t0/3000000\tx\n4\t0/4000000\tx\n",
+			want: []pg.TimelineSwitch{{Parent: 1, LSN: 0x3000000}, {Parent: 4, LSN: 0x4000000}}},
+		{name: "no lsn", in: "1\n", wantErr: true},
+		{name: "bad lsn", in: "1\tzz\tx\n", wantErr: true},
+		{name: "timeline zero", in: "0\t0/1\tx\n", wantErr: true},
+		{name: "not a number", in: "one\t0/1\tx\n", wantErr: true},
+		{name: "descending", in: "2\t0/5\tx\n1\t0/6\tx\n", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := pg.ParseTimelineHistory(tt.in)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("ParseTimelineHistory(%q) error = %v, want error %v", tt.in, err, tt.wantErr)
+			}
+			if err != nil {
+				if !errors.Is(err, pg.ErrBadHistory) {
+					t.Errorf("error %v does not wrap ErrBadHistory", err)
+				}
+				return
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("ParseTimelineHistory(%q) (-want +got):\n%s", tt.in, diff)
+			}
+		})
+	}
+}

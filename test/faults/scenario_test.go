@@ -65,14 +65,14 @@ type result struct {
 }
 
 // scenarios run in this order on one topology. isolate-sync-standby comes first: it needs
-// both replicas streaming, which after a failover is not always true (BENCHMARKS.md, open
-// finding 5: a replica ahead of the new primary's fork point follows it but never streams).
+// both replicas streaming, which after a failover once took long (a replica ahead of the new
+// primary's fork point followed it but never replayed its timeline; it is now rewound, see
+// TestReplicaPastForkIsRewound in test/integration).
 var scenarios = []scenario{
 	{name: "isolate-sync-standby", failover: 0, fault: isolateSyncStandby},
 	{name: "isolate-primary", failover: 1, fault: isolatePrimary},
 	{name: "isolate-replica", failover: 0, fault: isolateReplica},
-	{name: "primary-cut-from-consul", failover: 0, fault: cutPrimaryFromConsul,
-		known: "a hanging Consul leaves the failsafe no time before the fence deadline"},
+	{name: "primary-cut-from-consul", failover: 0, fault: cutPrimaryFromConsul},
 	{name: "consul-leader-killed", failover: 0, fault: killConsulLeader},
 	{name: "replica-latency", failover: 0, fault: replicaLatency},
 }
@@ -362,6 +362,16 @@ func runScenario(t *testing.T, tp *topology, sc scenario, jitter bool) result {
 	return res
 }
 
+// selected is RAMD_FAULTS_ONLY, a comma-separated list of scenario names to run (nil: all),
+// to repeat one scenario while working on it.
+func selected() []string {
+	v := os.Getenv("RAMD_FAULTS_ONLY")
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
+}
+
 // strict is RAMD_FAULTS_STRICT=1: known issues fail the scenario too.
 func strict() bool { return os.Getenv("RAMD_FAULTS_STRICT") == "1" }
 
@@ -447,6 +457,9 @@ func runAll(t *testing.T, syncMode bool, runs int, jitter bool, only ...string) 
 	for i := range runs {
 		for _, sc := range scenarios {
 			if len(only) > 0 && !slices.Contains(only, sc.name) {
+				continue
+			}
+			if sel := selected(); sel != nil && !slices.Contains(sel, sc.name) {
 				continue
 			}
 			t.Run(fmt.Sprintf("%s/%d", sc.name, i+1), func(t *testing.T) {
