@@ -79,7 +79,22 @@ type PostgreSQLSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxProperties=500
 	Parameters map[string]string `json:"parameters,omitempty"`
+
+	// RestartPolicy says what happens when ramd reports members waiting for a restart (a
+	// parameter change that needs one): Rolling asks ramd for a rolling restart of those
+	// members (replicas one at a time, then a switchover and the old primary); Manual leaves
+	// it to you (ramctrl restart) and only reports it in the status.
+	// +kubebuilder:validation:Enum=Rolling;Manual
+	// +kubebuilder:default=Rolling
+	// +optional
+	RestartPolicy string `json:"restartPolicy,omitempty"`
 }
+
+// Restart policies of PostgreSQLSpec.
+const (
+	RestartRolling = "Rolling"
+	RestartManual  = "Manual"
+)
 
 // RamdSpec is the ramd container.
 type RamdSpec struct {

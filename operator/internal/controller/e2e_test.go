@@ -333,6 +333,61 @@ func TestEndToEndFailoverAndSwitchover(t *testing.T) {
 		}
 		return nil
 	})
+
+	// A parameter that needs a restart: ramd takes it into its dynamic configuration and
+	// lists every member as waiting; the operator asks ramd for one rolling restart.
+	{
+		var cur ramdv1.PostgreSQLCluster
+		if err := k8sClient.Get(ctx, key, &cur); err != nil {
+			t.Fatal(err)
+		}
+		patch := client.MergeFrom(cur.DeepCopy())
+		if cur.Spec.PostgreSQL.Parameters == nil {
+			cur.Spec.PostgreSQL.Parameters = map[string]string{}
+		}
+		cur.Spec.PostgreSQL.Parameters["max_connections"] = "123"
+		t3 := time.Now()
+		if err := k8sClient.Patch(ctx, &cur, patch); err != nil {
+			t.Fatalf("setting max_connections: %v", err)
+		}
+		waitFor(t, 4*time.Minute, "the rolling restart for max_connections", func(ctx context.Context) error {
+			var evs corev1.EventList
+			if err := k8sClient.List(ctx, &evs, client.InNamespace(ns)); err != nil {
+				return err
+			}
+			restarted := false
+			for _, e := range evs.Items {
+				restarted = restarted || (e.InvolvedObject.Name == "pg" && e.Reason == "Restarted")
+			}
+			if !restarted {
+				return fmt.Errorf("no Restarted event among %d", len(evs.Items))
+			}
+			for ord := range int(desired) {
+				p := node.pod(fmt.Sprintf("pg-%d", ord))
+				body, err := httpGet(ctx, fmt.Sprintf("http://%s/patroni", net.JoinHostPort(p.ip, strconv.Itoa(p.apiPort))))
+				if err != nil {
+					return err
+				}
+				var doc struct {
+					PendingRestart bool   `json:"pending_restart"`
+					State          string `json:"state"`
+				}
+				if err := json.Unmarshal([]byte(body), &doc); err != nil {
+					return err
+				}
+				if doc.PendingRestart || doc.State != "running" {
+					return fmt.Errorf("%s: state %s, pending restart %v", p.name, doc.State, doc.PendingRestart)
+				}
+			}
+			return nil
+		})
+		t.Logf("max_connections applied by a rolling restart the operator asked for, %s after the spec change",
+			time.Since(t3).Round(time.Millisecond))
+		waitFor(t, 90*time.Second, "a primary and a replica labelled after the rolling restart", func(ctx context.Context) error {
+			_, err := labelledRoles(ctx, c, int(desired)-1)
+			return err
+		})
+	}
 }
 
 // reconcilerResync is the suite's resync (startControlPlane), reported with the figures.

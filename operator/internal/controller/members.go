@@ -64,6 +64,9 @@ type RamdClient interface {
 	Switchover(ctx context.Context, pods []corev1.Pod, user, password, leader, candidate string) (string, error)
 	// Job reads one of ramd's jobs (GET /api/v1/jobs/{id}) from the first member that answers.
 	Job(ctx context.Context, pods []corev1.Pod, id string) (*Job, error)
+	// RollingRestart asks ramd for a rolling restart of the members waiting for one (POST
+	// /api/v1/restart with restart_pending) and returns the id of ramd's job.
+	RollingRestart(ctx context.Context, pods []corev1.Pod, user, password string) (string, error)
 }
 
 // ConfigRefusedError is ramd's 422: the configuration was refused, nothing changed.

@@ -45,6 +45,7 @@ type Reconciler struct {
 	Switchover RollingSwitchover
 
 	switchovers pendingSwitchovers
+	restarts    restartMemory
 	// pushedConfig is the hash of the dynamic configuration ramd last accepted, per
 	// cluster UID (the status says the same once the cache has it).
 	pushedConfig sync.Map
@@ -126,6 +127,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	if err := r.switchoverOnRequest(ctx, &c); err != nil {
 		logger.Info("requested switchover not carried out yet", "error", err.Error())
+	}
+	if err := r.restartPending(ctx, &c); err != nil {
+		logger.Info("pending restart not carried out yet", "error", err.Error())
 	}
 	c.Status.ObservedGeneration = c.Generation
 	if !equalStatus(before, &c.Status) {
