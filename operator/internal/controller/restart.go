@@ -2,10 +2,8 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -217,28 +215,6 @@ func (r *Reconciler) followRestart(ctx context.Context, c *ramdv1.PostgreSQLClus
 
 // RollingRestart implements RamdClient: the first member that answers takes the request.
 func (h *HTTPRamdClient) RollingRestart(ctx context.Context, pods []corev1.Pod, user, password string) (string, error) {
-	addrs := h.addresses(pods)
-	if len(addrs) == 0 {
-		return "", ErrNoMemberAddress
-	}
-	body := []byte(`{"restart_pending":true}`)
-	var errs []error
-	for _, a := range addrs {
-		raw, code, err := h.do(ctx, http.MethodPost, "http://"+a+"/api/v1/restart", body, user, password)
-		switch {
-		case err != nil:
-			errs = append(errs, err)
-		case code == http.StatusAccepted || code == http.StatusOK:
-			var ans struct {
-				JobID string `json:"job_id"`
-			}
-			if err := json.Unmarshal(raw, &ans); err != nil || ans.JobID == "" {
-				return "", fmt.Errorf("decoding the rolling restart answer of %s: %q: %w", a, raw, err)
-			}
-			return ans.JobID, nil
-		default:
-			errs = append(errs, fmt.Errorf("POST /api/v1/restart on %s: status %d: %s", a, code, strings.TrimSpace(string(raw))))
-		}
-	}
-	return "", fmt.Errorf("no member took the rolling restart: %w", errors.Join(errs...))
+	return h.postJob(ctx, h.addresses(pods), "/api/v1/restart", []byte(`{"restart_pending":true}`), user, password,
+		func(int, []byte) error { return nil })
 }

@@ -84,13 +84,27 @@ func (h *HTTPRamdClient) Switchover(ctx context.Context, pods []corev1.Pod, user
 		}
 		return 0
 	})
-	addrs := h.addresses(ordered)
+	return h.postJob(ctx, h.addresses(ordered), "/api/v1/switchover", body, user, password,
+		func(code int, raw []byte) error {
+			if code == http.StatusUnauthorized || code/100 == 5 {
+				return nil // another member may take it
+			}
+			return &SwitchoverRefusedError{Code: code, Body: strings.TrimSpace(string(raw))}
+		})
+}
+
+// postJob posts body to path on each address in turn until a member accepts (200 or 202)
+// and returns the id of the job it started. A member that cannot be reached is skipped; for
+// any other answer final says whether it ends the round (its error) or the next member is
+// asked (nil).
+func (h *HTTPRamdClient) postJob(ctx context.Context, addrs []string, path string, body []byte, user, password string,
+	final func(code int, raw []byte) error) (string, error) {
 	if len(addrs) == 0 {
 		return "", ErrNoMemberAddress
 	}
 	var errs []error
 	for _, a := range addrs {
-		raw, code, err := h.do(ctx, http.MethodPost, "http://"+a+"/api/v1/switchover", body, user, password)
+		raw, code, err := h.do(ctx, http.MethodPost, "http://"+a+path, body, user, password)
 		switch {
 		case err != nil:
 			errs = append(errs, err)
@@ -100,19 +114,23 @@ func (h *HTTPRamdClient) Switchover(ctx context.Context, pods []corev1.Pod, user
 				ID    string `json:"id"`
 			}
 			if err := json.Unmarshal(raw, &ans); err != nil {
-				return "", fmt.Errorf("decoding the switchover answer of %s: %w", a, err)
+				return "", fmt.Errorf("decoding the answer of %s to POST %s: %w", a, path, err)
 			}
 			if ans.JobID == "" {
 				ans.JobID = ans.ID
 			}
+			if ans.JobID == "" {
+				return "", fmt.Errorf("the answer of %s to POST %s names no job: %q", a, path, raw)
+			}
 			return ans.JobID, nil
-		case code == http.StatusUnauthorized || code/100 == 5:
-			errs = append(errs, fmt.Errorf("POST /api/v1/switchover on %s: status %d: %s", a, code, strings.TrimSpace(string(raw))))
 		default:
-			return "", &SwitchoverRefusedError{Code: code, Body: strings.TrimSpace(string(raw))}
+			if err := final(code, raw); err != nil {
+				return "", err
+			}
+			errs = append(errs, fmt.Errorf("POST %s on %s: status %d: %s", path, a, code, strings.TrimSpace(string(raw))))
 		}
 	}
-	return "", fmt.Errorf("no member took the switchover request: %w", errors.Join(errs...))
+	return "", fmt.Errorf("no member took POST %s: %w", path, errors.Join(errs...))
 }
 
 // Job implements RamdClient.
