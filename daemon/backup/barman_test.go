@@ -747,6 +747,8 @@ func TestBarmanFailover(t *testing.T) {
 // primary) while the streaming archiver stays on the primary. Barman's record shows the
 // standby's data directory and "BACKUP FROM: standby"; the slot stays on the primary; the
 // backup restores with exactly the rows committed before it.
+//
+//nolint:tparallel // the restores share the one Barman server and run in turn
 func TestBarmanBackupFromStandby(t *testing.T) {
 	t.Parallel()
 	s := bmNew(t, dynconf.Retention{})

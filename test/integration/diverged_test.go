@@ -102,8 +102,11 @@ func TestReplicaPastForkIsRewound(t *testing.T) {
 	}
 	testenv.Eventually(t, 120*time.Second, 200*time.Millisecond, func() error {
 		v, err := n3.QueryInt(ctx, "SELECT count(*) FROM fork")
-		if err != nil || v != 1 {
-			return fmt.Errorf("n3 has %d rows, want the new primary's 1 (%v)", v, err)
+		if err != nil {
+			return fmt.Errorf("read n3: %w", err)
+		}
+		if v != 1 {
+			return fmt.Errorf("n3 has %d rows, want the new primary's 1", v)
 		}
 		if tl := timeline(t, n3); tl != 2 {
 			return fmt.Errorf("n3 on timeline %d, want 2", tl)
