@@ -349,6 +349,8 @@ type PatroniDoc struct {
 	SystemID string `json:"database_system_identifier"`
 	// PendingRestart is Patroni's pending_restart: a changed setting waits for a restart.
 	PendingRestart bool `json:"pending_restart"`
+	// FailsafeActive: the leader lives on its members' confirmations (Consul away).
+	FailsafeActive bool `json:"failsafe_mode_is_active"`
 	Ramd           struct {
 		HasLock      bool   `json:"has_lock"`
 		Leader       string `json:"leader"`
