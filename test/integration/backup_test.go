@@ -53,17 +53,24 @@ func ownedDir(t *testing.T, name string) string {
 // waitJob follows a job until it ended, bounded by timeout.
 func waitJob(t *testing.T, n *harness.Node, id string, timeout time.Duration) client.Job {
 	t.Helper()
+	return waitJobAt(t, n, "/api/v1/jobs/"+id, timeout)
+}
+
+// waitJobAt is waitJob reading the job at path (the seed's /api/v1/backup/status/{id}, or
+// /api/v1/jobs/{id}).
+func waitJobAt(t *testing.T, n *harness.Node, path string, timeout time.Duration) client.Job {
+	t.Helper()
 	var j client.Job
 	testenv.Eventually(t, timeout, 500*time.Millisecond, func() error {
-		code, body := getURL(n.APIURL() + "/api/v1/jobs/" + id)
+		code, body := getURL(n.APIURL() + path)
 		if code != http.StatusOK && code != http.StatusAccepted {
-			return fmt.Errorf("job %s: %d %s", id, code, body)
+			return fmt.Errorf("%s: %d %s", path, code, body)
 		}
 		if err := json.Unmarshal([]byte(body), &j); err != nil {
 			return err
 		}
 		if !j.Ended() {
-			return fmt.Errorf("job %s still %s (%v)", id, j.State, j.Phases)
+			return fmt.Errorf("%s still %s (%v)", path, j.State, j.Phases)
 		}
 		return nil
 	})
@@ -438,29 +445,8 @@ func TestBackupPointInTimeRestore(t *testing.T) {
 	if j := waitJob(t, p, startBackup(t, p, "full"), 3*time.Minute); j.State != client.JobSucceeded {
 		t.Fatalf("full backup: %s %s", j.State, j.Error)
 	}
-	if err := p.Exec(ctx, "CREATE TABLE pitr (v int); INSERT INTO pitr SELECT generate_series(1, 1000)"); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(1100 * time.Millisecond)
-	target, err := p.QueryString(ctx, `SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(1100 * time.Millisecond)
-	if err := p.Exec(ctx, "INSERT INTO pitr SELECT generate_series(1001, 1500)"); err != nil {
-		t.Fatal(err)
-	}
-	seg, err := p.QueryString(ctx, "SELECT pg_walfile_name(pg_switch_wal())")
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 60*time.Second, 200*time.Millisecond, func() error {
-		last, err := p.QueryString(ctx, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
-		if err != nil || last < seg {
-			return fmt.Errorf("archived up to %q, waiting for %s (%w)", last, seg, err)
-		}
-		return nil
-	})
+	pitrTable(t, p)
+	target := pitrTarget(t, p, archiverPast(t, p))
 
 	boot := filepath.Join(ownedDir(t, "boot"), "bootstrap.json")
 	doc := fmt.Sprintf(`{"bootstrap":{"method":"backup","from":{"tool":"pgbackrest","pgbackrest":{"repo_path":%q,"stanza":%q}},

@@ -161,7 +161,7 @@ func TestBackupInPlaceRestoreBarman(t *testing.T) {
 	c, p, home := barmanCluster(t, 2, "prefer-standby")
 	bk, target := inPlaceRows(t, p, func(seg string) { barmanArchived(t, c, home, seg) })
 	t.Logf("the backup restored came from %s", bk.Backup.Member)
-	q, newTL := inPlaceRestore(t, c, p, "Barman", target)
+	q, newTL := inPlaceRestore(t, c, p, p, "Barman", target)
 
 	// Archiving goes on, on the new timeline: a switched segment reaches Barman, its check
 	// passes and a new backup succeeds.
@@ -176,93 +176,18 @@ func TestBackupInPlaceRestoreBarman(t *testing.T) {
 	afterInPlaceRestore(t, q)
 }
 
-// inPlaceRows writes 1000 rows into table pitr, takes a full backup job, takes a target
-// time, writes 500 more rows, switches WAL and waits with archived until the segment is in
-// the archive. It returns the backup job and the target (RFC 3339).
+// inPlaceRows writes 1000 rows into table pitr, takes a full backup job, then a target
+// (pitrTarget, archived waiting for its segment). It returns the backup job and the target.
 func inPlaceRows(t *testing.T, p *harness.Node, archived func(seg string)) (client.Job, string) {
 	t.Helper()
-	ctx := context.Background()
-	if err := p.Exec(ctx, "CREATE TABLE pitr (v int); INSERT INTO pitr SELECT generate_series(1, 1000)"); err != nil {
-		t.Fatal(err)
-	}
+	pitrTable(t, p)
 	start := time.Now()
 	bk := waitJob(t, p, startBackup(t, p, "full"), 4*time.Minute)
 	if bk.State != client.JobSucceeded {
 		t.Fatalf("full backup: %s %s", bk.State, bk.Error)
 	}
 	t.Logf("full backup %s from %s took %s", bk.Backup.Label, bk.Backup.Member, time.Since(start).Round(time.Millisecond))
-	time.Sleep(1100 * time.Millisecond)
-	target, err := p.QueryString(ctx, `SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(1100 * time.Millisecond)
-	if err := p.Exec(ctx, "INSERT INTO pitr SELECT generate_series(1001, 1500)"); err != nil {
-		t.Fatal(err)
-	}
-	seg, err := p.QueryString(ctx, "SELECT pg_walfile_name(pg_switch_wal())")
-	if err != nil {
-		t.Fatal(err)
-	}
-	archived(seg)
-	return bk, target
-}
-
-// inPlaceRestore restores the cluster in place to the time target and
-// checks the outcome: the job succeeded on the leader with a new timeline, the primary holds
-// exactly the 1000 rows committed before the target, its archive_command is not the
-// tool's "false", and every other member was cloned again and streams on the new timeline.
-// It returns the primary and its timeline.
-func inPlaceRestore(t *testing.T, c *harness.Cluster, p *harness.Node, tool, target string) (*harness.Node, int) {
-	t.Helper()
-	ctx := context.Background()
-	tl := timeline(t, p)
-	start := time.Now()
-	code, body := post(t, p.APIURL()+"/api/v1/restore", `{"target":{"type":"time","value":"`+target+`"},"confirm":"`+c.Scope+`"}`)
-	var a client.JobAccepted
-	if code != http.StatusAccepted || json.Unmarshal([]byte(body), &a) != nil {
-		t.Fatalf("POST /api/v1/restore: %d %s", code, body)
-	}
-	j := waitJob(t, p, a.JobID, 10*time.Minute)
-	took := time.Since(start)
-	for _, ph := range j.Phases {
-		t.Logf("  %s  %-70s %s", ph.At.Format("15:04:05.000"), ph.Name, ph.Node)
-	}
-	if j.State != client.JobSucceeded || j.Backup == nil || j.Backup.Timeline <= tl || j.Node != p.Name {
-		t.Fatalf("restore job: %s %s node %s backup %+v", j.State, j.Error, j.Node, j.Backup)
-	}
-	t.Logf("in-place restore with %s of %d members to %s took %s (job), new timeline %d", tool, len(c.Nodes), target, took.Round(time.Millisecond), j.Backup.Timeline)
-	q := c.WaitPrimary(60 * time.Second)
-	c.WaitReplicas(5 * time.Minute)
-	if q != p {
-		t.Errorf("the restored primary is %s, not the leader %s that ran the job", q.Name, p.Name)
-	}
-	if n, err := q.QueryInt(ctx, "SELECT count(*) FROM pitr"); err != nil || n != 1000 {
-		t.Fatalf("restored rows: %d (%v), want the 1000 committed before the target", n, err)
-	}
-	newTL := timeline(t, q)
-	if newTL != j.Backup.Timeline {
-		t.Errorf("primary timeline %d, job says %d", newTL, j.Backup.Timeline)
-	}
-	if v, _ := showOn(t, q, "archive_command"); v == "false" {
-		t.Errorf("the restored primary kept the tool's archive_command = false")
-	}
-	if err := q.Exec(ctx, "INSERT INTO pitr VALUES (-1)"); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range c.Nodes {
-		if n == q {
-			continue
-		}
-		testenv.Eventually(t, 60*time.Second, 250*time.Millisecond, func() error {
-			rows, err := n.QueryInt(ctx, "SELECT count(*) FROM pitr")
-			if err != nil || rows != 1001 || timeline(t, n) != newTL {
-				return fmt.Errorf("%s: %d rows (%w), timeline %d; want 1001 on %d", n.Name, rows, err, timeline(t, n), newTL)
-			}
-			return nil
-		})
-	}
-	return q, newTL
+	return bk, pitrTarget(t, p, archived)
 }
 
 // afterInPlaceRestore checks that the tool's check and a new backup succeed on the
@@ -329,7 +254,7 @@ func TestBackupInPlaceRestoreCustom(t *testing.T) {
 		return nil
 	})
 	_, target := inPlaceRows(t, p, archivedOn)
-	q, newTL := inPlaceRestore(t, c, p, "the example script", target)
+	q, newTL := inPlaceRestore(t, c, p, p, "the example script", target)
 	seg2, err := q.QueryString(ctx, "SELECT pg_walfile_name(pg_switch_wal())")
 	if err != nil {
 		t.Fatal(err)

@@ -97,29 +97,8 @@ func TestBackupInPlaceRestore(t *testing.T) {
 	ctl := buildRamctrl(t)
 	c, p, repo := pgbackrestCluster(t, 3)
 	ctx := context.Background()
-	if err := p.Exec(ctx, "CREATE TABLE pitr (v int); INSERT INTO pitr SELECT generate_series(1, 1000)"); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(1100 * time.Millisecond)
-	target, err := p.QueryString(ctx, `SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(1100 * time.Millisecond)
-	if err := p.Exec(ctx, "INSERT INTO pitr SELECT generate_series(1001, 1500)"); err != nil {
-		t.Fatal(err)
-	}
-	seg, err := p.QueryString(ctx, "SELECT pg_walfile_name(pg_switch_wal())")
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 60*time.Second, 200*time.Millisecond, func() error {
-		last, err := p.QueryString(ctx, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
-		if err != nil || last < seg {
-			return fmt.Errorf("archived up to %q, waiting for %s (%w)", last, seg, err)
-		}
-		return nil
-	})
+	pitrTable(t, p)
+	target := pitrTarget(t, p, archiverPast(t, p))
 	tl := timeline(t, p)
 
 	// Refusals: each answers with the field and leaves the cluster as it was.
@@ -177,62 +156,7 @@ func TestBackupInPlaceRestore(t *testing.T) {
 	}
 
 	// The restore, asked on a replica, run by the leader.
-	start = time.Now()
-	code, body := post(t, c.Nodes[1].APIURL()+"/api/v1/restore", `{"target":{"type":"time","value":"`+target+`"},"confirm":"`+c.Scope+`"}`)
-	var a client.JobAccepted
-	if code != http.StatusAccepted || json.Unmarshal([]byte(body), &a) != nil {
-		t.Fatalf("POST /api/v1/restore: %d %s", code, body)
-	}
-	var j client.Job
-	testenv.Eventually(t, 10*time.Minute, 500*time.Millisecond, func() error {
-		code, body := getURL(p.APIURL() + "/api/v1/backup/status/" + a.JobID)
-		if code != http.StatusOK && code != http.StatusAccepted {
-			return fmt.Errorf("job %s: %d %s", a.JobID, code, body)
-		}
-		if err := json.Unmarshal([]byte(body), &j); err != nil {
-			return err
-		}
-		if !j.Ended() {
-			return fmt.Errorf("job %s still %s", a.JobID, j.State)
-		}
-		return nil
-	})
-	took := time.Since(start)
-	for _, ph := range j.Phases {
-		t.Logf("  %s  %-70s %s", ph.At.Format("15:04:05.000"), ph.Name, ph.Node)
-	}
-	if j.State != client.JobSucceeded || j.Backup == nil || j.Backup.Timeline <= tl || j.Node != p.Name {
-		t.Fatalf("restore job: %s %s node %s backup %+v", j.State, j.Error, j.Node, j.Backup)
-	}
-	t.Logf("in-place restore of 3 members to %s took %s (job), new timeline %d", target, took.Round(time.Millisecond), j.Backup.Timeline)
-
-	q := c.WaitPrimary(60 * time.Second)
-	c.WaitReplicas(5 * time.Minute)
-	if q != p {
-		t.Errorf("the restored primary is %s, not the leader %s that ran the job", q.Name, p.Name)
-	}
-	if n, err := q.QueryInt(ctx, "SELECT count(*) FROM pitr"); err != nil || n != 1000 {
-		t.Fatalf("restored rows: %d (%v), want the 1000 committed before the target", n, err)
-	}
-	newTL := timeline(t, q)
-	if newTL != j.Backup.Timeline {
-		t.Errorf("primary timeline %d, job says %d", newTL, j.Backup.Timeline)
-	}
-	if err := q.Exec(ctx, "INSERT INTO pitr VALUES (-1)"); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range c.Nodes {
-		if n == q {
-			continue
-		}
-		testenv.Eventually(t, 60*time.Second, 250*time.Millisecond, func() error {
-			rows, err := n.QueryInt(ctx, "SELECT count(*) FROM pitr")
-			if err != nil || rows != 1001 || timeline(t, n) != newTL {
-				return fmt.Errorf("%s: %d rows (%w), timeline %d; want 1001 on %d", n.Name, rows, err, timeline(t, n), newTL)
-			}
-			return nil
-		})
-	}
+	q, newTL := inPlaceRestore(t, c, p, c.Nodes[1], "pgBackRest", target)
 
 	// Archiving goes on into the same stanza, on the new timeline.
 	prefix := fmt.Sprintf("%08X", newTL)
@@ -380,4 +304,109 @@ func TestBackupInPlaceRestoreLeaderKilled(t *testing.T) {
 	}
 	t.Logf("job: %s", j.Error)
 	waitNoRestoreState(t, c)
+}
+
+// pitrTable creates table pitr with 1000 rows on p.
+func pitrTable(t *testing.T, p *harness.Node) {
+	t.Helper()
+	if err := p.Exec(context.Background(), "CREATE TABLE pitr (v int); INSERT INTO pitr SELECT generate_series(1, 1000)"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pitrTarget takes a time target on p between pauses of 1.1 s, writes 500 more rows into
+// pitr after it, switches WAL and calls archived with the switched segment, which waits until
+// the archive has it. It returns the target (RFC 3339, microseconds): a restore to it holds
+// exactly the rows written before.
+func pitrTarget(t *testing.T, p *harness.Node, archived func(seg string)) string {
+	t.Helper()
+	ctx := context.Background()
+	time.Sleep(1100 * time.Millisecond)
+	target, err := p.QueryString(ctx, `SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if err := p.Exec(ctx, "INSERT INTO pitr SELECT generate_series(1001, 1500)"); err != nil {
+		t.Fatal(err)
+	}
+	seg, err := p.QueryString(ctx, "SELECT pg_walfile_name(pg_switch_wal())")
+	if err != nil {
+		t.Fatal(err)
+	}
+	archived(seg)
+	return target
+}
+
+// archiverPast returns an archived function for pitrTarget that waits until p's
+// pg_stat_archiver has archived the segment (archive_command succeeded).
+func archiverPast(t *testing.T, p *harness.Node) func(seg string) {
+	t.Helper()
+	return func(seg string) {
+		t.Helper()
+		testenv.Eventually(t, 60*time.Second, 200*time.Millisecond, func() error {
+			last, err := p.QueryString(context.Background(), "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
+			if err != nil || last < seg {
+				return fmt.Errorf("archived up to %q, waiting for %s (%w)", last, seg, err)
+			}
+			return nil
+		})
+	}
+}
+
+// inPlaceRestore asks ask for an in-place restore of the cluster to the time target, follows
+// the job on p through the seed's route (/api/v1/backup/status/{id}), and checks the outcome: the job succeeded on the leader with a new timeline, the primary holds
+// exactly the 1000 rows committed before the target, its archive_command is not the
+// tool's "false", and every other member was cloned again and streams on the new timeline.
+// It returns the primary and its timeline.
+func inPlaceRestore(t *testing.T, c *harness.Cluster, p, ask *harness.Node, tool, target string) (*harness.Node, int) {
+	t.Helper()
+	ctx := context.Background()
+	tl := timeline(t, p)
+	start := time.Now()
+	code, body := post(t, ask.APIURL()+"/api/v1/restore", `{"target":{"type":"time","value":"`+target+`"},"confirm":"`+c.Scope+`"}`)
+	var a client.JobAccepted
+	if code != http.StatusAccepted || json.Unmarshal([]byte(body), &a) != nil {
+		t.Fatalf("POST /api/v1/restore: %d %s", code, body)
+	}
+	j := waitJobAt(t, p, "/api/v1/backup/status/"+a.JobID, 10*time.Minute)
+	took := time.Since(start)
+	for _, ph := range j.Phases {
+		t.Logf("  %s  %-70s %s", ph.At.Format("15:04:05.000"), ph.Name, ph.Node)
+	}
+	if j.State != client.JobSucceeded || j.Backup == nil || j.Backup.Timeline <= tl || j.Node != p.Name {
+		t.Fatalf("restore job: %s %s node %s backup %+v", j.State, j.Error, j.Node, j.Backup)
+	}
+	t.Logf("in-place restore with %s of %d members to %s took %s (job), new timeline %d", tool, len(c.Nodes), target, took.Round(time.Millisecond), j.Backup.Timeline)
+	q := c.WaitPrimary(60 * time.Second)
+	c.WaitReplicas(5 * time.Minute)
+	if q != p {
+		t.Errorf("the restored primary is %s, not the leader %s that ran the job", q.Name, p.Name)
+	}
+	if n, err := q.QueryInt(ctx, "SELECT count(*) FROM pitr"); err != nil || n != 1000 {
+		t.Fatalf("restored rows: %d (%v), want the 1000 committed before the target", n, err)
+	}
+	newTL := timeline(t, q)
+	if newTL != j.Backup.Timeline {
+		t.Errorf("primary timeline %d, job says %d", newTL, j.Backup.Timeline)
+	}
+	if v, _ := showOn(t, q, "archive_command"); v == "false" {
+		t.Errorf("the restored primary kept the tool's archive_command = false")
+	}
+	if err := q.Exec(ctx, "INSERT INTO pitr VALUES (-1)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.Nodes {
+		if n == q {
+			continue
+		}
+		testenv.Eventually(t, 60*time.Second, 250*time.Millisecond, func() error {
+			rows, err := n.QueryInt(ctx, "SELECT count(*) FROM pitr")
+			if err != nil || rows != 1001 || timeline(t, n) != newTL {
+				return fmt.Errorf("%s: %d rows (%w), timeline %d; want 1001 on %d", n.Name, rows, err, timeline(t, n), newTL)
+			}
+			return nil
+		})
+	}
+	return q, newTL
 }
