@@ -237,8 +237,8 @@ func replicaOf(tp *topology, p *harness.Node) *harness.Node {
 func runScenario(t *testing.T, tp *topology, sc scenario, jitter bool) result {
 	t.Helper()
 	c := tp.cluster
-	p := waitPrimary(t, c, startTimeout)
-	waitReplicas(t, c, rejoinTimeout)
+	p := c.WaitPrimaryFor(t, startTimeout)
+	c.WaitReplicasFor(t, rejoinTimeout)
 	if tp.sync {
 		// Streaming is not enough: until the sync key names a standby, no replica is a
 		// candidate and a lost primary is (rightly) not replaced.
@@ -289,12 +289,12 @@ func runScenario(t *testing.T, tp *topology, sc scenario, jitter bool) result {
 	}
 	marks := sc.fault(t, tp, p, hold)
 	// The cluster heals: one primary, every replica streaming (the old primary rewound).
-	waitPrimary(t, c, rejoinTimeout)
-	waitReplicas(t, c, rejoinTimeout)
+	c.WaitPrimaryFor(t, rejoinTimeout)
+	c.WaitReplicasFor(t, rejoinTimeout)
 	hold(tailAfterHeal)
 	stop()
 	ops, obs := rec.history()
-	final := waitPrimary(t, c, rejoinTimeout)
+	final := c.WaitPrimaryFor(t, rejoinTimeout)
 	have, err := present(t.Context(), final)
 	if err != nil {
 		t.Fatal(err)

@@ -494,8 +494,15 @@ func (c *Cluster) Primary() (*Node, error) {
 // WaitPrimary waits until exactly one node is primary and accepts a write.
 func (c *Cluster) WaitPrimary(timeout time.Duration) *Node {
 	c.t.Helper()
+	return c.WaitPrimaryFor(c.t, timeout)
+}
+
+// WaitPrimaryFor is WaitPrimary reporting to t instead of the cluster's test: a scenario's
+// subtest must not fail the parent test that owns a shared cluster.
+func (c *Cluster) WaitPrimaryFor(t testing.TB, timeout time.Duration) *Node {
+	t.Helper()
 	var p *Node
-	testenv.Eventually(c.t, timeout, 100*time.Millisecond, func() error {
+	testenv.Eventually(t, timeout, 100*time.Millisecond, func() error {
 		n, err := c.Primary()
 		if err != nil {
 			return err
@@ -512,7 +519,13 @@ func (c *Cluster) WaitPrimary(timeout time.Duration) *Node {
 // WaitReplicas waits until every running node but the primary streams from it.
 func (c *Cluster) WaitReplicas(timeout time.Duration) {
 	c.t.Helper()
-	testenv.Eventually(c.t, timeout, 200*time.Millisecond, func() error {
+	c.WaitReplicasFor(c.t, timeout)
+}
+
+// WaitReplicasFor is WaitReplicas reporting to t (see WaitPrimaryFor).
+func (c *Cluster) WaitReplicasFor(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	testenv.Eventually(t, timeout, 200*time.Millisecond, func() error {
 		p, err := c.Primary()
 		if err != nil {
 			return err
@@ -528,10 +541,10 @@ func (c *Cluster) WaitReplicas(timeout time.Duration) {
 		}
 		got, err := p.QueryInt(context.Background(), "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", p.Name, err)
 		}
 		if int(got) < want {
-			return fmt.Errorf("%d of %d replicas streaming", got, want)
+			return fmt.Errorf("%d of %d replicas streaming from %s", got, want, p.Name)
 		}
 		return nil
 	})
