@@ -370,15 +370,10 @@ func TestReconcileCreatesScalesAndOwns(t *testing.T) {
 	}
 
 	// Scale 3 → 5: the StatefulSet follows.
-	var cur ramdv1.PostgreSQLCluster
-	if err := k8sClient.Get(ctx, key("demo"), &cur); err != nil {
-		t.Fatal(err)
-	}
-	cur.Spec.Replicas = 5
-	cur.Spec.PostgreSQL.Parameters["work_mem"] = "16MB"
-	if err := k8sClient.Update(ctx, &cur); err != nil {
-		t.Fatalf("scaling to 5: %v", err)
-	}
+	updateSpec(t, ctx, key("demo"), func(cur *ramdv1.PostgreSQLCluster) {
+		cur.Spec.Replicas = 5
+		cur.Spec.PostgreSQL.Parameters["work_mem"] = "16MB"
+	})
 	t0 = time.Now()
 	waitFor(t, 20*time.Second, "StatefulSet at 5 replicas", func(ctx context.Context) error {
 		if err := k8sClient.Get(ctx, key("demo"), &sts); err != nil {
@@ -404,6 +399,7 @@ func TestReconcileCreatesScalesAndOwns(t *testing.T) {
 	// Everything else it created carries a controller reference to it, which is what the
 	// garbage collector (absent in envtest) deletes by. Claims are kept by the retention
 	// policy.
+	cur := ramdv1.PostgreSQLCluster{ObjectMeta: metav1.ObjectMeta{Namespace: key("demo").Namespace, Name: key("demo").Name}}
 	if err := k8sClient.Delete(ctx, &cur); err != nil {
 		t.Fatalf("deleting: %v", err)
 	}

@@ -701,6 +701,7 @@ type fakePod struct {
 }
 
 func newFakeNode(t *testing.T, ramdBin string) *fakeNode {
+	t.Helper()
 	return &fakeNode{t: t, ramdBin: ramdBin}
 }
 

@@ -481,16 +481,7 @@ func TestDeleteOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := client.ObjectKeyFromObject(c)
-	waitFor(t, 30*time.Second, "finalizer", func(ctx context.Context) error {
-		var cur ramdv1.PostgreSQLCluster
-		if err := k8sClient.Get(ctx, key, &cur); err != nil {
-			return err
-		}
-		if !controllerutil.ContainsFinalizer(&cur, FinalizerCleanup) {
-			return fmt.Errorf("finalizers %v", cur.Finalizers)
-		}
-		return nil
-	})
+	waitFinalizer(t, key)
 	for _, k := range []string{"leader", "members/pg-0", "config"} {
 		if err := consul.put("service/cleanup-tls-pg/"+k, "x"); err != nil {
 			t.Fatal(err)
@@ -499,17 +490,7 @@ func TestDeleteOverTLS(t *testing.T) {
 	if err := k8sClient.Delete(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "ConsulCleanup=False with a certificate error", func(ctx context.Context) error {
-		var cur ramdv1.PostgreSQLCluster
-		if err := k8sClient.Get(ctx, key, &cur); err != nil {
-			return err
-		}
-		cond := meta.FindStatusCondition(cur.Status.Conditions, ramdv1.ConditionConsulCleanup)
-		if cond == nil || cond.Reason != "ConsulUnreachable" || !strings.Contains(cond.Message, "certificate") {
-			return fmt.Errorf("ConsulCleanup %+v", cond)
-		}
-		return nil
-	})
+	waitConsulCleanup(t, key, "ConsulUnreachable", "certificate")
 	if got := consul.keys(t, "service/cleanup-tls-pg/"); len(got) != 3 {
 		t.Errorf("keys after a failed TLS cleanup: %v", got)
 	}
@@ -547,16 +528,7 @@ func TestDeleteInTerminatingNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := client.ObjectKeyFromObject(c)
-	waitFor(t, 30*time.Second, "finalizer", func(ctx context.Context) error {
-		var cur ramdv1.PostgreSQLCluster
-		if err := k8sClient.Get(ctx, key, &cur); err != nil {
-			return err
-		}
-		if !controllerutil.ContainsFinalizer(&cur, FinalizerCleanup) {
-			return fmt.Errorf("finalizers %v", cur.Finalizers)
-		}
-		return nil
-	})
+	waitFinalizer(t, key)
 	if err := consul.put("service/cleanup-nsgone-pg/leader", "pg-0"); err != nil {
 		t.Fatal(err)
 	}
@@ -566,17 +538,7 @@ func TestDeleteInTerminatingNamespace(t *testing.T) {
 	if err := k8sClient.Delete(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "ConsulCleanup=False SecretMissing", func(ctx context.Context) error {
-		var cur ramdv1.PostgreSQLCluster
-		if err := k8sClient.Get(ctx, key, &cur); err != nil {
-			return err
-		}
-		cond := meta.FindStatusCondition(cur.Status.Conditions, ramdv1.ConditionConsulCleanup)
-		if cond == nil || cond.Reason != "SecretMissing" || !strings.Contains(cond.Message, "tok") {
-			return fmt.Errorf("ConsulCleanup %+v", cond)
-		}
-		return nil
-	})
+	waitConsulCleanup(t, key, "SecretMissing", "tok")
 	// The namespace goes (envtest has no namespace controller: it stays terminating, which
 	// is what the operator looks at).
 	if err := k8sClient.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
@@ -591,4 +553,36 @@ func TestDeleteInTerminatingNamespace(t *testing.T) {
 	if got := consul.keys(t, "service/cleanup-nsgone-pg/"); len(got) != 1 {
 		t.Errorf("keys %v, want the leader key left (no token to remove it with)", got)
 	}
+}
+
+// waitFinalizer waits until the resource at key carries the cleanup finalizer.
+func waitFinalizer(t *testing.T, key client.ObjectKey) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "finalizer", func(ctx context.Context) error {
+		var cur ramdv1.PostgreSQLCluster
+		if err := k8sClient.Get(ctx, key, &cur); err != nil {
+			return err
+		}
+		if !controllerutil.ContainsFinalizer(&cur, FinalizerCleanup) {
+			return fmt.Errorf("finalizers %v", cur.Finalizers)
+		}
+		return nil
+	})
+}
+
+// waitConsulCleanup waits until the resource at key reports ConsulCleanup with reason and a
+// message containing want.
+func waitConsulCleanup(t *testing.T, key client.ObjectKey, reason, want string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "ConsulCleanup "+reason, func(ctx context.Context) error {
+		var cur ramdv1.PostgreSQLCluster
+		if err := k8sClient.Get(ctx, key, &cur); err != nil {
+			return err
+		}
+		cond := meta.FindStatusCondition(cur.Status.Conditions, ramdv1.ConditionConsulCleanup)
+		if cond == nil || cond.Reason != reason || !strings.Contains(cond.Message, want) {
+			return fmt.Errorf("ConsulCleanup %+v", cond)
+		}
+		return nil
+	})
 }

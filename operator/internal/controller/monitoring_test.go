@@ -138,14 +138,9 @@ func TestMonitoringObjects(t *testing.T) {
 	})
 
 	// Both off: both objects go, and the condition with them.
-	var cur ramdv1.PostgreSQLCluster
-	if err := k8sClient.Get(ctx, key, &cur); err != nil {
-		t.Fatal(err)
-	}
-	cur.Spec.Monitoring = ramdv1.MonitoringSpec{}
-	if err := k8sClient.Update(ctx, &cur); err != nil {
-		t.Fatal(err)
-	}
+	updateSpec(t, ctx, key, func(cur *ramdv1.PostgreSQLCluster) {
+		cur.Spec.Monitoring = ramdv1.MonitoringSpec{}
+	})
 	waitFor(t, 20*time.Second, "monitoring objects removed", func(ctx context.Context) error {
 		for _, o := range []client.Object{pm, &cm} {
 			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(o), o); !apierrors.IsNotFound(err) {

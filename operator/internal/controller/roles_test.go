@@ -146,15 +146,11 @@ func TestStatusAndRoleLabelsFollowRamd(t *testing.T) {
 
 	// A parameter ramd refuses: the condition carries ramd's field-level message.
 	fakeRamd.set(after, `{"errors":[{"field":"postgresql.parameters.work_mem","value":"lots","reason":"invalid value"}]}`)
-	var cur ramdv1.PostgreSQLCluster
-	if err := k8sClient.Get(ctx, key, &cur); err != nil {
-		t.Fatal(err)
-	}
-	cur.Spec.PostgreSQL.Parameters["work_mem"] = "lots"
-	if err := k8sClient.Update(ctx, &cur); err != nil {
-		t.Fatal(err)
-	}
+	updateSpec(t, ctx, key, func(cur *ramdv1.PostgreSQLCluster) {
+		cur.Spec.PostgreSQL.Parameters["work_mem"] = "lots"
+	})
 	waitFor(t, 20*time.Second, "refusal in the condition", func(ctx context.Context) error {
+		var cur ramdv1.PostgreSQLCluster
 		if err := k8sClient.Get(ctx, key, &cur); err != nil {
 			return err
 		}

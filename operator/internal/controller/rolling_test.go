@@ -243,26 +243,12 @@ func TestRollingUpdate(t *testing.T) {
 	rollingStandIn.mu.Unlock()
 	t.Cleanup(func() { rollingStandIn.mu.Lock(); rollingStandIn.onCall = nil; rollingStandIn.mu.Unlock() })
 
-	waitFor(t, 20*time.Second, "RollingUpdate=False Complete", func(ctx context.Context) error {
-		cond, err := rollingCondition(ctx, key)
-		if err != nil {
-			return err
-		}
-		if cond.Status != metav1.ConditionFalse || cond.Reason != "Complete" {
-			return fmt.Errorf("RollingUpdate %+v", cond)
-		}
-		return nil
-	})
+	waitRollingComplete(t, key, "RollingUpdate=False Complete")
 
 	// A new image: a new template.
-	var cur ramdv1.PostgreSQLCluster
-	if err := k8sClient.Get(ctx, key, &cur); err != nil {
-		t.Fatal(err)
-	}
-	cur.Spec.Ramd.Image = "ramd:2"
-	if err := k8sClient.Update(ctx, &cur); err != nil {
-		t.Fatal(err)
-	}
+	updateSpec(t, ctx, key, func(cur *ramdv1.PostgreSQLCluster) {
+		cur.Spec.Ramd.Image = "ramd:2"
+	})
 	var h2 string
 	waitFor(t, 20*time.Second, "StatefulSet at the new template", func(ctx context.Context) error {
 		if err := k8sClient.Get(ctx, key, &sts); err != nil {
@@ -356,16 +342,7 @@ func TestRollingUpdate(t *testing.T) {
 		t.Errorf("leader %s after the update", leader)
 	}
 	leaderMu.Unlock()
-	waitFor(t, 20*time.Second, "RollingUpdate=False Complete after the update", func(ctx context.Context) error {
-		cond, err := rollingCondition(ctx, key)
-		if err != nil {
-			return err
-		}
-		if cond.Status != metav1.ConditionFalse || cond.Reason != "Complete" {
-			return fmt.Errorf("RollingUpdate %+v", cond)
-		}
-		return nil
-	})
+	waitRollingComplete(t, key, "RollingUpdate=False Complete after the update")
 }
 
 // TestHTTPRollingSwitchover: the request ramd's API gets (POST /api/v1/switchover, JSON
@@ -420,4 +397,19 @@ func TestHTTPRollingSwitchover(t *testing.T) {
 	if err := h.RollingSwitchover(ctx, pods, "admin", "wrong", "pg-0", "pg-2"); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("wrong password: %v, want a 401", err)
 	}
+}
+
+// waitRollingComplete waits until the resource at key reports RollingUpdate False Complete.
+func waitRollingComplete(t *testing.T, key client.ObjectKey, what string) {
+	t.Helper()
+	waitFor(t, 20*time.Second, what, func(ctx context.Context) error {
+		cond, err := rollingCondition(ctx, key)
+		if err != nil {
+			return err
+		}
+		if cond.Status != metav1.ConditionFalse || cond.Reason != "Complete" {
+			return fmt.Errorf("RollingUpdate %+v", cond)
+		}
+		return nil
+	})
 }

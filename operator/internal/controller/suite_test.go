@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -239,5 +240,23 @@ func (f *ramdFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 	default:
 		http.Error(w, "not available", http.StatusServiceUnavailable)
+	}
+}
+
+// updateSpec applies change to the resource at key as the user would, read and updated
+// again when the operator wrote it in between (a status or annotation write bumps the
+// resource version).
+func updateSpec(t *testing.T, ctx context.Context, key client.ObjectKey, change func(*ramdv1.PostgreSQLCluster)) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var cur ramdv1.PostgreSQLCluster
+		if err := k8sClient.Get(ctx, key, &cur); err != nil {
+			return err
+		}
+		change(&cur)
+		return k8sClient.Update(ctx, &cur)
+	})
+	if err != nil {
+		t.Fatalf("updating %s: %v", key, err)
 	}
 }
