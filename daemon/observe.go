@@ -225,6 +225,13 @@ func (n *Node) behindFor(pid int, behind bool, now time.Duration) time.Duration 
 	return now - m.behindSince
 }
 
+// divergeGrace is the least time a standby must look behind the leader's timeline before
+// its WAL is checked against the leader's fork point. Until its walreceiver streams, a
+// standby reports the timeline of its last restartpoint, which lags while it replays the
+// newer timeline from pg_wal or the archive (a member just cloned from a backup): checking
+// at once took such a standby for diverged and rewound it for nothing.
+const divergeGrace = 30 * time.Second
+
 // observeLeaderTimeline measures how long this standby, following the leader, has been
 // behind the timeline the leader published, and once that lasted TTL reads the leader's
 // timeline and its history from its PostgreSQL: the decision checks whether this standby
@@ -245,7 +252,7 @@ func (n *Node) observeLeaderTimeline(ctx context.Context, o *observation) {
 		}
 	}
 	pgs.BehindFor = n.behindFor(o.pg.PID, behind, in.Now)
-	if !behind || pgs.BehindFor < in.Timings.TTL {
+	if !behind || pgs.BehindFor < max(in.Timings.TTL, divergeGrace) {
 		return
 	}
 	conn, err := n.memberConn(leader, false)
