@@ -189,12 +189,12 @@ func (n *Node) maintainSlots(ctx context.Context, o *observation) {
 		want = append(want, s)
 		wanted[s] = true
 	}
-	if err := n.pg.EnsureSlots(ctx, want); err != nil {
-		n.logger.Warn("ensure replication slots", "err", err)
-	}
-	slots, err := n.pg.Slots(ctx)
+	slots, err := n.pg.EnsureSlots(ctx, want)
 	if err != nil {
-		return
+		n.logger.Warn("ensure replication slots", "err", err)
+		if slots, err = n.pg.Slots(ctx); err != nil {
+			return
+		}
 	}
 	n.slots = n.slots[:0:0]
 	for _, s := range slots {

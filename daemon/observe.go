@@ -139,7 +139,7 @@ func (n *Node) observe(ctx context.Context) observation {
 	n.probe(ctx, &o)
 	n.observeLeaderTimeline(ctx, &o)
 	if o.in.ConsulOK {
-		n.observeSyncPG(ctx, &o)
+		n.observeSyncPG(&o)
 		o.in.Sync = n.syncGate(&o)
 		o.in.SyncManaged = o.syncManaged()
 	}

@@ -72,16 +72,13 @@ func (n *Node) syncGate(o *observation) ha.SyncGate {
 	return ha.SyncGate{Enabled: true, Members: p.Names, Quorum: p.Quorum, Leader: p.Leader}
 }
 
-// observeSyncPG reads synchronous_standby_names from a running primary.
-func (n *Node) observeSyncPG(ctx context.Context, o *observation) {
+// observeSyncPG takes synchronous_standby_names from a running primary's status, read this
+// cycle.
+func (n *Node) observeSyncPG(o *observation) {
 	if !o.pg.Running || o.pg.InRecovery {
 		return
 	}
-	v, err := n.pg.Setting(ctx, "synchronous_standby_names")
-	if err != nil {
-		n.logger.Debug("read synchronous_standby_names", "err", err)
-		return
-	}
+	v := o.pg.SyncStandbyNames
 	c, err := syncstandby.Parse(v)
 	if err != nil {
 		n.logger.Warn("unreadable synchronous_standby_names; will replace it", "value", v, "err", err)

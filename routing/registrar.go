@@ -26,6 +26,12 @@ const (
 	// soon enough that a new leader's queries exist within seconds after a hiccup, rare
 	// enough that a refused write (a token without query:write) is not sent every cycle.
 	clusterRetry = 2 * time.Second
+	// localResync is how often the registration is read back from the local agent while
+	// what ramd wants registered has not changed. A registration deleted by hand or lost with
+	// an agent restart takes its check along, so the next check update (every ttl/2 at
+	// most) reports it gone and it is registered again at once; one edited by hand is
+	// repaired within this long.
+	localResync = 10 * time.Second
 )
 
 // Registrar keeps one node's registration equal to what is wanted (anti-entropy), and, on
@@ -41,11 +47,13 @@ type Registrar struct {
 	fedStatus    string // status and output of the last check update
 	fedOutput    string
 	fedAt        time.Time
-	calledAt     time.Time     // last Reconcile
-	gap          time.Duration // decaying maximum of the time between two Reconciles
-	leading      bool          // the previous reconcile ran as leader
-	clusterAt    time.Time     // last check of the cluster-wide objects
-	failures     int           // consecutive failed reconciles
+	calledAt     time.Time         // last Reconcile
+	gap          time.Duration     // decaying maximum of the time between two Reconciles
+	leading      bool              // the previous reconcile ran as leader
+	clusterAt    time.Time         // last check of the cluster-wide objects
+	failures     int               // consecutive failed reconciles
+	seen         *api.AgentService // the registration as last read from the agent (nil: read next time)
+	seenAt       time.Time
 }
 
 // NewRegistrar returns a registrar. The TTL of the role check comes with each Want
@@ -63,9 +71,9 @@ func (r *Registrar) Failures() int { return r.failures }
 // the TTL check when its status changes and often enough that the next feed comes within
 // half the TTL (the liveness signal: a node that stops calling this drops out of every name
 // within ttl). On the leader it also keeps the prepared queries and, with the mesh on, the
-// config entries current. Idempotent: when nothing changed it makes one local read and a
-// check update about every ttl/2 or every cycle, whichever is rarer, and no catalog or KV
-// write.
+// config entries current. Idempotent: when nothing changed it makes one local read every
+// localResync and a check update about every ttl/2 or every cycle, whichever is rarer, and
+// no catalog or KV write.
 func (r *Registrar) Reconcile(ctx context.Context, want Want) error {
 	r.observeGap(time.Now())
 	want.WasLagging = r.registered && want.Role == RoleReplica && slices.Contains(r.last.Service.Tags, TagLagging)
@@ -85,13 +93,21 @@ func (r *Registrar) Reconcile(ctx context.Context, want Want) error {
 
 func (r *Registrar) reconcileService(ctx context.Context, reg Registration) error {
 	id := reg.Service.ID
-	have, err := r.client.LocalService(ctx, id)
-	if err != nil && !errors.Is(err, consul.ErrNotFound) {
-		return fmt.Errorf("read registration %s: %w", id, err)
+	// The agent is read back when what ramd wants differs from what it last saw there, and
+	// every localResync otherwise: not every cycle.
+	have, read := r.seen, false
+	if !r.registered || have == nil || !SameService(have, reg.Service) || time.Since(r.seenAt) >= localResync {
+		var err error
+		have, err = r.client.LocalService(ctx, id)
+		if err != nil && !errors.Is(err, consul.ErrNotFound) {
+			r.seen = nil
+			return fmt.Errorf("read registration %s: %w", id, err)
+		}
+		r.seen, r.seenAt, read = have, time.Now(), true
 	}
 	stale := !r.registered || !SameService(have, reg.Service) ||
 		(!SamePositions(have, reg.Service) && time.Since(r.registeredAt) >= positionRefresh)
-	if !stale && reg.SidecarID != "" {
+	if !stale && read && reg.SidecarID != "" {
 		if _, err := r.client.LocalService(ctx, reg.SidecarID); errors.Is(err, consul.ErrNotFound) {
 			stale = true
 		}
@@ -103,6 +119,7 @@ func (r *Registrar) reconcileService(ctx context.Context, reg Registration) erro
 				return fmt.Errorf("remove sidecar of %s: %w", id, err)
 			}
 		}
+		r.seen = nil // read what the agent made of it next time
 		if err := r.client.RegisterService(ctx, reg.Service); err != nil {
 			return fmt.Errorf("register %s: %w", id, err)
 		}
@@ -119,7 +136,7 @@ func (r *Registrar) reconcileService(ctx context.Context, reg Registration) erro
 	}
 	if err := r.client.UpdateTTL(ctx, reg.CheckID, reg.CheckOutput, reg.CheckStatus); err != nil {
 		if errors.Is(err, consul.ErrNotFound) {
-			r.registered = false // the check is gone: register again next cycle
+			r.registered, r.seen = false, nil // the check is gone: register again next cycle
 		}
 		r.fedAt = time.Time{}
 		return fmt.Errorf("update check %s: %w", reg.CheckID, err)

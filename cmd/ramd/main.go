@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/ramd-project/ramd/daemon"
 	"github.com/ramd-project/ramd/daemon/fence"
 	"github.com/ramd-project/ramd/daemon/pg"
+	"github.com/ramd-project/ramd/daemon/proc"
 	"github.com/ramd-project/ramd/observability"
 	"github.com/ramd-project/ramd/routing"
 )
@@ -156,7 +158,12 @@ func serve(ctx context.Context, cfg Config, tracing *observability.Tracing, logg
 	logger.Info("api listening", "addr", ln.Addr().String(), "api_url", cfg.Node.APIURL, "tls", serverTLS != nil, "traces", tracing.Exporter())
 
 	stopHUP := handleSIGHUP(ctx, cfg.PG, live, node, logger)
+	runCtx, stopRelease := context.WithCancel(ctx)
+	released := make(chan struct{})
+	go func() { defer close(released); releaseStartupPages(runCtx, releaseAfter, logger) }()
 	runErr := node.Run(ctx)
+	stopRelease()
+	<-released
 	stopHUP()
 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -169,6 +176,34 @@ func serve(ctx context.Context, cfg Config, tracing *observability.Tracing, logg
 		logger.Warn("fence guard", "err", err)
 	}
 	return runErr
+}
+
+// releaseAfter is how long after start ramd lets go of the pages of its binary it touched
+// while starting: by then the first cycles, the API's first health checks and the
+// PostgreSQL start or clone have run.
+const releaseAfter = 30 * time.Second
+
+// releaseStartupPages waits for after (or ctx), then releases the binary's code and constants
+// pages touched so far (proc.ReleaseExecutablePages) and the heap freed since start, so an
+// idle node's resident memory is what it runs, not everything every package's
+// initialisation touched once.
+func releaseStartupPages(ctx context.Context, after time.Duration, logger *slog.Logger) {
+	t := time.NewTimer(after)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-t.C:
+	}
+	before, _ := proc.ReadMemory(os.Getpid())
+	n, err := proc.ReleaseExecutablePages()
+	if err != nil {
+		logger.Debug("release start-up pages", "err", err)
+		return
+	}
+	debug.FreeOSMemory()
+	now, _ := proc.ReadMemory(os.Getpid())
+	logger.Debug("released start-up pages", "mapped_bytes", n, "rss_before", before.RSS, "rss_after", now.RSS)
 }
 
 // checkAgent warns loudly when ramd talks to a Consul server agent: sessions made through a

@@ -60,13 +60,13 @@ func TestPrimaryLifecycle(t *testing.T) {
 	}
 
 	// Slots: create idempotently, list, drop.
-	if err := inst.EnsureSlots(opCtx(t), []string{"s1", "s2"}); err != nil {
-		t.Fatalf("EnsureSlots: %v", err)
+	if got, err := inst.EnsureSlots(opCtx(t), []string{"s1", "s2"}); err != nil || len(got) != 2 || got[0].Name != "s1" || got[1].Name != "s2" {
+		t.Fatalf("EnsureSlots = %+v, %v; want s1 and s2 as created", got, err)
 	}
-	if err := inst.EnsureSlots(opCtx(t), []string{"s1"}); err != nil {
-		t.Fatalf("EnsureSlots again: %v", err)
+	if got, err := inst.EnsureSlots(opCtx(t), []string{"s1"}); err != nil || len(got) != 2 {
+		t.Fatalf("EnsureSlots again = %+v, %v; want both slots listed", got, err)
 	}
-	if err := inst.EnsureSlots(opCtx(t), []string{"Bad-Name"}); !errors.Is(err, pg.ErrInvalidSlotName) {
+	if _, err := inst.EnsureSlots(opCtx(t), []string{"Bad-Name"}); !errors.Is(err, pg.ErrInvalidSlotName) {
 		t.Errorf("EnsureSlots(bad name) = %v; want ErrInvalidSlotName", err)
 	}
 	if err := inst.DropSlot(opCtx(t), "s2"); err != nil {
@@ -153,7 +153,7 @@ func TestReplicationPromoteRewind(t *testing.T) {
 		t.Fatalf("EnsureRoles again: %v", err)
 	}
 	slotB, slotA := pg.SlotName("b"), pg.SlotName("a")
-	if err := a.EnsureSlots(opCtx(t), []string{slotB}); err != nil {
+	if _, err := a.EnsureSlots(opCtx(t), []string{slotB}); err != nil {
 		t.Fatalf("EnsureSlots: %v", err)
 	}
 	if err := a.Exec(opCtx(t), "CREATE TABLE t (id int PRIMARY KEY, origin text)"); err != nil {
@@ -204,7 +204,7 @@ func TestReplicationPromoteRewind(t *testing.T) {
 	if err != nil || replayed == 0 {
 		t.Fatalf("WaitReplayed = %v, %v", replayed, err)
 	}
-	if err := b.EnsureSlots(opCtx(t), []string{"x"}); !errors.Is(err, pg.ErrInRecovery) {
+	if _, err := b.EnsureSlots(opCtx(t), []string{"x"}); !errors.Is(err, pg.ErrInRecovery) {
 		t.Errorf("EnsureSlots on a standby = %v; want ErrInRecovery", err)
 	}
 
@@ -230,7 +230,7 @@ func TestReplicationPromoteRewind(t *testing.T) {
 	if err := a.Stop(opCtx(t), pg.StopFast); err != nil {
 		t.Fatalf("Stop a: %v", err)
 	}
-	if err := b.EnsureSlots(opCtx(t), []string{slotA}); err != nil {
+	if _, err := b.EnsureSlots(opCtx(t), []string{slotA}); err != nil {
 		t.Fatalf("EnsureSlots on new primary: %v", err)
 	}
 	if err := a.Rewind(opCtx(t), b.LocalConn()); err != nil {

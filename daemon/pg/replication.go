@@ -205,31 +205,34 @@ func quoteLiteral(s string) string {
 }
 
 // EnsureSlots creates the missing physical replication slots in names (reserving WAL
-// immediately) on a primary. Existing slots are left alone.
-func (i *Instance) EnsureSlots(ctx context.Context, names []string) error {
+// immediately) on a primary, and returns every physical slot as Slots would, read on the
+// same connection (the leader's cycle needs both: one round of queries, not two). Existing
+// slots are left alone.
+func (i *Instance) EnsureSlots(ctx context.Context, names []string) ([]Slot, error) {
 	for _, n := range names {
 		if err := validSlotName(n); err != nil {
-			return fmt.Errorf("ensure slots: %w", err)
+			return nil, fmt.Errorf("ensure slots: %w", err)
 		}
 	}
 	conn, err := i.connect(ctx)
 	if err != nil {
-		return fmt.Errorf("ensure slots: %w", err)
+		return nil, fmt.Errorf("ensure slots: %w", err)
 	}
 	defer conn.Release()
 	if r, err := isInRecovery(ctx, conn); err != nil {
-		return fmt.Errorf("ensure slots: %w", err)
+		return nil, fmt.Errorf("ensure slots: %w", err)
 	} else if r {
-		return fmt.Errorf("ensure slots: %w", ErrInRecovery)
+		return nil, fmt.Errorf("ensure slots: %w", ErrInRecovery)
 	}
 	existing, err := querySlots(ctx, conn)
 	if err != nil {
-		return fmt.Errorf("ensure slots: %w", err)
+		return nil, fmt.Errorf("ensure slots: %w", err)
 	}
 	have := map[string]bool{}
 	for _, s := range existing {
 		have[s.Name] = true
 	}
+	created := false
 	for _, n := range names {
 		if have[n] {
 			continue
@@ -240,12 +243,19 @@ func (i *Instance) EnsureSlots(ctx context.Context, names []string) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("create replication slot %s: %w", n, err)
+			return nil, fmt.Errorf("create replication slot %s: %w", n, err)
 		}
 		have[n] = true
+		created = true
 		i.logger.InfoContext(ctx, "created replication slot", "slot", n)
 	}
-	return nil
+	if !created {
+		return existing, nil
+	}
+	if existing, err = querySlots(ctx, conn); err != nil {
+		return nil, fmt.Errorf("ensure slots: %w", err)
+	}
+	return existing, nil
 }
 
 // DropSlot drops the replication slot name; a missing slot is not an error, an active one

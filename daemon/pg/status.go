@@ -32,6 +32,8 @@ type Status struct {
 	// ReceiveLSN and ReplayLSN are pg_last_wal_receive_lsn() and pg_last_wal_replay_lsn()
 	// on a standby, 0 on a primary.
 	ReceiveLSN, ReplayLSN LSN
+	// SyncStandbyNames is synchronous_standby_names as the server uses it now.
+	SyncStandbyNames string
 	// ReplayPaused is pg_is_wal_replay_paused() on a standby.
 	ReplayPaused bool
 	// ReplayTimestamp is pg_last_xact_replay_timestamp() on a standby (zero when none).
@@ -108,30 +110,114 @@ func (i *Instance) Status(ctx context.Context) (Status, error) {
 	return s, nil
 }
 
-func queryStatus(ctx context.Context, conn querier, s *Status) error {
+// statusQuerier is what queryStatus needs of a connection: a pooled local one or one of
+// its own.
+type statusQuerier interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// queryStatus reads everything Status reports in one round trip: the queries go as one
+// batch (pipelined), so a cycle's status read costs the server and ramd one exchange
+// instead of seven. Each query works on a primary and on a standby alike: the functions
+// that fail during recovery are only called outside it, and the recovery functions
+// answer NULL on a primary.
+func queryStatus(ctx context.Context, conn statusQuerier, s *Status) error {
 	var sysID int64
-	err := conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int,
+	b := &pgx.Batch{}
+	b.Queue(`SELECT current_setting('server_version_num')::int,
 		pg_is_in_recovery(), pg_postmaster_start_time(),
 		(SELECT system_identifier FROM pg_control_system()),
+		current_setting('synchronous_standby_names'),
 		d.connections, d.xact_commit, d.xact_rollback
 		FROM (SELECT coalesce(sum(numbackends), 0)::int AS connections,
 			coalesce(sum(xact_commit), 0)::bigint AS xact_commit,
 			coalesce(sum(xact_rollback), 0)::bigint AS xact_rollback
-			FROM pg_stat_database) AS d`).
-		Scan(&s.ServerVersion, &s.InRecovery, &s.StartTime, &sysID, &s.Connections, &s.XactCommit, &s.XactRollback)
-	if err != nil {
-		return fmt.Errorf("query server: %w", err)
-	}
-	s.SystemID = uint64(sysID) // bigint on the server; the identifier is unsigned
+			FROM pg_stat_database) AS d`).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&s.ServerVersion, &s.InRecovery, &s.StartTime, &sysID, &s.SyncStandbyNames, &s.Connections, &s.XactCommit, &s.XactRollback); err != nil {
+			return fmt.Errorf("query server: %w", err)
+		}
+		return nil
+	})
 
 	var arch Archiver
 	var archTime, failTime *time.Time
-	err = conn.QueryRow(ctx, `SELECT archived_count, coalesce(last_archived_wal, ''), last_archived_time,
-		failed_count, coalesce(last_failed_wal, ''), last_failed_time FROM pg_stat_archiver`).
-		Scan(&arch.ArchivedCount, &arch.LastArchivedWAL, &archTime, &arch.FailedCount, &arch.LastFailedWAL, &failTime)
-	if err != nil {
-		return fmt.Errorf("query pg_stat_archiver: %w", err)
+	b.Queue(`SELECT archived_count, coalesce(last_archived_wal, ''), last_archived_time,
+		failed_count, coalesce(last_failed_wal, ''), last_failed_time FROM pg_stat_archiver`).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&arch.ArchivedCount, &arch.LastArchivedWAL, &archTime, &arch.FailedCount, &arch.LastFailedWAL, &failTime); err != nil {
+			return fmt.Errorf("query pg_stat_archiver: %w", err)
+		}
+		return nil
+	})
+
+	// On a primary: the write position and its WAL file (whose name starts with the
+	// timeline). On a standby: what was received and replayed, and the timelines of the
+	// control file.
+	var lsn, walfile, recv, replay *string
+	var ts *time.Time
+	var minTLI, ckptTLI int
+	b.Queue(`SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END,
+			CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_walfile_name(pg_current_wal_lsn()) END,
+			pg_last_wal_receive_lsn()::text,
+			pg_last_wal_replay_lsn()::text,
+			CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END,
+			pg_last_xact_replay_timestamp(),
+			coalesce((SELECT min_recovery_end_timeline FROM pg_control_recovery()), 0),
+			coalesce((SELECT timeline_id FROM pg_control_checkpoint()), 0)`).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&lsn, &walfile, &recv, &replay, &s.ReplayPaused, &ts, &minTLI, &ckptTLI); err != nil {
+			return fmt.Errorf("query wal position: %w", err)
+		}
+		return nil
+	})
+
+	var rcvStatus, rcvHost *string
+	var rcvPort, rcvTLI *int
+	b.Queue(`SELECT status, sender_host, sender_port, received_tli
+		FROM pg_stat_wal_receiver`).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&rcvStatus, &rcvHost, &rcvPort, &rcvTLI)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("query wal receiver: %w", err)
+		}
+		return nil
+	})
+
+	b.Queue(`SELECT coalesce(application_name, ''),
+		coalesce(client_addr::text, ''), coalesce(state, ''), coalesce(sync_state, ''),
+		coalesce(usename::text, ''), coalesce(sync_priority, 0),
+		sent_lsn::text, write_lsn::text, flush_lsn::text, replay_lsn::text,
+		extract(epoch FROM replay_lag)::float8
+		FROM pg_stat_replication ORDER BY application_name, pid`).Query(func(rows pgx.Rows) error {
+		var err error
+		if s.Replication, err = pgx.CollectRows(rows, scanReplication); err != nil {
+			return fmt.Errorf("query pg_stat_replication: %w", err)
+		}
+		return nil
+	})
+
+	// The pending value is the last entry for the name in the configuration files.
+	type pending struct{ name, current, next string }
+	var ps []pending
+	b.Queue(`SELECT s.name, current_setting(s.name), coalesce(f.setting, '')
+		FROM pg_settings s
+		LEFT JOIN (SELECT DISTINCT ON (name) name, setting FROM pg_file_settings
+		           ORDER BY name, seqno DESC) f
+		       ON f.name = s.name
+		WHERE s.pending_restart ORDER BY s.name`).Query(func(rows pgx.Rows) error {
+		var err error
+		ps, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (pending, error) {
+			var p pending
+			err := row.Scan(&p.name, &p.current, &p.next)
+			return p, err
+		})
+		if err != nil {
+			return fmt.Errorf("query pending restart: %w", err)
+		}
+		return nil
+	})
+
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return err
 	}
+	s.SystemID = uint64(sysID) // bigint on the server; the identifier is unsigned
 	if archTime != nil {
 		arch.LastArchivedTime = *archTime
 	}
@@ -141,36 +227,23 @@ func queryStatus(ctx context.Context, conn querier, s *Status) error {
 	s.Archiver = arch
 
 	if !s.InRecovery {
-		var lsn, walfile string
-		err := conn.QueryRow(ctx, `SELECT l::text, pg_walfile_name(l)
-			FROM pg_current_wal_lsn() AS l`).Scan(&lsn, &walfile)
-		if err != nil {
-			return fmt.Errorf("query wal position: %w", err)
+		if lsn == nil || walfile == nil {
+			return errors.New("query wal position: no write position on a primary")
 		}
-		if s.WriteLSN, err = ParseLSN(lsn); err != nil {
+		var err error
+		if s.WriteLSN, err = ParseLSN(*lsn); err != nil {
 			return err
 		}
-		if len(walfile) < 8 {
-			return fmt.Errorf("unexpected wal file name %q", walfile)
+		if len(*walfile) < 8 {
+			return fmt.Errorf("unexpected wal file name %q", *walfile)
 		}
-		tli, err := strconv.ParseUint(walfile[:8], 16, 32)
+		tli, err := strconv.ParseUint((*walfile)[:8], 16, 32)
 		if err != nil {
-			return fmt.Errorf("parse timeline of wal file %q: %w", walfile, err)
+			return fmt.Errorf("parse timeline of wal file %q: %w", *walfile, err)
 		}
 		s.Timeline = int(tli)
 	} else {
-		var recv, replay *string
-		var ts *time.Time
-		var minTLI, ckptTLI int
-		err := conn.QueryRow(ctx, `SELECT pg_last_wal_receive_lsn()::text,
-			pg_last_wal_replay_lsn()::text, pg_is_wal_replay_paused(),
-			pg_last_xact_replay_timestamp(),
-			coalesce((SELECT min_recovery_end_timeline FROM pg_control_recovery()), 0),
-			coalesce((SELECT timeline_id FROM pg_control_checkpoint()), 0)`).
-			Scan(&recv, &replay, &s.ReplayPaused, &ts, &minTLI, &ckptTLI)
-		if err != nil {
-			return fmt.Errorf("query recovery: %w", err)
-		}
+		var err error
 		if s.ReceiveLSN, err = parseNullLSN(recv); err != nil {
 			return err
 		}
@@ -181,60 +254,18 @@ func queryStatus(ctx context.Context, conn querier, s *Status) error {
 			s.ReplayTimestamp = *ts
 		}
 		s.Timeline = max(minTLI, ckptTLI)
-
-		var status, host *string
-		var port, tli *int
-		err = conn.QueryRow(ctx, `SELECT status, sender_host, sender_port, received_tli
-			FROM pg_stat_wal_receiver`).Scan(&status, &host, &port, &tli)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-		case err != nil:
-			return fmt.Errorf("query wal receiver: %w", err)
-		default:
-			s.ReceiverStatus = deref(status)
-			s.ReceiverHost = deref(host)
-			if port != nil {
-				s.ReceiverPort = *port
+		if rcvStatus != nil || rcvHost != nil || rcvPort != nil || rcvTLI != nil {
+			s.ReceiverStatus = deref(rcvStatus)
+			s.ReceiverHost = deref(rcvHost)
+			if rcvPort != nil {
+				s.ReceiverPort = *rcvPort
 			}
-			if tli != nil && *tli > 0 {
-				s.Timeline = *tli
+			if rcvTLI != nil && *rcvTLI > 0 {
+				s.Timeline = *rcvTLI
 			}
 		}
 	}
 
-	rows, err := conn.Query(ctx, `SELECT coalesce(application_name, ''),
-		coalesce(client_addr::text, ''), coalesce(state, ''), coalesce(sync_state, ''),
-		coalesce(usename::text, ''), coalesce(sync_priority, 0),
-		sent_lsn::text, write_lsn::text, flush_lsn::text, replay_lsn::text,
-		extract(epoch FROM replay_lag)::float8
-		FROM pg_stat_replication ORDER BY application_name, pid`)
-	if err != nil {
-		return fmt.Errorf("query pg_stat_replication: %w", err)
-	}
-	s.Replication, err = pgx.CollectRows(rows, scanReplication)
-	if err != nil {
-		return fmt.Errorf("read pg_stat_replication: %w", err)
-	}
-
-	// The pending value is the last entry for the name in the configuration files.
-	rows, err = conn.Query(ctx, `SELECT s.name, current_setting(s.name), coalesce(f.setting, '')
-		FROM pg_settings s
-		LEFT JOIN (SELECT DISTINCT ON (name) name, setting FROM pg_file_settings
-		           ORDER BY name, seqno DESC) f
-		       ON f.name = s.name
-		WHERE s.pending_restart ORDER BY s.name`)
-	if err != nil {
-		return fmt.Errorf("query pending restart: %w", err)
-	}
-	type pending struct{ name, current, next string }
-	ps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (pending, error) {
-		var p pending
-		err := row.Scan(&p.name, &p.current, &p.next)
-		return p, err
-	})
-	if err != nil {
-		return fmt.Errorf("read pending restart: %w", err)
-	}
 	if len(ps) > 0 {
 		s.PendingRestart = true
 		s.PendingRestartReasons = make(map[string][2]string, len(ps))
