@@ -33,10 +33,10 @@ func BenchmarkIdleFootprint(b *testing.B) {
 		// touched only while starting (30 s after its start).
 		time.Sleep(35 * time.Second)
 		type node struct {
-			ramd, guard          int
+			ramd, guard         int
 			ramdCPU0, guardCPU0 uint64
-			ramdMem     []proc.Memory
-			guardMem    []proc.Memory
+			ramdMem             []proc.Memory
+			guardMem            []proc.Memory
 		}
 		cpu := func(pid int) uint64 {
 			st, err := proc.ReadStat(pid)
