@@ -41,14 +41,14 @@ const (
 
 // Backup defaults.
 const (
-	DefaultBackupTimeout     = 6 * time.Hour
-	DefaultArchiveTimeout    = time.Minute
-	DefaultRetentionFull     = 2
-	DefaultBarmanHome        = "/var/lib/barman"
-	DefaultBarmanSlot        = "barman"
-	DefaultCustomTimeout     = time.Hour
+	DefaultBackupTimeout  = 6 * time.Hour
+	DefaultArchiveTimeout = time.Minute
+	DefaultRetentionFull  = 2
+	DefaultBarmanHome     = "/var/lib/barman"
+	DefaultBarmanSlot     = "barman"
+	DefaultCustomTimeout  = time.Hour
 	// DefaultTLSServerPort is pgBackRest's own default port of its TLS server.
-	DefaultTLSServerPort = 8432
+	DefaultTLSServerPort     = 8432
 	maxBackupTimeout         = 7 * 24 * time.Hour
 	maxArchiveTimeout        = time.Hour
 	maxRetentionCount        = 1000
