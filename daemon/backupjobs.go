@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -346,6 +348,7 @@ func (n *Node) takeBackup(ctx context.Context, id string, tool backup.Tool, m ba
 		if access == standbyTLS {
 			sm = remoteStandbyMember(m, src.Standby, view.members[src.Standby])
 			req.StandbyRemote = true
+			reason += " (through its pgBackRest TLS server at " + net.JoinHostPort(sm.Host, strconv.Itoa(cfg.PgBackRest.TLSServer.PortValue())) + ")"
 		}
 		req.Member, req.Primary = sm, &m
 	}
