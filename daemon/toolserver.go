@@ -216,15 +216,13 @@ func (n *Node) runToolServer(ctx context.Context, p pg.Program, sig string, wake
 				continue
 			}
 			cancel()
-			<-done
 			s.running(0)
-			n.logger.Info("stopped the backup tool's server: the configuration changed")
+			n.logger.Info("stopped the backup tool's server: the configuration changed", "exit", <-done)
 			return true, nil
 		case <-ctx.Done():
 			cancel()
-			<-done
 			s.running(0)
-			n.logger.Info("stopped the backup tool's server")
+			n.logger.Info("stopped the backup tool's server", "exit", <-done)
 			return false, ctx.Err()
 		}
 	}

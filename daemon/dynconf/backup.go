@@ -521,33 +521,7 @@ func checkPgBackRest(p *PgBackRest, m map[string]any) []*FieldError {
 			}
 			p.StartFast = &x
 		case "options":
-			opts, ok := val.(map[string]any)
-			if !ok || len(opts) > maxPgBackRestOptionCount {
-				fail(key, val, fmt.Sprintf("must be an object of at most %d pgBackRest option names to values", maxPgBackRestOptionCount))
-				continue
-			}
-			p.Options = map[string]string{}
-			for name, ov := range opts {
-				if ov == nil {
-					continue
-				}
-				switch {
-				case len(name) > 64 || !optionRe.MatchString(name):
-					fail("options."+name, ov, "not a pgBackRest option name (lower case letters, digits and '-')")
-				case slices.Contains(ownedPgBackRestOptions, name) || slices.ContainsFunc(ownedPgBackRestPrefixes, func(p string) bool { return strings.HasPrefix(name, p) }):
-					fail("options."+name, ov, "set by ramd per node and job; cannot be set here")
-				default:
-					s, ok := ParameterText(ov)
-					if !ok || strings.ContainsAny(s, "\n\r") {
-						fail("options."+name, ov, "must be a string, a number or a boolean on one line")
-						continue
-					}
-					if _, isBool := ov.(bool); isBool {
-						s = map[bool]string{true: "y", false: "n"}[ov.(bool)]
-					}
-					p.Options[name] = s
-				}
-			}
+			errs = append(errs, checkPgBackRestOptions(p, val)...)
 		case "tls_server":
 			sub, ok := val.(map[string]any)
 			if !ok {
@@ -557,6 +531,43 @@ func checkPgBackRest(p *PgBackRest, m map[string]any) []*FieldError {
 			errs = append(errs, checkTLSServer(&p.TLSServer, sub)...)
 		default:
 			fail(key, val, "unknown key: repo_path, stanza, start_fast, options or tls_server")
+		}
+	}
+	return errs
+}
+
+// checkPgBackRestOptions validates backup.pgbackrest.options into p.Options.
+func checkPgBackRestOptions(p *PgBackRest, val any) []*FieldError {
+	var errs []*FieldError
+	fail := func(field string, val any, why string) {
+		errs = append(errs, &FieldError{"backup.pgbackrest." + field, val, why})
+	}
+	key := "options"
+	opts, ok := val.(map[string]any)
+	if !ok || len(opts) > maxPgBackRestOptionCount {
+		fail(key, val, fmt.Sprintf("must be an object of at most %d pgBackRest option names to values", maxPgBackRestOptionCount))
+		return errs
+	}
+	p.Options = map[string]string{}
+	for name, ov := range opts {
+		if ov == nil {
+			continue
+		}
+		switch {
+		case len(name) > 64 || !optionRe.MatchString(name):
+			fail("options."+name, ov, "not a pgBackRest option name (lower case letters, digits and '-')")
+		case slices.Contains(ownedPgBackRestOptions, name) || slices.ContainsFunc(ownedPgBackRestPrefixes, func(p string) bool { return strings.HasPrefix(name, p) }):
+			fail("options."+name, ov, "set by ramd per node and job; cannot be set here")
+		default:
+			s, ok := ParameterText(ov)
+			if !ok || strings.ContainsAny(s, "\n\r") {
+				fail("options."+name, ov, "must be a string, a number or a boolean on one line")
+				continue
+			}
+			if _, isBool := ov.(bool); isBool {
+				s = map[bool]string{true: "y", false: "n"}[ov.(bool)]
+			}
+			p.Options[name] = s
 		}
 	}
 	return errs
