@@ -59,10 +59,12 @@ func newPgbrTLS(t *testing.T, hosts ...string) pgbrTLS {
 	return pgbrTLS{dir: dir, port: testenv.FreePort(t)}
 }
 
-// config is the backup object with the TLS server enabled (or not).
+// config is the backup object with the TLS server enabled (or not). archive_timeout is
+// off: a WAL switch of an idle primary would put a standby 16 MiB behind for a moment,
+// beyond the lag limit of run_on standby (pgBackRest switches WAL itself for a backup).
 func (s pgbrTLS) config(repo, runOn string, enabled bool) string {
 	f := func(name string) string { return strconv.Quote(filepath.Join(s.dir, name)) }
-	return fmt.Sprintf(`{"backup":{"tool":"pgbackrest","archive_timeout":"5s","run_on":%q,"pgbackrest":{"repo_path":%q,
+	return fmt.Sprintf(`{"backup":{"tool":"pgbackrest","archive_timeout":0,"run_on":%q,"pgbackrest":{"repo_path":%q,
 		"tls_server":{"enabled":%t,"port":%d,"cert_file":%s,"key_file":%s,"ca_file":%s,"client_cert_file":%s,"client_key_file":%s}}}}`,
 		runOn, repo, enabled, s.port, f("server.pem"), f("server.key"), f("ca.pem"), f("client.pem"), f("client.key"))
 }
@@ -153,8 +155,34 @@ func TestBackupFromStandbyTLS(t *testing.T) {
 	if err := p.Exec(ctx, "CREATE TABLE sb (v int); INSERT INTO sb SELECT generate_series(1, 100)"); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	j := waitJob(t, p, startBackup(t, p, "full"), 4*time.Minute)
+	// run_on standby refuses a standby whose published replay position is behind the
+	// primary's by more than the lag limit (1 MiB), as it is for a moment after each WAL
+	// switch (the leader's repository check forces one): wait until the standby published
+	// the primary's position, and try again (a few times) when a switch came in between.
+	var j client.Job
+	var start time.Time
+	for attempt := 1; attempt <= 5; attempt++ {
+		testenv.Eventually(t, 30*time.Second, 250*time.Millisecond, func() error {
+			at, err := p.QueryInt(ctx, "SELECT (pg_current_wal_lsn() - '0/0')::bigint")
+			if err != nil {
+				return err
+			}
+			var rec struct {
+				ReplayLSN *uint64 `json:"replay_lsn"`
+			}
+			raw := kv(t, c.ConsulAddr, prefix)["members/"+s.Name][0]
+			if err := json.Unmarshal([]byte(raw), &rec); err != nil || rec.ReplayLSN == nil || *rec.ReplayLSN < uint64(at) {
+				return fmt.Errorf("%s has not published the replay position %d yet: %s", s.Name, at, raw)
+			}
+			return nil
+		})
+		start = time.Now()
+		j = waitJob(t, p, startBackup(t, p, "full"), 4*time.Minute)
+		if j.State != client.JobFailed || !strings.Contains(j.Error, "replay lag") {
+			break
+		}
+		t.Logf("attempt %d refused: %s", attempt, j.Error)
+	}
 	t.Logf("full backup from the standby over TLS took %s: %s", time.Since(start).Round(time.Millisecond), j.Backup.MemberReason)
 	for _, ph := range j.Phases {
 		t.Logf("  %s  %s", ph.At.Format("15:04:05.000"), ph.Name)
