@@ -39,14 +39,13 @@ const (
 
 // toolServer is the state of this member's tool server.
 type toolServer struct {
-	mu sync.Mutex // guards want, wantSig, pid and restarts
+	mu sync.Mutex // guards want, wantSig, pidFile and restarts
 	// want is the program the configuration asks for (nil: none), wantSig its identity.
 	want    *pg.Program
 	wantSig string
 	// pidFile is where the pid of the running server is written.
 	pidFile string
-	// pid is the running server's pid (0 none); restarts counts its deaths.
-	pid      int
+	// restarts counts the server's deaths.
 	restarts int
 
 	// wake carries "want changed" to the supervisor (buffer 1, never blocks).
@@ -126,10 +125,9 @@ func (s *toolServer) wanted() (*pg.Program, string) {
 	return s.want, s.wantSig
 }
 
-// running records the server's pid (0: stopped) in memory and in the pid file.
+// running records the server's pid (0: stopped) in the pid file.
 func (s *toolServer) running(pid int) {
 	s.mu.Lock()
-	s.pid = pid
 	path := s.pidFile
 	s.mu.Unlock()
 	if path == "" {
