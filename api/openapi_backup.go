@@ -60,6 +60,15 @@ func backupConfigSchema() map[string]any {
 			"stanza":     str("stanza name (default: the cluster's scope)"),
 			"start_fast": map[string]any{"type": "boolean", "default": true},
 			"options":    map[string]any{"type": "object", "description": "extra pgBackRest options for [global], except those ramd sets per node", "additionalProperties": map[string]any{"oneOf": []any{map[string]any{"type": "string"}, map[string]any{"type": "number"}, map[string]any{"type": "boolean"}}}},
+			"tls_server": obj(map[string]any{
+				"enabled":          map[string]any{"type": "boolean", "default": false, "description": "run pgBackRest's TLS server on every member (on its advertised address), so backups from a standby reach standbys on other hosts"},
+				"port":             count(1, 65535, "port of the TLS server (default 8432)"),
+				"cert_file":        str("server certificate on each member; must name the member's advertised address as a DNS name or the common name (pgBackRest 2.45 ignores IP SANs) (default RAMD_PG_TLS_CERTFILE)"),
+				"key_file":         str("key of cert_file (default RAMD_PG_TLS_KEYFILE)"),
+				"ca_file":          str("CA bundle both sides verify against (default RAMD_PG_TLS_CAFILE)"),
+				"client_cert_file": str("client certificate the leader presents; the servers admit its common name for the stanza (default RAMD_PG_TLS_REPLICATION_CERTFILE)"),
+				"client_key_file":  str("key of client_cert_file (default RAMD_PG_TLS_REPLICATION_KEYFILE)"),
+			}),
 		}),
 		"barman": obj(map[string]any{
 			"home":      str("barman_home (default /var/lib/barman), shared by the members"),

@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -330,9 +332,10 @@ func (n *Node) takeBackup(ctx context.Context, id string, tool backup.Tool, m ba
 	if maxLag == 0 {
 		maxLag = defaultBackupLag
 	}
-	// pgBackRest backs up a standby whose directory is on this machine, Barman one it
-	// connects to; a custom tool gets the primary in its request and decides.
-	access := standbyAccessOf(cfg.Tool)
+	// pgBackRest backs up a standby through its TLS server, or one whose directory is on
+	// this machine; Barman one it connects to; a custom tool gets the primary in its
+	// request and decides.
+	access := standbyAccessOf(cfg)
 	src, err := chooseBackupSource(cfg.RunOnValue(), access, view.lsn, maxLag, n.backupCandidates(access, view.members))
 	served := n.cfg.Name
 	reason := src.Reason
@@ -342,6 +345,11 @@ func (n *Node) takeBackup(ctx context.Context, id string, tool backup.Tool, m ba
 	if src.Standby != "" {
 		served = src.Standby
 		sm := standbyMember(m, src.Standby, view.members[src.Standby])
+		if access == standbyTLS {
+			sm = remoteStandbyMember(m, src.Standby, view.members[src.Standby])
+			req.StandbyRemote = true
+			reason += " (through its pgBackRest TLS server at " + net.JoinHostPort(sm.Host, strconv.Itoa(cfg.PgBackRest.TLSServer.PortValue())) + ")"
+		}
 		req.Member, req.Primary = sm, &m
 	}
 	rctx, rcancel := context.WithTimeout(ctx, n.timings().RetryTimeout*4)

@@ -59,6 +59,7 @@ type backups struct {
 	runner jobRunner
 	sched  scheduleState
 	stats  backupStats
+	srv    toolServer
 }
 
 // backupSignature identifies a backup configuration, to notice changes.
@@ -166,7 +167,7 @@ func (n *Node) configureBackups(ctx context.Context, cfg *dynconf.Backup, sig st
 	var err error
 	m := n.backupMember()
 	if cfg != nil {
-		tool, err = backup.New(*cfg, n.pg)
+		tool, err = backup.New(resolveTLSServer(*cfg, n.pg.Config()), n.pg)
 		if err == nil {
 			cctx, cancel := context.WithTimeout(ctx, configureTimeout)
 			err = tool.Configure(cctx, m)
@@ -177,6 +178,11 @@ func (n *Node) configureBackups(ctx context.Context, cfg *dynconf.Backup, sig st
 	b.cfg, b.sig, b.tool, b.member, b.err = cfg, sig, tool, m, err
 	b.initialized = ""
 	b.mu.Unlock()
+	if err == nil {
+		n.setToolServer(tool, m)
+	} else {
+		n.setToolServer(nil, m)
+	}
 	switch {
 	case err != nil:
 		n.logger.Error("configure backup tool", "tool", cfg.Tool, "err", err)

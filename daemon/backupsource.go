@@ -2,9 +2,10 @@ package daemon
 
 // This file: which member a backup is taken from (backup.run_on). The leader runs every
 // backup job; with prefer-standby or standby it points the tool at a streaming standby
-// (pgBackRest --backup-standby with the primary as pg2, on this machine; Barman's postgres
-// method over the network, with primary_conninfo at the primary), and records in the job
-// which member served and why.
+// (pgBackRest --backup-standby: through the standby's pgBackRest TLS server on its host
+// when backup.pgbackrest.tls_server is enabled, else with both data directories on this
+// machine; Barman's postgres method over the network, with primary_conninfo at the
+// primary), and records in the job which member served and why.
 
 import (
 	"fmt"
@@ -36,12 +37,19 @@ const (
 	// standbyNetwork: the tool connects to the standby's server (Barman's postgres method:
 	// pg_basebackup and a libpq connection), wherever it runs.
 	standbyNetwork
+	// standbyTLS: pgBackRest reaches the standby through the TLS server ramd runs on every
+	// member (backup.pgbackrest.tls_server), wherever it runs: its record must name its
+	// host and data directory.
+	standbyTLS
 )
 
-// standbyAccessOf is how tool reaches a standby.
-func standbyAccessOf(tool string) standbyAccess {
-	if tool == dynconf.ToolBarman {
+// standbyAccessOf is how the tool of cfg reaches a standby.
+func standbyAccessOf(cfg *dynconf.Backup) standbyAccess {
+	switch {
+	case cfg.Tool == dynconf.ToolBarman:
 		return standbyNetwork
+	case cfg.Tool == dynconf.ToolPgBackRest && cfg.PgBackRest.TLSServer.Enabled:
+		return standbyTLS
 	}
 	return standbyLocalFiles
 }
@@ -94,10 +102,10 @@ func chooseBackupSource(runOn string, access standbyAccess, primaryLSN, maxLag u
 			why = "not streaming (" + r.ReplicationState + ")"
 		case r.Tags["nobackup"] == true:
 			why = "tagged nobackup"
-		case access == standbyLocalFiles && r.DataDir == "":
+		case access != standbyNetwork && r.DataDir == "":
 			why = "publishes no data directory"
 		case access == standbyLocalFiles && !c.Reachable:
-			why = "its data directory is not on this machine"
+			why = "its data directory is not on this machine (a standby on another host needs backup.pgbackrest.tls_server)"
 		case !c.Reachable:
 			why = "its conn_url names no host and port"
 		case r.ReplayLSN == nil:
@@ -136,8 +144,8 @@ func (n *Node) backupsFromStandby() bool {
 
 // backupCandidates are the other members with whether the tool reaches them: for
 // standbyLocalFiles their data directory is on this machine (a PG_VERSION file there, and
-// a loopback or own address in conn_url); for standbyNetwork their conn_url has a host and
-// a port.
+// a loopback or own address in conn_url); for standbyNetwork and standbyTLS their conn_url
+// has a host and a port.
 func (n *Node) backupCandidates(access standbyAccess, members map[string]consul.Member) []backupCandidate {
 	var out []backupCandidate
 	for name, r := range members {
@@ -146,7 +154,7 @@ func (n *Node) backupCandidates(access standbyAccess, members map[string]consul.
 		}
 		c := backupCandidate{Name: name, Record: r}
 		switch {
-		case access == standbyNetwork:
+		case access == standbyNetwork || access == standbyTLS:
 			u, err := url.Parse(r.ConnURL)
 			c.Reachable = err == nil && u.Hostname() != "" && u.Port() != ""
 		case r.DataDir != "" && filepath.IsAbs(r.DataDir) && n.localHost(r.ConnURL):
@@ -186,5 +194,14 @@ func standbyMember(self backup.Member, name string, r consul.Member) backup.Memb
 			m.Port = p
 		}
 	}
+	return m
+}
+
+// remoteStandbyMember is standby as pgBackRest reaches it through its TLS server: its
+// host, port, directories and state directory are those on its own host (the remote reads
+// the configuration ramd writes there), with this node's credentials (the cluster's).
+func remoteStandbyMember(self backup.Member, name string, r consul.Member) backup.Member {
+	m := standbyMember(self, name, r)
+	m.StateDir = backupStateDir(r.DataDir)
 	return m
 }

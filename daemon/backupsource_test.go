@@ -4,7 +4,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/ramd-project/ramd/consul"
+	"github.com/ramd-project/ramd/daemon/dynconf"
+	"github.com/ramd-project/ramd/daemon/pg"
 )
 
 func TestChooseBackupSource(t *testing.T) {
@@ -39,7 +43,14 @@ func TestChooseBackupSource(t *testing.T) {
 		{"lagging standby passed over", "prefer-standby", standbyLocalFiles, []backupCandidate{standby("n2", at-2*limit)}, "", false, "replay lag"},
 		{"stopped standby: fallback", "prefer-standby", standbyLocalFiles, []backupCandidate{primary, standby("n2", at, stopped)}, "", false, "n2: not running"},
 		{"stopped standby: standby refuses", "standby", standbyLocalFiles, []backupCandidate{standby("n2", at, stopped)}, "", true, "not running"},
-		{"another machine", "prefer-standby", standbyLocalFiles, []backupCandidate{standby("n2", at, far)}, "", false, "not on this machine"},
+		{"another machine", "prefer-standby", standbyLocalFiles, []backupCandidate{standby("n2", at, far)}, "", false, "not on this machine (a standby on another host needs backup.pgbackrest.tls_server)"},
+		{"another machine: the primary serves", "prefer-standby", standbyLocalFiles, []backupCandidate{primary, standby("n2", at, far)}, "", false, "the primary serves"},
+		// pgBackRest over its TLS server: a standby on another host serves; it must
+		// publish its directory and an address.
+		{"tls: another machine serves", "prefer-standby", standbyTLS, []backupCandidate{primary, standby("n2", at)}, "n2", false, "lag 0"},
+		{"tls: no directory published", "prefer-standby", standbyTLS, []backupCandidate{standby("n2", at, func(c *backupCandidate) { c.Record.DataDir = "" })}, "", false, "no data directory"},
+		{"tls: no address", "standby", standbyTLS, []backupCandidate{standby("n2", at, far)}, "", true, "names no host and port"},
+		{"tls: stopped standby, fallback", "prefer-standby", standbyTLS, []backupCandidate{primary, standby("n2", at, stopped)}, "", false, "the primary serves"},
 		{"no directory published", "prefer-standby", standbyLocalFiles, []backupCandidate{standby("n2", at, func(c *backupCandidate) { c.Record.DataDir = "" })}, "", false, "no data directory"},
 		{"nobackup tag", "prefer-standby", standbyLocalFiles, []backupCandidate{standby("n2", at, func(c *backupCandidate) { c.Record.Tags = map[string]any{"nobackup": true} })}, "", false, "nobackup"},
 		{"no standby at all", "prefer-standby", standbyLocalFiles, []backupCandidate{primary}, "", false, "no standby"},
@@ -62,6 +73,59 @@ func TestChooseBackupSource(t *testing.T) {
 			}
 			if src.Standby != tt.want || !strings.Contains(text, tt.reason) {
 				t.Errorf("chose %q (%s), want %q with %q", src.Standby, text, tt.want, tt.reason)
+			}
+		})
+	}
+}
+
+func TestStandbyAccessOf(t *testing.T) {
+	t.Parallel()
+	tls := dynconf.PgBackRest{TLSServer: dynconf.PgBackRestTLS{Enabled: true}}
+	tests := []struct {
+		name string
+		cfg  dynconf.Backup
+		want standbyAccess
+	}{
+		{"pgbackrest without the tls server", dynconf.Backup{Tool: dynconf.ToolPgBackRest}, standbyLocalFiles},
+		{"pgbackrest with the tls server", dynconf.Backup{Tool: dynconf.ToolPgBackRest, PgBackRest: tls}, standbyTLS},
+		{"barman", dynconf.Backup{Tool: dynconf.ToolBarman}, standbyNetwork},
+		{"custom", dynconf.Backup{Tool: dynconf.ToolCustom}, standbyLocalFiles},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := standbyAccessOf(&tt.cfg); got != tt.want {
+				t.Errorf("access %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestResolveTLSServer(t *testing.T) {
+	t.Parallel()
+	pc := pg.Config{TLSCertFile: "/pg/server.pem", TLSKeyFile: "/pg/server.key", TLSCAFile: "/pg/ca.pem",
+		TLSReplicationCertFile: "/pg/repl.pem", TLSReplicationKeyFile: "/pg/repl.key"}
+	all := dynconf.PgBackRestTLS{Enabled: true, CertFile: "/pgbr/s.pem", KeyFile: "/pgbr/s.key", CAFile: "/pgbr/ca.pem",
+		ClientCertFile: "/pgbr/c.pem", ClientKeyFile: "/pgbr/c.key"}
+	tests := []struct {
+		name string
+		in   dynconf.PgBackRestTLS
+		want dynconf.PgBackRestTLS
+	}{
+		{"disabled: untouched", dynconf.PgBackRestTLS{}, dynconf.PgBackRestTLS{}},
+		{"enabled: PostgreSQL's files", dynconf.PgBackRestTLS{Enabled: true, Port: 9000}, dynconf.PgBackRestTLS{Enabled: true, Port: 9000,
+			CertFile: "/pg/server.pem", KeyFile: "/pg/server.key", CAFile: "/pg/ca.pem", ClientCertFile: "/pg/repl.pem", ClientKeyFile: "/pg/repl.key"}},
+		{"enabled: own files kept", all, all},
+		{"enabled: own CA only", dynconf.PgBackRestTLS{Enabled: true, CAFile: "/pgbr/ca.pem"}, dynconf.PgBackRestTLS{Enabled: true,
+			CertFile: "/pg/server.pem", KeyFile: "/pg/server.key", CAFile: "/pgbr/ca.pem", ClientCertFile: "/pg/repl.pem", ClientKeyFile: "/pg/repl.key"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := dynconf.Backup{Tool: dynconf.ToolPgBackRest, PgBackRest: dynconf.PgBackRest{RepoPath: "/r", TLSServer: tt.in}}
+			got := resolveTLSServer(b, pc).PgBackRest.TLSServer
+			if d := cmp.Diff(tt.want, got); d != "" {
+				t.Errorf("tls server (-want +got):\n%s", d)
 			}
 		})
 	}

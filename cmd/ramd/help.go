@@ -74,12 +74,12 @@ var descriptions = map[string]string{
 	"RAMD_PG_REPLICATION_PASSWORD_FILE": "file holding RAMD_PG_REPLICATION_PASSWORD (read at start and on SIGHUP, which rotates it)",
 	"RAMD_API_PASSWORD_FILE":            "file holding RAMD_API_PASSWORD (read at start and on SIGHUP)",
 	"RAMD_API_TOKEN_FILE":               "file holding RAMD_API_TOKEN (read at start and on SIGHUP)",
-	"RAMD_PG_TLS_CERTFILE":              "PEM server certificate of PostgreSQL; with RAMD_PG_TLS_KEYFILE turns on TLS: ssl = on (TLS 1.2 or later), hostssl lines only, members verify each other (reloaded by POST /reload)",
+	"RAMD_PG_TLS_CERTFILE":              "PEM server certificate of PostgreSQL; with RAMD_PG_TLS_KEYFILE turns on TLS: ssl = on (TLS 1.2 or later), hostssl lines only, members verify each other (reloaded by POST /reload). Also the default server certificate of pgBackRest's TLS server (`backup.pgbackrest.tls_server`; pgBackRest 2.45 matches the member's address only as a DNS name or the common name)",
 	"RAMD_PG_TLS_KEYFILE":               "PEM private key of RAMD_PG_TLS_CERTFILE (readable by the PostgreSQL account only)",
-	"RAMD_PG_TLS_CAFILE":                "PEM CA bundle the members' certificates chain to (required with TLS)",
+	"RAMD_PG_TLS_CAFILE":                "PEM CA bundle the members' certificates chain to (required with TLS); also the default CA of pgBackRest's TLS server",
 	"RAMD_PG_TLS_VERIFY":                "sslmode of connections between members: verify-full (the certificate names the connect address) or verify-ca",
 	"RAMD_PG_TLS_REPLICATION_CERTFILE":  "PEM client certificate the replication role presents when streaming and cloning (its common name is RAMD_PG_REPLICATION_USER); with TLS, the role then authenticates by certificate (pg_hba method cert) instead of its password",
-	"RAMD_PG_TLS_REPLICATION_KEYFILE":   "PEM private key of RAMD_PG_TLS_REPLICATION_CERTFILE (readable by the PostgreSQL account only)",
+	"RAMD_PG_TLS_REPLICATION_KEYFILE":   "PEM private key of RAMD_PG_TLS_REPLICATION_CERTFILE (readable by the PostgreSQL account only). The pair is also the default client certificate the leader presents to pgBackRest's TLS servers, which admit its common name for the stanza",
 
 	// Routing (docs/ROUTING.md).
 	"RAMD_REPLICA_MAX_LAG":             "replay lag in bytes above which a replica leaves replica.<service>; it returns under half of it (0: no limit)",

@@ -79,6 +79,11 @@ type BackupRequest struct {
 	Member Member
 	// Primary is the primary when Member is a standby (backup from a standby), else nil.
 	Primary *Member
+	// StandbyRemote says that the standby Member is on another host: pgBackRest, run on
+	// the primary's host, reaches it through the pgBackRest TLS server ramd runs there
+	// (Member.Host, backup.pgbackrest.tls_server); Member.DataDir, SocketDir and StateDir
+	// are then paths on that host. Without it both data directories are on this machine.
+	StandbyRemote bool
 }
 
 // RestoreRequest restores a backup into Member.DataDir.
@@ -207,6 +212,16 @@ func New(b dynconf.Backup, r Runner) (Tool, error) {
 // need not call it: the archiver keeps streaming until the next ramd takes over.
 type Stopper interface {
 	Stop(ctx context.Context, m Member) error
+}
+
+// Server is implemented by tools that keep a server running on every member while they
+// are configured (pgBackRest's TLS server, which lets the leader back up a standby on
+// another host). The daemon runs the program ServerProgram returns, as the OS user,
+// restarts it when it dies and stops it when the configuration no longer wants it.
+type Server interface {
+	// ServerProgram is the server of member m; ok is false when the configuration wants
+	// none. An error says why a wanted server cannot run (no certificate, say).
+	ServerProgram(m Member) (p pg.Program, ok bool, err error)
 }
 
 // Resumer is implemented by tools whose WAL receiver keeps a position of its own (Barman's

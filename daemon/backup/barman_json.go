@@ -43,6 +43,7 @@ func (e barmanEpoch) time() time.Time {
 // complete backup (Barman prints only the other states) and nothing for the others.
 type barmanListEntry struct {
 	BackupID     string      `json:"backup_id"`
+	BackupName   string      `json:"backup_name,omitempty"`
 	Status       string      `json:"status"`
 	EndTime      barmanEpoch `json:"end_time_timestamp"`
 	SizeBytes    int64       `json:"size_bytes"`
@@ -69,10 +70,77 @@ func (e barmanListEntry) info() barmanInfo {
 	switch {
 	case e.Retention != "" && e.Retention != "-":
 		i.Retention = e.Retention
-	case e.Status == "DONE" || e.Status == "WAITING_FOR_WALS":
+	case e.complete():
 		i.Retention = "VALID"
 	}
+	if job, ok := strings.CutPrefix(e.BackupName, barmanNamePrefix); ok {
+		i.JobID = job
+	}
 	return barmanInfo{Info: i}
+}
+
+// complete reports whether the backup's copy is done (Barman's STATUS_COPY_DONE): the
+// backups show-backup and list-backups give details of.
+func (e barmanListEntry) complete() bool { return e.Status == "DONE" || e.Status == "WAITING_FOR_WALS" }
+
+// barmanBackupInfo is a backup's backup.info: the key=value lines Barman writes
+// (barman/infofile.py FieldListFile.save: one "name=value" per field, sorted by name,
+// Python's str() of each value, "None" for a missing one).
+type barmanBackupInfo map[string]string
+
+// parseBarmanBackupInfo reads a backup.info file (pure): "None" values are left out.
+func parseBarmanBackupInfo(data []byte) barmanBackupInfo {
+	bi := barmanBackupInfo{}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		k, v, ok := strings.Cut(strings.TrimRight(line, "\r"), "=")
+		if !ok || k == "" || v == "None" {
+			continue
+		}
+		bi[k] = v
+	}
+	return bi
+}
+
+// barmanInfoTime is how backup.info writes a time: Python's str() of an aware datetime
+// ("2026-12-04 09:56:58.033710+00:00", no fraction when it is zero).
+const barmanInfoTime = "2006-01-02 15:04:05.999999-07:00"
+
+// merge adds to i (a backup of list-backups) what show-backup adds from the same file:
+// begin_time (whole seconds, as begin_time_timestamp), begin_xlog and end_xlog, begin_wal
+// and end_wal, timeline and size (disk_usage_bytes).
+func (bi barmanBackupInfo) merge(i Info) (Info, error) {
+	if v := bi["begin_time"]; v != "" {
+		ts, err := time.Parse(barmanInfoTime, v)
+		if err != nil {
+			// Barman reads a time without a zone as local time (load_datetime_tz).
+			ts, err = time.ParseInLocation("2006-01-02 15:04:05.999999", v, time.Local)
+		}
+		if err != nil {
+			return i, fmt.Errorf("begin_time %q: %w", v, err)
+		}
+		i.Start = time.Unix(ts.Unix(), 0).UTC()
+	}
+	for _, f := range []struct {
+		key string
+		n   *int64
+	}{{"timeline", nil}, {"size", &i.Size}} {
+		v := bi[f.key]
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return i, fmt.Errorf("%s %q: %w", f.key, v, err)
+		}
+		if f.n != nil {
+			*f.n = n
+		} else {
+			i.Timeline = int(n)
+		}
+	}
+	i.StartLSN, i.StopLSN = bi["begin_xlog"], bi["end_xlog"]
+	i.WALStart, i.WALStop = bi["begin_wal"], bi["end_wal"]
+	return i, nil
 }
 
 // barmanShowBackup is `show-backup SERVER ID`. Backups that are not complete (STARTED,

@@ -374,3 +374,80 @@ func TestBarmanMoveIntoPgWAL(t *testing.T) {
 		t.Errorf("without barman_wal: %v", err)
 	}
 }
+
+// TestBarmanParseBackupInfo: a backup of list-backups completed from its backup.info holds
+// what show-backup prints from the same file (the captured pair), and odd files are read
+// as Barman reads them.
+func TestBarmanParseBackupInfo(t *testing.T) {
+	t.Parallel()
+	var sb barmanShowBackup
+	if err := decodeBarman(barmanSample(t, "show-backup-info.json"), "main", &sb); err != nil {
+		t.Fatal(err)
+	}
+	fromShow := sb.info().Info
+	// What list-backups gives of that backup: its ID, status, end time, size with WAL and
+	// retention status.
+	listed := barmanListEntry{BackupID: "20261204T192155", Status: "DONE", EndTime: 1796412116, SizeBytes: 40042093, Retention: "-"}.info().Info
+	captured := string(barmanSample(t, "backup.info"))
+	done := listed
+	done.Start = time.Unix(1796412115, 0).UTC()
+	done.StartLSN, done.StopLSN = "0/7000028", "0/8000000"
+	done.WALStart, done.WALStop = "000000010000000000000007", "000000010000000000000007"
+	done.Timeline, done.Size = 1, 23264877
+	local := time.Date(2026, 12, 4, 19, 21, 55, 0, time.Local).UTC()
+	tests := []struct {
+		name string
+		file string
+		want Info
+		err  string
+	}{
+		{"captured: as show-backup", captured, fromShow, ""},
+		{"captured: field by field", captured, done, ""},
+		{"no fraction of a second", "begin_time=2026-12-04 19:21:55+00:00\n", func() Info { i := listed; i.Start = time.Unix(1796412115, 0).UTC(); return i }(), ""},
+		{"another zone", "begin_time=2026-12-04 20:21:55.9+01:00\n", func() Info { i := listed; i.Start = time.Unix(1796412115, 0).UTC(); return i }(), ""},
+		{"a time without a zone is local", "begin_time=2026-12-04 19:21:55.5\n", func() Info { i := listed; i.Start = local; return i }(), ""},
+		{"None is nothing", "begin_wal=None\nend_wal=None\ntimeline=None\nsize=None\n", listed, ""},
+		{"CRLF and lines without =", "timeline=2\r\njunk\r\n", func() Info { i := listed; i.Timeline = 2; return i }(), ""},
+		{"bad timeline", "timeline=one\n", listed, `timeline "one"`},
+		{"bad time", "begin_time=yesterday\n", listed, `begin_time "yesterday"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := parseBarmanBackupInfo([]byte(tt.file)).merge(listed)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(tt.want, got); d != "" {
+				t.Errorf("info (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestBarmanListEntryName(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		entry barmanListEntry
+		job   string
+	}{
+		{"ramd's name", barmanListEntry{BackupID: "20261204T192155", Status: "DONE", BackupName: "ramd-job-7"}, "job-7"},
+		{"another name", barmanListEntry{BackupID: "20261204T192155", Status: "DONE", BackupName: "weekly"}, ""},
+		{"no name (Barman 3.4)", barmanListEntry{BackupID: "20261204T192155", Status: "DONE"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tt.entry.info().JobID; got != tt.job {
+				t.Errorf("job %q, want %q", got, tt.job)
+			}
+		})
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ramd-project/ramd/daemon/backup"
@@ -842,4 +843,68 @@ func bmLogTail(path string) string {
 	}
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	return strings.Join(lines[max(len(lines)-10, 0):], "\n")
+}
+
+// TestBarmanListOneProcess: with three backups (REDUNDANCY 3: Barman's cron deletes an
+// obsolete one at once), List (one list-backups, then each backup's backup.info) reads exactly what one
+// show-backup per backup reads, and takes one Barman process instead of four.
+func TestBarmanListOneProcess(t *testing.T) {
+	t.Parallel()
+	s := bmNew(t, dynconf.Retention{FullCount: 3})
+	m := s.member()
+	if err := s.tool.Init(bmCtx(t), m); err != nil {
+		t.Fatalf("Init: %v", err)
+	}
+	bmExec(t, s.primary, "CREATE TABLE t (i int)")
+	for i := 1; i <= 3; i++ {
+		bmExec(t, s.primary, "INSERT INTO t SELECT generate_series(1, 1000)")
+		job := fmt.Sprintf("job-%d", i)
+		b, err := s.tool.Backup(bmCtx(t), backup.BackupRequest{Type: "full", JobID: job, Member: m}, nil)
+		if err != nil {
+			t.Fatalf("Backup %s: %v", job, err)
+		}
+		bmCheckInfo(t, b, job)
+	}
+	bmWaitArchived(t, s, s.primary, m)
+	// Each way three times: the best of three is what the machine allows.
+	var oneBest, showBest time.Duration
+	var one, show backup.Catalog
+	for range 3 {
+		start := time.Now()
+		c, err := s.tool.List(bmCtx(t), m)
+		if err != nil {
+			t.Fatalf("List: %v", err)
+		}
+		if d := time.Since(start); oneBest == 0 || d < oneBest {
+			oneBest = d
+		}
+		one = c
+		start = time.Now()
+		c, err = backup.BarmanListByShow(bmCtx(t), s.tool, m)
+		if err != nil {
+			t.Fatalf("list by show-backup: %v", err)
+		}
+		if d := time.Since(start); showBest == 0 || d < showBest {
+			showBest = d
+		}
+		show = c
+	}
+	t.Logf("list of %d backups: one process %s, one show-backup per backup %s (best of 3)", len(one.Backups), oneBest.Round(time.Millisecond), showBest.Round(time.Millisecond))
+	if len(one.Backups) != 3 {
+		t.Fatalf("List: %d backups, want 3: %+v", len(one.Backups), one.Backups)
+	}
+	if d := cmp.Diff(show, one); d != "" {
+		t.Errorf("List differs from show-backup (-show +List):\n%s", d)
+	}
+	for i, b := range one.Backups {
+		if job := fmt.Sprintf("job-%d", i+1); b.Retention != "VALID" || b.JobID != job || b.Start.IsZero() || b.Size == 0 || b.RepoSize <= b.Size {
+			t.Errorf("backup %d: %+v: want %s, VALID, a start time and sizes", i, b, job)
+		}
+	}
+	if os.Getenv("RAMD_TEST_SHOW_BACKUP_INFO") != "" {
+		b, _ := os.ReadFile(filepath.Join(s.home, bmServer, "base", one.Backups[2].ID, "backup.info"))
+		t.Logf("backup.info of %s:\n%s", one.Backups[2].ID, b)
+		out, _ := exec.Command("barman", "-c", filepath.Join(s.state, "barman.conf"), "-f", "json", "show-backup", bmServer, one.Backups[2].ID).CombinedOutput()
+		t.Logf("show-backup:\n%s", out)
+	}
 }

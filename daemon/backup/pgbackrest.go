@@ -345,8 +345,10 @@ func (t *pgbackrestTool) List(ctx context.Context, m Member) (Catalog, error) {
 }
 
 // Backup takes a backup of type req.Type (full when empty) from req.Member, annotated
-// with ramd-job=<JobID>; from a standby when req.Primary is set (--backup-standby, the
-// primary as pg2: both data directories must be on this machine). It returns the backup
+// with ramd-job=<JobID>; from a standby when req.Primary is set (--backup-standby): with
+// both data directories on this machine the standby is pg1 and the primary pg2; with
+// req.StandbyRemote the primary (this node) is pg1 and the standby a remote pg2 reached
+// through its TLS server (pgbrStandbyOptions). It returns the backup
 // as `info` reports it. progress (may be nil) is called on the goroutine that reads the
 // tool's output: started, pgBackRest's INFO and WARN lines, the percentage of files
 // copied, finished.
@@ -372,29 +374,42 @@ func (t *pgbackrestTool) Backup(ctx context.Context, req BackupRequest, progress
 	if req.JobID != "" {
 		opts = append(opts, "--annotation=ramd-job="+req.JobID)
 	}
+	// run is the member whose configuration the command runs with (its pg1 is local):
+	// the standby when both data directories are here, else this node, the primary.
+	run, envPrimary := m, req.Primary
 	if p := req.Primary; p != nil {
 		if err := t.checkMember(*p); err != nil {
 			return Info{}, fmt.Errorf("pgbackrest backup from standby: primary: %w", err)
 		}
-		opts = append(opts, "--backup-standby", "--pg2-path="+p.DataDir, "--pg2-port="+strconv.Itoa(p.Port))
-		if p.SocketDir != "" {
-			opts = append(opts, "--pg2-socket-path="+p.SocketDir)
+		tc := t.cfg.PgBackRest.TLSServer
+		if req.StandbyRemote {
+			if !tc.Enabled {
+				return Info{}, errors.New("pgbackrest backup from a standby on another host: backup.pgbackrest.tls_server is not enabled")
+			}
+			if err := pgbrTLSFiles(tc); err != nil {
+				return Info{}, fmt.Errorf("pgbackrest backup from standby %s: %w", m.Name, err)
+			}
+			if m.Host == "" || strings.ContainsAny(m.Host, " \n\r\x00") {
+				return Info{}, fmt.Errorf("pgbackrest backup from standby %s: no host to reach it at", m.Name)
+			}
+			run, envPrimary = *p, nil
+			if err := t.Configure(ctx, run); err != nil {
+				return Info{}, err
+			}
 		}
-		if p.Superuser != "" {
-			opts = append(opts, "--pg2-user="+p.Superuser)
-		}
+		opts = append(opts, pgbrStandbyOptions(m, *p, req.StandbyRemote, tc)...)
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.TimeoutValue())
 	defer cancel()
 	pr := &pgbrProgress{fn: progress, pct: -1}
 	pr.report(Progress{Message: typ + " backup started", Percent: 0})
 	lines := newLineSplitter(pgbrLineMax, pgbrLogMax, pr.line)
-	_, err := t.exec(ctx, m, req.Primary, lines, "backup", opts...)
+	_, err := t.exec(ctx, run, envPrimary, lines, "backup", opts...)
 	_ = lines.Close()
 	if err != nil {
 		return Info{}, fmt.Errorf("%s backup of stanza %s: %w", typ, t.stanza(m), err)
 	}
-	cat, err := t.List(ctx, m)
+	cat, err := t.List(ctx, run)
 	if err != nil {
 		return Info{}, fmt.Errorf("%s backup of stanza %s: read the backup: %w", typ, t.stanza(m), err)
 	}

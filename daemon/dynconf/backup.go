@@ -41,12 +41,14 @@ const (
 
 // Backup defaults.
 const (
-	DefaultBackupTimeout     = 6 * time.Hour
-	DefaultArchiveTimeout    = time.Minute
-	DefaultRetentionFull     = 2
-	DefaultBarmanHome        = "/var/lib/barman"
-	DefaultBarmanSlot        = "barman"
-	DefaultCustomTimeout     = time.Hour
+	DefaultBackupTimeout  = 6 * time.Hour
+	DefaultArchiveTimeout = time.Minute
+	DefaultRetentionFull  = 2
+	DefaultBarmanHome     = "/var/lib/barman"
+	DefaultBarmanSlot     = "barman"
+	DefaultCustomTimeout  = time.Hour
+	// DefaultTLSServerPort is pgBackRest's own default port of its TLS server.
+	DefaultTLSServerPort     = 8432
 	maxBackupTimeout         = 7 * 24 * time.Hour
 	maxArchiveTimeout        = time.Hour
 	maxRetentionCount        = 1000
@@ -92,6 +94,30 @@ type PgBackRest struct {
 	Stanza    string
 	StartFast *bool
 	Options   map[string]string
+	// TLSServer runs pgBackRest's TLS server on every member, so that a backup from a
+	// standby reaches a standby on another host.
+	TLSServer PgBackRestTLS
+}
+
+// PgBackRestTLS is pgBackRest's TLS server (`pgbackrest server`), run by ramd on every
+// member while Enabled, on the member's advertised address and Port. The files are paths on
+// each member; empty ones default there to the member's PostgreSQL TLS files: CertFile,
+// KeyFile and CAFile to RAMD_PG_TLS_CERTFILE, _KEYFILE and _CAFILE, ClientCertFile and
+// ClientKeyFile (what the leader presents to the standby's server; the server admits the
+// common name of its own ClientCertFile) to RAMD_PG_TLS_REPLICATION_CERTFILE and _KEYFILE.
+type PgBackRestTLS struct {
+	Enabled                       bool
+	Port                          int
+	CertFile, KeyFile, CAFile     string
+	ClientCertFile, ClientKeyFile string
+}
+
+// PortValue is the TLS server's port (8432 unless set).
+func (t PgBackRestTLS) PortValue() int {
+	if t.Port == 0 {
+		return DefaultTLSServerPort
+	}
+	return t.Port
 }
 
 // Barman is a local Barman server (backup_method postgres, streaming archiver through a slot).
@@ -218,6 +244,9 @@ var (
 var ownedPgBackRestOptions = []string{"stanza", "config", "config-path", "config-include-path", "repo1-path",
 	"log-path", "lock-path", "spool-path", "repo1-retention-full", "repo1-retention-full-type", "repo1-retention-diff",
 	"archive-push-queue-max", "start-fast", "backup-standby", "type", "set", "target", "target-action", "delta"}
+
+// ownedPgBackRestPrefixes start the option names ramd sets per node (pgN-*, the TLS server's).
+var ownedPgBackRestPrefixes = []string{"pg1-", "pg2-", "tls-server-"}
 
 // checkBackup validates the backup object into c.Backup.
 func checkBackup(c *Config, v any) []*FieldError {
@@ -492,36 +521,100 @@ func checkPgBackRest(p *PgBackRest, m map[string]any) []*FieldError {
 			}
 			p.StartFast = &x
 		case "options":
-			opts, ok := val.(map[string]any)
-			if !ok || len(opts) > maxPgBackRestOptionCount {
-				fail(key, val, fmt.Sprintf("must be an object of at most %d pgBackRest option names to values", maxPgBackRestOptionCount))
+			errs = append(errs, checkPgBackRestOptions(p, val)...)
+		case "tls_server":
+			sub, ok := val.(map[string]any)
+			if !ok {
+				fail(key, val, "must be an object")
 				continue
 			}
-			p.Options = map[string]string{}
-			for name, ov := range opts {
-				if ov == nil {
-					continue
-				}
-				switch {
-				case len(name) > 64 || !optionRe.MatchString(name):
-					fail("options."+name, ov, "not a pgBackRest option name (lower case letters, digits and '-')")
-				case slices.Contains(ownedPgBackRestOptions, name) || strings.HasPrefix(name, "pg1-") || strings.HasPrefix(name, "pg2-"):
-					fail("options."+name, ov, "set by ramd per node and job; cannot be set here")
-				default:
-					s, ok := ParameterText(ov)
-					if !ok || strings.ContainsAny(s, "\n\r") {
-						fail("options."+name, ov, "must be a string, a number or a boolean on one line")
-						continue
-					}
-					if _, isBool := ov.(bool); isBool {
-						s = map[bool]string{true: "y", false: "n"}[ov.(bool)]
-					}
-					p.Options[name] = s
-				}
-			}
+			errs = append(errs, checkTLSServer(&p.TLSServer, sub)...)
 		default:
-			fail(key, val, "unknown key: repo_path, stanza, start_fast or options")
+			fail(key, val, "unknown key: repo_path, stanza, start_fast, options or tls_server")
 		}
+	}
+	return errs
+}
+
+// checkPgBackRestOptions validates backup.pgbackrest.options into p.Options.
+func checkPgBackRestOptions(p *PgBackRest, val any) []*FieldError {
+	var errs []*FieldError
+	fail := func(field string, val any, why string) {
+		errs = append(errs, &FieldError{"backup.pgbackrest." + field, val, why})
+	}
+	key := "options"
+	opts, ok := val.(map[string]any)
+	if !ok || len(opts) > maxPgBackRestOptionCount {
+		fail(key, val, fmt.Sprintf("must be an object of at most %d pgBackRest option names to values", maxPgBackRestOptionCount))
+		return errs
+	}
+	p.Options = map[string]string{}
+	for name, ov := range opts {
+		if ov == nil {
+			continue
+		}
+		switch {
+		case len(name) > 64 || !optionRe.MatchString(name):
+			fail("options."+name, ov, "not a pgBackRest option name (lower case letters, digits and '-')")
+		case slices.Contains(ownedPgBackRestOptions, name) || slices.ContainsFunc(ownedPgBackRestPrefixes, func(p string) bool { return strings.HasPrefix(name, p) }):
+			fail("options."+name, ov, "set by ramd per node and job; cannot be set here")
+		default:
+			s, ok := ParameterText(ov)
+			if !ok || strings.ContainsAny(s, "\n\r") {
+				fail("options."+name, ov, "must be a string, a number or a boolean on one line")
+				continue
+			}
+			if _, isBool := ov.(bool); isBool {
+				s = map[bool]string{true: "y", false: "n"}[ov.(bool)]
+			}
+			p.Options[name] = s
+		}
+	}
+	return errs
+}
+
+// checkTLSServer validates backup.pgbackrest.tls_server into t.
+func checkTLSServer(t *PgBackRestTLS, m map[string]any) []*FieldError {
+	var errs []*FieldError
+	fail := func(field string, val any, why string) {
+		errs = append(errs, &FieldError{"backup.pgbackrest.tls_server." + field, val, why})
+	}
+	files := map[string]*string{"cert_file": &t.CertFile, "key_file": &t.KeyFile, "ca_file": &t.CAFile,
+		"client_cert_file": &t.ClientCertFile, "client_key_file": &t.ClientKeyFile}
+	for key, val := range m {
+		if val == nil {
+			continue
+		}
+		switch key {
+		case "enabled":
+			x, ok := val.(bool)
+			if !ok {
+				fail(key, val, "must be true or false")
+			}
+			t.Enabled = x
+		case "port":
+			n, why := wholeNumber(val, 1, 65535)
+			if why != "" {
+				fail(key, val, why)
+				continue
+			}
+			t.Port = int(n)
+		case "cert_file", "key_file", "ca_file", "client_cert_file", "client_key_file":
+			s, ok := val.(string)
+			if !ok || !filepath.IsAbs(s) || strings.ContainsAny(s, "\n\r\x00'\"") {
+				fail(key, val, "must be an absolute file path (no quotes)")
+				continue
+			}
+			*files[key] = filepath.Clean(s)
+		default:
+			fail(key, val, "unknown key: enabled, port, cert_file, key_file, ca_file, client_cert_file or client_key_file")
+		}
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		fail("key_file", t.KeyFile, "cert_file and key_file are set together (or both left to RAMD_PG_TLS_CERTFILE and RAMD_PG_TLS_KEYFILE)")
+	}
+	if (t.ClientCertFile == "") != (t.ClientKeyFile == "") {
+		fail("client_key_file", t.ClientKeyFile, "client_cert_file and client_key_file are set together (or both left to RAMD_PG_TLS_REPLICATION_CERTFILE and _KEYFILE)")
 	}
 	return errs
 }

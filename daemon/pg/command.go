@@ -161,6 +161,9 @@ type Program struct {
 	// Stdout receives standard output as it is written (nil: discarded); standard error is
 	// kept and returned in the *CommandError's output tail.
 	Stdout io.Writer
+	// Started, when set, is called with the child's pid once it runs (a supervisor of a
+	// long-running program records it).
+	Started func(pid int)
 }
 
 // RunProgram runs p like PostgreSQL's programs (as the OS user when ramd runs as root, own
@@ -197,7 +200,13 @@ func (i *Instance) RunProgram(ctx context.Context, p Program) (string, error) {
 	}
 	cmd.Stdin = p.Stdin
 	start := time.Now()
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		if p.Started != nil {
+			p.Started(cmd.Process.Pid)
+		}
+		err = cmd.Wait()
+	}
 	out := buf.String()
 	code := 0
 	if cmd.ProcessState != nil {

@@ -36,6 +36,10 @@ type Options struct {
 	// on the host's address (PostgreSQL also on the namespace's loopback), and the tests
 	// reach both at that address. Nodes not listed run on 127.0.0.1 as before.
 	NodeHost map[string]*testenv.Host
+	// NodeAddr runs nodes on a loopback address of their own (127.0.0.2, ...), by node
+	// name, without a namespace: their API and PostgreSQL listen there (PostgreSQL also on
+	// 127.0.0.1) and members reach each other there.
+	NodeAddr map[string]string
 }
 
 // Cluster is a set of ramd nodes sharing one scope in one Consul agent.
@@ -87,6 +91,9 @@ func New(t testing.TB, bin, consulAddr string, n int, opts Options) *Cluster {
 		})
 	}
 	for _, n := range c.Nodes {
+		if a := opts.NodeAddr[n.Name]; a != "" {
+			n.Host = a
+		}
 		if h := opts.NodeHost[n.Name]; h != nil {
 			n.Host = h.Addr
 		}
@@ -131,6 +138,10 @@ func (n *Node) Env() []string {
 	}
 	if n.Host != "127.0.0.1" {
 		env["RAMD_PG_LISTEN"] = n.Host + ",127.0.0.1"
+	}
+	if n.c.opts.NodeAddr[n.Name] != "" {
+		// A loopback address is not advertised unless named.
+		env["RAMD_PG_CONNECT_ADDRESS"] = n.Host
 	}
 	for k, v := range n.c.opts.Env {
 		env[k] = v

@@ -56,6 +56,21 @@ func (ca *CA) Server(t testing.TB, cn string) (cert, key []byte) {
 	return ca.issue(t, cn, x509.ExtKeyUsageServerAuth, []net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"})
 }
 
+// ServerFor issues a server certificate with common name cn for hosts: each is a DNS name,
+// and an IP address too when it parses as one (pgBackRest 2.45 matches only DNS names and
+// the common name, PostgreSQL and Go also IP addresses). It returns the certificate and its
+// key in PEM.
+func (ca *CA) ServerFor(t testing.TB, cn string, hosts ...string) (cert, key []byte) {
+	t.Helper()
+	var ips []net.IP
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			ips = append(ips, ip)
+		}
+	}
+	return ca.issue(t, cn, x509.ExtKeyUsageServerAuth, ips, hosts)
+}
+
 // Client issues a client certificate with common name cn (PostgreSQL's cert method
 // compares it with the role name); it returns the certificate and its key in PEM.
 func (ca *CA) Client(t testing.TB, cn string) (cert, key []byte) {
