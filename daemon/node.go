@@ -258,6 +258,17 @@ func (n *Node) Run(ctx context.Context) error {
 func (n *Node) watchKey(ctx context.Context, key string) {
 	var index uint64
 	for i := 0; ctx.Err() == nil; i++ {
+		if key == consul.KeyStatus && n.leading.Load() {
+			// The leader writes the status key itself every cycle: watching it would only
+			// bring back its own heartbeat. Look again after a loop_wait.
+			index = 0
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(n.timings().LoopWait):
+			}
+			continue
+		}
 		_, _, last, err := n.store.Watch(ctx, key, index, 30*time.Second)
 		if err != nil {
 			index = 0

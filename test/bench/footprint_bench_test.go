@@ -23,9 +23,11 @@ func BenchmarkIdleFootprint(b *testing.B) {
 	for range b.N {
 		c := testenv.SharedConsul(b, shared)
 		testenv.PGBinDir(b)
-		// RAMD_BENCH_GOGC and RAMD_BENCH_GOMEMLIMIT try the Go runtime's knobs on the nodes.
+		// RAMD_BENCH_GOGC, RAMD_BENCH_GOMEMLIMIT and RAMD_BENCH_GOMAXPROCS try the Go runtime's
+		// knobs on the nodes.
 		cl := harness.New(b, ramdBin, c.HTTPAddr, 3, harness.Options{Env: map[string]string{
-			"GOGC": os.Getenv("RAMD_BENCH_GOGC"), "GOMEMLIMIT": os.Getenv("RAMD_BENCH_GOMEMLIMIT")}})
+			"GOGC": os.Getenv("RAMD_BENCH_GOGC"), "GOMEMLIMIT": os.Getenv("RAMD_BENCH_GOMEMLIMIT"),
+			"GOMAXPROCS": os.Getenv("RAMD_BENCH_GOMAXPROCS")}})
 		cl.StartAll()
 		cl.WaitPrimary(120 * time.Second)
 		cl.WaitReplicas(120 * time.Second)
