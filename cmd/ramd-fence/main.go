@@ -10,12 +10,16 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/ramd-project/ramd/daemon/fence"
 )
 
 func main() {
+	// One goroutine does the work: more processors would only mean more threads woken for
+	// each line ramd sends.
+	runtime.GOMAXPROCS(1)
 	// The guard ignores the signals a terminal sends to its group; only ramd's pipe closing
 	// or a SIGKILL ends it.
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)

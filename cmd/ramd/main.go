@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -89,6 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // runGuard is the fence guard process: it reads its duty from stdin (see package fence).
 func runGuard(stderr io.Writer) int {
+	runtime.GOMAXPROCS(1) // one goroutine does the work (see cmd/ramd-fence)
 	// The guard ignores the signals a terminal sends to its group; only ramd's pipe or a
 	// SIGKILL ends it.
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
