@@ -51,7 +51,8 @@ helm:
 	$(HELM_SH)
 
 # Installs only what is missing: PostgreSQL server binaries, a C compiler for -race, Consul,
-# HAProxy and patronictl (compatibility tests), pgBackRest and Barman (backup tests).
+# HAProxy and patronictl (compatibility tests), pgBackRest and Barman (backup tests), nftables
+# (packet loss in the fault suite).
 deps: consul k8s helm
 	@missing=()
 	ls $(PG_GLOB) >/dev/null 2>&1 || missing+=(postgresql)
@@ -64,6 +65,8 @@ deps: consul k8s helm
 	command -v pgbackrest >/dev/null || missing+=(pgbackrest)
 	command -v barman >/dev/null || missing+=(barman)
 	command -v barman-wal-restore >/dev/null || missing+=(barman-cli)
+	# The fault suite drops a share of a host's packets with nftables (the kernel may lack netem).
+	command -v nft >/dev/null || missing+=(nftables)
 	if [ "$${#missing[@]}" -gt 0 ]; then
 	  sudo=(); [ "$$(id -u)" -eq 0 ] || sudo=(sudo)
 	  before="$$(pg_lsclusters -h 2>/dev/null || true)"

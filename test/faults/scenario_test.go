@@ -75,6 +75,7 @@ var scenarios = []scenario{
 	{name: "primary-cut-from-consul", failover: 0, fault: cutPrimaryFromConsul},
 	{name: "consul-leader-killed", failover: 0, fault: killConsulLeader},
 	{name: "replica-latency", failover: 0, fault: replicaLatency},
+	{name: "primary-loss", failover: 0, fault: primaryLoss},
 }
 
 // isolatePrimary cuts the primary's host from every other host (Consul servers and the
@@ -214,6 +215,29 @@ func replicaLatency(t *testing.T, tp *topology, p *harness.Node, hold func(time.
 	if err := tp.net.Netem(tp.hostOf(r), "delay 200ms 50ms distribution normal loss 5%"); err != nil {
 		if errors.Is(err, testenv.ErrNoNetem) {
 			t.Skipf("skipping: %v", err)
+		}
+		t.Fatal(err)
+	}
+	hold(holdNoFailover)
+	tp.net.Heal()
+	m.heal = time.Now()
+	return m
+}
+
+// lossPercent is the share of packets primaryLoss drops each way: a bad link, well beyond
+// what a healthy network loses, but one TCP and Consul's gossip ride out.
+const lossPercent = 5
+
+// primaryLoss drops lossPercent % of the primary host's packets each way (its Consul agent's
+// traffic, replication, the client's writes) for holdNoFailover: TCP retransmits (200 ms at
+// least each) slow some of the leader's calls, and no failover may follow. The kernel here
+// may lack netem, so the loss comes from nftables in the bridge (testenv.Net.Loss).
+func primaryLoss(t *testing.T, tp *topology, p *harness.Node, hold func(time.Duration)) faultMarks {
+	t.Helper()
+	m := faultMarks{start: time.Now()}
+	if err := tp.net.Loss(tp.hostOf(p), lossPercent); err != nil {
+		if errors.Is(err, testenv.ErrNoNftables) {
+			testenv.Missing(t, "%v", err)
 		}
 		t.Fatal(err)
 	}

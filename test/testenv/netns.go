@@ -58,6 +58,7 @@ type Net struct {
 	mu    sync.Mutex // guards hosts and cuts
 	hosts []*Host
 	cuts  map[[2]string]bool // from host name → to address, cut by a blackhole neighbour
+	lossy map[string]bool    // Loss tables in the bridge's namespace
 }
 
 // Host is one namespace on a Net.
@@ -122,6 +123,7 @@ func NewNet(t testing.TB) *Net {
 		octet:      octet,
 		bridge:     prefix + "br",
 		cuts:       map[[2]string]bool{},
+		lossy:      map[string]bool{},
 	}
 	t.Cleanup(func() {
 		if err := removeNet(prefix); err != nil {
@@ -263,8 +265,8 @@ func (n *Net) Heal() {
 // of subtests.
 func (n *Net) HealErr() error {
 	n.mu.Lock()
-	cuts := n.cuts
-	n.cuts = map[[2]string]bool{}
+	cuts, lossy := n.cuts, n.lossy
+	n.cuts, n.lossy = map[[2]string]bool{}, map[string]bool{}
 	n.mu.Unlock()
 	ctx := context.Background()
 	var errs []error
@@ -278,8 +280,51 @@ func (n *Net) HealErr() error {
 	for _, h := range n.Hosts() {
 		_ = tcCmd(ctx, "-n", h.NS, "qdisc", "del", "dev", "eth0", "root") // none is fine
 	}
+	for table := range lossy {
+		errs = append(errs, runNetCmd(ctx, "ip", "netns", "exec", n.bridge, "nft", "delete", "table", "bridge", table))
+	}
 	return errors.Join(errs...)
 }
+
+// ErrNoNftables reports a host without the nft command or a kernel without nftables.
+var ErrNoNftables = errors.New("testenv: nftables is not usable here (the nft command or the kernel's nf_tables)")
+
+// Loss drops percent % of the packets host h sends and of those it receives, each packet
+// drawn at random (nftables' meta random in the bridge's forward path, so the loss is
+// silent for both ends, as on a bad link): without the kernel's netem. Heal removes it. It
+// returns an error wrapping ErrNoNftables where nftables cannot be used, so a test can skip.
+func (n *Net) Loss(h *Host, percent float64) error {
+	if percent <= 0 || percent >= 100 {
+		return fmt.Errorf("loss on %s: %v %% is not between 0 and 100", h.Name, percent)
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		return fmt.Errorf("loss on %s: %w: %w", h.Name, ErrNoNftables, err)
+	}
+	threshold := int(percent / 100 * 65536)
+	port := h.NS + "b" // the host's end on the bridge
+	script := fmt.Sprintf(`table bridge %[1]s {
+	chain through {
+		type filter hook forward priority 0;
+		iifname %[2]q meta random & 65535 < %[3]d drop
+		oifname %[2]q meta random & 65535 < %[3]d drop
+	}
+}
+`, lossTable(h), port, threshold)
+	ctx, cancel := context.WithTimeout(context.Background(), netCmdTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.bridge, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("loss on %s: %w: %w: %s", h.Name, ErrNoNftables, err, strings.TrimSpace(string(out)))
+	}
+	n.mu.Lock()
+	n.lossy[lossTable(h)] = true
+	n.mu.Unlock()
+	return nil
+}
+
+// lossTable is the nftables table Loss adds for h in the bridge's namespace.
+func lossTable(h *Host) string { return "loss_" + h.Name }
 
 // ErrNoNetem reports a kernel without the netem queueing discipline.
 var ErrNoNetem = errors.New("testenv: the kernel has no netem queueing discipline (sch_netem)")
