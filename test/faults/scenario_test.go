@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"text/tabwriter"
@@ -224,9 +225,20 @@ func replicaLatency(t *testing.T, tp *topology, p *harness.Node, hold func(time.
 	return m
 }
 
-// lossPercent is the share of packets primaryLoss drops each way: a bad link, well beyond
-// what a healthy network loses, but one TCP and Consul's gossip ride out.
-const lossPercent = 5
+// lossPercent is the share of packets primaryLoss drops each way (RAMD_FAULTS_LOSS_PERCENT,
+// 5 by default): a bad link, well beyond what a healthy network loses, but one TCP and
+// Consul's gossip ride out.
+func lossPercent(t *testing.T) float64 {
+	v := os.Getenv("RAMD_FAULTS_LOSS_PERCENT")
+	if v == "" {
+		return 5
+	}
+	p, err := strconv.ParseFloat(v, 64)
+	if err != nil || p <= 0 || p >= 100 {
+		t.Fatalf("RAMD_FAULTS_LOSS_PERCENT=%q: want a number between 0 and 100", v)
+	}
+	return p
+}
 
 // primaryLoss drops lossPercent % of the primary host's packets each way (its Consul agent's
 // traffic, replication, the client's writes) for holdNoFailover: TCP retransmits (200 ms at
@@ -235,7 +247,7 @@ const lossPercent = 5
 func primaryLoss(t *testing.T, tp *topology, p *harness.Node, hold func(time.Duration)) faultMarks {
 	t.Helper()
 	m := faultMarks{start: time.Now()}
-	if err := tp.net.Loss(tp.hostOf(p), lossPercent); err != nil {
+	if err := tp.net.Loss(tp.hostOf(p), lossPercent(t)); err != nil {
 		if errors.Is(err, testenv.ErrNoNftables) {
 			testenv.Missing(t, "%v", err)
 		}
