@@ -202,7 +202,8 @@ func (n *Node) dispatchBackupJobs(_ context.Context, o *observation) {
 		return
 	}
 	id := o.backupQueue.Jobs[0]
-	view := jobView{others: otherMembers(o, n.cfg.Name), members: maps.Clone(o.members), lsn: o.in.PG.LSN, maxLag: o.dyn.MaximumLag()}
+	view := jobView{others: otherMembers(o, n.cfg.Name), members: maps.Clone(o.members), lsn: o.in.PG.LSN, maxLag: o.dyn.MaximumLag(),
+		replayed: replayedBy(o.pg.Replication)}
 	n.bk.runner.start(id)
 	n.tasks.run(func(ctx context.Context) {
 		defer n.bk.runner.done()
@@ -222,6 +223,10 @@ type jobView struct {
 	members map[string]consul.Member
 	lsn     uint64
 	maxLag  uint64
+	// replayed is each streaming standby's replay position as the primary saw it this
+	// cycle (pg_stat_replication): fresher than the member records, which an idle standby
+	// republishes only every 30 s.
+	replayed map[string]uint64
 }
 
 // runBackupJob takes the job, runs it and removes it from the queue.
@@ -336,7 +341,7 @@ func (n *Node) takeBackup(ctx context.Context, id string, tool backup.Tool, m ba
 	// this machine; Barman one it connects to; a custom tool gets the primary in its
 	// request and decides.
 	access := standbyAccessOf(cfg)
-	src, err := chooseBackupSource(cfg.RunOnValue(), access, view.lsn, maxLag, n.backupCandidates(access, view.members))
+	src, err := chooseBackupSource(cfg.RunOnValue(), access, view.lsn, maxLag, n.backupCandidates(access, view.members, view.replayed))
 	served := n.cfg.Name
 	reason := src.Reason
 	if err != nil {

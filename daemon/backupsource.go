@@ -20,6 +20,7 @@ import (
 	"github.com/ramd-project/ramd/consul"
 	"github.com/ramd-project/ramd/daemon/backup"
 	"github.com/ramd-project/ramd/daemon/dynconf"
+	"github.com/ramd-project/ramd/daemon/pg"
 )
 
 // defaultBackupLag is the replay lag a standby may have to serve a backup when
@@ -146,12 +147,13 @@ func (n *Node) backupsFromStandby() bool {
 // standbyLocalFiles their data directory is on this machine (a PG_VERSION file there, and
 // a loopback or own address in conn_url); for standbyNetwork and standbyTLS their conn_url
 // has a host and a port.
-func (n *Node) backupCandidates(access standbyAccess, members map[string]consul.Member) []backupCandidate {
+func (n *Node) backupCandidates(access standbyAccess, members map[string]consul.Member, replayed map[string]uint64) []backupCandidate {
 	var out []backupCandidate
 	for name, r := range members {
 		if name == n.cfg.Name {
 			continue
 		}
+		r = withReplayed(r, replayed[name])
 		c := backupCandidate{Name: name, Record: r}
 		switch {
 		case access == standbyNetwork || access == standbyTLS:
@@ -164,6 +166,30 @@ func (n *Node) backupCandidates(access standbyAccess, members map[string]consul.
 		out = append(out, c)
 	}
 	return out
+}
+
+// replayedBy maps each standby streaming from this primary (by application_name, the
+// member's name) to its replay position.
+func replayedBy(rs []pg.Replication) map[string]uint64 {
+	out := make(map[string]uint64, len(rs))
+	for _, r := range rs {
+		if r.ApplicationName != "" && r.ReplayLSN > 0 {
+			out[r.ApplicationName] = max(out[r.ApplicationName], uint64(r.ReplayLSN))
+		}
+	}
+	return out
+}
+
+// withReplayed returns the member record with its replay position moved forward to lsn
+// when the primary saw the standby replay further than the record says: an idle standby
+// republishes its record every 30 s, so after a WAL switch on an idle primary the record
+// lags by a whole segment although the standby has replayed everything. Pure.
+func withReplayed(r consul.Member, lsn uint64) consul.Member {
+	if lsn == 0 || r.ReplayLSN != nil && *r.ReplayLSN >= lsn {
+		return r
+	}
+	r.ReplayLSN = &lsn
+	return r
 }
 
 // localHost reports whether a conn_url names this machine: a loopback address or the

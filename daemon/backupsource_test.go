@@ -130,3 +130,47 @@ func TestResolveTLSServer(t *testing.T) {
 		})
 	}
 }
+
+// The primary's view of a standby's replay moves a stale record forward, never back; the
+// chosen source then passes the lag limit a stale record failed (an idle standby
+// republishes every 30 s, and a WAL switch moves the primary a whole segment ahead).
+func TestReplayedPositions(t *testing.T) {
+	t.Parallel()
+	lsn := func(v uint64) *uint64 { return &v }
+	seen := replayedBy([]pg.Replication{
+		{ApplicationName: "n2", ReplayLSN: 0x3000000},
+		{ApplicationName: "n3", ReplayLSN: 0x1000},
+		{ApplicationName: "", ReplayLSN: 0x9000000}, // a client without a name: ignored
+		{ApplicationName: "n4"},                     // nothing replayed yet: ignored
+	})
+	if diff := cmp.Diff(map[string]uint64{"n2": 0x3000000, "n3": 0x1000}, seen); diff != "" {
+		t.Errorf("replayedBy (-want +got):\n%s", diff)
+	}
+	for _, tt := range []struct {
+		name   string
+		record *uint64
+		seen   uint64
+		want   *uint64
+	}{
+		{"stale record moved forward", lsn(0x2019800), 0x3000000, lsn(0x3000000)},
+		{"record ahead kept", lsn(0x3000100), 0x3000000, lsn(0x3000100)},
+		{"not seen by the primary", lsn(0x2000000), 0, lsn(0x2000000)},
+		{"record without a position", nil, 0x1000, lsn(0x1000)},
+		{"neither", nil, 0, nil},
+	} {
+		got := withReplayed(consul.Member{ReplayLSN: tt.record}, tt.seen).ReplayLSN
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
+		}
+	}
+	// The record alone is 16 MiB behind and refused; with the primary's view it serves.
+	stale := consul.Member{Role: "replica", State: "running", ReplicationState: "streaming", DataDir: "/srv/n2", ReplayLSN: lsn(0x2019800)}
+	cands := []backupCandidate{{Name: "n2", Record: withReplayed(stale, seen["n2"]), Reachable: true}}
+	if _, err := chooseBackupSource(dynconf.RunOnStandby, standbyLocalFiles, 0x3000000, 1<<20, cands); err != nil {
+		t.Errorf("standby with the primary's fresh position refused: %v", err)
+	}
+	cands[0].Record = stale
+	if _, err := chooseBackupSource(dynconf.RunOnStandby, standbyLocalFiles, 0x3000000, 1<<20, cands); err == nil {
+		t.Error("standby with a stale record 16 MiB behind accepted")
+	}
+}
