@@ -26,15 +26,24 @@ const sslRequestCode = 80877103
 // sends an SSLRequest and waits for its one-byte answer, so it needs no password and costs
 // the server one short-lived backend; it goes through the unix socket when there is one
 // (the answer is then always 'N'), else over TCP, where an 'S' is followed by a TLS
-// handshake so that the backend sees a clean end and logs nothing. A server that refuses
-// connections (starting up, too many clients) has answered.
+// handshake so that the backend sees a clean end and logs nothing. A socket file that cannot
+// be reached at once (removed by a temporary-file cleaner, say) is no silence: the check
+// then goes over TCP, the way ramd's own connections go. A server that refuses connections
+// (starting up, too many clients) has answered.
 func (i *Instance) Answers(ctx context.Context) error {
-	network, addr := "unix", socketPath(i.cfg.SocketDir, i.cfg.Port)
-	if i.cfg.SocketDir == SocketDirNone {
-		network, addr = "tcp", net.JoinHostPort(localHost(i.cfg.ListenAddr), strconv.Itoa(i.cfg.Port))
-	}
+	tcp := net.JoinHostPort(localHost(i.cfg.ListenAddr), strconv.Itoa(i.cfg.Port))
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, network, addr)
+	var conn net.Conn
+	err := errors.New("no unix socket")
+	addr := tcp
+	if i.cfg.SocketDir != SocketDirNone {
+		addr = socketPath(i.cfg.SocketDir, i.cfg.Port)
+		conn, err = d.DialContext(ctx, "unix", addr)
+	}
+	if err != nil && ctx.Err() == nil {
+		addr = tcp
+		conn, err = d.DialContext(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", addr, err)
 	}

@@ -3,6 +3,10 @@ package pg_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -32,6 +36,21 @@ func TestAnswersAndKill(t *testing.T) {
 			pid := inst.PID()
 			if err := inst.Answers(opCtx(t)); err != nil {
 				t.Fatalf("Answers on a healthy server: %v", err)
+			}
+			if dir := inst.Config().SocketDir; dir != pg.SocketDirNone {
+				// A socket file removed behind the server's back (a temporary-file cleaner):
+				// the check goes over TCP and the server still answers.
+				sockPath := filepath.Join(dir, ".s.PGSQL."+strconv.Itoa(inst.Config().Port))
+				if err := os.Rename(sockPath, sockPath+".away"); err != nil {
+					t.Fatal(err)
+				}
+				err := inst.Answers(opCtx(t))
+				if rerr := os.Rename(sockPath+".away", sockPath); rerr != nil {
+					t.Fatal(rerr)
+				}
+				if err != nil {
+					t.Fatalf("Answers without the socket file: %v", err)
+				}
 			}
 			conn, err := pgx.Connect(t.Context(), inst.LocalConn().DSN())
 			if err != nil {
@@ -76,6 +95,16 @@ func TestAnswersAndKill(t *testing.T) {
 			testenv.Eventually(t, waitFor, pollEvery, func() error { return inst.Answers(opCtx(t)) })
 			if _, err := inst.Status(opCtx(t)); err != nil && !errors.Is(err, pg.ErrNotReady) {
 				t.Errorf("Status after restart: %v", err)
+			}
+			// The checks leave nothing in the server log (the loop makes one every cycle).
+			b, err := os.ReadFile(inst.Config().LogFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, noise := range []string{"incomplete startup packet", "could not accept SSL", "could not receive data"} {
+				if strings.Contains(string(b), noise) {
+					t.Errorf("server log has %q after the checks", noise)
+				}
 			}
 		})
 	}
