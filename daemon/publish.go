@@ -117,25 +117,24 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 	in := o.in
 	t := n.timings()
 	s := &Status{
-		CycleAt:         time.Now(),
-		Scope:           n.cfg.Scope,
-		Name:            n.cfg.Name,
-		Version:         Version,
-		Leader:          in.Leader.Name,
-		ClusterUnlocked: !in.Leader.Present,
-		Paused:          in.Paused,
-		FailsafeActive:  n.failsafeActive && !in.ConsulOK,
-		PGRunning:       in.PG.Running && o.pg.Running,
-		ServerVersion:   o.pg.ServerVersion,
-		Timeline:        in.PG.Timeline,
-		PostmasterStart: o.pg.StartTime,
-		Tags:            n.cfg.publishedTags(),
-		DCSReachable:    in.ConsulOK,
-		DCSLastSeen:     n.dcsLastSeen,
-		TTL:             t.TTL,
-		LoopWait:        t.LoopWait,
-		Timings: Timings{TTL: t.TTL, LoopWait: t.LoopWait, RetryTimeout: t.RetryTimeout, FenceMargin: t.FenceMargin,
-			PGUnresponsiveTimeout: t.PGUnresponsiveTimeout},
+		CycleAt:              time.Now(),
+		Scope:                n.cfg.Scope,
+		Name:                 n.cfg.Name,
+		Version:              Version,
+		Leader:               in.Leader.Name,
+		ClusterUnlocked:      !in.Leader.Present,
+		Paused:               in.Paused,
+		FailsafeActive:       n.failsafeActive && !in.ConsulOK,
+		PGRunning:            in.PG.Running && o.pg.Running,
+		ServerVersion:        o.pg.ServerVersion,
+		Timeline:             in.PG.Timeline,
+		PostmasterStart:      o.pg.StartTime,
+		Tags:                 n.cfg.publishedTags(),
+		DCSReachable:         in.ConsulOK,
+		DCSLastSeen:          n.dcsLastSeen,
+		TTL:                  t.TTL,
+		LoopWait:             t.LoopWait,
+		Timings:              statusTimings(t),
 		Config:               ConfigStatus{Source: n.conf.source, Refusal: n.conf.refusal, EnvironmentDiffers: n.conf.envDiffers, Index: n.conf.index},
 		MaximumLagOnFailover: in.MaximumLagOnFailover,
 		LeaderOptime:         in.LeaderOptime,
@@ -365,4 +364,10 @@ func (r xactReading) rates(next xactReading) (commit, rollback float64) {
 		return 0, 0
 	}
 	return float64(next.commit-r.commit) / dt, float64(next.rollback-r.rollback) / dt
+}
+
+// statusTimings are the timings in force as the status reports them.
+func statusTimings(t ha.Timings) Timings {
+	return Timings{TTL: t.TTL, LoopWait: t.LoopWait, RetryTimeout: t.RetryTimeout, FenceMargin: t.FenceMargin,
+		PGUnresponsiveTimeout: t.PGUnresponsiveTimeout}
 }
