@@ -135,7 +135,7 @@ func TestDecide(t *testing.T) {
 		{"replica silent past the limit with the leader gone waits", base(leaderDead, silent(time.Minute)), []Kind{}},
 		{"replica silent past the limit with a live leader waits", base(silent(time.Minute)), []Kind{}},
 		{"a silent replica ahead does not block the race", base(leaderDead, reachable("n3", 5000), func(in *Input) {
-			in.Members[2].Probe.Running = false // its API reports state "unknown"
+			in.Members[2].Probe.Running = false // its API reports its PostgreSQL as not running
 		}), []Kind{ActAcquire, ActPromote}},
 		{"a silent synchronous standby ahead does not block the race", base(leaderDead, reachable("n3", 5000), func(in *Input) {
 			in.Members[2].Probe.Running = false
