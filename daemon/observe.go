@@ -47,8 +47,10 @@ type pgMemory struct {
 	// postmaster pid has reported a timeline below the leader's (0 while it does not).
 	behindPID   int
 	behindSince time.Duration
-	// silence is since when the running server has not answered (ha.Silence).
-	silence ha.Silence
+	// silence is since when the running server has not answered (ha.Silence);
+	// answerCheckedAt is when (monotonic) it was last asked for a new connection.
+	silence         ha.Silence
+	answerCheckedAt time.Duration
 }
 
 // observation is one cycle's view: the pure input plus the raw records the act step needs.
@@ -168,9 +170,9 @@ func (n *Node) observePG(ctx context.Context, o *observation) {
 		defer cancel()
 		cctx, cancelStep := o.clock.bound(cctx, o.steps.PG)
 		defer cancelStep()
-		// A new connection first: the status read may go through a pooled backend that still
+		// The postmaster first: the status read goes through a pooled backend, which still
 		// answers while the postmaster accepts nothing (stopped, hung).
-		s, err := pg.Status{}, n.pg.Answers(cctx)
+		s, err := pg.Status{}, n.postmasterAnswers(cctx, pid, in.Now)
 		silent := err != nil
 		if err == nil {
 			s, err = n.pg.Status(cctx)
