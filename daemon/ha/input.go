@@ -51,8 +51,8 @@ type PGState struct {
 	// Unknown is true when the postmaster runs but did not answer this cycle (starting,
 	// stopping, overloaded): nothing is decided from its state.
 	Unknown bool
-	// SilentFor is how long the running server has not answered at all (Silence.For): no
-	// new connection accepted, or no reply to the status read. A server that answers with a
+	// SilentFor is how long the running server has not answered at all (Silence.For): its
+	// postmaster stopped, no new connection accepted, or no reply to the status read. A server that answers with a
 	// refusal (starting up, shutting down) is not silent. 0 while it answers.
 	SilentFor time.Duration
 	// BehindFor is how long this running standby, following the leader, has reported a

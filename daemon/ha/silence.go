@@ -3,8 +3,8 @@ package ha
 import "time"
 
 // Silence tracks since when a running PostgreSQL has not answered: the postmaster process
-// exists, but it accepts no new connection or the status read gets no reply (a postmaster
-// stopped by SIGSTOP, a server hung on its storage). It is measured on the node's monotonic
+// exists, but it is stopped (SIGSTOP), accepts no new connection, or the status read gets no
+// reply (a server hung on its storage). It is measured on the node's monotonic
 // clock, from the cycle's one reading at the first silent cycle. A value; the loop keeps it
 // between cycles.
 type Silence struct {
