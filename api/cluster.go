@@ -102,7 +102,8 @@ func newClusterStatus(st *daemon.Status) client.ClusterStatus {
 		SyncStandbys: []string{}, PendingRestart: []string{}, Members: v.Members,
 		Node: client.ClusterNode{Name: st.Name, Plan: st.Plan, DCSReachable: st.DCSReachable, ScheduledRestart: scheduledRestart(st.ScheduledRestart),
 			Timings: client.Timings{TTL: st.Timings.TTL.Seconds(), LoopWait: st.Timings.LoopWait.Seconds(),
-				RetryTimeout: st.Timings.RetryTimeout.Seconds(), FenceMargin: st.Timings.FenceMargin.Seconds()},
+				RetryTimeout: st.Timings.RetryTimeout.Seconds(), FenceMargin: st.Timings.FenceMargin.Seconds(),
+				PGUnresponsiveTimeout: st.Timings.PGUnresponsiveTimeout.Seconds()},
 			Config:       client.ConfigSource{Source: string(st.Config.Source), Refusal: st.Config.Refusal, EnvironmentDiffers: st.Config.EnvironmentDiffers, Index: st.Config.Index},
 			SyncDegraded: st.SyncDegraded, ParameterErrors: st.ParameterErrors, Backup: backupNode(st, time.Now())}}
 	out.ScheduledSwitchover = v.ScheduledSwitchover

@@ -81,6 +81,8 @@ func (n *Node) do(ctx context.Context, o *observation, a ha.Action) error {
 		return n.fence(ctx, "lost the leader lock")
 	case ha.ActRelease:
 		return n.release(ctx, o, "handing over")
+	case ha.ActFenceUnresponsive:
+		return n.fenceUnresponsive(ctx, o)
 	case ha.ActSyncStandbys:
 		return n.syncStandbys(ctx, o)
 	}

@@ -27,8 +27,11 @@ type Config struct {
 	LoopWait     time.Duration `env:"RAMD_LOOP_WAIT, default=1s"`
 	RetryTimeout time.Duration `env:"RAMD_RETRY_TIMEOUT, default=1s"`
 	FenceMargin  time.Duration `env:"RAMD_FENCE_MARGIN, default=1s"`
-	LockDelay    time.Duration `env:"RAMD_LOCK_DELAY, default=1ms"`
-	SessionTTL   time.Duration `env:"RAMD_SESSION_TTL, default=10s"`
+	// PGUnresponsiveTimeout seeds postgres_unresponsive_timeout at bootstrap (0: off; nil:
+	// dynconf.DefaultUnresponsive).
+	PGUnresponsiveTimeout *time.Duration `env:"RAMD_POSTGRES_UNRESPONSIVE_TIMEOUT, noinit"`
+	LockDelay             time.Duration  `env:"RAMD_LOCK_DELAY, default=1ms"`
+	SessionTTL            time.Duration  `env:"RAMD_SESSION_TTL, default=10s"`
 
 	// Tags are Patroni's member tags: nofailover, failover_priority, noloadbalance,
 	// clonefrom, nosync, ... as "key:value,key:value".
@@ -82,7 +85,12 @@ var (
 
 // Timings returns the HA timings of this configuration.
 func (c Config) Timings() ha.Timings {
-	return ha.Timings{TTL: c.TTL, LoopWait: c.LoopWait, RetryTimeout: c.RetryTimeout, FenceMargin: c.FenceMargin}
+	t := ha.Timings{TTL: c.TTL, LoopWait: c.LoopWait, RetryTimeout: c.RetryTimeout, FenceMargin: c.FenceMargin}
+	t.PGUnresponsiveTimeout = dynconf.DefaultUnresponsive(t)
+	if c.PGUnresponsiveTimeout != nil {
+		t.PGUnresponsiveTimeout = *c.PGUnresponsiveTimeout
+	}
+	return t
 }
 
 // Validate checks every value and how they relate; messages name the variable, the value
@@ -101,8 +109,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("RAMD_API_URL=%q: must be an http:// or https:// URL", c.APIURL)
 	}
 	if err := c.Timings().Validate(); err != nil {
-		return fmt.Errorf("RAMD_TTL=%s RAMD_LOOP_WAIT=%s RAMD_RETRY_TIMEOUT=%s RAMD_FENCE_MARGIN=%s: %w",
-			c.TTL, c.LoopWait, c.RetryTimeout, c.FenceMargin, err)
+		return fmt.Errorf("RAMD_TTL=%s RAMD_LOOP_WAIT=%s RAMD_RETRY_TIMEOUT=%s RAMD_FENCE_MARGIN=%s RAMD_POSTGRES_UNRESPONSIVE_TIMEOUT=%s: %w",
+			c.TTL, c.LoopWait, c.RetryTimeout, c.FenceMargin, c.Timings().PGUnresponsiveTimeout, err)
 	}
 	if c.LockDelay <= 0 || c.LockDelay > time.Minute {
 		return fmt.Errorf("RAMD_LOCK_DELAY=%s: must be above 0 and at most 1m (0 would mean Consul's 15s default)", c.LockDelay)

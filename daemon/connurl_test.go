@@ -35,28 +35,33 @@ func TestConnURL(t *testing.T) {
 // last confirmation, whatever the loop published last; other snapshots are returned as is.
 func TestStatusAsOf(t *testing.T) {
 	t.Parallel()
-	leader := &Status{HasLock: true, Leader: "n1", Role: RolePrimary}
+	leader := &Status{HasLock: true, Leader: "n1", Role: RolePrimary, State: "running", PGRunning: true}
 	for _, tt := range []struct {
 		name         string
 		st           *Status
 		now, fenceAt time.Duration
 		wantLock     bool
+		wantRole     Role
 	}{
-		{"before the deadline", leader, 10 * time.Second, 11 * time.Second, true},
-		{"at the deadline", leader, 11 * time.Second, 11 * time.Second, false},
-		{"past the deadline", leader, 15 * time.Second, 11 * time.Second, false},
-		{"never confirmed", leader, 15 * time.Second, 0, true},
-		{"a replica", &Status{Role: RoleReplica}, 15 * time.Second, 11 * time.Second, false},
+		{"before the deadline", leader, 10 * time.Second, 11 * time.Second, true, RolePrimary},
+		{"at the deadline", leader, 11 * time.Second, 11 * time.Second, false, RoleDemoted},
+		{"past the deadline", leader, 15 * time.Second, 11 * time.Second, false, RoleDemoted},
+		{"never confirmed", leader, 15 * time.Second, 0, true, RolePrimary},
+		{"a replica", &Status{Role: RoleReplica}, 15 * time.Second, 11 * time.Second, false, RoleReplica},
+		{"a lock holder in recovery past the deadline", &Status{HasLock: true, Role: RoleReplica}, 15 * time.Second, 11 * time.Second, false, RoleReplica},
 	} {
 		got := statusAsOf(tt.st, tt.now, tt.fenceAt)
-		if got.HasLock != tt.wantLock {
-			t.Errorf("%s: HasLock %v, want %v", tt.name, got.HasLock, tt.wantLock)
+		if got.HasLock != tt.wantLock || got.Role != tt.wantRole {
+			t.Errorf("%s: HasLock %v role %s, want %v %s", tt.name, got.HasLock, got.Role, tt.wantLock, tt.wantRole)
+		}
+		if got.Role == RoleDemoted && (got.PGRunning || got.State != "stopped") {
+			t.Errorf("%s: demoted but %s, running %v", tt.name, got.State, got.PGRunning)
 		}
 		if !got.HasLock && got.Leader != "" {
 			t.Errorf("%s: leader %q without the lock", tt.name, got.Leader)
 		}
 	}
-	if !leader.HasLock || leader.Leader != "n1" {
+	if !leader.HasLock || leader.Leader != "n1" || leader.Role != RolePrimary {
 		t.Error("statusAsOf changed the published snapshot")
 	}
 	if statusAsOf(nil, time.Second, time.Second) != nil {

@@ -115,6 +115,10 @@ func bootstrapDocument(c Config) []byte {
 		"maximum_lag_on_failover": DefaultMaximumLagOnFailover,
 		"synchronous_mode":        false,
 	}
+	if c.PGUnresponsiveTimeout != nil {
+		// Only when set: left out, its default follows ttl and loop_wait (DefaultUnresponsive).
+		doc["postgres_unresponsive_timeout"] = t.PGUnresponsiveTimeout.Seconds()
+	}
 	switch mode, _ := dynconf.ParseSyncMode(c.SynchronousMode); mode {
 	case "on":
 		doc["synchronous_mode"] = true
@@ -208,14 +212,16 @@ func (n *Node) applyTimings(t ha.Timings, source ConfigSource) {
 	}
 	if old := n.timings(); old != t {
 		n.logger.Info("timings in force", "ttl", t.TTL, "loop_wait", t.LoopWait, "retry_timeout", t.RetryTimeout,
-			"fence_margin", t.FenceMargin, "source", source)
+			"fence_margin", t.FenceMargin, "postgres_unresponsive_timeout", t.PGUnresponsiveTimeout, "source", source)
 	}
 	env := n.cfg.Timings()
 	differs := t != env
 	if differs && !n.conf.envDiffers {
-		n.logger.Warn("this member's RAMD_TTL, RAMD_LOOP_WAIT, RAMD_RETRY_TIMEOUT or RAMD_FENCE_MARGIN differ from the cluster's configuration; following the cluster's",
+		n.logger.Warn("this member's RAMD_TTL, RAMD_LOOP_WAIT, RAMD_RETRY_TIMEOUT, RAMD_FENCE_MARGIN or RAMD_POSTGRES_UNRESPONSIVE_TIMEOUT differ from the cluster's configuration; following the cluster's",
 			"env_ttl", env.TTL, "env_loop_wait", env.LoopWait, "env_retry_timeout", env.RetryTimeout, "env_fence_margin", env.FenceMargin,
-			"ttl", t.TTL, "loop_wait", t.LoopWait, "retry_timeout", t.RetryTimeout, "fence_margin", t.FenceMargin)
+			"env_postgres_unresponsive_timeout", env.PGUnresponsiveTimeout,
+			"ttl", t.TTL, "loop_wait", t.LoopWait, "retry_timeout", t.RetryTimeout, "fence_margin", t.FenceMargin,
+			"postgres_unresponsive_timeout", t.PGUnresponsiveTimeout)
 	}
 	n.conf.envDiffers = differs
 	n.tim.Store(&t)

@@ -29,9 +29,10 @@ func TestOwnedParametersCoverProtected(t *testing.T) {
 // The bootstrap document is valid and carries the bootstrapping member's timings.
 func TestBootstrapDocument(t *testing.T) {
 	t.Parallel()
-	want := ha.Timings{TTL: 5 * time.Second, LoopWait: 1500 * time.Millisecond, RetryTimeout: time.Second, FenceMargin: 750 * time.Millisecond}
+	want := ha.Timings{TTL: 5 * time.Second, LoopWait: 1500 * time.Millisecond, RetryTimeout: time.Second, FenceMargin: 750 * time.Millisecond,
+		PGUnresponsiveTimeout: 12 * time.Second}
 	cfg := Config{TTL: want.TTL, LoopWait: want.LoopWait, RetryTimeout: want.RetryTimeout, FenceMargin: want.FenceMargin,
-		SynchronousMode: "off", SynchronousNodeCount: 1}
+		PGUnresponsiveTimeout: &want.PGUnresponsiveTimeout, SynchronousMode: "off", SynchronousNodeCount: 1}
 	c, err := dynconf.Parse(bootstrapDocument(cfg))
 	if err != nil {
 		t.Fatalf("bootstrap document refused: %v", err)
@@ -72,6 +73,17 @@ func TestTimingDefaultsAgree(t *testing.T) {
 	}
 	if got, env := (dynconf.Config{}).Timings(), c.Timings(); got != env {
 		t.Errorf("built-in defaults %+v differ from the RAMD_* defaults %+v", got, env)
+	}
+	// Long timings without postgres_unresponsive_timeout: its default grows with them and
+	// stays valid, from the configuration and from the environment alike.
+	long := map[string]string{"RAMD_TTL": "30s", "RAMD_LOOP_WAIT": "10s", "RAMD_RETRY_TIMEOUT": "10s"}
+	var lc Config
+	if err := envconfig.ProcessWith(t.Context(), &envconfig.Config{Target: &lc, Lookuper: envconfig.MapLookuper(long)}); err != nil {
+		t.Fatal(err)
+	}
+	dc := dynconf.Config{TTL: 30 * time.Second, LoopWait: 10 * time.Second, RetryTimeout: 10 * time.Second}
+	if got, env := dc.Timings(), lc.Timings(); got != env || got.PGUnresponsiveTimeout != 80*time.Second || got.Validate() != nil {
+		t.Errorf("long timings: configuration %+v, environment %+v, want postgres_unresponsive_timeout 80s and valid (%v)", got, env, got.Validate())
 	}
 }
 

@@ -398,6 +398,38 @@ func (n *Node) fence(ctx context.Context, why string) error {
 	return nil
 }
 
+// fenceUnresponsive hands the lock over from a PostgreSQL that stopped answering (ha
+// decideSilentLeader). The order keeps the guarantee: first the postmaster and every child
+// are killed (SIGKILL reaches a stopped process; backends on existing connections could
+// otherwise keep committing) and confirmed gone, only then is the leader key deleted, so no
+// replica can be promoted while the old server may still acknowledge a commit. If the kill
+// cannot be confirmed, the key is kept and no heartbeat renews it: the fence guard fires at
+// the fencing deadline and the replicas race after TTL, as for a leader that lost Consul.
+func (n *Node) fenceUnresponsive(ctx context.Context, o *observation) error {
+	why := fmt.Sprintf("postgres has not answered for %s (postgres_unresponsive_timeout %s)",
+		o.in.PG.SilentFor.Round(time.Millisecond), o.in.Timings.PGUnresponsiveTimeout)
+	n.logger.Warn("fencing: killing postgres and handing over", "reason", why)
+	if n.registry != nil {
+		rctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
+		_ = n.registry.MarkCritical(rctx, "fenced: "+why)
+		cancel()
+	}
+	err := n.pg.Kill(ctx)
+	n.lock.ConfirmedAt, n.lock.Held = 0, false
+	n.failsafeActive = false
+	if err != nil {
+		return fmt.Errorf("kill unresponsive postgres: %w", err)
+	}
+	n.pgMem.silence = ha.Silence{}
+	_ = n.guard.Disarm()
+	n.publishStopped(ctx, o)
+	if err := n.dropLeaderKey(ctx); err != nil {
+		return fmt.Errorf("release after killing unresponsive postgres: %w", err)
+	}
+	n.logger.Warn("killed the unresponsive postgres and released the leader lock")
+	return nil
+}
+
 // release stops PostgreSQL cleanly (if running), announces it, and releases the leader key.
 func (n *Node) release(ctx context.Context, o *observation, why string) error {
 	n.logger.Info("releasing the leader lock", "reason", why)

@@ -187,13 +187,19 @@ func (n *Node) Status() *Status {
 
 // statusAsOf returns st, or a copy without the lock when the fencing deadline of the last
 // confirmation (fenceAt, on the fence clock; 0 when none) has passed at now: the moment the
-// fence guard stops PostgreSQL.
+// fence guard stops PostgreSQL. A primary's copy says demoted and stopped as well: its loop,
+// blocked in a Consul call that hangs, may publish that only seconds later, and meanwhile
+// /patroni answered role primary on the old timeline while a new primary served (found
+// again by the isolate-primary fault scenario under load: the prober saw the two alternate).
 func statusAsOf(st *Status, now, fenceAt time.Duration) *Status {
 	if st == nil || !st.HasLock || fenceAt == 0 || now < fenceAt {
 		return st
 	}
 	c := *st
 	c.HasLock, c.Leader = false, ""
+	if c.Role == RolePrimary {
+		c.Role, c.State, c.PGRunning = RoleDemoted, "stopped", false
+	}
 	return &c
 }
 

@@ -47,6 +47,10 @@ type pgMemory struct {
 	// postmaster pid has reported a timeline below the leader's (0 while it does not).
 	behindPID   int
 	behindSince time.Duration
+	// silence is since when the running server has not answered (ha.Silence);
+	// answerCheckedAt is when (monotonic) it was last asked for a new connection.
+	silence         ha.Silence
+	answerCheckedAt time.Duration
 }
 
 // observation is one cycle's view: the pure input plus the raw records the act step needs.
@@ -152,9 +156,10 @@ func (n *Node) observePG(ctx context.Context, o *observation) {
 	st, err := n.pg.DataDirState()
 	if err != nil || !st.Initialized {
 		in.PG.DataEmpty = true
+		n.pgMem.silence = ha.Silence{}
 		return
 	}
-	if n.pg.Running() {
+	if pid := n.pg.PID(); pid != 0 {
 		// A leader's read must leave room for its heartbeat before the fencing deadline; a
 		// replica's has no such deadline and waits for a busy server as long as it always did.
 		budget := n.timings().RetryTimeout + time.Second
@@ -165,7 +170,17 @@ func (n *Node) observePG(ctx context.Context, o *observation) {
 		defer cancel()
 		cctx, cancelStep := o.clock.bound(cctx, o.steps.PG)
 		defer cancelStep()
-		s, err := n.pg.Status(cctx)
+		// The postmaster first: the status read goes through a pooled backend, which still
+		// answers while the postmaster accepts nothing (stopped, hung).
+		s, err := pg.Status{}, n.postmasterAnswers(cctx, pid, in.Now)
+		silent := err != nil
+		if err == nil {
+			s, err = n.pg.Status(cctx)
+			// A refusal (starting up, shutting down) is an answer; no reply is not.
+			silent = err != nil && !errors.Is(err, pg.ErrNotReady)
+		}
+		n.pgMem.silence = n.pgMem.silence.Next(pid, !silent, in.Now)
+		in.PG.SilentFor = n.pgMem.silence.For(in.Now)
 		if err == nil && s.Running {
 			o.pg = s
 			in.PG.Running = true
@@ -188,13 +203,14 @@ func (n *Node) observePG(ctx context.Context, o *observation) {
 			return
 		}
 		if err != nil {
-			n.logger.Debug("postgres runs but cannot be queried", "err", err)
+			n.logger.Debug("postgres runs but cannot be queried", "err", err, "silent_for", in.PG.SilentFor)
 		}
 		// Starting up, shutting down or overloaded: its role is unknown this cycle.
 		in.PG.Running = true
 		in.PG.Unknown = true
 		return
 	}
+	n.pgMem.silence = ha.Silence{}
 	// A stopped server: pg_controldata is a program to start, with the budget it always had.
 	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout+time.Second)
 	defer cancel()

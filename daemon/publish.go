@@ -134,7 +134,7 @@ func (n *Node) buildStatus(o *observation, p ha.Plan) *Status {
 		DCSLastSeen:          n.dcsLastSeen,
 		TTL:                  t.TTL,
 		LoopWait:             t.LoopWait,
-		Timings:              Timings{TTL: t.TTL, LoopWait: t.LoopWait, RetryTimeout: t.RetryTimeout, FenceMargin: t.FenceMargin},
+		Timings:              statusTimings(t),
 		Config:               ConfigStatus{Source: n.conf.source, Refusal: n.conf.refusal, EnvironmentDiffers: n.conf.envDiffers, Index: n.conf.index},
 		MaximumLagOnFailover: in.MaximumLagOnFailover,
 		LeaderOptime:         in.LeaderOptime,
@@ -364,4 +364,10 @@ func (r xactReading) rates(next xactReading) (commit, rollback float64) {
 		return 0, 0
 	}
 	return float64(next.commit-r.commit) / dt, float64(next.rollback-r.rollback) / dt
+}
+
+// statusTimings are the timings in force as the status reports them.
+func statusTimings(t ha.Timings) Timings {
+	return Timings{TTL: t.TTL, LoopWait: t.LoopWait, RetryTimeout: t.RetryTimeout, FenceMargin: t.FenceMargin,
+		PGUnresponsiveTimeout: t.PGUnresponsiveTimeout}
 }

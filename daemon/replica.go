@@ -19,6 +19,18 @@ func (n *Node) rewind(ctx context.Context, leader string) error {
 	if err != nil {
 		return err
 	}
+	// A leader that just took the lock may still be promoting: pg_rewind against a source
+	// on the old timeline finds nothing to do, and the standby then starts with WAL past
+	// the fork the promotion makes (found by the stall-postmaster-long fault scenario: the
+	// old primary hands over within moments and rewound before the new one was promoted,
+	// then waited for the divergence check). Wait for the promotion; a source that cannot
+	// be asked is left to pg_rewind's own errors.
+	pctx, pcancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
+	recovering, perr := pg.RemoteInRecovery(pctx, conn)
+	pcancel()
+	if perr == nil && recovering {
+		return fmt.Errorf("pg_rewind from %s: it is not a primary yet (promotion under way): will try again", leader)
+	}
 	if n.pg.Running() {
 		sctx, cancel := context.WithTimeout(ctx, stopTimeout)
 		err := n.pg.Stop(sctx, pg.StopFast)

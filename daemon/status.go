@@ -188,6 +188,8 @@ type Timings struct {
 	LoopWait     time.Duration
 	RetryTimeout time.Duration
 	FenceMargin  time.Duration
+	// PGUnresponsiveTimeout is postgres_unresponsive_timeout (0: off).
+	PGUnresponsiveTimeout time.Duration
 }
 
 // ConfigStatus tells where the dynamic configuration a member acts on comes from.

@@ -79,7 +79,7 @@ var actionKinds = []ha.Kind{
 	ha.ActBootstrap, ha.ActClaimInitialize, ha.ActClone, ha.ActReclone, ha.ActRewind,
 	ha.ActStartReplica, ha.ActFollow, ha.ActHeartbeat, ha.ActFailsafe, ha.ActStartPrimary,
 	ha.ActAcquire, ha.ActPromote, ha.ActSwitchover, ha.ActRejectSwitchover, ha.ActFence,
-	ha.ActRelease, ha.ActSyncStandbys,
+	ha.ActRelease, ha.ActFenceUnresponsive, ha.ActSyncStandbys,
 }
 
 // telemetry is a node's tracer and metrics, and what the loop remembers between cycles to

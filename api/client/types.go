@@ -225,6 +225,8 @@ type Timings struct {
 	LoopWait     float64 `json:"loop_wait"`
 	RetryTimeout float64 `json:"retry_timeout"`
 	FenceMargin  float64 `json:"fence_margin"`
+	// PGUnresponsiveTimeout is postgres_unresponsive_timeout (0: off).
+	PGUnresponsiveTimeout float64 `json:"postgres_unresponsive_timeout"`
 }
 
 // ConfigSource says which dynamic configuration a member acts on.

@@ -25,6 +25,7 @@ func TestValidateAccepts(t *testing.T) {
 	lag := uint64(2 << 20)
 	off := false
 	slots := 90 * time.Minute
+	unresponsive, zero := 4001*time.Millisecond, time.Duration(0)
 	tests := []struct {
 		name string
 		doc  string
@@ -38,6 +39,8 @@ func TestValidateAccepts(t *testing.T) {
 		{"sync quorum", `{"synchronous_mode":"quorum","synchronous_node_count":2,"synchronous_mode_strict":true,"synchronous_commit":"remote_apply"}`,
 			Config{SynchronousMode: "quorum", SynchronousNodeCount: 2, SynchronousModeStrict: true, SynchronousCommit: "remote_apply"}},
 		{"sync as boolean", `{"synchronous_mode":true}`, Config{SynchronousMode: "on"}},
+		{"unresponsive timeout", `{"postgres_unresponsive_timeout":"4001ms"}`, Config{PGUnresponsiveTimeout: &unresponsive}},
+		{"unresponsive timeout off", `{"postgres_unresponsive_timeout":0}`, Config{PGUnresponsiveTimeout: &zero}},
 		{"nulls are unset", `{"pause":null,"ttl":null,"postgresql":{"parameters":{"work_mem":null}}}`, Config{Parameters: map[string]string{}}},
 		{"flags", `{"pause":true,"failsafe_mode":false,"max_timelines_history":5,"member_slots_ttl":"90min"}`,
 			Config{Pause: true, FailsafeMode: &off, MaxTimelinesHistory: 5, MemberSlotsTTL: &slots}},
@@ -76,6 +79,10 @@ func TestValidateRefuses(t *testing.T) {
 		{"fencing inequality", `{"ttl":2,"loop_wait":1,"retry_timeout":1}`, []string{"ttl"}, "must not exceed ttl"},
 		{"fencing inequality names the set key", `{"loop_wait":2}`, []string{"loop_wait"}, "must not exceed ttl"},
 		{"fence margin at ttl", `{"ttl":1,"fence_margin":1,"loop_wait":0.1,"retry_timeout":0.1}`, []string{"ttl"}, "must be below ttl"},
+		{"unresponsive timeout at ttl + loop_wait", `{"postgres_unresponsive_timeout":4}`, []string{"postgres_unresponsive_timeout"}, "above ttl"},
+		{"unresponsive timeout below a set ttl", `{"ttl":20,"postgres_unresponsive_timeout":"15s"}`, []string{"ttl"}, "above ttl"},
+		{"unresponsive timeout negative", `{"postgres_unresponsive_timeout":-1}`, []string{"postgres_unresponsive_timeout"}, "must be a duration"},
+		{"unresponsive timeout too long", `{"postgres_unresponsive_timeout":"2h"}`, []string{"postgres_unresponsive_timeout"}, "between"},
 		{"unknown top-level key", `{"no_such_key":1}`, []string{"no_such_key"}, "unknown key"},
 		{"patroni key not implemented", `{"primary_start_timeout":300}`, []string{"primary_start_timeout"}, "not supported by ramd"},
 		{"pg_hba not implemented", `{"postgresql":{"pg_hba":["host all all 0.0.0.0/0 md5"]}}`, []string{"postgresql.pg_hba"}, "RAMD_PG_HBA_ALLOW"},

@@ -18,6 +18,9 @@ const (
 	DefaultLoopWait     = time.Second
 	DefaultRetryTimeout = time.Second
 	DefaultFenceMargin  = time.Second
+	// DefaultPGUnresponsiveTimeout is how long a leader's PostgreSQL may run without
+	// answering before the leader kills it and hands over (DefaultUnresponsive).
+	DefaultPGUnresponsiveTimeout = 30 * time.Second
 	// DefaultMaximumLagOnFailover is Patroni's default: 1 MiB.
 	DefaultMaximumLagOnFailover = 1 << 20
 	// DefaultMemberSlotsTTL is Patroni's: a stopped member's slot is kept 30 minutes.
@@ -36,12 +39,17 @@ const (
 	minRetryTimeout = 100 * time.Millisecond
 	maxRetryTimeout = time.Minute
 	maxSlotsTTL     = 7 * 24 * time.Hour
+	// maxUnresponsive: a primary that answers nothing for an hour is down for its clients;
+	// 0 turns the rule off for those who want no limit.
+	maxUnresponsive = time.Hour
 )
 
 // Config is a validated dynamic configuration. A zero or nil field was not set; the methods
 // return the value in force.
 type Config struct {
 	TTL, LoopWait, RetryTimeout, FenceMargin time.Duration
+	// PGUnresponsiveTimeout is postgres_unresponsive_timeout (nil: unset; 0: off).
+	PGUnresponsiveTimeout *time.Duration
 
 	MaximumLagOnFailover *uint64
 	FailsafeMode         *bool
@@ -70,8 +78,20 @@ func (c Config) Timings() ha.Timings {
 		}
 		return v
 	}
-	return ha.Timings{TTL: pick(c.TTL, DefaultTTL), LoopWait: pick(c.LoopWait, DefaultLoopWait),
+	t := ha.Timings{TTL: pick(c.TTL, DefaultTTL), LoopWait: pick(c.LoopWait, DefaultLoopWait),
 		RetryTimeout: pick(c.RetryTimeout, DefaultRetryTimeout), FenceMargin: pick(c.FenceMargin, DefaultFenceMargin)}
+	t.PGUnresponsiveTimeout = DefaultUnresponsive(t)
+	if c.PGUnresponsiveTimeout != nil {
+		t.PGUnresponsiveTimeout = *c.PGUnresponsiveTimeout
+	}
+	return t
+}
+
+// DefaultUnresponsive is postgres_unresponsive_timeout when it is not set: 30 s, or twice
+// ttl + loop_wait when that is longer, so that long timings (Patroni's ttl 30 s and
+// loop_wait 10 s give 80 s) stay valid without setting it.
+func DefaultUnresponsive(t ha.Timings) time.Duration {
+	return max(DefaultPGUnresponsiveTimeout, 2*(t.TTL+t.LoopWait))
 }
 
 // SyncMode is the synchronous mode in force: off, on or quorum.
@@ -143,6 +163,14 @@ var Keys = []Key{
 		durationKey(minRetryTimeout, maxRetryTimeout, func(c *Config, d time.Duration) { c.RetryTimeout = d })},
 	{"fence_margin", "duration", "1s", "500ms to below ttl", everyMember, noRestart,
 		durationKey(ha.MinFenceMargin, maxTTL, func(c *Config, d time.Duration) { c.FenceMargin = d })},
+	{"postgres_unresponsive_timeout", "duration", "30s (2 × (ttl + loop_wait) when longer)", "0 (off), or above ttl + loop_wait up to 1h", "the leader, next cycle", noRestart,
+		func(c *Config, v any) string {
+			d, why := duration(v, 0, maxUnresponsive)
+			if why == "" {
+				c.PGUnresponsiveTimeout = &d
+			}
+			return why
+		}},
 	{"maximum_lag_on_failover", "integer (bytes)", "1048576", "0 or more (0: no limit)", "every replica when it races", noRestart,
 		func(c *Config, v any) string {
 			n, why := wholeNumber(v, 0, math.MaxInt64)

@@ -122,7 +122,7 @@ func checkParameters(c *Config, m map[string]any) []*FieldError {
 
 // timingKeys are the keys checked together by the fencing inequality, in the order a refusal
 // names them.
-var timingKeys = []string{"ttl", "loop_wait", "retry_timeout", "fence_margin"}
+var timingKeys = []string{"ttl", "loop_wait", "retry_timeout", "fence_margin", "postgres_unresponsive_timeout"}
 
 // checkTimings applies the fencing inequality to the timings in force (unset ones take the
 // defaults). The refusal names the first timing key the document sets.

@@ -41,7 +41,7 @@ func Decide(in Input) Plan {
 	}
 	if in.PG.Unknown {
 		if in.HoldsLock() {
-			return plan("postgres runs but does not answer: keeping the lock, deciding nothing", act(ActHeartbeat))
+			return decideSilentLeader(in)
 		}
 		return plan("postgres runs but does not answer: waiting")
 	}
@@ -125,6 +125,26 @@ func decideRestoring(in Input) Plan {
 		return decideUnlockedPrimary(in)
 	}
 	return plan("in-place restore in progress: waiting for the job")
+}
+
+// decideSilentLeader handles a leader whose PostgreSQL runs but did not answer this cycle.
+// A short silence (a busy server, a checkpoint, a postmaster stopped for a moment) keeps
+// the lock: the leader heartbeats and decides nothing from a state it cannot read. A silence
+// longer than PGUnresponsiveTimeout is a hung primary: clients cannot connect, and backends
+// that still run may keep committing on their connections. The leader then fences itself
+// and hands over (ActFenceUnresponsive): it kills the postmaster and every child first,
+// and deletes the leader key only once they are gone, so no replica is promoted while the
+// old server can still acknowledge a commit. Not in pause.
+func decideSilentLeader(in Input) Plan {
+	if in.Timings.Unresponsive(in.PG.SilentFor) {
+		if in.Paused {
+			return plan(fmt.Sprintf("paused: postgres has not answered for %s (limit %s); keeping the lock",
+				in.PG.SilentFor, in.Timings.PGUnresponsiveTimeout), act(ActHeartbeat))
+		}
+		return plan(fmt.Sprintf("postgres has not answered for %s (limit %s): killing it and handing over",
+			in.PG.SilentFor, in.Timings.PGUnresponsiveTimeout), act(ActFenceUnresponsive))
+	}
+	return plan("postgres runs but does not answer: keeping the lock, deciding nothing", act(ActHeartbeat))
 }
 
 // decideLeader handles a node whose own session holds the leader key.

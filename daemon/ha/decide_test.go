@@ -70,6 +70,14 @@ func reachable(name string, lsn uint64) func(*Input) {
 	}
 }
 
+// silent: the local server runs and has not answered for d (the limit is 10 s).
+func silent(d time.Duration) func(*Input) {
+	return func(in *Input) {
+		in.PG.Unknown, in.PG.SilentFor = true, d
+		in.Timings.PGUnresponsiveTimeout = 10 * time.Second
+	}
+}
+
 func kinds(p Plan) []Kind {
 	out := []Kind{}
 	for _, a := range p.Actions {
@@ -109,6 +117,34 @@ func TestDecide(t *testing.T) {
 			in.PG.InRecovery, in.PG.Unknown = true, true
 		}), []Kind{ActHeartbeat}},
 		{"replica whose postgres does not answer waits", base(leaderDead, func(in *Input) { in.PG.Unknown = true }), []Kind{}},
+		// A stalled primary (postgres_unresponsive_timeout, 10 s here).
+		{"leader silent below the limit heartbeats", base(asLeader, silent(5*time.Second)), []Kind{ActHeartbeat}},
+		{"leader silent exactly at the limit heartbeats", base(asLeader, silent(10*time.Second)), []Kind{ActHeartbeat}},
+		{"leader silent past the limit kills postgres and hands over", base(asLeader, silent(10*time.Second+time.Nanosecond)),
+			[]Kind{ActFenceUnresponsive}},
+		{"leader silent long with the rule off heartbeats", base(asLeader, silent(time.Hour), func(in *Input) {
+			in.Timings.PGUnresponsiveTimeout = 0
+		}), []Kind{ActHeartbeat}},
+		{"paused leader silent past the limit keeps the lock", base(asLeader, silent(time.Minute), func(in *Input) { in.Paused = true }),
+			[]Kind{ActHeartbeat}},
+		{"leader refused (starting up, not silent) keeps the lock", base(asLeader, silent(0), func(in *Input) {
+			in.Timings.PGUnresponsiveTimeout = time.Nanosecond
+		}), []Kind{ActHeartbeat}},
+		{"leader silent past the limit during a restore keeps the lock", base(asLeader, silent(time.Minute), func(in *Input) { in.Restoring = true }),
+			[]Kind{ActHeartbeat}},
+		{"replica silent past the limit with the leader gone waits", base(leaderDead, silent(time.Minute)), []Kind{}},
+		{"replica silent past the limit with a live leader waits", base(silent(time.Minute)), []Kind{}},
+		{"a silent replica ahead does not block the race", base(leaderDead, reachable("n3", 5000), func(in *Input) {
+			in.Members[2].Probe.Running = false // its API reports its PostgreSQL as not running
+		}), []Kind{ActAcquire, ActPromote}},
+		{"a silent synchronous standby ahead does not block the race", base(leaderDead, reachable("n3", 5000), func(in *Input) {
+			in.Members[2].Probe.Running = false
+			in.Sync = SyncGate{Enabled: true, Members: []string{"n2", "n3"}, Quorum: 0, Leader: "n1"}
+		}), []Kind{ActAcquire, ActPromote}},
+		{"once the silent leader released, the best replica takes over at once", base(func(in *Input) {
+			in.Leader = LeaderKey{}
+			in.LeaderReleased = true
+		}, reachable("n3", 900)), []Kind{ActAcquire, ActPromote}},
 		{"leader with crashed postgres restarts in place", base(asLeader, func(in *Input) { in.PG.Running = false }),
 			[]Kind{ActHeartbeat, ActStartPrimary}},
 		{"leader whose postgres keeps failing hands over", base(asLeader, func(in *Input) {
@@ -407,6 +443,12 @@ func TestTimingsValidate(t *testing.T) {
 		{"margin not below ttl", Timings{TTL: 2 * time.Second, LoopWait: 200 * time.Millisecond, RetryTimeout: 200 * time.Millisecond, FenceMargin: 2 * time.Second}, false},
 		{"zero loop_wait", Timings{TTL: 3 * time.Second, RetryTimeout: time.Second, FenceMargin: time.Second}, false},
 		{"large", Timings{TTL: 30 * time.Second, LoopWait: 10 * time.Second, RetryTimeout: 10 * time.Second, FenceMargin: 5 * time.Second}, true},
+		{"unresponsive timeout off", unresponsive(0), true},
+		{"unresponsive timeout default", unresponsive(30 * time.Second), true},
+		{"unresponsive timeout at ttl + loop_wait", unresponsive(4 * time.Second), false},
+		{"unresponsive timeout just above ttl + loop_wait", unresponsive(4*time.Second + time.Nanosecond), true},
+		{"unresponsive timeout below ttl", unresponsive(2 * time.Second), false},
+		{"unresponsive timeout negative", unresponsive(-time.Second), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -417,6 +459,13 @@ func TestTimingsValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// unresponsive: the default timings with postgres_unresponsive_timeout d.
+func unresponsive(d time.Duration) Timings {
+	t := timings
+	t.PGUnresponsiveTimeout = d
+	return t
 }
 
 func TestFenceWindowAndRaceAfter(t *testing.T) {

@@ -65,6 +65,13 @@ func fuzzInput(bits, lsns uint64, seenAgoMs, confirmedAgoMs int64, who, sw uint8
 	if b(15) {
 		in.PG.SystemID = 7
 	}
+	if b(36) {
+		in.PG.Unknown = true
+		in.PG.SilentFor = time.Duration(abs(confirmedAgoMs)%40000) * time.Millisecond
+	}
+	if b(37) {
+		in.Timings.PGUnresponsiveTimeout = 10 * time.Second
+	}
 	in.LeaderProbe = Probe{Asked: b(16), Reached: b(17), Primary: b(18), Running: b(19), HasLock: b(20), ConsulOK: b(21)}
 	for i, n := range names {
 		m := Member{Name: n, Role: "replica", State: "running", LSN: (lsns >> (20 + 4*i)) % 5000, NoFailover: b(uint(22 + i))}
@@ -128,11 +135,21 @@ func checkInvariants(t *testing.T, in Input, p Plan) {
 			}
 		}
 	}
+	if p.Has(ActFenceUnresponsive) {
+		// Only a lock holder whose running server stayed silent past the limit hands over
+		// this way, never in pause, and never in a plan that also takes or uses the lock.
+		if !in.HoldsLock() || in.Paused || !in.PG.Unknown || !in.Timings.Unresponsive(in.PG.SilentFor) {
+			t.Fatalf("fence_unresponsive without a silent leader past the limit: %s\n%+v", p, in)
+		}
+		if len(p.Actions) != 1 {
+			t.Fatalf("fence_unresponsive with other actions: %s", p)
+		}
+	}
 	if p.Has(ActPromote) && p.Has(ActFence) {
 		t.Fatalf("promote and fence in one plan: %s", p)
 	}
 	if in.Paused && !in.OperatorStart {
-		for _, k := range []Kind{ActFence, ActStartPrimary, ActRewind, ActReclone, ActClone, ActBootstrap} {
+		for _, k := range []Kind{ActFence, ActFenceUnresponsive, ActStartPrimary, ActRewind, ActReclone, ActClone, ActBootstrap} {
 			if p.Has(k) {
 				t.Fatalf("paused plan has %s: %s", k, p)
 			}

@@ -15,6 +15,9 @@ type Timings struct {
 	// FenceMargin is how much earlier than TTL the leader stops taking writes when it cannot
 	// confirm its leadership: the time needed to stop PostgreSQL plus clock-rate slack.
 	FenceMargin time.Duration
+	// PGUnresponsiveTimeout is how long a leader's PostgreSQL may run without answering
+	// (Silence) before the leader kills it and hands the lock over; 0 disables the rule.
+	PGUnresponsiveTimeout time.Duration
 }
 
 // FenceAfter is how long after the start of its last successful heartbeat a leader may keep
@@ -48,6 +51,10 @@ type PGState struct {
 	// Unknown is true when the postmaster runs but did not answer this cycle (starting,
 	// stopping, overloaded): nothing is decided from its state.
 	Unknown bool
+	// SilentFor is how long the running server has not answered at all (Silence.For): its
+	// postmaster stopped, no new connection accepted, or no reply to the status read. A server that answers with a
+	// refusal (starting up, shutting down) is not silent. 0 while it answers.
+	SilentFor time.Duration
 	// BehindFor is how long this running standby, following the leader, has reported a
 	// timeline below the one the leader published (0 when it does not, and for a primary).
 	// A standby that can follow switches to the leader's timeline within moments of

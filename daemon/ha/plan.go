@@ -43,6 +43,10 @@ const (
 	ActFence Kind = "fence"
 	// ActRelease stops PostgreSQL if needed and releases the leader key.
 	ActRelease Kind = "release"
+	// ActFenceUnresponsive kills a leader's PostgreSQL that stopped answering (postmaster
+	// and every child, SIGKILL, which also reaches a stopped process), waits until they are
+	// gone, and only then releases the leader key.
+	ActFenceUnresponsive Kind = "fence_unresponsive"
 	// ActSyncStandbys takes one step toward the wanted synchronous standbys (sync key and
 	// synchronous_standby_names, in the order that keeps the guarantee).
 	ActSyncStandbys Kind = "sync_standbys"

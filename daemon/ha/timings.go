@@ -35,6 +35,13 @@ func (t Timings) Validate() error {
 		return fmt.Errorf("loop_wait (%s) + retry_timeout (%s) must not exceed ttl (%s) - fence margin (%s) = %s: a leader must get a full cycle of Consul calls before it fences itself",
 			t.LoopWait, t.RetryTimeout, t.TTL, t.FenceMargin, t.FenceAfter())
 	}
+	if t.PGUnresponsiveTimeout < 0 {
+		return fmt.Errorf("postgres_unresponsive_timeout must not be negative, got %s", t.PGUnresponsiveTimeout)
+	}
+	if t.PGUnresponsiveTimeout > 0 && t.PGUnresponsiveTimeout <= t.TTL+t.LoopWait {
+		return fmt.Errorf("postgres_unresponsive_timeout (%s) must be 0 (off) or above ttl (%s) + loop_wait (%s) = %s: a server silent for one cycle only is no reason to hand over",
+			t.PGUnresponsiveTimeout, t.TTL, t.LoopWait, t.TTL+t.LoopWait)
+	}
 	if slack := t.leaderSlack(); slack < MinLeaderSlack {
 		return fmt.Errorf("ttl (%s) - fence margin (%s) - loop_wait (%s) = %s is below %s: a leader's cycle shares it between its status read, its Consul calls and the failsafe round",
 			t.TTL, t.FenceMargin, t.LoopWait, slack, MinLeaderSlack)

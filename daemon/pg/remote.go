@@ -39,6 +39,21 @@ func ReceivedLSN(ctx context.Context, p ConnParams) (LSN, error) {
 	return max(a, b, c), nil
 }
 
+// RemoteInRecovery reports whether the server p still runs recovery (a standby, or a
+// promotion not finished yet).
+func RemoteInRecovery(ctx context.Context, p ConnParams) (bool, error) {
+	conn, err := connectTo(ctx, p)
+	if err != nil {
+		return false, err
+	}
+	defer closeConn(ctx, conn)
+	var rec bool
+	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&rec); err != nil {
+		return false, fmt.Errorf("recovery state of %s: %w", p, err)
+	}
+	return rec, nil
+}
+
 // EnsureRemoteSlot creates the physical replication slot name on the primary p when it is
 // missing, reserving WAL at once, and reports whether it created it. A standby about to
 // start from p uses it for its own slot: p creates slots only for the members whose records

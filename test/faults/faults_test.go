@@ -11,10 +11,11 @@ func TestFaults(t *testing.T) {
 	t.Logf("results (asynchronous):\n%s", table(results))
 }
 
-// TestFaultsSync isolates the primary, then the synchronous standby, of a synchronous
-// cluster once: no acknowledged write may be lost, and commits must not wait for a
-// standby that is cut off.
+// TestFaultsSync isolates the synchronous standby, then the primary, of a synchronous
+// cluster once, and stalls its primary's PostgreSQL: no acknowledged write may be lost,
+// and commits must not wait for a standby that is cut off.
 func TestFaultsSync(t *testing.T) {
-	results := runAll(t, true, 1, false, "isolate-sync-standby", "isolate-primary")
+	results := runAll(t, true, 1, false, "isolate-sync-standby", "isolate-primary",
+		"stall-postmaster-short", "stall-checkpointer", "stall-postmaster-long")
 	t.Logf("results (synchronous):\n%s", table(results))
 }

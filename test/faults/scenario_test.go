@@ -77,6 +77,9 @@ var scenarios = []scenario{
 	{name: "consul-leader-killed", failover: 0, fault: killConsulLeader},
 	{name: "replica-latency", failover: 0, fault: replicaLatency},
 	{name: "primary-loss", failover: 0, fault: primaryLoss},
+	{name: "stall-postmaster-short", failover: 0, fault: stallPostmasterShort},
+	{name: "stall-checkpointer", failover: 0, fault: stallCheckpointerProcess},
+	{name: "stall-postmaster-long", failover: 1, fault: stallPostmasterLong},
 }
 
 // isolatePrimary cuts the primary's host from every other host (Consul servers and the

@@ -65,6 +65,9 @@ func newTopology(t *testing.T, syncMode bool) *topology {
 			"RAMD_PG_SUPERUSER_PASSWORD":   password,
 			"RAMD_PG_REPLICATION_PASSWORD": password,
 			"RAMD_SYNCHRONOUS_MODE":        mode,
+			// A stalled primary is replaced after stallLimit (stall_test.go), not the
+			// default 30 s, to keep the suite short.
+			"RAMD_POSTGRES_UNRESPONSIVE_TIMEOUT": stallLimit.String(),
 		},
 		NodeHost: tp.hosts,
 	})
