@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ramd-project/ramd/routing"
 	"github.com/ramd-project/ramd/test/harness"
 	"github.com/ramd-project/ramd/test/history"
 	"github.com/ramd-project/ramd/test/testenv"
@@ -63,6 +64,8 @@ type result struct {
 	// there was no failover), and the fault's start.
 	faultAt, oldLast, newFirst time.Time
 	oldNode, newNode           string
+	// dns is what Consul's DNS told a client about the primary during the run.
+	dns dnsFindings
 }
 
 // scenarios run in this order on one topology. isolate-sync-standby comes first: it needs
@@ -326,12 +329,27 @@ func runScenario(t *testing.T, tp *topology, sc scenario, jitter bool) result {
 	if jitter {
 		hold(time.Duration(rand.N(2000)) * time.Millisecond)
 	}
+	var dnsServers []string
+	for _, srv := range tp.consul.Servers {
+		dnsServers = append(dnsServers, srv.DNSAddr)
+	}
+	dns := probeDNS(t.Context(), dnsServers, "primary."+routing.SanitizeName(c.Scope)+".service.consul")
+	dnsStopped := false
+	stopDNS := func() []dnsSample {
+		if dnsStopped {
+			return nil
+		}
+		dnsStopped = true
+		return dns.stop()
+	}
+	t.Cleanup(func() { stopDNS() })
 	marks := sc.fault(t, tp, p, hold)
 	// The cluster heals: one primary, every replica streaming (the old primary rewound).
 	c.WaitPrimaryFor(t, rejoinTimeout)
 	c.WaitReplicasFor(t, rejoinTimeout)
 	hold(tailAfterHeal)
 	stop()
+	samples := stopDNS()
 	ops, obs := rec.history()
 	final := c.WaitPrimaryFor(t, rejoinTimeout)
 	have, err := present(t.Context(), final)
@@ -361,6 +379,13 @@ func runScenario(t *testing.T, tp *topology, sc scenario, jitter bool) result {
 	if res.failovers > 0 {
 		res.oldLast, res.newFirst, res.newNode = switchMarks(ops, p.Name, marks.start)
 	}
+	newAddr := ""
+	if res.newNode != "" {
+		newAddr = tp.hosts[res.newNode].Addr
+	}
+	res.dns = analyseDNS(samples, tp.hostOf(p).Addr, newAddr, marks.start, res.newFirst)
+	t.Logf("%s: consul DNS for the primary: %d answers, %d unanswered; two addresses at once for at most %s; only the new primary %s after the fault; the old primary still named %s after the new one's first write",
+		sc.name, res.dns.answered, res.dns.failed, res.dns.twoPrimaries.Round(time.Millisecond), res.dns.newAt.Round(time.Millisecond), res.dns.oldAfterNew.Round(time.Millisecond))
 	t.Logf("%s: primaries %v, %d acknowledged, %d failed, %d unknown, lost %d, longest gap %s from %s, fault %s..%s, history key %v",
 		sc.name, r.Primaries, r.Acked, r.Failed, r.Unknown, res.lost, res.gap.Round(time.Millisecond), stamp(gapFrom),
 		stamp(marks.start), stamp(marks.heal), hist)
@@ -450,6 +475,7 @@ func table(results []result) string {
 		runs, failovers, unexpected, lost, overlaps, acked, observed int
 		gap                                                          time.Duration
 		switchMax                                                    time.Duration
+		dnsDouble, dnsOld, dnsNew                                    time.Duration
 	}
 	var order []string
 	rows := map[string]*row{}
@@ -471,17 +497,23 @@ func table(results []result) string {
 		if !r.newFirst.IsZero() {
 			w.switchMax = max(w.switchMax, r.newFirst.Sub(r.faultAt))
 		}
+		w.dnsDouble = max(w.dnsDouble, r.dns.twoPrimaries)
+		w.dnsOld = max(w.dnsOld, r.dns.oldAfterNew)
+		w.dnsNew = max(w.dnsNew, r.dns.newAt)
 	}
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\truns\tfailovers\tlongest write gap\tacked writes\tacked writes lost\ttwo writable nodes\tunexpected failovers\treported-state violations\tslowest new first write")
+	fmt.Fprintln(tw, "scenario\truns\tfailovers\tlongest write gap\tacked writes\tacked writes lost\ttwo writable nodes\tunexpected failovers\treported-state violations\tslowest new first write\tdns: two primaries\tdns: new primary after\tdns: old named after new write")
+	dur := func(d time.Duration) string {
+		if d <= 0 {
+			return "-"
+		}
+		return d.Round(time.Millisecond).String()
+	}
 	for _, name := range order {
 		w := rows[name]
-		sw := "-"
-		if w.switchMax > 0 {
-			sw = w.switchMax.Round(time.Millisecond).String()
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", name, w.runs, w.failovers, w.gap.Round(time.Millisecond), w.acked, w.lost, w.overlaps, w.unexpected, w.observed, sw)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", name, w.runs, w.failovers, w.gap.Round(time.Millisecond), w.acked, w.lost, w.overlaps, w.unexpected, w.observed,
+			dur(w.switchMax), dur(w.dnsDouble), dur(w.dnsNew), dur(w.dnsOld))
 	}
 	_ = tw.Flush()
 	return b.String()
