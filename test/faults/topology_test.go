@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -68,6 +69,12 @@ func newTopology(t *testing.T, syncMode bool) *topology {
 			// A stalled primary is replaced after stallLimit (stall_test.go), not the
 			// default 30 s, to keep the suite short.
 			"RAMD_POSTGRES_UNRESPONSIVE_TIMEOUT": stallLimit.String(),
+			// RAMD_FAULTS_TTL and its companions try other timings than the defaults on the
+			// whole suite (the defaults when unset).
+			"RAMD_TTL":           os.Getenv("RAMD_FAULTS_TTL"),
+			"RAMD_LOOP_WAIT":     os.Getenv("RAMD_FAULTS_LOOP_WAIT"),
+			"RAMD_RETRY_TIMEOUT": os.Getenv("RAMD_FAULTS_RETRY_TIMEOUT"),
+			"RAMD_FENCE_MARGIN":  os.Getenv("RAMD_FAULTS_FENCE_MARGIN"),
 		},
 		NodeHost: tp.hosts,
 	})
