@@ -226,44 +226,9 @@ func queryStatus(ctx context.Context, conn statusQuerier, s *Status) error {
 	}
 	s.Archiver = arch
 
-	if !s.InRecovery {
-		if lsn == nil || walfile == nil {
-			return errors.New("query wal position: no write position on a primary")
-		}
-		var err error
-		if s.WriteLSN, err = ParseLSN(*lsn); err != nil {
-			return err
-		}
-		if len(*walfile) < 8 {
-			return fmt.Errorf("unexpected wal file name %q", *walfile)
-		}
-		tli, err := strconv.ParseUint((*walfile)[:8], 16, 32)
-		if err != nil {
-			return fmt.Errorf("parse timeline of wal file %q: %w", *walfile, err)
-		}
-		s.Timeline = int(tli)
-	} else {
-		var err error
-		if s.ReceiveLSN, err = parseNullLSN(recv); err != nil {
-			return err
-		}
-		if s.ReplayLSN, err = parseNullLSN(replay); err != nil {
-			return err
-		}
-		if ts != nil {
-			s.ReplayTimestamp = *ts
-		}
-		s.Timeline = max(minTLI, ckptTLI)
-		if rcvStatus != nil || rcvHost != nil || rcvPort != nil || rcvTLI != nil {
-			s.ReceiverStatus = deref(rcvStatus)
-			s.ReceiverHost = deref(rcvHost)
-			if rcvPort != nil {
-				s.ReceiverPort = *rcvPort
-			}
-			if rcvTLI != nil && *rcvTLI > 0 {
-				s.Timeline = *rcvTLI
-			}
-		}
+	if err := s.setPositions(walPositions{lsn: lsn, walfile: walfile, recv: recv, replay: replay, replayTime: ts,
+		minTLI: minTLI, ckptTLI: ckptTLI, rcvStatus: rcvStatus, rcvHost: rcvHost, rcvPort: rcvPort, rcvTLI: rcvTLI}); err != nil {
+		return err
 	}
 
 	if len(ps) > 0 {
@@ -271,6 +236,61 @@ func queryStatus(ctx context.Context, conn statusQuerier, s *Status) error {
 		s.PendingRestartReasons = make(map[string][2]string, len(ps))
 		for _, p := range ps {
 			s.PendingRestartReasons[p.name] = [2]string{p.current, p.next}
+		}
+	}
+	return nil
+}
+
+// walPositions are the raw WAL position columns of queryStatus's batch.
+type walPositions struct {
+	lsn, walfile, recv, replay *string
+	replayTime                 *time.Time
+	minTLI, ckptTLI            int
+	rcvStatus, rcvHost         *string
+	rcvPort, rcvTLI            *int
+}
+
+// setPositions fills s's positions and timeline from p: on a primary its write position and
+// the timeline of its WAL file, on a standby what it received and replayed and the timeline
+// its WAL receiver or control file names.
+func (s *Status) setPositions(p walPositions) error {
+	if !s.InRecovery {
+		if p.lsn == nil || p.walfile == nil {
+			return errors.New("query wal position: no write position on a primary")
+		}
+		var err error
+		if s.WriteLSN, err = ParseLSN(*p.lsn); err != nil {
+			return err
+		}
+		if len(*p.walfile) < 8 {
+			return fmt.Errorf("unexpected wal file name %q", *p.walfile)
+		}
+		tli, err := strconv.ParseUint((*p.walfile)[:8], 16, 32)
+		if err != nil {
+			return fmt.Errorf("parse timeline of wal file %q: %w", *p.walfile, err)
+		}
+		s.Timeline = int(tli)
+	} else {
+		var err error
+		if s.ReceiveLSN, err = parseNullLSN(p.recv); err != nil {
+			return err
+		}
+		if s.ReplayLSN, err = parseNullLSN(p.replay); err != nil {
+			return err
+		}
+		if p.replayTime != nil {
+			s.ReplayTimestamp = *p.replayTime
+		}
+		s.Timeline = max(p.minTLI, p.ckptTLI)
+		if p.rcvStatus != nil || p.rcvHost != nil || p.rcvPort != nil || p.rcvTLI != nil {
+			s.ReceiverStatus = deref(p.rcvStatus)
+			s.ReceiverHost = deref(p.rcvHost)
+			if p.rcvPort != nil {
+				s.ReceiverPort = *p.rcvPort
+			}
+			if p.rcvTLI != nil && *p.rcvTLI > 0 {
+				s.Timeline = *p.rcvTLI
+			}
 		}
 	}
 	return nil

@@ -235,6 +235,7 @@ func replicaLatency(t *testing.T, tp *topology, p *harness.Node, hold func(time.
 // 5 by default): a bad link, well beyond what a healthy network loses, but one TCP and
 // Consul's gossip ride out.
 func lossPercent(t *testing.T) float64 {
+	t.Helper()
 	v := os.Getenv("RAMD_FAULTS_LOSS_PERCENT")
 	if v == "" {
 		return 5
