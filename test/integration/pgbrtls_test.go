@@ -194,18 +194,7 @@ func TestBackupFromStandbyTLS(t *testing.T) {
 	if j.State != client.JobSucceeded || j.Backup.Member != s.Name || j.Node != p.Name || j.Backup.Label == "" || !strings.Contains(j.Backup.MemberReason, via) {
 		t.Fatalf("backup from the standby over TLS: %s %s, served by %q (%s), job node %s", j.State, j.Error, j.Backup.Member, j.Backup.MemberReason, j.Node)
 	}
-	var list client.BackupList
-	code, body := getURL(p.APIURL() + "/api/v1/backups")
-	if code != http.StatusOK || json.Unmarshal([]byte(body), &list) != nil {
-		t.Fatalf("GET /api/v1/backups: %d %s", code, body)
-	}
-	found := false
-	for _, b := range list.Backups {
-		found = found || b.ID == j.Backup.Label && b.Status == "done" && b.JobID == j.ID
-	}
-	if !found {
-		t.Errorf("backup %s of job %s not in the list: %+v", j.Backup.Label, j.ID, list.Backups)
-	}
+	wantBackupListed(t, p, j)
 	// pgBackRest's own record: a backup taken from the standby.
 	manifest, err := os.ReadFile(filepath.Join(repo, "backup", c.Scope, j.Backup.Label, "backup.manifest"))
 	if err != nil {

@@ -221,18 +221,7 @@ func TestBackupFromStandby(t *testing.T) {
 		t.Fatalf("backup from the standby: %s %s, served by %q (%s), job node %s", j.State, j.Error, j.Backup.Member, j.Backup.MemberReason, j.Node)
 	}
 	// pgBackRest's own record: the backup exists and is complete.
-	var list client.BackupList
-	code, body := getURL(p.APIURL() + "/api/v1/backups")
-	if code != http.StatusOK || json.Unmarshal([]byte(body), &list) != nil {
-		t.Fatalf("GET /api/v1/backups: %d %s", code, body)
-	}
-	found := false
-	for _, b := range list.Backups {
-		found = found || b.ID == j.Backup.Label && b.Status == "done" && b.JobID == j.ID
-	}
-	if !found {
-		t.Errorf("backup %s of job %s not in the list: %+v", j.Backup.Label, j.ID, list.Backups)
-	}
+	wantBackupListed(t, p, j)
 
 	// The standby stopped: the next backup falls back to the primary.
 	if err := s.Stop(); err != nil {
@@ -409,4 +398,21 @@ func inPlaceRestore(t *testing.T, c *harness.Cluster, p, ask *harness.Node, tool
 		})
 	}
 	return q, newTL
+}
+
+// wantBackupListed checks that the backup job j took is listed by p's API, done, with its job.
+func wantBackupListed(t *testing.T, p *harness.Node, j client.Job) {
+	t.Helper()
+	var list client.BackupList
+	code, body := getURL(p.APIURL() + "/api/v1/backups")
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &list) != nil {
+		t.Fatalf("GET /api/v1/backups: %d %s", code, body)
+	}
+	found := false
+	for _, b := range list.Backups {
+		found = found || b.ID == j.Backup.Label && b.Status == "done" && b.JobID == j.ID
+	}
+	if !found {
+		t.Errorf("backup %s of job %s not in the list: %+v", j.Backup.Label, j.ID, list.Backups)
+	}
 }
