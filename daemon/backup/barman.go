@@ -676,7 +676,13 @@ func (t *barmanTool) List(ctx context.Context, m Member) (Catalog, error) {
 		}
 		cat.Backups = append(cat.Backups, info)
 	}
-	// Barman drops the WAL older than the oldest backup: the archive starts there.
+	t.completeCatalog(m, &cat)
+	return cat, nil
+}
+
+// completeCatalog sets the archive's range and the system identifier of a listed catalog.
+// Barman drops the WAL older than the oldest backup: the archive starts there.
+func (t *barmanTool) completeCatalog(m Member, cat *Catalog) {
 	for _, b := range cat.Backups {
 		if b.WALStart != "" {
 			cat.WALMin = b.WALStart
@@ -685,7 +691,6 @@ func (t *barmanTool) List(ctx context.Context, m Member) (Catalog, error) {
 	}
 	cat.WALMax = t.walMax(m)
 	cat.SystemID = t.systemID(m)
-	return cat, nil
 }
 
 // walMax is the newest complete WAL segment in the archive, from Barman's WAL catalog

@@ -33,13 +33,6 @@ func BarmanListByShow(ctx context.Context, tool Tool, m Member) (Catalog, error)
 		}
 		cat.Backups = append(cat.Backups, d.Info)
 	}
-	for _, b := range cat.Backups {
-		if b.WALStart != "" {
-			cat.WALMin = b.WALStart
-			break
-		}
-	}
-	cat.WALMax = t.walMax(m)
-	cat.SystemID = t.systemID(m)
+	t.completeCatalog(m, &cat)
 	return cat, nil
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -35,27 +34,8 @@ func newPgbrTLS(t *testing.T, hosts ...string) pgbrTLS {
 	ca := testenv.NewCA(t)
 	serverCert, serverKey := ca.ServerFor(t, "pgbackrest-server", hosts...)
 	clientCert, clientKey := ca.Client(t, "pgbackrest")
-	uid, gid := -1, -1
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatal(err)
-		}
-		uid, _ = strconv.Atoi(u.Uid)
-		gid, _ = strconv.Atoi(u.Gid)
-	}
-	for name, b := range map[string][]byte{"ca.pem": ca.PEM, "server.pem": serverCert, "server.key": serverKey,
-		"client.pem": clientCert, "client.key": clientKey} {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if uid >= 0 {
-			if err := os.Chown(p, uid, gid); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	writeOwnedFiles(t, dir, map[string][]byte{"ca.pem": ca.PEM, "server.pem": serverCert, "server.key": serverKey,
+		"client.pem": clientCert, "client.key": clientKey})
 	return pgbrTLS{dir: dir, port: testenv.FreePort(t)}
 }
 

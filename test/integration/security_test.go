@@ -404,32 +404,13 @@ func writeTLSFiles(t *testing.T) (dir string) {
 	ca := testenv.NewCA(t)
 	serverCert, serverKey := ca.Server(t, "127.0.0.1")
 	replCert, replKey := ca.Client(t, "replicator")
-	uid, gid := -1, -1
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatal(err)
-		}
-		uid, _ = strconv.Atoi(u.Uid)
-		gid, _ = strconv.Atoi(u.Gid)
-	}
-	for name, b := range map[string][]byte{
+	writeOwnedFiles(t, dir, map[string][]byte{
 		"ca.pem":         ca.PEM,
 		"server.pem":     serverCert,
 		"server.key":     serverKey,
 		"replicator.pem": replCert,
 		"replicator.key": replKey,
-	} {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if uid >= 0 {
-			if err := os.Chown(p, uid, gid); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	})
 	return dir
 }
 
@@ -764,5 +745,31 @@ func TestAPITokenReloadOnSIGHUP(t *testing.T) {
 	}
 	if strings.Contains(string(b), "second-token") || strings.Contains(string(b), "first-token") {
 		t.Error("the log holds an API token")
+	}
+}
+
+// writeOwnedFiles writes each file into dir (mode 0600), owned by PostgreSQL's account when
+// the tests run as root, so the servers ramd starts as that account can read them.
+func writeOwnedFiles(t *testing.T, dir string, files map[string][]byte) {
+	t.Helper()
+	uid, gid := -1, -1
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid, _ = strconv.Atoi(u.Uid)
+		gid, _ = strconv.Atoi(u.Gid)
+	}
+	for name, b := range files {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if uid >= 0 {
+			if err := os.Chown(p, uid, gid); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
