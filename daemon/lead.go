@@ -37,7 +37,15 @@ func (n *Node) takeLock(ctx context.Context, deadSession string) error {
 	var err error
 	for i := range 5 {
 		start = fence.Now()
-		err = n.store.Acquire(cctx, consul.KeyLeader, []byte(n.cfg.Name), n.session)
+		err = n.sessionRefused(n.store.Acquire(cctx, consul.KeyLeader, []byte(n.cfg.Name), n.session))
+		if errors.Is(err, consul.ErrSessionLost) && i == 0 {
+			// The session ended since its last renewal (sessions are renewed every quarter
+			// TTL): make a new one and race with it in this cycle.
+			if serr := n.ensureSession(cctx, true); serr != nil {
+				return fmt.Errorf("acquire leader lock: %w; new session: %w", err, serr)
+			}
+			continue
+		}
 		if err == nil || deadSession == "" || !errors.Is(err, consul.ErrConflict) {
 			break
 		}
@@ -127,7 +135,7 @@ func (n *Node) writeHeartbeat(ctx context.Context, optime uint64) error {
 	ttl := n.timings().TTL
 	b, _ := json.Marshal(consul.Status{Optime: optime, Heartbeat: n.heartbeats, TTLms: uint64(ttl.Milliseconds()), ArchivedWAL: n.bk.archived})
 	if err := n.store.PutIfHeld(ctx, consul.KeyLeader, n.session, consul.KeyStatus, b); err != nil {
-		return err
+		return n.sessionRefused(err)
 	}
 	n.lead.AnnouncedTTL = ttl
 	return nil
@@ -189,11 +197,15 @@ func (n *Node) maintainSlots(ctx context.Context, o *observation) {
 		want = append(want, s)
 		wanted[s] = true
 	}
-	slots, err := n.pg.EnsureSlots(ctx, want)
-	if err != nil {
-		n.logger.Warn("ensure replication slots", "err", err)
-		if slots, err = n.pg.Slots(ctx); err != nil {
-			return
+	// The cycle's status read listed the slots: a query is needed only to create one.
+	slots := o.pg.Slots
+	if !pg.HasSlots(slots, want) {
+		var err error
+		if slots, err = n.pg.EnsureSlots(ctx, want); err != nil {
+			n.logger.Warn("ensure replication slots", "err", err)
+			if slots, err = n.pg.Slots(ctx); err != nil {
+				return
+			}
 		}
 	}
 	n.slots = n.slots[:0:0]

@@ -62,6 +62,9 @@ type Node struct {
 
 	// Loop goroutine only.
 	session string
+	// sessionRenewed is when the session was last created or renewed (fence clock), 0 to
+	// renew at the next cycle (observe.go).
+	sessionRenewed atomic.Int64
 	// lead is the memory of the leader between cycles, lock this node's own lock (ha).
 	lead           ha.Leadership
 	lock           ha.Lock

@@ -92,7 +92,7 @@ func (n *Node) writeMember(ctx context.Context, o *observation, p ha.Plan, st *S
 		return
 	}
 	b, _ := json.Marshal(rec)
-	if err := n.store.Acquire(ctx, consul.MemberKey(n.cfg.Name), b, n.session); err != nil {
+	if err := n.sessionRefused(n.store.Acquire(ctx, consul.MemberKey(n.cfg.Name), b, n.session)); err != nil {
 		n.logger.Debug("publish member", "err", err)
 		n.memberWritten = memberWrite{}
 		return

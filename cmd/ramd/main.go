@@ -1,5 +1,11 @@
 // Command ramd is the node agent: it owns one PostgreSQL server and keeps the cluster highly
 // available through Consul. Configuration comes from environment variables (ramd --help).
+//
+// GOMAXPROCS is set once at start (from the CPU limit, or the GOMAXPROCS variable): the
+// runtime would otherwise wake every second to look for a changed limit, in a process that
+// sleeps most of each second.
+//
+//go:debug updatemaxprocs=0
 package main
 
 import (

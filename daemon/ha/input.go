@@ -144,7 +144,8 @@ type Input struct {
 
 	// ConsulOK is true when every Consul read of this cycle succeeded.
 	ConsulOK bool
-	// SessionOK is true when this node holds a live session (created or renewed this cycle).
+	// SessionOK is true when this node holds a live session: created or renewed this cycle,
+	// or within a quarter of the session's TTL with no write refused for it since.
 	SessionOK bool
 	// Session is this node's session id.
 	Session string

@@ -66,6 +66,9 @@ func TestPrimaryLifecycle(t *testing.T) {
 	if got, err := inst.EnsureSlots(opCtx(t), []string{"s1"}); err != nil || len(got) != 2 {
 		t.Fatalf("EnsureSlots again = %+v, %v; want both slots listed", got, err)
 	}
+	if got := mustStatus(t, inst).Slots; len(got) != 2 || got[0].Name != "s1" || got[1].Name != "s2" || got[0].RestartLSN == 0 {
+		t.Errorf("Status().Slots = %+v; want s1 and s2, with WAL reserved", got)
+	}
 	if _, err := inst.EnsureSlots(opCtx(t), []string{"Bad-Name"}); !errors.Is(err, pg.ErrInvalidSlotName) {
 		t.Errorf("EnsureSlots(bad name) = %v; want ErrInvalidSlotName", err)
 	}
@@ -564,5 +567,40 @@ func TestFileSettingErrors(t *testing.T) {
 	})
 	if len(bad) != 1 || !strings.Contains(bad[0], "work_mem=-5") || !strings.Contains(bad[0], "ramd.conf") {
 		t.Errorf("FileSettingErrors = %q, want only work_mem=-5 from ramd.conf (shared_buffers only waits for a restart)", bad)
+	}
+}
+
+// TestStatusAfterBackendsRestart: when every backend was restarted between two reads (a
+// backend's crash makes the postmaster end them all), the pooled connection Status takes is
+// dead; Status finds it closed and reads again over a new one, so the read after the
+// restart succeeds at once.
+func TestStatusAfterBackendsRestart(t *testing.T) {
+	t.Parallel()
+	logger := testLogger(t)
+	inst := newInstance(t, "r", logger, nil)
+	startPrimary(t, &inst, logger)
+	before := mustStatus(t, inst) // the pool now holds an idle connection
+	other, err := pgx.Connect(opCtx(t), inst.LocalConn().DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(context.Background())
+	victim := int(other.PgConn().PID())
+	// A backend killed by a signal counts as a crash: the postmaster ends every other
+	// backend (the pooled one too) and runs crash recovery, keeping its own pid.
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill backend %d: %v", victim, err)
+	}
+	testenv.Eventually(t, waitFor, pollEvery, func() error {
+		_, err := queryInt(t.Context(), inst, "SELECT 1")
+		return err
+	})
+	st, err := inst.Status(opCtx(t))
+	if err != nil {
+		t.Fatalf("Status after the backends' restart: %v", err)
+	}
+	if st.PID != before.PID || st.InRecovery || st.WriteLSN == 0 {
+		t.Errorf("Status after the backends' restart = pid %d (before %d), in recovery %v, write LSN %d",
+			st.PID, before.PID, st.InRecovery, st.WriteLSN)
 	}
 }

@@ -18,7 +18,7 @@ const (
 	localPoolIdleTime    = 30 * time.Second
 	localPoolLifetime    = 30 * time.Minute
 	localPoolHealthCheck = 10 * time.Second
-	localPoolPingAfter   = 200 * time.Millisecond
+	localPoolPingAfter   = 5 * time.Second
 )
 
 // querier is what the helpers that read or change the server need from a connection: a
@@ -58,10 +58,11 @@ func (i *Instance) localPool(ctx context.Context) (*pgxpool.Pool, error) {
 		cc.Password = i.passwords().Superuser
 		return nil
 	}
-	// A connection idle for more than localPoolPingAfter is checked before use, not only
-	// after a second idle: a server that crashed or restarted between two cycles then costs
-	// a new connection, never a failed read. The reads of one cycle, milliseconds apart, go
-	// unchecked (a round trip each, most of the pool's traffic on an idle node).
+	// A connection idle for more than localPoolPingAfter is checked before use. The loop's
+	// reads, a second or less apart, go unchecked (a ping would be a round trip per cycle,
+	// most of the pool's traffic on an idle node): Status, the cycle's first read, instead
+	// reads again over a new connection when it finds its connection closed (a server
+	// that crashed or restarted between two cycles).
 	pc.ShouldPing = func(_ context.Context, p pgxpool.ShouldPingParams) bool { return p.IdleDuration > localPoolPingAfter }
 	// The pool outlives the call that made it: only the caller's values, not its deadline.
 	pool, err := pgxpool.NewWithConfig(context.WithoutCancel(ctx), pc)

@@ -361,3 +361,25 @@ func TestParseTimelineHistory(t *testing.T) {
 		})
 	}
 }
+
+func TestHasSlots(t *testing.T) {
+	t.Parallel()
+	slots := []pg.Slot{{Name: "ramd_n1"}, {Name: "ramd_n2", Active: true}}
+	for _, tc := range []struct {
+		names []string
+		want  bool
+	}{
+		{nil, true},
+		{[]string{"ramd_n1"}, true},
+		{[]string{"ramd_n2", "ramd_n1"}, true},
+		{[]string{"ramd_n1", "ramd_n3"}, false},
+		{[]string{"ramd_n"}, false},
+	} {
+		if got := pg.HasSlots(slots, tc.names); got != tc.want {
+			t.Errorf("HasSlots(%v) = %v, want %v", tc.names, got, tc.want)
+		}
+	}
+	if pg.HasSlots(nil, []string{"ramd_n1"}) {
+		t.Error("HasSlots(no slots listed, one wanted) = true")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -219,14 +220,29 @@ func (i *Instance) EnsureSlots(ctx context.Context, names []string) ([]Slot, err
 		return nil, fmt.Errorf("ensure slots: %w", err)
 	}
 	defer conn.Release()
-	if r, err := isInRecovery(ctx, conn); err != nil {
+	// Whether the server is a primary and which slots it has, in one round trip: the leader
+	// runs this every cycle.
+	var inRecovery bool
+	var existing []Slot
+	b := &pgx.Batch{}
+	b.Queue("SELECT pg_is_in_recovery()").QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&inRecovery); err != nil {
+			return fmt.Errorf("query pg_is_in_recovery: %w", err)
+		}
+		return nil
+	})
+	b.Queue(slotsQuery).Query(func(rows pgx.Rows) error {
+		var err error
+		if existing, err = collectSlots(rows); err != nil {
+			return fmt.Errorf("query pg_replication_slots: %w", err)
+		}
+		return nil
+	})
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("ensure slots: %w", err)
-	} else if r {
-		return nil, fmt.Errorf("ensure slots: %w", ErrInRecovery)
 	}
-	existing, err := querySlots(ctx, conn)
-	if err != nil {
-		return nil, fmt.Errorf("ensure slots: %w", err)
+	if inRecovery {
+		return nil, fmt.Errorf("ensure slots: %w", ErrInRecovery)
 	}
 	have := map[string]bool{}
 	for _, s := range existing {
@@ -298,12 +314,29 @@ func (i *Instance) Slots(ctx context.Context) ([]Slot, error) {
 	return s, nil
 }
 
+// HasSlots reports whether every slot named in names is among slots.
+func HasSlots(slots []Slot, names []string) bool {
+	for _, n := range names {
+		if !slices.ContainsFunc(slots, func(s Slot) bool { return s.Name == n }) {
+			return false
+		}
+	}
+	return true
+}
+
+// slotsQuery lists the physical replication slots (collectSlots reads its rows).
+const slotsQuery = `SELECT slot_name::text, active, restart_lsn::text
+		FROM pg_replication_slots WHERE slot_type = 'physical' ORDER BY slot_name`
+
 func querySlots(ctx context.Context, conn querier) ([]Slot, error) {
-	rows, err := conn.Query(ctx, `SELECT slot_name::text, active, restart_lsn::text
-		FROM pg_replication_slots WHERE slot_type = 'physical' ORDER BY slot_name`)
+	rows, err := conn.Query(ctx, slotsQuery)
 	if err != nil {
 		return nil, fmt.Errorf("query pg_replication_slots: %w", err)
 	}
+	return collectSlots(rows)
+}
+
+func collectSlots(rows pgx.Rows) ([]Slot, error) {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Slot, error) {
 		var s Slot
 		var lsn *string

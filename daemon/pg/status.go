@@ -47,6 +47,9 @@ type Status struct {
 	// Replication holds the pg_stat_replication rows (standbys streaming from this server),
 	// ordered by application_name.
 	Replication []Replication
+	// Slots are the server's physical replication slots, by name (a leader keeps them for
+	// its members without listing them again).
+	Slots []Slot
 	// PendingRestart is true when a changed setting waits for a restart (after a reload).
 	PendingRestart bool
 	// PendingRestartReasons maps each such setting to {current value, value in the files}.
@@ -99,15 +102,27 @@ func (i *Instance) Status(ctx context.Context) (Status, error) {
 		return s, nil
 	}
 	s.Running = true
-	conn, err := i.connect(ctx)
-	if err != nil {
-		return s, fmt.Errorf("status: %w", err)
+	for attempt := 0; ; attempt++ {
+		s = Status{PID: s.PID, Running: true}
+		conn, err := i.connect(ctx)
+		if err != nil {
+			return s, fmt.Errorf("status: %w", err)
+		}
+		err = queryStatus(ctx, conn, &s)
+		closed := conn.Conn().IsClosed()
+		conn.Release()
+		if err == nil {
+			return s, nil
+		}
+		// A pooled connection closed under the read (the server restarted since it was last
+		// used; pooled connections are not pinged between cycles): every other one is dead
+		// too, so the pool starts again and the read is made once more, new.
+		if !closed || attempt > 0 || ctx.Err() != nil {
+			return s, fmt.Errorf("status: %w", err)
+		}
+		i.logger.DebugContext(ctx, "status: pooled connection closed; reading again over a new one", "err", err)
+		i.resetPool()
 	}
-	defer conn.Release()
-	if err := queryStatus(ctx, conn, &s); err != nil {
-		return s, fmt.Errorf("status: %w", err)
-	}
-	return s, nil
 }
 
 // statusQuerier is what queryStatus needs of a connection: a pooled local one or one of
@@ -118,7 +133,7 @@ type statusQuerier interface {
 
 // queryStatus reads everything Status reports in one round trip: the queries go as one
 // batch (pipelined), so a cycle's status read costs the server and ramd one exchange
-// instead of seven. Each query works on a primary and on a standby alike: the functions
+// instead of eight. Each query works on a primary and on a standby alike: the functions
 // that fail during recovery are only called outside it, and the recovery functions
 // answer NULL on a primary.
 func queryStatus(ctx context.Context, conn statusQuerier, s *Status) error {
@@ -189,6 +204,14 @@ func queryStatus(ctx context.Context, conn statusQuerier, s *Status) error {
 		var err error
 		if s.Replication, err = pgx.CollectRows(rows, scanReplication); err != nil {
 			return fmt.Errorf("query pg_stat_replication: %w", err)
+		}
+		return nil
+	})
+
+	b.Queue(slotsQuery).Query(func(rows pgx.Rows) error {
+		var err error
+		if s.Slots, err = collectSlots(rows); err != nil {
+			return fmt.Errorf("query pg_replication_slots: %w", err)
 		}
 		return nil
 	})
