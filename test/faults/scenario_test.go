@@ -82,6 +82,7 @@ var scenarios = []scenario{
 	{name: "primary-loss", failover: 0, fault: primaryLoss},
 	{name: "stall-postmaster-short", failover: 0, fault: stallPostmasterShort},
 	{name: "stall-checkpointer", failover: 0, fault: stallCheckpointerProcess},
+	{name: "clock-step", failover: 0, fault: clockStep},
 	{name: "stall-postmaster-long", failover: 1, fault: stallPostmasterLong},
 }
 
