@@ -22,7 +22,9 @@ func TestStepClock(t *testing.T) {
 		}
 		return wall.Sub(wall0) - time.Duration(mono-mono0)
 	}
-	near := func(got, want time.Duration) bool { return got > want-50*time.Millisecond && got < want+50*time.Millisecond }
+	near := func(got, want time.Duration) bool {
+		return got > want-50*time.Millisecond && got < want+50*time.Millisecond
+	}
 	for _, step := range []time.Duration{time.Hour, -time.Hour} {
 		StepClock(t, step)
 		if got := offset(); !near(got, step) {
