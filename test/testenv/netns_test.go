@@ -249,6 +249,25 @@ while True:
 	if during.n < 25 || during.median < 300*time.Millisecond || during.median > 600*time.Millisecond {
 		t.Errorf("with %s ± %s each way: %s, want a median within [300ms, 600ms] and at least 25 of 30 answered", base, jitter, during)
 	}
+	// Loss on the same host applies to the relay's TAP: 20 % each way, about 64 % back.
+	if err := n.Loss(h, 20); err != nil {
+		if !errors.Is(err, ErrNoNftables) {
+			t.Fatal(err)
+		}
+		t.Logf("loss with delay not checked: %v", err)
+	} else {
+		const probes = 400
+		got := burst(t, conn, probes, 3*time.Second)
+		if got < probes*45/100 || got > probes*82/100 {
+			t.Errorf("with the delay and 20 %% loss each way, %d of %d probes answered; want about 64 %%", got, probes)
+		} else {
+			t.Logf("with the delay and 20 %% loss each way, %d of %d probes answered", got, probes)
+		}
+		n.Heal()
+		if err := n.Delay(h, base, jitter); err != nil {
+			t.Fatal(err)
+		}
+	}
 	start := time.Now()
 	if err := tcpEcho(t, net.JoinHostPort(h.Addr, fmt.Sprint(tcpPort)), 4<<20); err != nil {
 		t.Errorf("4 MiB each way through the delayed link: %v", err)
@@ -274,6 +293,30 @@ while True:
 	} else {
 		t.Logf("4 MiB each way after Heal in %s", time.Since(start).Round(time.Millisecond))
 	}
+}
+
+// burst sends count distinct probes at once, 1 ms apart, and counts the distinct answers
+// that arrive within wait after the last.
+func burst(t *testing.T, conn net.Conn, count int, wait time.Duration) int {
+	t.Helper()
+	prefix := fmt.Sprintf("burst %d ", time.Now().UnixNano())
+	for i := range count {
+		_, _ = conn.Write([]byte(fmt.Sprintf("%s%d", prefix, i)))
+		time.Sleep(time.Millisecond)
+	}
+	seen := map[string]bool{}
+	buf := make([]byte, 64)
+	_ = conn.SetReadDeadline(time.Now().Add(wait))
+	for len(seen) < count {
+		m, err := conn.Read(buf)
+		if err != nil {
+			break
+		}
+		if msg := string(buf[:m]); strings.HasPrefix(msg, prefix) {
+			seen[msg] = true
+		}
+	}
+	return len(seen)
 }
 
 // rttSummary is the count, median and extremes of some round trips.
