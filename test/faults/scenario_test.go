@@ -79,6 +79,7 @@ var scenarios = []scenario{
 	{name: "primary-cut-from-consul", failover: 0, fault: cutPrimaryFromConsul},
 	{name: "consul-leader-killed", failover: 0, fault: killConsulLeader},
 	{name: "replica-latency", failover: 0, fault: replicaLatency},
+	{name: "primary-latency", failover: 0, fault: primaryLatency},
 	{name: "primary-loss", failover: 0, fault: primaryLoss},
 	{name: "stall-postmaster-short", failover: 0, fault: stallPostmasterShort},
 	{name: "stall-checkpointer", failover: 0, fault: stallCheckpointerProcess},
@@ -213,18 +214,64 @@ func killConsulLeader(t *testing.T, tp *topology, _ *harness.Node, hold func(tim
 	return m
 }
 
-// replicaLatency adds 200 ms ± 50 ms of delay and 5 % loss to everything a replica's host
-// sends. Without the kernel's netem the scenario is skipped (it cannot be caused here).
+// The latency scenarios' bad link: each direction of one host's link waits latencyBase ±
+// latencyJitter (so its round trips take about 400 ms more) and loses latencyLoss % of the
+// packets: a link across a continent on a bad day, far beyond what ramd's timings (TTL 3 s,
+// loop 1 s) were chosen for within one site.
+const (
+	latencyBase   = 200 * time.Millisecond
+	latencyJitter = 50 * time.Millisecond
+	latencyLoss   = 5.0
+)
+
+// slowLink gives host h's link the latency scenarios' delay and loss: with tc netem where
+// the kernel has it, else with testenv's user-space relay (Net.Delay) and nftables' loss
+// (Net.Loss). Both shape each direction. It reports which was used.
+func slowLink(t *testing.T, tp *topology, h *testenv.Host) string {
+	t.Helper()
+	spec := fmt.Sprintf("delay %dms %dms distribution normal loss %g%%", latencyBase.Milliseconds(), latencyJitter.Milliseconds(), latencyLoss)
+	err := tp.net.Netem(h, spec)
+	if err == nil {
+		return "netem " + spec
+	}
+	if !errors.Is(err, testenv.ErrNoNetem) {
+		t.Fatal(err)
+	}
+	if err := tp.net.Delay(h, latencyBase, latencyJitter); err != nil {
+		t.Fatal(err)
+	}
+	if err := tp.net.Loss(h, latencyLoss); err != nil {
+		if errors.Is(err, testenv.ErrNoNftables) {
+			testenv.Missing(t, "%v", err)
+		}
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("relay delay %s ± %s each way, nftables loss %g %% each way", latencyBase, latencyJitter, latencyLoss)
+}
+
+// replicaLatency slows a replica's link (slowLink) for holdNoFailover: its replication and
+// its Consul agent's traffic lag, and no failover may follow.
 func replicaLatency(t *testing.T, tp *topology, p *harness.Node, hold func(time.Duration)) faultMarks {
 	t.Helper()
 	r := replicaOf(tp, p)
 	m := faultMarks{start: time.Now()}
-	if err := tp.net.Netem(tp.hostOf(r), "delay 200ms 50ms distribution normal loss 5%"); err != nil {
-		if errors.Is(err, testenv.ErrNoNetem) {
-			t.Skipf("skipping: %v", err)
-		}
-		t.Fatal(err)
-	}
+	how := slowLink(t, tp, tp.hostOf(r))
+	t.Logf("replica %s's link slowed at %s: %s", r.Name, stamp(m.start), how)
+	hold(holdNoFailover)
+	tp.net.Heal()
+	m.heal = time.Now()
+	return m
+}
+
+// primaryLatency slows the primary's link (slowLink) for holdNoFailover: its Consul agent's
+// gossip and RPCs to the servers, replication and the client's writes all cross it. Each
+// of the leader's Consul calls takes a few round trips of about 400 ms, so its cycle is
+// slow but within its steps' deadlines; no failover may follow.
+func primaryLatency(t *testing.T, tp *topology, p *harness.Node, hold func(time.Duration)) faultMarks {
+	t.Helper()
+	m := faultMarks{start: time.Now()}
+	how := slowLink(t, tp, tp.hostOf(p))
+	t.Logf("primary %s's link slowed at %s: %s", p.Name, stamp(m.start), how)
 	hold(holdNoFailover)
 	tp.net.Heal()
 	m.heal = time.Now()
