@@ -214,22 +214,36 @@ func killConsulLeader(t *testing.T, tp *topology, _ *harness.Node, hold func(tim
 	return m
 }
 
-// The latency scenarios' bad link: each direction of one host's link waits latencyBase ±
-// latencyJitter (so its round trips take about 400 ms more) and loses latencyLoss % of the
-// packets: a link across a continent on a bad day, far beyond what ramd's timings (TTL 3 s,
-// loop 1 s) were chosen for within one site.
-const (
-	latencyBase   = 200 * time.Millisecond
-	latencyJitter = 50 * time.Millisecond
-	latencyLoss   = 5.0
-)
+// latencyLoss is the share of packets the latency scenarios lose on the slowed link, each
+// way.
+const latencyLoss = 5.0
+
+// latency is the delay the latency scenarios add to each direction of one host's link
+// (RAMD_FAULTS_LATENCY, a Go duration, 200ms by default), with a quarter of it as jitter
+// either side: by default 200 ms ± 50 ms each way, so round trips through the link take
+// about 400 ms more: a link across a continent on a bad day, far beyond what ramd's default
+// timings (TTL 3 s, loop 1 s) were chosen for within one site. Smaller values find the
+// latency those timings ride out.
+func latency(t *testing.T) (base, jitter time.Duration) {
+	t.Helper()
+	v := os.Getenv("RAMD_FAULTS_LATENCY")
+	if v == "" {
+		return 200 * time.Millisecond, 50 * time.Millisecond
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 || d > 10*time.Second {
+		t.Fatalf("RAMD_FAULTS_LATENCY=%q: want a duration between 0 and 10s", v)
+	}
+	return d, d / 4
+}
 
 // slowLink gives host h's link the latency scenarios' delay and loss: with tc netem where
 // the kernel has it, else with testenv's user-space relay (Net.Delay) and nftables' loss
 // (Net.Loss). Both shape each direction. It reports which was used.
 func slowLink(t *testing.T, tp *topology, h *testenv.Host) string {
 	t.Helper()
-	spec := fmt.Sprintf("delay %dms %dms distribution normal loss %g%%", latencyBase.Milliseconds(), latencyJitter.Milliseconds(), latencyLoss)
+	base, jitter := latency(t)
+	spec := fmt.Sprintf("delay %dus %dus distribution normal loss %g%%", base.Microseconds(), jitter.Microseconds(), latencyLoss)
 	err := tp.net.Netem(h, spec)
 	if err == nil {
 		return "netem " + spec
@@ -237,7 +251,7 @@ func slowLink(t *testing.T, tp *topology, h *testenv.Host) string {
 	if !errors.Is(err, testenv.ErrNoNetem) {
 		t.Fatal(err)
 	}
-	if err := tp.net.Delay(h, latencyBase, latencyJitter); err != nil {
+	if err := tp.net.Delay(h, base, jitter); err != nil {
 		t.Fatal(err)
 	}
 	if err := tp.net.Loss(h, latencyLoss); err != nil {
@@ -246,7 +260,7 @@ func slowLink(t *testing.T, tp *topology, h *testenv.Host) string {
 		}
 		t.Fatal(err)
 	}
-	return fmt.Sprintf("relay delay %s ± %s each way, nftables loss %g %% each way", latencyBase, latencyJitter, latencyLoss)
+	return fmt.Sprintf("relay delay %s ± %s each way, nftables loss %g %% each way", base, jitter, latencyLoss)
 }
 
 // replicaLatency slows a replica's link (slowLink) for holdNoFailover: its replication and
