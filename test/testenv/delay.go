@@ -22,8 +22,8 @@ import (
 //
 //	host eth0 ⇄ <ns>b ─(AF_PACKET socket)─ relay ─(TAP fd)─ <ns>t ⇄ br0 ⇄ every other port
 //
-// Both file descriptors are opened inside the bridge's namespace (on an OS thread that is
-// then thrown away) and work from any goroutine afterwards; they are non-blocking and held
+// Both file descriptors are opened inside the bridge's namespace (on a locked OS thread that
+// then returns to its own) and work from any goroutine afterwards; they are non-blocking and held
 // by os.File, so closing them ends a blocked read. Offloads pass through untouched: the
 // packet socket (PACKET_VNET_HDR) and the TAP (IFF_VNET_HDR) both put the kernel's
 // virtio_net_hdr in front of each frame, so a TSO/GSO super-frame and a frame whose checksum
@@ -270,22 +270,48 @@ func isNoDevice(err error) bool {
 
 // inNetns runs f on an OS thread that has entered the named network namespace; sockets and
 // devices f opens belong to that namespace and work from any thread afterwards. The thread
-// stays locked when f returns, so the Go runtime ends it instead of reusing it elsewhere.
+// goes back to its own namespace before it is unlocked. It must not simply be left locked
+// for the Go runtime to end: a child process started with Pdeathsig (the Consul agents)
+// gets its signal when the thread that forked it exits, not the process, and this thread
+// may have forked one.
 func inNetns(name string, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
+		runtime.LockOSThread()
+		restored := false
+		defer func() {
+			if restored {
+				runtime.UnlockOSThread()
+			}
+			// Otherwise the thread stays locked and ends with this goroutine: a thread in
+			// the wrong namespace must never run other goroutines.
+		}()
+		self, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+		if err != nil {
+			restored = true // nothing changed yet
+			errc <- fmt.Errorf("open this thread's namespace: %w", err)
+			return
+		}
+		defer self.Close()
 		ns, err := os.Open("/run/netns/" + name)
 		if err != nil {
+			restored = true
 			errc <- fmt.Errorf("open namespace %s: %w", name, err)
 			return
 		}
 		defer ns.Close()
 		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			restored = true // setns changes nothing when it fails
 			errc <- fmt.Errorf("enter namespace %s: %w", name, err)
 			return
 		}
-		errc <- f()
+		ferr := f()
+		if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- errors.Join(ferr, fmt.Errorf("return from namespace %s: %w", name, err))
+			return
+		}
+		restored = true
+		errc <- ferr
 	}()
 	return <-errc
 }
