@@ -301,7 +301,7 @@ func burst(t *testing.T, conn net.Conn, count int, wait time.Duration) int {
 	t.Helper()
 	prefix := fmt.Sprintf("burst %d ", time.Now().UnixNano())
 	for i := range count {
-		_, _ = conn.Write([]byte(fmt.Sprintf("%s%d", prefix, i)))
+		_, _ = fmt.Fprintf(conn, "%s%d", prefix, i)
 		time.Sleep(time.Millisecond)
 	}
 	seen := map[string]bool{}
