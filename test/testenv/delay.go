@@ -169,7 +169,7 @@ func (l *delayLink) read(f *os.File, q chan<- frame) {
 		p := l.params.Load()
 		d := p.base
 		if p.jitter > 0 {
-			d += rand.N(2*p.jitter+1) - p.jitter // #nosec G404 -- jitter, not a secret
+			d += rand.N(2*p.jitter+1) - p.jitter
 		}
 		due := time.Now().Add(d)
 		if due.Before(last) {
