@@ -12,10 +12,12 @@ func TestFaults(t *testing.T) {
 }
 
 // TestFaultsSync isolates the synchronous standby, then the primary, of a synchronous
-// cluster once, and stalls its primary's PostgreSQL: no acknowledged write may be lost,
-// and commits must not wait for a standby that is cut off.
+// cluster once, slows a replica's and the primary's link, and stalls its primary's
+// PostgreSQL: no acknowledged write may be lost, and commits must not wait for a standby
+// that is cut off.
 func TestFaultsSync(t *testing.T) {
 	results := runAll(t, true, 1, false, "isolate-sync-standby", "isolate-primary",
+		"replica-latency", "primary-latency",
 		"stall-postmaster-short", "stall-checkpointer", "stall-postmaster-long")
 	t.Logf("results (synchronous):\n%s", table(results))
 }

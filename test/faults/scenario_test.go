@@ -79,6 +79,7 @@ var scenarios = []scenario{
 	{name: "primary-cut-from-consul", failover: 0, fault: cutPrimaryFromConsul},
 	{name: "consul-leader-killed", failover: 0, fault: killConsulLeader},
 	{name: "replica-latency", failover: 0, fault: replicaLatency},
+	{name: "primary-latency", failover: 0, known: knownPrimaryLatency, fault: primaryLatency},
 	{name: "primary-loss", failover: 0, fault: primaryLoss},
 	{name: "stall-postmaster-short", failover: 0, fault: stallPostmasterShort},
 	{name: "stall-checkpointer", failover: 0, fault: stallCheckpointerProcess},
@@ -214,18 +215,83 @@ func killConsulLeader(t *testing.T, tp *topology, _ *harness.Node, hold func(tim
 	return m
 }
 
-// replicaLatency adds 200 ms ± 50 ms of delay and 5 % loss to everything a replica's host
-// sends. Without the kernel's netem the scenario is skipped (it cannot be caused here).
+// latencyLoss is the share of packets the latency scenarios lose on the slowed link, each
+// way.
+const latencyLoss = 5.0
+
+// latency is the delay the latency scenarios add to each direction of one host's link
+// (RAMD_FAULTS_LATENCY, a Go duration, 200ms by default), with a quarter of it as jitter
+// either side: by default 200 ms ± 50 ms each way, so round trips through the link take
+// about 400 ms more: a link across a continent on a bad day, far beyond what ramd's default
+// timings (TTL 3 s, loop 1 s) were chosen for within one site. Smaller values find the
+// latency those timings ride out.
+func latency(t *testing.T) (base, jitter time.Duration) {
+	t.Helper()
+	v := os.Getenv("RAMD_FAULTS_LATENCY")
+	if v == "" {
+		return 200 * time.Millisecond, 50 * time.Millisecond
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 || d > 10*time.Second {
+		t.Fatalf("RAMD_FAULTS_LATENCY=%q: want a duration between 0 and 10s", v)
+	}
+	return d, d / 4
+}
+
+// slowLink gives host h's link the latency scenarios' delay and loss: with tc netem where
+// the kernel has it, else with testenv's user-space relay (Net.Delay) and nftables' loss
+// (Net.Loss). Both shape each direction. It reports which was used.
+func slowLink(t *testing.T, tp *topology, h *testenv.Host) string {
+	t.Helper()
+	base, jitter := latency(t)
+	spec := fmt.Sprintf("delay %dus %dus distribution normal loss %g%%", base.Microseconds(), jitter.Microseconds(), latencyLoss)
+	err := tp.net.Netem(h, spec)
+	if err == nil {
+		return "netem " + spec
+	}
+	if !errors.Is(err, testenv.ErrNoNetem) {
+		t.Fatal(err)
+	}
+	if err := tp.net.Delay(h, base, jitter); err != nil {
+		t.Fatal(err)
+	}
+	if err := tp.net.Loss(h, latencyLoss); err != nil {
+		if errors.Is(err, testenv.ErrNoNftables) {
+			testenv.Missing(t, "%v", err)
+		}
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("relay delay %s ± %s each way, nftables loss %g %% each way", base, jitter, latencyLoss)
+}
+
+// replicaLatency slows a replica's link (slowLink) for holdNoFailover: its replication and
+// its Consul agent's traffic lag, and no failover may follow.
 func replicaLatency(t *testing.T, tp *topology, p *harness.Node, hold func(time.Duration)) faultMarks {
 	t.Helper()
 	r := replicaOf(tp, p)
 	m := faultMarks{start: time.Now()}
-	if err := tp.net.Netem(tp.hostOf(r), "delay 200ms 50ms distribution normal loss 5%"); err != nil {
-		if errors.Is(err, testenv.ErrNoNetem) {
-			t.Skipf("skipping: %v", err)
-		}
-		t.Fatal(err)
-	}
+	how := slowLink(t, tp, tp.hostOf(r))
+	t.Logf("replica %s's link slowed at %s: %s", r.Name, stamp(m.start), how)
+	hold(holdNoFailover)
+	tp.net.Heal()
+	m.heal = time.Now()
+	return m
+}
+
+// knownPrimaryLatency is the open issue primary-latency meets (docs/ARCHITECTURE.md, fault
+// model): it fails over, and the old primary may report itself primary again meanwhile.
+const knownPrimaryLatency = "the default timings do not fit a leader with 400 ms round trips to Consul; a takeover can race the old leader's last heartbeat"
+
+// primaryLatency slows the primary's link (slowLink) for holdNoFailover: its Consul agent's
+// gossip and RPCs to the servers, replication and the client's writes all cross it. No
+// failover should follow, but at the default timings one does (knownPrimaryLatency): each
+// of the leader's Consul calls takes at least one round trip of about 400 ms through its
+// agent, and its cycle has one second (TTL − fence margin − loop wait) for all of them.
+func primaryLatency(t *testing.T, tp *topology, p *harness.Node, hold func(time.Duration)) faultMarks {
+	t.Helper()
+	m := faultMarks{start: time.Now()}
+	how := slowLink(t, tp, tp.hostOf(p))
+	t.Logf("primary %s's link slowed at %s: %s", p.Name, stamp(m.start), how)
 	hold(holdNoFailover)
 	tp.net.Heal()
 	m.heal = time.Now()

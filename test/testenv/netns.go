@@ -55,10 +55,12 @@ type Net struct {
 	octet  int
 	bridge string // the bridge's namespace
 
-	mu    sync.Mutex // guards hosts and cuts
-	hosts []*Host
-	cuts  map[[2]string]bool // from host name → to address, cut by a blackhole neighbour
-	lossy map[string]bool    // Loss tables in the bridge's namespace
+	mu     sync.Mutex // guards hosts, cuts, lossy, shaped and delays
+	hosts  []*Host
+	cuts   map[[2]string]bool    // from host name → to address, cut by a blackhole neighbour
+	lossy  map[string]bool       // Loss tables in the bridge's namespace
+	shaped map[string]bool       // bridge ports Netem shapes (the host's side is each eth0)
+	delays map[string]*delayLink // Delay's relays by host namespace
 }
 
 // Host is one namespace on a Net.
@@ -124,8 +126,15 @@ func NewNet(t testing.TB) *Net {
 		bridge:     prefix + "br",
 		cuts:       map[[2]string]bool{},
 		lossy:      map[string]bool{},
+		shaped:     map[string]bool{},
+		delays:     map[string]*delayLink{},
 	}
 	t.Cleanup(func() {
+		// The relays first: their goroutines end with their file descriptors, which must
+		// be closed before the devices go away with the namespaces.
+		if err := n.stopDelays(); err != nil {
+			t.Errorf("remove delays of test network %s: %v", prefix, err)
+		}
 		if err := removeNet(prefix); err != nil {
 			t.Errorf("remove test network %s: %v", prefix, err)
 		}
@@ -253,7 +262,7 @@ func (n *Net) IsolateFromClient(h *Host) {
 	n.mu.Unlock()
 }
 
-// Heal removes every cut and every traffic shaping of the network.
+// Heal removes every cut, loss, delay and traffic shaping of the network.
 func (n *Net) Heal() {
 	n.t.Helper()
 	if err := n.HealErr(); err != nil {
@@ -265,11 +274,11 @@ func (n *Net) Heal() {
 // of subtests.
 func (n *Net) HealErr() error {
 	n.mu.Lock()
-	cuts, lossy := n.cuts, n.lossy
-	n.cuts, n.lossy = map[[2]string]bool{}, map[string]bool{}
+	cuts, lossy, shaped := n.cuts, n.lossy, n.shaped
+	n.cuts, n.lossy, n.shaped = map[[2]string]bool{}, map[string]bool{}, map[string]bool{}
 	n.mu.Unlock()
 	ctx := context.Background()
-	var errs []error
+	errs := []error{n.stopDelays()}
 	for c := range cuts {
 		if c[0] == "" {
 			errs = append(errs, ipCmd(ctx, "neigh", "del", c[1], "dev", n.Prefix+"c"))
@@ -279,6 +288,9 @@ func (n *Net) HealErr() error {
 	}
 	for _, h := range n.Hosts() {
 		_ = tcCmd(ctx, "-n", h.NS, "qdisc", "del", "dev", "eth0", "root") // none is fine
+	}
+	for port := range shaped {
+		errs = append(errs, tcCmd(ctx, "-n", n.bridge, "qdisc", "del", "dev", port, "root"))
 	}
 	for table := range lossy {
 		errs = append(errs, runNetCmd(ctx, "ip", "netns", "exec", n.bridge, "nft", "delete", "table", "bridge", table))
@@ -291,8 +303,10 @@ var ErrNoNftables = errors.New("testenv: nftables is not usable here (the nft co
 
 // Loss drops percent % of the packets host h sends and of those it receives, each packet
 // drawn at random (nftables' meta random in the bridge's forward path, so the loss is
-// silent for both ends, as on a bad link): without the kernel's netem. Heal removes it. It
-// returns an error wrapping ErrNoNftables where nftables cannot be used, so a test can skip.
+// silent for both ends, as on a bad link): without the kernel's netem. It applies with or
+// without Delay on the same host (the rule names the host's own bridge port and the TAP that
+// takes its place under Delay). Heal removes it. It returns an error wrapping ErrNoNftables
+// where nftables cannot be used, so a test can skip.
 func (n *Net) Loss(h *Host, percent float64) error {
 	if percent <= 0 || percent >= 100 {
 		return fmt.Errorf("loss on %s: %v %% is not between 0 and 100", h.Name, percent)
@@ -301,15 +315,16 @@ func (n *Net) Loss(h *Host, percent float64) error {
 		return fmt.Errorf("loss on %s: %w: %w", h.Name, ErrNoNftables, err)
 	}
 	threshold := int(percent / 100 * 65536)
-	port := h.NS + "b" // the host's end on the bridge
+	// The host's end on the bridge, or the TAP in its place while Delay relays it.
+	ports := fmt.Sprintf("{ %q, %q }", h.NS+"b", h.NS+"t")
 	script := fmt.Sprintf(`table bridge %[1]s {
 	chain through {
 		type filter hook forward priority 0;
-		iifname %[2]q meta random & 65535 < %[3]d drop
-		oifname %[2]q meta random & 65535 < %[3]d drop
+		iifname %[2]s meta random & 65535 < %[3]d drop
+		oifname %[2]s meta random & 65535 < %[3]d drop
 	}
 }
-`, lossTable(h), port, threshold)
+`, lossTable(h), ports, threshold)
 	ctx, cancel := context.WithTimeout(context.Background(), netCmdTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.bridge, "nft", "-f", "-")
@@ -329,16 +344,26 @@ func lossTable(h *Host) string { return "loss_" + h.Name }
 // ErrNoNetem reports a kernel without the netem queueing discipline.
 var ErrNoNetem = errors.New("testenv: the kernel has no netem queueing discipline (sch_netem)")
 
-// Netem shapes everything host h sends with tc netem, e.g. "delay 200ms 50ms loss 5%"
-// (Heal removes it). It returns ErrNoNetem where the kernel lacks netem, so a test can skip.
+// Netem shapes host h's link with tc netem in both directions, e.g. "delay 200ms 50ms loss
+// 5%": what h sends (its eth0) and what it receives (its port's egress in the bridge's
+// namespace) each get the spec, as Delay does. Heal removes it. It returns ErrNoNetem where
+// the kernel lacks netem, so a test can fall back to Delay and Loss.
 func (n *Net) Netem(h *Host, spec string) error {
-	args := append([]string{"-n", h.NS, "qdisc", "replace", "dev", "eth0", "root", "netem"}, strings.Fields(spec)...)
-	err := tcCmd(context.Background(), args...)
-	if err != nil && strings.Contains(err.Error(), "qdisc kind is unknown") {
-		return fmt.Errorf("netem %s on %s: %w", spec, h.Name, ErrNoNetem)
-	}
-	if err != nil {
-		return fmt.Errorf("netem %s on %s: %w", spec, h.Name, err)
+	port := h.NS + "b"
+	for _, dev := range [][2]string{{h.NS, "eth0"}, {n.bridge, port}} {
+		args := append([]string{"-n", dev[0], "qdisc", "replace", "dev", dev[1], "root", "netem"}, strings.Fields(spec)...)
+		err := tcCmd(context.Background(), args...)
+		if err != nil && strings.Contains(err.Error(), "qdisc kind is unknown") {
+			return fmt.Errorf("netem %s on %s: %w", spec, h.Name, ErrNoNetem)
+		}
+		if err != nil {
+			return fmt.Errorf("netem %s on %s: %w", spec, h.Name, err)
+		}
+		if dev[0] == n.bridge {
+			n.mu.Lock()
+			n.shaped[port] = true
+			n.mu.Unlock()
+		}
 	}
 	return nil
 }
