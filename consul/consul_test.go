@@ -407,6 +407,73 @@ func TestAcquireRelease(t *testing.T) {
 	})
 }
 
+// TestTakeoverClaim: a replica's claim (SetIfUnchanged on the status key's index) and the
+// leader's heartbeat (PutIfHeld with the claim absent) exclude each other, whichever comes
+// first; the next holder's acquisition (AcquireClearing) deletes the claim.
+func TestTakeoverClaim(t *testing.T) {
+	t.Parallel()
+	c, s := newStore(t)
+	ctx := t.Context()
+	leader := newSession(t, c, "n1")
+	replica := newSession(t, c, "n2")
+	if err := s.AcquireClearing(ctx, KeyLeader, []byte("n1"), leader, KeyTakeover); err != nil {
+		t.Fatal(err)
+	}
+	beats := 0 // each heartbeat differs (Consul keeps the index of an identical write)
+	beat := func() error {
+		beats++
+		return s.PutIfHeld(ctx, KeyLeader, leader, KeyStatus, fmt.Appendf(nil, `{"heartbeat":%d}`, beats), KeyTakeover)
+	}
+	statusIndex := func() uint64 {
+		t.Helper()
+		p, err := s.Get(ctx, KeyStatus, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.ModifyIndex
+	}
+	claim := []byte(`{"by":"n2"}`)
+
+	// No status key yet: a claim needs it absent.
+	wantErr(t, s.SetIfUnchanged(ctx, KeyStatus, 42, KeyTakeover, claim), ErrConflict)
+	if err := beat(); err != nil {
+		t.Fatal(err)
+	}
+	seen := statusIndex()
+	// A heartbeat after the replica's read: the claim is refused.
+	if err := beat(); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, s.SetIfUnchanged(ctx, KeyStatus, seen, KeyTakeover, claim), ErrConflict)
+	if _, err := s.Get(ctx, KeyTakeover, true); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a refused claim was written: %v", err)
+	}
+	// The claim first: the heartbeat is refused, and the status key keeps its index.
+	seen = statusIndex()
+	if err := s.SetIfUnchanged(ctx, KeyStatus, seen, KeyTakeover, claim); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, beat(), ErrConflict)
+	if got := statusIndex(); got != seen {
+		t.Fatalf("status index %d after a refused heartbeat, want %d", got, seen)
+	}
+	// The replica ends the leader's session and takes the lock, clearing the claim; its own
+	// heartbeats then succeed.
+	if err := c.DestroySession(ctx, leader); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error { // 1 ms lock delay
+		return s.AcquireClearing(ctx, KeyLeader, []byte("n2"), replica, KeyTakeover)
+	})
+	if _, err := s.Get(ctx, KeyTakeover, true); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the claim survived the new holder's acquisition: %v", err)
+	}
+	if err := s.PutIfHeld(ctx, KeyLeader, replica, KeyStatus, []byte(`{"optime":2}`), KeyTakeover); err != nil {
+		t.Fatalf("the new holder's heartbeat: %v", err)
+	}
+	wantErr(t, s.AcquireClearing(ctx, KeyLeader, []byte("n1"), leader, KeyTakeover), ErrSessionLost)
+}
+
 func TestWatch(t *testing.T) { //nolint:tparallel // the steps watch one key in order
 	t.Parallel()
 	_, s := newStore(t)

@@ -21,6 +21,11 @@ const (
 	KeyFailsafe   = "failsafe"
 	// Keys of our own, under names Patroni does not use.
 	KeyJobs = "ramd/jobs/"
+	// KeyTakeover is a replica's claim that the leader is gone, written only while the
+	// status key is as the replica last read it (Store.SetIfUnchanged); the leader's
+	// heartbeat succeeds only while it is absent, and the next holder of the lock deletes it
+	// as it acquires (Store.AcquireClearing).
+	KeyTakeover = "ramd/takeover"
 )
 
 // MemberKey is the key of one member's record.

@@ -75,7 +75,7 @@ func (n *Node) createCluster(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("status after initdb: %w", err)
 	}
-	if err := n.takeLock(ctx, ""); err != nil {
+	if err := n.takeLock(ctx, "", takeoverBasis{}); err != nil {
 		return err
 	}
 	cctx, ccancel := context.WithTimeout(ctx, n.timings().RetryTimeout)

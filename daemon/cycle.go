@@ -76,6 +76,7 @@ func (n *Node) tend(ctx context.Context, o *observation, p ha.Plan) {
 	n.tendBackups(ctx, o)
 	n.applyParameters(ctx, o)
 	n.publish(ctx, o, p)
+	n.releaseTakeover(o)
 	n.runLocalOps(ctx, o)
 	n.rotatePasswords(ctx, o)
 	n.repairInitialize(ctx, o)

@@ -20,10 +20,17 @@ import (
 
 // takeLock acquires the leader key with this node's session, destroying a dead leader's
 // session first, and arms the fence guard from the start of the attempt.
-func (n *Node) takeLock(ctx context.Context, deadSession string) error {
+//
+// A takeover (deadSession another node's) first claims it (claimTakeover): from the claim
+// on, the old leader's heartbeat cannot succeed, and the claim cannot be made once a
+// heartbeat landed after this cycle's read.
+func (n *Node) takeLock(ctx context.Context, deadSession string, basis takeoverBasis) error {
 	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer cancel()
 	if deadSession != "" && deadSession != n.session {
+		if err := n.claimTakeover(cctx, deadSession, basis); err != nil {
+			return err
+		}
 		if err := n.consul.DestroySession(cctx, deadSession); err != nil {
 			return fmt.Errorf("destroy the dead leader's session: %w", err)
 		}
@@ -37,7 +44,7 @@ func (n *Node) takeLock(ctx context.Context, deadSession string) error {
 	var err error
 	for i := range 5 {
 		start = fence.Now()
-		err = n.sessionRefused(n.store.Acquire(cctx, consul.KeyLeader, []byte(n.cfg.Name), n.session))
+		err = n.sessionRefused(n.store.AcquireClearing(cctx, consul.KeyLeader, []byte(n.cfg.Name), n.session, consul.KeyTakeover))
 		if errors.Is(err, consul.ErrSessionLost) && i == 0 {
 			// The session ended since its last renewal (sessions are renewed every quarter
 			// TTL): make a new one and race with it in this cycle.
@@ -62,6 +69,54 @@ func (n *Node) takeLock(ctx context.Context, deadSession string) error {
 	return nil
 }
 
+// takeoverBasis is what a replica's decision to take over rested on: the leader it judged
+// gone, the status key's index in the read it judged from, and when it last saw that leader
+// alive (a heartbeat or a direct confirmation).
+type takeoverBasis struct {
+	leader      string
+	statusIndex uint64
+	seenAt      time.Duration
+}
+
+// claimTakeover makes this node's takeover from the leader holding session exclusive of
+// that leader's heartbeats and failsafe confirmations. From now on this node confirms no
+// leader (ConfirmLeader) until a new holder of the lock is published (releaseTakeover); a
+// confirmation that came after the decision's read aborts the takeover; then the claim is
+// written only while the status key is as that read saw it, so a heartbeat that landed
+// since aborts it too, and a heartbeat after the claim is refused (it requires the claim
+// absent). Without this, a heartbeat that crossed a slow link between the replica's read
+// and its destruction of the session gave the old leader a fresh fencing deadline while
+// the replica promoted.
+func (n *Node) claimTakeover(ctx context.Context, session string, basis takeoverBasis) error {
+	n.takeover.set(session)
+	n.confirm.mu.Lock()
+	from, at := n.confirm.from, n.confirm.at
+	n.confirm.mu.Unlock()
+	if from != "" && from == basis.leader && at > basis.seenAt {
+		n.takeover.clear()
+		return fmt.Errorf("take over from %s: it confirmed itself directly after this cycle's read", basis.leader)
+	}
+	claim, _ := json.Marshal(map[string]string{"by": n.cfg.Name, "session": session})
+	if err := n.store.SetIfUnchanged(ctx, consul.KeyStatus, basis.statusIndex, consul.KeyTakeover, claim); err != nil {
+		n.takeover.clear()
+		if errors.Is(err, consul.ErrConflict) {
+			return fmt.Errorf("take over from %s: its heartbeat landed after this cycle's read: %w", basis.leader, err)
+		}
+		return fmt.Errorf("take over from %s: claim: %w", basis.leader, err)
+	}
+	n.logger.Info("takeover claimed", "from", basis.leader, "session_id", session, "status_index", basis.statusIndex)
+	return nil
+}
+
+// releaseTakeover ends a takeover once this cycle's read shows the leader key no longer held
+// by the session taken over from, and the status published names whoever holds it now: from
+// then on a confirmation of the old leader cannot outlive its lock.
+func (n *Node) releaseTakeover(o *observation) {
+	if t := n.takeover.get(); t != "" && o.in.ConsulOK && o.in.Leader.Session != t {
+		n.takeover.clear()
+	}
+}
+
 // confirmed records a successful confirmation of leadership that started at start and moves
 // the fence guard's deadline to ha.Lock.Deadline: start + TTL - FenceMargin, never past what
 // the replicas were last told (ha.Timings.FenceWindow).
@@ -77,7 +132,8 @@ func (n *Node) confirmed(start time.Duration) {
 }
 
 func (n *Node) acquire(ctx context.Context, o *observation, dead string) error {
-	if err := n.takeLock(ctx, dead); err != nil {
+	basis := takeoverBasis{leader: o.in.Leader.Name, statusIndex: n.lead.StatusIndex, seenAt: o.in.LeaderSeenAt}
+	if err := n.takeLock(ctx, dead, basis); err != nil {
 		return err
 	}
 	// The rest of the cycle (its heartbeat) counts from the new deadline.
@@ -134,7 +190,7 @@ func (n *Node) writeHeartbeat(ctx context.Context, optime uint64) error {
 	n.heartbeats++
 	ttl := n.timings().TTL
 	b, _ := json.Marshal(consul.Status{Optime: optime, Heartbeat: n.heartbeats, TTLms: uint64(ttl.Milliseconds()), ArchivedWAL: n.bk.archived})
-	if err := n.store.PutIfHeld(ctx, consul.KeyLeader, n.session, consul.KeyStatus, b); err != nil {
+	if err := n.store.PutIfHeld(ctx, consul.KeyLeader, n.session, consul.KeyStatus, b, consul.KeyTakeover); err != nil {
 		return n.sessionRefused(err)
 	}
 	n.lead.AnnouncedTTL = ttl
