@@ -88,4 +88,3 @@ func (s *Store) txn(ctx context.Context, key string, ops api.TxnOps) error {
 	}
 	return nil
 }
-
