@@ -516,6 +516,7 @@ func (n *Node) release(ctx context.Context, o *observation, why string) error {
 	}
 	_ = n.guard.Disarm()
 	n.lock.ConfirmedAt, n.lock.Held = 0, false
+	n.pgMem.restarts = nil
 	n.publishStopped(ctx, o)
 	return n.dropLeaderKey(ctx)
 }

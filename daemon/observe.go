@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -27,6 +28,13 @@ func connURL(host string, port int, tls bool) string {
 	return u
 }
 
+// recentRestarts forgets the restarts in place older than ha.RestartWindow and counts the
+// others.
+func (m *pgMemory) recentRestarts(now time.Duration) int {
+	m.restarts = slices.DeleteFunc(m.restarts, func(at time.Duration) bool { return now-at > ha.RestartWindow })
+	return len(m.restarts)
+}
+
 // pgMemory is what the loop remembers of its PostgreSQL between cycles. Loop goroutine
 // only.
 type pgMemory struct {
@@ -34,6 +42,9 @@ type pgMemory struct {
 	// start attempt.
 	startFailures int
 	lastStart     time.Time
+	// restarts are the monotonic times (fence clock) of this leader's restarts in place
+	// within ha.RestartWindow (recentRestarts).
+	restarts []time.Duration
 	// rewindFailedFor names the leader a pg_rewind failed against ("" when none).
 	rewindFailedFor string
 	// following is the member this standby was configured to follow.
@@ -153,6 +164,7 @@ func (n *Node) observe(ctx context.Context) observation {
 func (n *Node) observePG(ctx context.Context, o *observation) {
 	in := &o.in
 	in.PG.StartFailures = n.pgMem.startFailures
+	in.PG.RecentRestarts = n.pgMem.recentRestarts(fence.Now())
 	st, err := n.pg.DataDirState()
 	if err != nil || !st.Initialized {
 		in.PG.DataEmpty = true

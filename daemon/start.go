@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/ramd-project/ramd/daemon/fence"
 )
 
 // startPG starts PostgreSQL and counts failures for the bounded-restart rule.
@@ -23,6 +25,10 @@ func (n *Node) startPG(ctx context.Context) error {
 func (n *Node) startPrimary(ctx context.Context, o *observation) error {
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
+	if o.in.HoldsLock() {
+		// A restart in place: the server stopped while this node kept the lock (ha.RestartWindow).
+		n.pgMem.restarts = append(n.pgMem.restarts, fence.Now())
+	}
 	if o.in.PG.WasPrimary {
 		if _, err := n.pg.WriteConfig(n.primarySettings()); err != nil {
 			return fmt.Errorf("write config: %w", err)

@@ -3,6 +3,7 @@ package ha
 import (
 	"fmt"
 	"sort"
+	"time"
 )
 
 // Decide turns one cycle's observations into a plan. It is pure: same input, same plan.
@@ -147,6 +148,14 @@ func decideSilentLeader(in Input) Plan {
 	return plan("postgres runs but does not answer: keeping the lock, deciding nothing", act(ActHeartbeat))
 }
 
+// RestartWindow is how far back a leader counts the restarts in place of its PostgreSQL
+// (PGState.RecentRestarts): MaxStartFailures of them within it make it hand over instead of
+// restarting once more. A leader whose link to Consul drops its heartbeats is fenced by its
+// guard, restarts in place when a heartbeat gets through, and is fenced again; meanwhile
+// those heartbeats keep the replicas from taking over. A server that crashes again and again
+// after starting well is the same pattern.
+const RestartWindow = time.Minute
+
 // decideLeader handles a node whose own session holds the leader key.
 func decideLeader(in Input) Plan {
 	hb := act(ActHeartbeat)
@@ -159,6 +168,10 @@ func decideLeader(in Input) Plan {
 		}
 		if in.PG.StartFailures >= max(1, in.MaxStartFailures) {
 			return plan(fmt.Sprintf("postgres failed to start %d times: handing over", in.PG.StartFailures), act(ActRelease))
+		}
+		if in.PG.RecentRestarts >= max(1, in.MaxStartFailures) && !in.Paused {
+			return plan(fmt.Sprintf("postgres stopped under the lock %d times within %s: handing over",
+				in.PG.RecentRestarts, RestartWindow), act(ActRelease))
 		}
 		return plan("leader's postgres is not running: restarting it in place", hb, act(ActStartPrimary))
 	}

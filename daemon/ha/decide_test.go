@@ -150,6 +150,15 @@ func TestDecide(t *testing.T) {
 		{"leader whose postgres keeps failing hands over", base(asLeader, func(in *Input) {
 			in.PG.Running, in.PG.StartFailures = false, 3
 		}), []Kind{ActRelease}},
+		{"leader restarted in place twice within the window restarts again", base(asLeader, func(in *Input) {
+			in.PG.Running, in.PG.RecentRestarts = false, 2
+		}), []Kind{ActHeartbeat, ActStartPrimary}},
+		{"leader restarted in place as often as allowed within the window hands over", base(asLeader, func(in *Input) {
+			in.PG.Running, in.PG.RecentRestarts = false, 3
+		}), []Kind{ActRelease}},
+		{"paused leader restarted in place often is left alone", base(asLeader, func(in *Input) {
+			in.PG.Running, in.PG.RecentRestarts, in.Paused = false, 5, true
+		}), []Kind{ActHeartbeat}},
 		{"lock holder still in recovery promotes", base(asLeader, func(in *Input) { in.PG.InRecovery = true }),
 			[]Kind{ActHeartbeat, ActPromote}},
 		{"leader carries out a due switchover to a named replica", base(asLeader, func(in *Input) {

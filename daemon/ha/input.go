@@ -46,6 +46,9 @@ type PGState struct {
 	Upstream string
 	// StartFailures counts consecutive failed starts (or crashes) since the last healthy cycle.
 	StartFailures int
+	// RecentRestarts counts the restarts in place of this leader's PostgreSQL within
+	// RestartWindow: its server stopped (fenced, crashed) while the node kept the lock.
+	RecentRestarts int
 	// RewindFailed is true after pg_rewind failed for the current leader.
 	RewindFailed bool
 	// Unknown is true when the postmaster runs but did not answer this cycle (starting,
