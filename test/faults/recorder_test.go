@@ -151,11 +151,12 @@ func (r *recorder) probe(ctx context.Context, n *harness.Node) {
 			return
 		case <-t.C:
 		}
+		asked := time.Now()
 		doc, err := n.Patroni()
 		if err != nil {
 			continue
 		}
-		o := history.Observation{At: time.Now(), Node: n.Name, Timeline: doc.Timeline, Primary: doc.Role == "primary" || doc.Role == "master"}
+		o := history.Observation{Start: asked, At: time.Now(), Node: n.Name, Timeline: doc.Timeline, Primary: doc.Role == "primary" || doc.Role == "master"}
 		r.mu.Lock()
 		r.obs = append(r.obs, o)
 		r.mu.Unlock()

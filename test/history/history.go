@@ -35,8 +35,11 @@ type Op struct {
 	Term int
 }
 
-// Observation is one sample of a node's state by a prober.
+// Observation is one sample of a node's state by a prober. The state it reports held at
+// some instant between the request's start and At, when the answer arrived (a node behind
+// a slow link answers late); a zero Start means At.
 type Observation struct {
+	Start    time.Time
 	At       time.Time
 	Node     string
 	Timeline int

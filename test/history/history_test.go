@@ -205,6 +205,34 @@ func TestCheck(t *testing.T) {
 			acked: 5, unsure: 1,
 		},
 		{
+			name: "a slow answer of the old primary that overlaps the new one's is no regression",
+			in: func() Input {
+				in := failover()
+				// Asked at 250 ms (before n2's promotion), answered at 350 ms.
+				late := obs(350, "n1", 1, true)
+				late.Start = at(250)
+				in.Observations = append(in.Observations, late)
+				return in
+			},
+			acked: 5, unsure: 1,
+		},
+		{
+			name: "the old primary asked after the new one answered is a regression",
+			in: func() Input {
+				in := failover()
+				late := obs(400, "n1", 1, true)
+				late.Start = at(315)
+				in.Observations = append(in.Observations, late)
+				return in
+			},
+			want: []string{
+				"primary timeline went from 2 (n2",
+				"primary changed from n2 (timeline 2) to n1 without a new timeline (1)",
+				"history key names timeline 1, not older than the primary's timeline 1",
+			},
+			acked: 5, unsure: 1,
+		},
+		{
 			name: "history key misses the failover",
 			in: func() Input {
 				in := failover()

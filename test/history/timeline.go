@@ -4,17 +4,33 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"time"
 )
 
+// sortedObservations orders the samples by the start of their requests: when two samples'
+// intervals overlap, either order is possible, and this one is taken.
 func sortedObservations(obs []Observation) []Observation {
 	s := slices.Clone(obs)
-	slices.SortStableFunc(s, func(a, b Observation) int { return a.At.Compare(b.At) })
+	slices.SortStableFunc(s, func(a, b Observation) int { return a.from().Compare(b.from()) })
 	return s
 }
 
+// from is the earliest instant the sample's state can be from.
+func (o Observation) from() time.Time {
+	if o.Start.IsZero() {
+		return o.At
+	}
+	return o.Start
+}
+
+// after reports whether o's request started after p's answer arrived: o's state is then
+// certainly the later of the two.
+func (o Observation) after(p Observation) bool { return o.from().After(p.At) }
+
 // TimelineRegressions checks that timelines only grow: each node's reported timeline
 // never goes down, and neither does the timeline of whichever node says it is the primary.
-// A zero timeline (unknown) is skipped.
+// A zero timeline (unknown) is skipped, and so is a lower timeline from a sample whose
+// request started before the higher one's answer arrived (either may be the later state).
 func TimelineRegressions(obs []Observation) []string {
 	var out []string
 	last := map[string]Observation{}
@@ -23,14 +39,14 @@ func TimelineRegressions(obs []Observation) []string {
 		if o.Timeline == 0 {
 			continue
 		}
-		if p, ok := last[o.Node]; ok && o.Timeline < p.Timeline {
+		if p, ok := last[o.Node]; ok && o.Timeline < p.Timeline && o.after(p) {
 			out = append(out, fmt.Sprintf("timeline of %s went from %d (%s) down to %d (%s)", o.Node, p.Timeline, stamp(p.At), o.Timeline, stamp(o.At)))
 		}
 		last[o.Node] = o
 		if !o.Primary {
 			continue
 		}
-		if lastPrimary != nil && o.Timeline < lastPrimary.Timeline {
+		if lastPrimary != nil && o.Timeline < lastPrimary.Timeline && o.after(*lastPrimary) {
 			out = append(out, fmt.Sprintf("primary timeline went from %d (%s at %s) down to %d (%s at %s)",
 				lastPrimary.Timeline, lastPrimary.Node, stamp(lastPrimary.At), o.Timeline, o.Node, stamp(o.At)))
 		}
