@@ -40,19 +40,28 @@ func TestStatusAsOf(t *testing.T) {
 		name         string
 		st           *Status
 		now, fenceAt time.Duration
+		gone         bool // the postmaster ended since the snapshot
 		wantLock     bool
 		wantRole     Role
+		wantRunning  bool
 	}{
-		{"before the deadline", leader, 10 * time.Second, 11 * time.Second, true, RolePrimary},
-		{"at the deadline", leader, 11 * time.Second, 11 * time.Second, false, RoleDemoted},
-		{"past the deadline", leader, 15 * time.Second, 11 * time.Second, false, RoleDemoted},
-		{"never confirmed", leader, 15 * time.Second, 0, true, RolePrimary},
-		{"a replica", &Status{Role: RoleReplica}, 15 * time.Second, 11 * time.Second, false, RoleReplica},
-		{"a lock holder in recovery past the deadline", &Status{HasLock: true, Role: RoleReplica}, 15 * time.Second, 11 * time.Second, false, RoleReplica},
+		{"before the deadline", leader, 10 * time.Second, 11 * time.Second, false, true, RolePrimary, true},
+		{"at the deadline", leader, 11 * time.Second, 11 * time.Second, false, false, RoleDemoted, false},
+		{"past the deadline", leader, 15 * time.Second, 11 * time.Second, false, false, RoleDemoted, false},
+		{"never confirmed", leader, 15 * time.Second, 0, false, true, RolePrimary, true},
+		{"a replica", &Status{Role: RoleReplica}, 15 * time.Second, 11 * time.Second, false, false, RoleReplica, false},
+		{"a lock holder in recovery past the deadline", &Status{HasLock: true, Role: RoleReplica}, 15 * time.Second, 11 * time.Second, false, false, RoleReplica, false},
+		{"a leader whose postmaster is gone before the deadline", leader, 10 * time.Second, 11 * time.Second, true, true, RoleDemoted, false},
+		{"a leader whose postmaster is gone, never confirmed", leader, 15 * time.Second, 0, true, true, RoleDemoted, false},
+		{"a streaming replica whose postmaster is gone", &Status{Role: RoleReplica, State: "streaming", PGRunning: true}, 15 * time.Second, 0, true, false, RoleReplica, false},
+		{"a stopped replica", &Status{Role: RoleReplica, State: "stopped"}, 15 * time.Second, 0, true, false, RoleReplica, false},
 	} {
-		got := statusAsOf(tt.st, tt.now, tt.fenceAt)
-		if got.HasLock != tt.wantLock || got.Role != tt.wantRole {
-			t.Errorf("%s: HasLock %v role %s, want %v %s", tt.name, got.HasLock, got.Role, tt.wantLock, tt.wantRole)
+		got := statusAsOf(tt.st, tt.now, tt.fenceAt, !tt.gone)
+		if got.HasLock != tt.wantLock || got.Role != tt.wantRole || got.PGRunning != tt.wantRunning {
+			t.Errorf("%s: HasLock %v role %s running %v, want %v %s %v", tt.name, got.HasLock, got.Role, got.PGRunning, tt.wantLock, tt.wantRole, tt.wantRunning)
+		}
+		if !got.PGRunning && tt.st.PGRunning && got.State != "stopped" {
+			t.Errorf("%s: not running but state %q", tt.name, got.State)
 		}
 		if got.Role == RoleDemoted && (got.PGRunning || got.State != "stopped") {
 			t.Errorf("%s: demoted but %s, running %v", tt.name, got.State, got.PGRunning)
@@ -64,7 +73,7 @@ func TestStatusAsOf(t *testing.T) {
 	if !leader.HasLock || leader.Leader != "n1" || leader.Role != RolePrimary {
 		t.Error("statusAsOf changed the published snapshot")
 	}
-	if statusAsOf(nil, time.Second, time.Second) != nil {
+	if statusAsOf(nil, time.Second, time.Second, false) != nil {
 		t.Error("a nil snapshot is not nil")
 	}
 }

@@ -208,8 +208,14 @@ func probeTimeout(t ha.Timings) time.Duration { return min(t.LoopWait/2, 500*tim
 // blocked in a Consul call while the fence guard stopped PostgreSQL) no longer holds the
 // lock, so health checks stop sending writes to this node at the deadline rather than at
 // the loop's next publish, seconds later.
+//
+// So is its PostgreSQL: a postmaster gone since the snapshot (killed by the fence guard, or
+// crashed) is reported stopped at once, not at the next publish. A leader behind a slow
+// link whose guard fenced it and whose next heartbeat then got through kept answering role
+// primary with no server behind it.
 func (n *Node) Status() *Status {
-	return statusAsOf(n.status.Load(), fence.Now(), time.Duration(n.fenceAt.Load()))
+	alive := n.pg == nil || n.pg.PID() != 0
+	return statusAsOf(n.status.Load(), fence.Now(), time.Duration(n.fenceAt.Load()), alive)
 }
 
 // statusAsOf returns st, or a copy without the lock when the fencing deadline of the last
@@ -218,14 +224,27 @@ func (n *Node) Status() *Status {
 // blocked in a Consul call that hangs, may publish that only seconds later, and meanwhile
 // /patroni answered role primary on the old timeline while a new primary served (found
 // again by the isolate-primary fault scenario under load: the prober saw the two alternate).
-func statusAsOf(st *Status, now, fenceAt time.Duration) *Status {
-	if st == nil || !st.HasLock || fenceAt == 0 || now < fenceAt {
+//
+// A snapshot saying PostgreSQL runs while its postmaster is gone (pgAlive false) says
+// stopped, a primary's demoted.
+func statusAsOf(st *Status, now, fenceAt time.Duration, pgAlive bool) *Status {
+	if st == nil {
+		return nil
+	}
+	fenced := st.HasLock && fenceAt != 0 && now >= fenceAt
+	gone := st.PGRunning && !pgAlive
+	if !fenced && !gone {
 		return st
 	}
 	c := *st
-	c.HasLock, c.Leader = false, ""
+	if fenced {
+		c.HasLock, c.Leader = false, ""
+	}
 	if c.Role == RolePrimary {
-		c.Role, c.State, c.PGRunning = RoleDemoted, "stopped", false
+		c.Role = RoleDemoted
+	}
+	if fenced && st.Role == RolePrimary || gone {
+		c.State, c.PGRunning = "stopped", false
 	}
 	return &c
 }
