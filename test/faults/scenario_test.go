@@ -268,10 +268,15 @@ func slowLink(t *testing.T, tp *topology, h *testenv.Host) string {
 // its Consul agent's traffic lag, and no failover may follow.
 func replicaLatency(t *testing.T, tp *topology, p *harness.Node, hold func(time.Duration)) faultMarks {
 	t.Helper()
-	r := replicaOf(tp, p)
+	return slowFor(t, tp, replicaOf(tp, p), "replica", hold)
+}
+
+// slowFor slows node n's link (slowLink) for holdNoFailover, then heals it.
+func slowFor(t *testing.T, tp *topology, n *harness.Node, role string, hold func(time.Duration)) faultMarks {
+	t.Helper()
 	m := faultMarks{start: time.Now()}
-	how := slowLink(t, tp, tp.hostOf(r))
-	t.Logf("replica %s's link slowed at %s: %s", r.Name, stamp(m.start), how)
+	how := slowLink(t, tp, tp.hostOf(n))
+	t.Logf("%s %s's link slowed at %s: %s", role, n.Name, stamp(m.start), how)
 	hold(holdNoFailover)
 	tp.net.Heal()
 	m.heal = time.Now()
@@ -289,13 +294,7 @@ const knownPrimaryLatency = "the default timings do not fit a leader with 400 ms
 // agent, and its cycle has one second (TTL − fence margin − loop wait) for all of them.
 func primaryLatency(t *testing.T, tp *topology, p *harness.Node, hold func(time.Duration)) faultMarks {
 	t.Helper()
-	m := faultMarks{start: time.Now()}
-	how := slowLink(t, tp, tp.hostOf(p))
-	t.Logf("primary %s's link slowed at %s: %s", p.Name, stamp(m.start), how)
-	hold(holdNoFailover)
-	tp.net.Heal()
-	m.heal = time.Now()
-	return m
+	return slowFor(t, tp, p, "primary", hold)
 }
 
 // lossPercent is the share of packets primaryLoss drops each way (RAMD_FAULTS_LOSS_PERCENT,
