@@ -21,7 +21,7 @@ var descriptions = map[string]string{
 	"RAMD_LOCK_DELAY":                    "Consul lock-delay of ramd's sessions",
 	"RAMD_SESSION_TTL":                   "Consul session TTL, the backstop behind the heartbeat (Consul's floor is 10s)",
 	"RAMD_TAGS":                          "member tags as key:value pairs (nofailover, failover_priority, noloadbalance, clonefrom, nosync)",
-	"RAMD_PG_MAX_START_FAILURES":         "failed starts of the leader's PostgreSQL before it hands over",
+	"RAMD_PG_MAX_START_FAILURES":         "failed starts of the leader's PostgreSQL before it hands over; also how many restarts in place within a minute (its server fenced or crashed while it kept the lock) make it hand over instead of restarting again",
 	"RAMD_RECLONE_ON_REWIND_FAILURE":     "remove the data directory and clone again when pg_rewind fails",
 	"RAMD_MEMBER_SLOTS_TTL":              "keep replication slots of departed members this long, unless the cluster's member_slots_ttl is set",
 	"RAMD_HANDOVER_WAIT":                 "on SIGTERM a primary waits this long for a successor before exiting (not when every replica is stopping too)",
