@@ -64,7 +64,7 @@ func (n *Node) createCluster(ctx context.Context) error {
 		if _, err := n.pg.WriteConfig(n.primarySettings()); err != nil {
 			return fmt.Errorf("write config: %w", err)
 		}
-		if err := n.startPG(bctx); err != nil {
+		if err := n.startPG(bctx, nil); err != nil {
 			return err
 		}
 	}
@@ -309,7 +309,7 @@ func (n *Node) restoreCluster(ctx context.Context, seed dynconf.Config) (err err
 	if _, err := n.pg.WriteConfig(n.primarySettings()); err != nil {
 		return fmt.Errorf("write config: %w", err)
 	}
-	if err := n.startPG(rctx); err != nil {
+	if err := n.startPG(rctx, nil); err != nil {
 		return err
 	}
 	n.setState("recovering to the target")

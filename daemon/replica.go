@@ -87,7 +87,7 @@ func (n *Node) startReplica(ctx context.Context, leader string) error {
 	}
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	if err := n.startPG(sctx); err != nil {
+	if err := n.startPG(sctx, nil); err != nil {
 		return err
 	}
 	n.pgMem.following = leader
@@ -134,7 +134,7 @@ func (n *Node) follow(ctx context.Context, leader string) error {
 		if err := n.pg.Stop(cctx, pg.StopFast); err != nil {
 			return fmt.Errorf("restart to follow %s: %w", leader, err)
 		}
-		if err := n.startPG(cctx); err != nil {
+		if err := n.startPG(cctx, nil); err != nil {
 			return err
 		}
 	} else if err := n.pg.Reload(cctx); err != nil {

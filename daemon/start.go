@@ -10,16 +10,33 @@ import (
 	"github.com/ramd-project/ramd/daemon/fence"
 )
 
-// startPG starts PostgreSQL and counts failures for the bounded-restart rule.
-func (n *Node) startPG(ctx context.Context) error {
+// startPG starts PostgreSQL and counts failures for the bounded-restart rule. onSpawn, when
+// not nil, is called with the postmaster's pid as soon as it exists (armOnSpawn).
+func (n *Node) startPG(ctx context.Context, onSpawn func(pid int)) error {
 	n.setState("starting")
 	n.pgMem.lastStart = time.Now()
-	if err := n.pg.Start(ctx); err != nil {
+	if err := n.pg.StartWatched(ctx, onSpawn); err != nil {
 		n.pgMem.startFailures++
 		n.setState("start failed")
 		return fmt.Errorf("start postgres (failure %d): %w", n.pgMem.startFailures, err)
 	}
 	return nil
+}
+
+// armOnSpawn arms the fence guard on a postmaster the leader starts, from the moment it
+// exists, with the deadline of the lock's last confirmation. Heartbeats while it starts move
+// that deadline (beating); when none gets through, the guard fences the new server at the
+// old deadline like any other, instead of leaving it writable past it: a leader behind a
+// slow link restarted in place once took a write 0.4 s after its successor's promotion,
+// its guard still watching the pid of the server it had fenced before.
+func (n *Node) armOnSpawn(pid int) {
+	d := time.Duration(n.fenceAt.Load())
+	if n.guard == nil || d == 0 {
+		return
+	}
+	if err := n.guard.Arm(pid, d); err != nil {
+		n.logger.Error("arm fence guard on the starting postmaster", "pid", pid, "err", err)
+	}
 }
 
 func (n *Node) startPrimary(ctx context.Context, o *observation) error {
@@ -36,7 +53,7 @@ func (n *Node) startPrimary(ctx context.Context, o *observation) error {
 		// Crash recovery can take longer than the fencing window: heartbeat meanwhile.
 		n.setState("starting")
 		n.pgMem.lastStart = time.Now()
-		if err := n.beating(ctx, o.in.PG.LSN, func() error { return n.pg.Start(sctx) }); err != nil {
+		if err := n.beating(ctx, o.in.PG.LSN, func() error { return n.pg.StartWatched(sctx, n.armOnSpawn) }); err != nil {
 			n.pgMem.startFailures++
 			n.setState("start failed")
 			return fmt.Errorf("start postgres (failure %d): %w", n.pgMem.startFailures, err)
@@ -49,7 +66,7 @@ func (n *Node) startPrimary(ctx context.Context, o *observation) error {
 		if _, err := n.pg.WriteConfig(s); err != nil {
 			return fmt.Errorf("write config: %w", err)
 		}
-		if err := n.startPG(sctx); err != nil {
+		if err := n.startPG(sctx, n.armOnSpawn); err != nil {
 			return err
 		}
 		if err := n.beating(ctx, o.in.PG.LSN, func() error { return n.pg.Promote(sctx) }); err != nil {

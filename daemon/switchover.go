@@ -123,7 +123,7 @@ func (n *Node) switchover(ctx context.Context, o *observation, target string) er
 		n.finishSwitchover(ctx, o, false, fmt.Sprintf("candidate %s did not receive everything: %v", target, err))
 		sctx, scancel := context.WithTimeout(ctx, startTimeout)
 		defer scancel()
-		if serr := n.startPG(sctx); serr != nil {
+		if serr := n.startPG(sctx, n.armOnSpawn); serr != nil {
 			return serr
 		}
 		n.confirmed(n.lock.ConfirmedAt)

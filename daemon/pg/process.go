@@ -129,7 +129,12 @@ func processAlive(pid int) bool {
 // expires before the server accepts connections (a standby that cannot reach consistency,
 // say) the server is left running and the error wraps ctx's error. ramd.conf must exist
 // (ErrNotConfigured): call WriteConfig first.
-func (i *Instance) Start(ctx context.Context) error {
+func (i *Instance) Start(ctx context.Context) error { return i.StartWatched(ctx, nil) }
+
+// StartWatched is Start, calling onSpawn (when not nil) with the postmaster's pid as soon as
+// it exists (or is adopted), before it can accept a connection: a leader arms its fence
+// guard on it there.
+func (i *Instance) StartWatched(ctx context.Context, onSpawn func(pid int)) error {
 	i.op.Lock()
 	defer i.op.Unlock()
 	if pid := i.PID(); pid != 0 {
@@ -141,6 +146,9 @@ func (i *Instance) Start(ctx context.Context) error {
 			i.logger.InfoContext(ctx, "adopting running postmaster", "pid", pid, "data_dir", i.cfg.DataDir)
 		}
 		i.mu.Unlock()
+		if onSpawn != nil {
+			onSpawn(pid)
+		}
 		return i.waitReady(ctx, c)
 	}
 	st, err := i.DataDirState()
@@ -184,6 +192,9 @@ func (i *Instance) Start(ctx context.Context) error {
 	i.mu.Lock()
 	i.child = c
 	i.mu.Unlock()
+	if onSpawn != nil {
+		onSpawn(c.pid)
+	}
 	i.logger.InfoContext(ctx, "started postmaster", "pid", c.pid, "data_dir", i.cfg.DataDir, "port", i.cfg.Port)
 	go func() {
 		err := cmd.Wait()
