@@ -455,6 +455,12 @@ func sweepNets() {
 
 // removeNet deletes every namespace and root-namespace link whose name starts with prefix
 // (a host namespace's veth ends and the bridge go with their namespaces).
+// goneDevice reports an ip error for a device that no longer exists (iproute2 says it in
+// two ways, depending on when the device went).
+func goneDevice(err error) bool {
+	return strings.Contains(err.Error(), "Cannot find device") || strings.Contains(err.Error(), "No such device")
+}
+
 func removeNet(prefix string) error {
 	ctx := context.Background()
 	var errs []error
@@ -473,7 +479,7 @@ func removeNet(prefix string) error {
 			if strings.HasPrefix(i.Name, prefix) {
 				// The kernel removes a veth end with its peer's namespace, asynchronously:
 				// one listed a moment ago may be gone already.
-				if err := ipCmd(ctx, "link", "del", i.Name); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+				if err := ipCmd(ctx, "link", "del", i.Name); err != nil && !goneDevice(err) {
 					errs = append(errs, err)
 				}
 			}
