@@ -435,7 +435,15 @@ func TestTakeoverClaim(t *testing.T) {
 	claim := []byte(`{"by":"n2"}`)
 
 	// No status key yet: a claim needs it absent.
-	wantErr(t, s.SetIfUnchanged(ctx, KeyStatus, 42, KeyTakeover, claim), ErrConflict)
+	leaderAt := func() Seen {
+		t.Helper()
+		p, err := s.Get(ctx, KeyLeader, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Seen{KeyLeader, p.ModifyIndex}
+	}
+	wantErr(t, s.SetIfUnchanged(ctx, KeyTakeover, claim, Seen{KeyStatus, 42}, leaderAt()), ErrConflict)
 	if err := beat(); err != nil {
 		t.Fatal(err)
 	}
@@ -444,13 +452,14 @@ func TestTakeoverClaim(t *testing.T) {
 	if err := beat(); err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, s.SetIfUnchanged(ctx, KeyStatus, seen, KeyTakeover, claim), ErrConflict)
+	wantErr(t, s.SetIfUnchanged(ctx, KeyTakeover, claim, Seen{KeyStatus, seen}, leaderAt()), ErrConflict)
 	if _, err := s.Get(ctx, KeyTakeover, true); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("a refused claim was written: %v", err)
 	}
 	// The claim first: the heartbeat is refused, and the status key keeps its index.
 	seen = statusIndex()
-	if err := s.SetIfUnchanged(ctx, KeyStatus, seen, KeyTakeover, claim); err != nil {
+	held := leaderAt()
+	if err := s.SetIfUnchanged(ctx, KeyTakeover, claim, Seen{KeyStatus, seen}, held); err != nil {
 		t.Fatal(err)
 	}
 	wantErr(t, beat(), ErrConflict)
@@ -468,6 +477,9 @@ func TestTakeoverClaim(t *testing.T) {
 	if _, err := s.Get(ctx, KeyTakeover, true); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("the claim survived the new holder's acquisition: %v", err)
 	}
+	// A second replica that judged from the same read (status unchanged: the new holder has
+	// not written yet) cannot claim again: the leader key changed.
+	wantErr(t, s.SetIfUnchanged(ctx, KeyTakeover, claim, Seen{KeyStatus, seen}, held), ErrConflict)
 	if err := s.PutIfHeld(ctx, KeyLeader, replica, KeyStatus, []byte(`{"optime":2}`), KeyTakeover); err != nil {
 		t.Fatalf("the new holder's heartbeat: %v", err)
 	}

@@ -28,18 +28,28 @@ func (s *Store) PutIfHeld(ctx context.Context, lockKey, session, key string, val
 	return nil
 }
 
-// SetIfUnchanged writes value to key in one transaction with a check that watched's modify
-// index is still index (that watched is absent, for index 0). It returns ErrConflict when
-// watched changed.
-func (s *Store) SetIfUnchanged(ctx context.Context, watched string, index uint64, key string, value []byte) error {
+// Seen is a key and the modify index it had when read (0: the key was absent).
+type Seen struct {
+	Key   string
+	Index uint64
+}
+
+// SetIfUnchanged writes value to key in one transaction with a check that every key in
+// seen still has the index it was read with (is still absent, for index 0). It returns
+// ErrConflict when one changed.
+func (s *Store) SetIfUnchanged(ctx context.Context, key string, value []byte, seen ...Seen) error {
 	full := s.prefix + key
-	check := &api.KVTxnOp{Verb: api.KVCheckIndex, Key: s.prefix + watched, Index: index}
-	if index == 0 {
-		check = &api.KVTxnOp{Verb: api.KVCheckNotExists, Key: s.prefix + watched}
+	var ops api.TxnOps
+	for _, w := range seen {
+		check := &api.KVTxnOp{Verb: api.KVCheckIndex, Key: s.prefix + w.Key, Index: w.Index}
+		if w.Index == 0 {
+			check = &api.KVTxnOp{Verb: api.KVCheckNotExists, Key: s.prefix + w.Key}
+		}
+		ops = append(ops, &api.TxnOp{KV: check})
 	}
-	ops := api.TxnOps{{KV: check}, {KV: &api.KVTxnOp{Verb: api.KVSet, Key: full, Value: value}}}
+	ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: full, Value: value}})
 	if err := s.txn(ctx, full, ops); err != nil {
-		return fmt.Errorf("txn set %s if %s unchanged at index %d: %w", full, s.prefix+watched, index, err)
+		return fmt.Errorf("txn set %s if %v unchanged: %w", full, seen, err)
 	}
 	return nil
 }

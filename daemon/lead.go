@@ -70,21 +70,22 @@ func (n *Node) takeLock(ctx context.Context, deadSession string, basis takeoverB
 }
 
 // takeoverBasis is what a replica's decision to take over rested on: the leader it judged
-// gone, the status key's index in the read it judged from, and when it last saw that leader
-// alive (a heartbeat or a direct confirmation).
+// gone, the status and leader keys' indexes in the read it judged from, and when it last saw
+// that leader alive (a heartbeat or a direct confirmation).
 type takeoverBasis struct {
-	leader      string
-	statusIndex uint64
-	seenAt      time.Duration
+	leader                   string
+	statusIndex, leaderIndex uint64
+	seenAt                   time.Duration
 }
 
 // claimTakeover makes this node's takeover from the leader holding session exclusive of
 // that leader's heartbeats and failsafe confirmations. From now on this node confirms no
 // leader (ConfirmLeader) until a new holder of the lock is published (releaseTakeover); a
 // confirmation that came after the decision's read aborts the takeover; then the claim is
-// written only while the status key is as that read saw it, so a heartbeat that landed
-// since aborts it too, and a heartbeat after the claim is refused (it requires the claim
-// absent). Without this, a heartbeat that crossed a slow link between the replica's read
+// written only while the status and leader keys are as that read saw them, so a heartbeat
+// that landed since aborts it too, and so does another replica's acquisition (whose own
+// heartbeats the claim would block), and a heartbeat after the claim is refused (it
+// requires the claim absent). Without this, a heartbeat that crossed a slow link between the replica's read
 // and its destruction of the session gave the old leader a fresh fencing deadline while
 // the replica promoted.
 func (n *Node) claimTakeover(ctx context.Context, session string, basis takeoverBasis) error {
@@ -97,10 +98,11 @@ func (n *Node) claimTakeover(ctx context.Context, session string, basis takeover
 		return fmt.Errorf("take over from %s: it confirmed itself directly after this cycle's read", basis.leader)
 	}
 	claim, _ := json.Marshal(map[string]string{"by": n.cfg.Name, "session": session})
-	if err := n.store.SetIfUnchanged(ctx, consul.KeyStatus, basis.statusIndex, consul.KeyTakeover, claim); err != nil {
+	if err := n.store.SetIfUnchanged(ctx, consul.KeyTakeover, claim,
+		consul.Seen{Key: consul.KeyStatus, Index: basis.statusIndex}, consul.Seen{Key: consul.KeyLeader, Index: basis.leaderIndex}); err != nil {
 		n.takeover.clear()
 		if errors.Is(err, consul.ErrConflict) {
-			return fmt.Errorf("take over from %s: its heartbeat landed after this cycle's read: %w", basis.leader, err)
+			return fmt.Errorf("take over from %s: its heartbeat or a new holder came after this cycle's read: %w", basis.leader, err)
 		}
 		return fmt.Errorf("take over from %s: claim: %w", basis.leader, err)
 	}
@@ -132,7 +134,7 @@ func (n *Node) confirmed(start time.Duration) {
 }
 
 func (n *Node) acquire(ctx context.Context, o *observation, dead string) error {
-	basis := takeoverBasis{leader: o.in.Leader.Name, statusIndex: n.lead.StatusIndex, seenAt: o.in.LeaderSeenAt}
+	basis := takeoverBasis{leader: o.in.Leader.Name, statusIndex: n.lead.StatusIndex, leaderIndex: o.leaderIdx, seenAt: o.in.LeaderSeenAt}
 	if err := n.takeLock(ctx, dead, basis); err != nil {
 		return err
 	}
