@@ -407,7 +407,7 @@ func TestAcquireRelease(t *testing.T) {
 	})
 }
 
-// TestTakeoverClaim: a replica's claim (SetIfUnchanged on the status key's index) and the
+// TestTakeoverClaim: a replica's claim (SetIfUnchanged on the status and leader keys) and the
 // leader's heartbeat (PutIfHeld with the claim absent) exclude each other, whichever comes
 // first; the next holder's acquisition (AcquireClearing) deletes the claim.
 func TestTakeoverClaim(t *testing.T) {

@@ -22,9 +22,9 @@ const (
 	// Keys of our own, under names Patroni does not use.
 	KeyJobs = "ramd/jobs/"
 	// KeyTakeover is a replica's claim that the leader is gone, written only while the
-	// status key is as the replica last read it (Store.SetIfUnchanged); the leader's
-	// heartbeat succeeds only while it is absent, and the next holder of the lock deletes it
-	// as it acquires (Store.AcquireClearing).
+	// status and leader keys are as the replica last read them (Store.SetIfUnchanged); the
+	// leader's heartbeat succeeds only while it is absent, and the next holder of the lock
+	// deletes it as it acquires (Store.AcquireClearing).
 	KeyTakeover = "ramd/takeover"
 )
 

@@ -85,22 +85,22 @@ type takeoverBasis struct {
 // written only while the status and leader keys are as that read saw them, so a heartbeat
 // that landed since aborts it too, and so does another replica's acquisition (whose own
 // heartbeats the claim would block), and a heartbeat after the claim is refused (it
-// requires the claim absent). Without this, a heartbeat that crossed a slow link between the replica's read
-// and its destruction of the session gave the old leader a fresh fencing deadline while
-// the replica promoted.
+// requires the claim absent). Without this, a heartbeat that crossed a slow link between
+// the replica's read and its destruction of the session gave the old leader a fresh
+// fencing deadline while the replica promoted.
 func (n *Node) claimTakeover(ctx context.Context, session string, basis takeoverBasis) error {
-	n.takeover.set(session)
 	n.confirm.mu.Lock()
+	n.confirm.takeover = session
 	from, at := n.confirm.from, n.confirm.at
 	n.confirm.mu.Unlock()
 	if from != "" && from == basis.leader && at > basis.seenAt {
-		n.takeover.clear()
+		n.setTakeover("")
 		return fmt.Errorf("take over from %s: it confirmed itself directly after this cycle's read", basis.leader)
 	}
 	claim, _ := json.Marshal(map[string]string{"by": n.cfg.Name, "session": session})
 	if err := n.store.SetIfUnchanged(ctx, consul.KeyTakeover, claim,
 		consul.Seen{Key: consul.KeyStatus, Index: basis.statusIndex}, consul.Seen{Key: consul.KeyLeader, Index: basis.leaderIndex}); err != nil {
-		n.takeover.clear()
+		n.setTakeover("")
 		if errors.Is(err, consul.ErrConflict) {
 			return fmt.Errorf("take over from %s: its heartbeat or a new holder came after this cycle's read: %w", basis.leader, err)
 		}
@@ -114,9 +114,17 @@ func (n *Node) claimTakeover(ctx context.Context, session string, basis takeover
 // by the session taken over from, and the status published names whoever holds it now: from
 // then on a confirmation of the old leader cannot outlive its lock.
 func (n *Node) releaseTakeover(o *observation) {
-	if t := n.takeover.get(); t != "" && o.in.ConsulOK && o.in.Leader.Session != t {
-		n.takeover.clear()
+	n.confirm.mu.Lock()
+	defer n.confirm.mu.Unlock()
+	if t := n.confirm.takeover; t != "" && o.in.ConsulOK && o.in.Leader.Session != t {
+		n.confirm.takeover = ""
 	}
+}
+
+func (n *Node) setTakeover(session string) {
+	n.confirm.mu.Lock()
+	defer n.confirm.mu.Unlock()
+	n.confirm.takeover = session
 }
 
 // confirmed records a successful confirmation of leadership that started at start and moves

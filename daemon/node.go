@@ -51,9 +51,6 @@ type Node struct {
 
 	// confirm is the last direct confirmation from a leader (failsafe), written by the API.
 	confirm confirmation
-	// takeover is set while this node takes over from a leader it judged gone: it then
-	// confirms no leader (lead.go, claimTakeover).
-	takeover takeoverState
 
 	// ops is the local operations' state, with its own lock (localop.go).
 	ops     localOps
@@ -112,31 +109,13 @@ type Node struct {
 
 // confirmation is the last direct confirmation a leader sent this node while Consul was away
 // (failsafe): it counts as a heartbeat seen at that moment (ha.Leadership.ConfirmedBy).
-// takeoverState is the session of the leader this node is taking over from, "" when none:
-// set by the loop before its claim (claimTakeover), read by ConfirmLeader.
-type takeoverState struct {
-	mu      sync.Mutex
-	session string
-}
-
-func (t *takeoverState) set(session string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.session = session
-}
-
-func (t *takeoverState) clear() { t.set("") }
-
-func (t *takeoverState) get() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.session
-}
-
 type confirmation struct {
-	mu   sync.Mutex // guards from and at
+	mu   sync.Mutex // guards from, at and takeover
 	from string
 	at   time.Duration
+	// takeover is the session of the leader this node is taking over from ("" when none):
+	// set by the loop before its claim (claimTakeover); no leader is confirmed meanwhile.
+	takeover string
 }
 
 // Deps are what a Node works with, given once to New.
@@ -264,7 +243,7 @@ func (n *Node) ConfirmLeader(name string) bool {
 	n.confirm.mu.Lock()
 	defer n.confirm.mu.Unlock()
 	st := n.Status()
-	if st == nil || (st.Leader != "" && st.Leader != name) || n.takeover.get() != "" {
+	if st == nil || (st.Leader != "" && st.Leader != name) || n.confirm.takeover != "" {
 		return false
 	}
 	n.confirm.from, n.confirm.at = name, fence.Now()

@@ -220,29 +220,14 @@ func (i *Instance) EnsureSlots(ctx context.Context, names []string) ([]Slot, err
 		return nil, fmt.Errorf("ensure slots: %w", err)
 	}
 	defer conn.Release()
-	// Whether the server is a primary and which slots it has, in one round trip: the leader
-	// runs this every cycle.
-	var inRecovery bool
-	var existing []Slot
-	b := &pgx.Batch{}
-	b.Queue("SELECT pg_is_in_recovery()").QueryRow(func(row pgx.Row) error {
-		if err := row.Scan(&inRecovery); err != nil {
-			return fmt.Errorf("query pg_is_in_recovery: %w", err)
-		}
-		return nil
-	})
-	b.Queue(slotsQuery).Query(func(rows pgx.Rows) error {
-		var err error
-		if existing, err = collectSlots(rows); err != nil {
-			return fmt.Errorf("query pg_replication_slots: %w", err)
-		}
-		return nil
-	})
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+	if r, err := isInRecovery(ctx, conn); err != nil {
 		return nil, fmt.Errorf("ensure slots: %w", err)
-	}
-	if inRecovery {
+	} else if r {
 		return nil, fmt.Errorf("ensure slots: %w", ErrInRecovery)
+	}
+	existing, err := querySlots(ctx, conn)
+	if err != nil {
+		return nil, fmt.Errorf("ensure slots: %w", err)
 	}
 	have := map[string]bool{}
 	for _, s := range existing {

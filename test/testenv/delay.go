@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -224,7 +223,7 @@ func (n *Net) stopDelay(l *delayLink) error {
 	errs := []error{closeDelayFile(l.pkt, "packet socket"), closeDelayFile(l.dev, "tap")}
 	l.wg.Wait()
 	ctx := context.Background()
-	if err := ipCmd(ctx, "-n", n.bridge, "link", "del", l.tap); err != nil && !isNoDevice(err) {
+	if err := ipCmd(ctx, "-n", n.bridge, "link", "del", l.tap); err != nil && !goneDevice(err) {
 		errs = append(errs, err)
 	}
 	for _, s := range [][]string{
@@ -262,10 +261,6 @@ func closeDelayFile(f *os.File, what string) error {
 		return fmt.Errorf("close %s: %w", what, err)
 	}
 	return nil
-}
-
-func isNoDevice(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "Cannot find device")
 }
 
 // inNetns runs f on an OS thread that has entered the named network namespace; sockets and
