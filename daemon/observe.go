@@ -47,6 +47,10 @@ type pgMemory struct {
 	restarts []time.Duration
 	// rewindFailedFor names the leader a pg_rewind failed against ("" when none).
 	rewindFailedFor string
+	// rewindRetries counts the pg_rewind runs in a row that failed before changing the data
+	// directory (rewindAgain); rewindRetryAt is when the next may start (fence clock).
+	rewindRetries int
+	rewindRetryAt time.Duration
 	// following is the member this standby was configured to follow.
 	following string
 	// timelinePID and standbyTimeline keep the highest timeline a running standby reported.

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/ramd-project/ramd/daemon/fence"
 	"github.com/ramd-project/ramd/daemon/pg"
 )
 
@@ -31,6 +33,9 @@ func (n *Node) rewind(ctx context.Context, leader string) error {
 	if perr == nil && recovering {
 		return fmt.Errorf("pg_rewind from %s: it is not a primary yet (promotion under way): will try again", leader)
 	}
+	if wait := n.pgMem.rewindRetryAt - fence.Now(); wait > 0 {
+		return fmt.Errorf("pg_rewind from %s: trying again in %s", leader, wait.Round(100*time.Millisecond))
+	}
 	if n.pg.Running() {
 		sctx, cancel := context.WithTimeout(ctx, stopTimeout)
 		err := n.pg.Stop(sctx, pg.StopFast)
@@ -53,11 +58,39 @@ func (n *Node) rewind(ctx context.Context, leader string) error {
 		if perr != nil || sourceUnreachable(err) {
 			return fmt.Errorf("pg_rewind from %s, which did not answer: will try again: %w", leader, err)
 		}
+		if d, ok := rewindAgain(err, n.pgMem.rewindRetries); ok {
+			n.pgMem.rewindRetries++
+			n.pgMem.rewindRetryAt = fence.Now() + d
+			return fmt.Errorf("pg_rewind from %s failed before it changed the data directory (%d of %d): trying again in %s: %w",
+				leader, n.pgMem.rewindRetries, maxRewindRetries, d, err)
+		}
 		n.pgMem.rewindFailedFor = leader
 		return fmt.Errorf("pg_rewind from %s: %w", leader, err)
 	}
+	n.pgMem.rewindRetries, n.pgMem.rewindRetryAt = 0, 0
 	n.logger.Info("pg_rewind done", "from", leader)
 	return nil
+}
+
+// maxRewindRetries bounds the pg_rewind runs in a row that may fail before changing the
+// data directory and still be tried again; rewindBackoff spaces them (1 × it, 2 × it, ...,
+// 30 s in all): a link that drops the connection for a while, a source restarting.
+const (
+	maxRewindRetries = 5
+	rewindBackoff    = 2 * time.Second
+)
+
+// rewindAgain decides after a failed pg_rewind against a live source whether to run it again
+// (after the returned wait) or give up (rewindFailedFor: stay stopped, or clone again when
+// RAMD_RECLONE_ON_REWIND_FAILURE allows): again while the failure left the data directory
+// as it was (pg.RewindChangedTarget) and fewer than maxRewindRetries came before it: a
+// connection that breaks while pg_rewind reads the source's file lists must not leave the
+// node stopped for good when a second run would work.
+func rewindAgain(err error, retries int) (time.Duration, bool) {
+	if pg.RewindChangedTarget(err) || retries >= maxRewindRetries {
+		return 0, false
+	}
+	return time.Duration(retries+1) * rewindBackoff, true
 }
 
 func (n *Node) standbySettings(leader string) (pg.Settings, error) {

@@ -92,7 +92,35 @@ func toolEnv(src ConnParams) []string {
 // withoutPassword returns src's DSN without the password (that goes in PGPASSWORD).
 func withoutPassword(src ConnParams) string {
 	src.Password = ""
-	return src.DSN()
+	return src.DSN() + " " + toolKeepalives
+}
+
+// toolKeepalives are the TCP keepalives of a tool's connection to another server: a peer
+// that vanishes mid-copy (its host cut off, its reset lost) ends the tool's wait within
+// about 11 s instead of the kernel's two hours, and the caller tries again.
+const toolKeepalives = "keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3"
+
+// rewindChangeMarks are what pg_rewind --progress prints from the moment it starts to change
+// the target data directory on: the plan ("need to copy"), the copy's progress, and the
+// steps after it.
+var rewindChangeMarks = []string{"need to copy", " copied", "creating backup label", "syncing target data directory", "Done!"}
+
+// RewindChangedTarget reports whether a failed Rewind may have changed the data directory:
+// false only when pg_rewind's output shows it stopped before its copy began (the source
+// went away while the file lists were read, say), so running it again is safe. Any other
+// failure, or one whose output was cut, may have left the directory half rewound; the
+// PostgreSQL documentation then asks for a new clone.
+func RewindChangedTarget(err error) bool {
+	var ce *CommandError
+	if !errors.As(err, &ce) || ce.Cmd != "pg_rewind" || strings.HasPrefix(ce.Output, "...") {
+		return true
+	}
+	for _, m := range rewindChangeMarks {
+		if strings.Contains(ce.Output, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // Basebackup clones src into the empty or absent data directory:
@@ -186,9 +214,12 @@ func (i *Instance) Rewind(ctx context.Context, src ConnParams) error {
 	if err := checkpointSource(ctx, src); err != nil {
 		i.logger.WarnContext(ctx, "could not checkpoint the rewind source", "source", src.String(), "err", err)
 	}
+	// --progress makes pg_rewind say when it starts to change the target ("need to copy"),
+	// which tells a failure that left the data directory as it was (RewindChangedTarget).
 	args := []string{
 		"--target-pgdata=" + i.cfg.DataDir,
 		"--source-server=" + withoutPassword(src),
+		"--progress",
 	}
 	i.logger.InfoContext(ctx, "rewinding data directory", "source", src.String(), "data_dir", i.cfg.DataDir)
 	_, runErr := i.run(ctx, "pg_rewind", args, toolEnv(src)...)

@@ -140,11 +140,11 @@ func (t *tailBuffer) String() string {
 	return string(t.b)
 }
 
-// tail returns the last n non-empty lines of s.
+// tail returns the last n lines of s, after a line "..." when it left earlier ones out.
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
-		lines = lines[len(lines)-n:]
+		lines = append([]string{"..."}, lines[len(lines)-n:]...)
 	}
 	return strings.Join(lines, "\n")
 }

@@ -461,8 +461,13 @@ func TestBasebackupFailure(t *testing.T) {
 		t.Errorf("Initdb into a non-empty directory = %v; want ErrDataDirNotEmpty", err)
 	}
 	// Rewind against a stopped source fails with ErrRewindFailed.
-	if err := dst.Rewind(opCtx(t), pg.ConnParams{Host: "127.0.0.1", Port: dst.Config().Port, User: "postgres"}); !errors.Is(err, pg.ErrRewindFailed) {
+	// It stopped before its copy: the data directory is as it was, and it may run again.
+	err = dst.Rewind(opCtx(t), pg.ConnParams{Host: "127.0.0.1", Port: dst.Config().Port, User: "postgres"})
+	if !errors.Is(err, pg.ErrRewindFailed) {
 		t.Errorf("Rewind = %v; want ErrRewindFailed", err)
+	}
+	if pg.RewindChangedTarget(err) {
+		t.Errorf("RewindChangedTarget(%v) = true; want false: it never reached the source", err)
 	}
 }
 

@@ -327,6 +327,29 @@ func (c *Cluster) cleanup() {
 			c.t.Logf("---- %s log (tail) ----\n%s", n.Name, tail(string(b), 6000))
 		}
 	}
+	c.keepLogs()
+}
+
+// keepLogs copies every node's log into RAMD_TEST_LOG_DIR, when set, as
+// <scope>-<node>.log: the test's own directory goes with it.
+func (c *Cluster) keepLogs() {
+	dir := os.Getenv("RAMD_TEST_LOG_DIR")
+	if dir == "" {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		c.t.Logf("keep logs: %v", err)
+		return
+	}
+	for _, n := range c.Nodes {
+		b, err := os.ReadFile(n.LogPath)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, c.Scope+"-"+n.Name+".log"), b, 0o644)
+		}
+		if err != nil {
+			c.t.Logf("keep %s's log: %v", n.Name, err)
+		}
+	}
 }
 
 func tail(s string, n int) string {
@@ -513,18 +536,48 @@ func (c *Cluster) WaitPrimary(timeout time.Duration) *Node {
 func (c *Cluster) WaitPrimaryFor(t testing.TB, timeout time.Duration) *Node {
 	t.Helper()
 	var p *Node
-	testenv.Eventually(t, timeout, 100*time.Millisecond, func() error {
+	c.eventually(t, timeout, 100*time.Millisecond, func() error {
 		n, err := c.Primary()
 		if err != nil {
 			return err
 		}
 		if err := n.Exec(context.Background(), "SELECT txid_current()"); err != nil {
-			return fmt.Errorf("%s: %w", n.Name, err)
+			return &nodeError{n, err}
 		}
 		p = n
 		return nil
 	})
 	return p
+}
+
+// nodeError is a wait's failure on one node: when the wait gives up, the end of that node's
+// log goes into the failure message, which a truncated test log still shows.
+type nodeError struct {
+	node *Node
+	err  error
+}
+
+func (e *nodeError) Error() string { return e.node.Name + ": " + e.err.Error() }
+func (e *nodeError) Unwrap() error { return e.err }
+
+// eventually is testenv.Eventually, adding the log tail of the node a nodeError names.
+func (c *Cluster) eventually(t testing.TB, timeout, every time.Duration, f func() error) {
+	t.Helper()
+	err := testenv.Poll(timeout, every, f)
+	if err == nil {
+		return
+	}
+	if ne, ok := errors.AsType[*nodeError](err); ok {
+		t.Fatalf("condition not met within %s: %v\n---- %s log (last lines) ----\n%s", timeout, err, ne.node.Name, ne.node.logTail(25))
+	}
+	t.Fatalf("condition not met within %s: %v", timeout, err)
+}
+
+// logTail is the last n lines of the node's log.
+func (n *Node) logTail(lines int) string {
+	b, _ := os.ReadFile(n.LogPath)
+	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(all[max(0, len(all)-lines):], "\n")
 }
 
 // WaitReplicas waits until every running node but the primary streams from it.
@@ -536,7 +589,7 @@ func (c *Cluster) WaitReplicas(timeout time.Duration) {
 // WaitReplicasFor is WaitReplicas reporting to t (see WaitPrimaryFor).
 func (c *Cluster) WaitReplicasFor(t testing.TB, timeout time.Duration) {
 	t.Helper()
-	testenv.Eventually(t, timeout, 200*time.Millisecond, func() error {
+	c.eventually(t, timeout, 200*time.Millisecond, func() error {
 		p, err := c.Primary()
 		if err != nil {
 			return err
@@ -546,7 +599,7 @@ func (c *Cluster) WaitReplicasFor(t testing.TB, timeout time.Duration) {
 			if n != p && n.PID() > 0 {
 				want++
 				if code := n.Health("/replica"); code != http.StatusOK {
-					return fmt.Errorf("%s /replica = %d", n.Name, code)
+					return &nodeError{n, fmt.Errorf("/replica = %d", code)}
 				}
 			}
 		}
