@@ -134,8 +134,8 @@ bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./test/...
 
 # The network fault scenarios of test/faults (root and network namespaces) run
-# RAMD_CHAOS_RUNS times each with random phases, on an asynchronous and a synchronous
-# cluster, and print a table per cluster (about 30 s per run).
+# RAMD_CHAOS_RUNS times each with random phases, on asynchronous and synchronous clusters
+# (RAMD_CHAOS_CLUSTERS of each, default 2, all at once), and print a table per mode.
 RAMD_CHAOS_RUNS ?= 20
 chaos: deps
 	$(USE_CONSUL)

@@ -239,8 +239,26 @@ func (n *Node) observePG(ctx context.Context, o *observation) {
 	in.PG.SystemID = cd.SystemID
 	in.PG.Timeline = cd.Timeline
 	in.PG.LSN = uint64(cd.CheckpointLSN)
-	in.PG.WasPrimary = cd.State == "in production" || cd.State == "shut down"
+	in.PG.WasPrimary = wasPrimary(cd.State)
 	in.PG.RewindFailed = n.pgMem.rewindFailedFor != ""
+}
+
+// wasPrimary reports whether a stopped data directory in pg_control state was last a
+// primary's: running ("in production", so it crashed), stopped or stopping as one, or in
+// the crash recovery of one. PostgreSQL enters crash recovery only without standby.signal
+// or before a standby's first consistent point, so that data directory may hold WAL past a
+// new leader's fork too. A leader whose restart in place was killed during crash recovery
+// (a slow link: its guard fenced the new postmaster) once took such a directory for a
+// standby's: it started it as one and promoted it, onto the very timeline the next leader
+// chose, and pg_rewind, seeing both on one timeline, had nothing to do; the two histories
+// stayed apart and the old primary never streamed (found by the primary-latency fault
+// scenario under load).
+func wasPrimary(state string) bool {
+	switch state {
+	case "in production", "shut down", "shutting down", "in crash recovery":
+		return true
+	}
+	return false
 }
 
 // behindFor is how long the standby with postmaster pid has been behind the leader's

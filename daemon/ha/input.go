@@ -33,8 +33,9 @@ type PGState struct {
 	Running  bool
 	// InRecovery is true for a standby. Meaningful only when Running.
 	InRecovery bool
-	// WasPrimary is true when the data directory was last a primary (pg_control state is
-	// "in production" or "shut down", not a recovery state): a rejoin needs pg_rewind.
+	// WasPrimary is true when the data directory was last a primary (pg_control state
+	// "in production", "shut down", "shutting down" or "in crash recovery"; not a
+	// standby's archive recovery): a rejoin needs pg_rewind.
 	WasPrimary bool
 	Timeline   int
 	// LSN is the write position on a primary, max(receive, replay) on a standby, or the last

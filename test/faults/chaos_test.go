@@ -6,22 +6,71 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
+
+	"github.com/ramd-project/ramd/test/testenv"
 )
 
 // TestChaosFaults repeats every scenario RAMD_CHAOS_RUNS times (default 20) with random
-// phases, on an asynchronous and on a synchronous cluster, and prints the table.
+// phases, on asynchronous and on synchronous clusters, and prints a table per mode. The runs
+// of a mode are shared among RAMD_CHAOS_CLUSTERS clusters of it (default 2), and all of them
+// run at once, each in its own network namespaces: 20 runs of every scenario then take about
+// a quarter of the time, and each cluster runs beside three others' load.
 func TestChaosFaults(t *testing.T) {
 	n := chaosRuns(t)
-	for _, mode := range []struct {
+	clusters := chaosClusters(t)
+	if clusters > 1 && os.Getenv(testenv.ClockStepOptIn) == "1" {
+		t.Fatalf("%s=1 steps the whole machine's clock: run it with RAMD_CHAOS_CLUSTERS=1", testenv.ClockStepOptIn)
+	}
+	modes := []struct {
 		name string
 		sync bool
-	}{{"async", false}, {"sync", true}} {
-		t.Run(mode.name, func(t *testing.T) {
-			results := runAll(t, mode.sync, n, true)
-			fmt.Printf("fault scenarios, %s cluster, %d runs each:\n%s\n", mode.name, n, table(results))
-		})
+	}{{"async", false}, {"sync", true}}
+	var mu sync.Mutex
+	results := map[string][]result{}
+	t.Run("clusters", func(t *testing.T) {
+		for _, mode := range modes {
+			for c := range clusters {
+				// Cluster c of the mode runs every scenario runs times: its share of n.
+				runs := n/clusters + boolInt(c < n%clusters)
+				if runs == 0 {
+					continue
+				}
+				t.Run(fmt.Sprintf("%s-%d", mode.name, c+1), func(t *testing.T) {
+					t.Parallel()
+					r := runAll(t, mode.sync, runs, true)
+					mu.Lock()
+					defer mu.Unlock()
+					results[mode.name] = append(results[mode.name], r...)
+				})
+			}
+		}
+	})
+	for _, mode := range modes {
+		fmt.Printf("fault scenarios, %s cluster, %d runs each on %d clusters:\n%s\n", mode.name, n, clusters, table(results[mode.name]))
 	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// chaosClusters is RAMD_CHAOS_CLUSTERS, the clusters per mode that share the runs.
+func chaosClusters(t *testing.T) int {
+	t.Helper()
+	v := os.Getenv("RAMD_CHAOS_CLUSTERS")
+	if v == "" {
+		return 2
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 4 {
+		t.Fatalf("RAMD_CHAOS_CLUSTERS=%q: want 1 to 4", v)
+	}
+	return n
 }
 
 // chaosRuns is RAMD_CHAOS_RUNS, the repetitions per scenario of make chaos (default 20).

@@ -77,8 +77,13 @@ type Host struct {
 
 // NetAvailable reports why network namespaces cannot be used here, or nil: they need root,
 // the ip command and a kernel that lets this process create namespaces, veth pairs and
-// bridges.
-func NetAvailable() error {
+// bridges. It probes once per process (test networks built at once share the answer; their
+// probes would collide on one name).
+func NetAvailable() error { return netProbe() }
+
+var netProbe = sync.OnceValue(probeNet)
+
+func probeNet() error {
 	if os.Geteuid() != 0 {
 		return errors.New("network namespaces need root")
 	}
