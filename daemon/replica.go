@@ -49,6 +49,9 @@ func (n *Node) rewind(ctx context.Context, leader string) error {
 	rctx, cancel := context.WithTimeout(ctx, rewindTimeout)
 	defer cancel()
 	if err := n.pg.Rewind(rctx, conn); err != nil {
+		if errors.Is(err, pg.ErrRewindSourceNotReady) {
+			return fmt.Errorf("pg_rewind from %s: will try again: %w", leader, err)
+		}
 		// A source that does not answer (the new primary still starting, a network blip)
 		// says nothing about this data directory: try again next cycle. Only a rewind that
 		// failed against a live source counts as failed for good.

@@ -117,12 +117,18 @@ type Wake struct {
 	Leadership  Leadership
 }
 
+// OverdueWake is the shortest wait of a leader whose heartbeat is overdue: a cycle that
+// could not confirm and had nothing to try (its server fenced, Consul away) otherwise ran
+// again after 1 ms, about a hundred cycles (each a Consul read and a pg_controldata) until
+// its fencing deadline (found by the primary-latency fault scenario).
+const OverdueWake = 50 * time.Millisecond
+
 // NextWake is how long after w.End the next cycle starts: LoopWait, but
 //   - a leader living on member confirmations, or whose failsafe round just failed, asks
 //     again within FailsafeInterval (not at once: a round that failed at the end of its
 //     step would fail again at once, in a loop, until the deadline);
 //   - a leader heartbeats at a fixed rate from the start of its last confirmation, however
-//     long its cycle took (at least 1 ms from now), while its lock is valid;
+//     long its cycle took (at least OverdueWake from now), while its lock is valid;
 //   - a replica wakes exactly when it may race (1 ms past RaceAt), if that comes first.
 func NextWake(w Wake) time.Duration {
 	next := w.Timings.LoopWait
@@ -133,7 +139,7 @@ func NextWake(w Wake) time.Duration {
 		return min(next, w.FailsafeInterval)
 	}
 	if valid {
-		return max(time.Millisecond, w.Lock.ConfirmedAt+w.Timings.LoopWait-w.End)
+		return max(OverdueWake, w.Lock.ConfirmedAt+w.Timings.LoopWait-w.End)
 	}
 	l := w.Leadership
 	if w.HoldsKey || l.LastLeader == "" || l.LastLeader == w.Self {

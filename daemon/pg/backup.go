@@ -111,6 +111,9 @@ var rewindChangeMarks = []string{"need to copy", " copied", "creating backup lab
 // failure, or one whose output was cut, may have left the directory half rewound; the
 // PostgreSQL documentation then asks for a new clone.
 func RewindChangedTarget(err error) bool {
+	if errors.Is(err, ErrRewindSourceNotReady) {
+		return false // pg_rewind did not run
+	}
 	var ce *CommandError
 	if !errors.As(err, &ce) || ce.Cmd != "pg_rewind" || strings.HasPrefix(ce.Output, "...") {
 		return true
@@ -209,10 +212,14 @@ func (i *Instance) Rewind(ctx context.Context, src ConnParams) error {
 		return fmt.Errorf("rewind: save %s: %w", ramdConf, err)
 	}
 	// A freshly promoted source finishes its end-of-recovery checkpoint asynchronously;
-	// until a checkpoint completes its pg_control still names the old timeline and
-	// pg_rewind would wrongly report "no rewind required".
+	// until a checkpoint completes its pg_control still names the old timeline, and
+	// pg_rewind, which reads it, reports "no rewind required" or writes that timeline as the
+	// target's minimum recovery point's, which no standby of the new timeline can reach
+	// ("requested timeline 3 does not contain minimum recovery point ... on timeline 1",
+	// at every start: found by the primary-latency fault scenario, whose slow link made the
+	// checkpoint time out while pg_rewind then went through). So no checkpoint, no rewind.
 	if err := checkpointSource(ctx, src); err != nil {
-		i.logger.WarnContext(ctx, "could not checkpoint the rewind source", "source", src.String(), "err", err)
+		return fmt.Errorf("rewind from %s: %w: %w", src, ErrRewindSourceNotReady, err)
 	}
 	// --progress makes pg_rewind say when it starts to change the target ("need to copy"),
 	// which tells a failure that left the data directory as it was (RewindChangedTarget).

@@ -55,6 +55,10 @@ var (
 	// ErrRewindFailed is returned by Rewind; it wraps the *CommandError with the exit code
 	// and the output tail.
 	ErrRewindFailed = errors.New("pg: pg_rewind failed")
+	// ErrRewindSourceNotReady is returned by Rewind, before pg_rewind runs, when the
+	// source's checkpoint failed: its pg_control may still name its timeline before the
+	// promotion, and pg_rewind trusts it. Nothing was changed; try again.
+	ErrRewindSourceNotReady = errors.New("pg: the pg_rewind source did not checkpoint")
 	// ErrBasebackupFailed is returned by Basebackup; it wraps the *CommandError.
 	ErrBasebackupFailed = errors.New("pg: pg_basebackup failed")
 )

@@ -460,14 +460,14 @@ func TestBasebackupFailure(t *testing.T) {
 	if err := dst.Initdb(opCtx(t)); !errors.Is(err, pg.ErrDataDirNotEmpty) {
 		t.Errorf("Initdb into a non-empty directory = %v; want ErrDataDirNotEmpty", err)
 	}
-	// Rewind against a stopped source fails with ErrRewindFailed.
-	// It stopped before its copy: the data directory is as it was, and it may run again.
+	// Rewind against a stopped source stops before pg_rewind runs: the source cannot
+	// checkpoint, and the data directory is as it was.
 	err = dst.Rewind(opCtx(t), pg.ConnParams{Host: "127.0.0.1", Port: dst.Config().Port, User: "postgres"})
-	if !errors.Is(err, pg.ErrRewindFailed) {
-		t.Errorf("Rewind = %v; want ErrRewindFailed", err)
+	if !errors.Is(err, pg.ErrRewindSourceNotReady) || errors.Is(err, pg.ErrRewindFailed) {
+		t.Errorf("Rewind = %v; want ErrRewindSourceNotReady", err)
 	}
 	if pg.RewindChangedTarget(err) {
-		t.Errorf("RewindChangedTarget(%v) = true; want false: it never reached the source", err)
+		t.Errorf("RewindChangedTarget(%v) = true; want false: pg_rewind never ran", err)
 	}
 }
 
