@@ -134,7 +134,7 @@ func TestNextWake(t *testing.T) {
 		{"holds the key", Wake{End: end, Timings: timings, Self: "n2", HoldsKey: true, Leadership: replica}, time.Second},
 		{"leader keeps a fixed rate", Wake{End: end, Timings: timings, Self: "n1", Lock: Lock{Held: true, ConfirmedAt: 99700 * time.Millisecond}}, 700 * time.Millisecond},
 		{"leader after a slow cycle heartbeats soon", Wake{End: end, Timings: timings, Self: "n1", Lock: Lock{Held: true, ConfirmedAt: 98500 * time.Millisecond}}, OverdueWake},
-		{"leader just overdue waits OverdueWake", Wake{End: end, Timings: timings, Self: "n1", Lock: Lock{Held: true, ConfirmedAt: 98999 * time.Millisecond + 999*time.Microsecond}}, OverdueWake},
+		{"leader just overdue waits OverdueWake", Wake{End: end, Timings: timings, Self: "n1", Lock: Lock{Held: true, ConfirmedAt: 98999*time.Millisecond + 999*time.Microsecond}}, OverdueWake},
 		{"failsafe asks again soon", Wake{End: end, Timings: timings, Self: "n1", Failsafe: true, FailsafeInterval: 300 * time.Millisecond,
 			Lock: Lock{Held: true, ConfirmedAt: 99900 * time.Millisecond}}, 300 * time.Millisecond},
 		{"failed failsafe round late in the window: no retry at once", Wake{End: end, Timings: timings, Self: "n1", Unconfirmed: true, FailsafeInterval: 300 * time.Millisecond,
