@@ -59,30 +59,23 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// chaosClusters is RAMD_CHAOS_CLUSTERS, the clusters per mode that share the runs.
-func chaosClusters(t *testing.T) int {
-	t.Helper()
-	v := os.Getenv("RAMD_CHAOS_CLUSTERS")
-	if v == "" {
-		return 2
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 4 {
-		t.Fatalf("RAMD_CHAOS_CLUSTERS=%q: want 1 to 4", v)
-	}
-	return n
-}
+// chaosClusters is RAMD_CHAOS_CLUSTERS, the clusters per mode that share the runs (1 to 4,
+// default 2).
+func chaosClusters(t *testing.T) int { return envCount(t, "RAMD_CHAOS_CLUSTERS", 2, 4) }
 
 // chaosRuns is RAMD_CHAOS_RUNS, the repetitions per scenario of make chaos (default 20).
-func chaosRuns(t *testing.T) int {
+func chaosRuns(t *testing.T) int { return envCount(t, "RAMD_CHAOS_RUNS", 20, 10000) }
+
+// envCount reads the count in variable name: def when unset, else 1 to most.
+func envCount(t *testing.T, name string, def, most int) int {
 	t.Helper()
-	v := os.Getenv("RAMD_CHAOS_RUNS")
+	v := os.Getenv(name)
 	if v == "" {
-		return 20
+		return def
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		t.Fatalf("RAMD_CHAOS_RUNS=%q: want a positive integer", v)
+	if err != nil || n < 1 || n > most {
+		t.Fatalf("%s=%q: want a whole number from 1 to %d", name, v, most)
 	}
 	return n
 }
