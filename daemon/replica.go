@@ -17,6 +17,9 @@ import (
 // pg_rewind: an old primary (stopped), or a standby holding WAL past the leader's fork
 // point, which is stopped first.
 func (n *Node) rewind(ctx context.Context, leader string) error {
+	if wait := n.pgMem.rewindRetryAt - fence.Now(); wait > 0 {
+		return fmt.Errorf("pg_rewind from %s: trying again in %s", leader, wait.Round(100*time.Millisecond))
+	}
 	conn, err := n.memberConn(leader, false)
 	if err != nil {
 		return err
@@ -32,9 +35,6 @@ func (n *Node) rewind(ctx context.Context, leader string) error {
 	pcancel()
 	if perr == nil && recovering {
 		return fmt.Errorf("pg_rewind from %s: it is not a primary yet (promotion under way): will try again", leader)
-	}
-	if wait := n.pgMem.rewindRetryAt - fence.Now(); wait > 0 {
-		return fmt.Errorf("pg_rewind from %s: trying again in %s", leader, wait.Round(100*time.Millisecond))
 	}
 	if n.pg.Running() {
 		sctx, cancel := context.WithTimeout(ctx, stopTimeout)

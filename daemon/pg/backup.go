@@ -92,13 +92,13 @@ func toolEnv(src ConnParams) []string {
 // withoutPassword returns src's DSN without the password (that goes in PGPASSWORD).
 func withoutPassword(src ConnParams) string {
 	src.Password = ""
-	return src.DSN() + " " + toolKeepalives
+	return src.DSN() + " " + keepalives
 }
 
-// toolKeepalives are the TCP keepalives of a tool's connection to another server: a peer
-// that vanishes mid-copy (its host cut off, its reset lost) ends the tool's wait within
-// about 11 s instead of the kernel's two hours, and the caller tries again.
-const toolKeepalives = "keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3"
+// keepalives are the TCP keepalives of a connection to another server that may last (a
+// standby's stream, a tool's copy): a peer that vanishes (its host cut off, its reset lost)
+// is noticed within about 11 s instead of the kernel's two hours.
+const keepalives = "keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3"
 
 // rewindChangeMarks are what pg_rewind --progress prints from the moment it starts to change
 // the target data directory on: the plan ("need to copy"), the copy's progress, and the

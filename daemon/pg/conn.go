@@ -80,13 +80,7 @@ func PrimaryConnInfo(src ConnParams, applicationName string) string {
 	add("sslrootcert", src.SSLRootCert)
 	add("sslcert", src.SSLCert)
 	add("sslkey", src.SSLKey)
-	kv = append(kv,
-		"connect_timeout=2",
-		"keepalives=1",
-		"keepalives_idle=5",
-		"keepalives_interval=2",
-		"keepalives_count=3",
-	)
+	kv = append(kv, "connect_timeout=2", keepalives)
 	return strings.Join(kv, " ")
 }
 

@@ -35,7 +35,10 @@ func TestChaosFaults(t *testing.T) {
 		for _, mode := range modes {
 			for c := range clusters {
 				// Cluster c of the mode runs every scenario runs times: its share of n.
-				runs := n/clusters + boolInt(c < n%clusters)
+				runs := n / clusters
+				if c < n%clusters {
+					runs++
+				}
 				if runs == 0 {
 					continue
 				}
@@ -54,13 +57,6 @@ func TestChaosFaults(t *testing.T) {
 	for _, mode := range modes {
 		fmt.Printf("fault scenarios, %s cluster, %d runs each on %d clusters:\n%s\n", mode.name, n, clusters, table(results[mode.name]))
 	}
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // chaosClusters is RAMD_CHAOS_CLUSTERS, the clusters per mode that share the runs (1 to 4,
