@@ -69,8 +69,8 @@ func (n *Node) runCycle(ctx context.Context, s cycleSteps) (o observation, ok bo
 }
 
 // tend is the work of every cycle after its actions: configuration, backups, parameters,
-// publication, local operations, password rotation, the initialize key's repair and a
-// history entry whose first write failed.
+// publication, local operations, password rotation, the initialize key's repair, a
+// history entry whose first write failed and one that was never written.
 func (n *Node) tend(ctx context.Context, o *observation, p ha.Plan) {
 	n.restoreConfig(ctx, o)
 	n.tendBackups(ctx, o)
@@ -81,6 +81,7 @@ func (n *Node) tend(ctx context.Context, o *observation, p ha.Plan) {
 	n.rotatePasswords(ctx, o)
 	n.repairInitialize(ctx, o)
 	n.retryHistory(ctx, o)
+	n.recordTimeline(ctx, o)
 }
 
 // nextWake is when the next cycle is due (ha.NextWake): LoopWait, a leader's fixed heartbeat

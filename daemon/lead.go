@@ -422,6 +422,7 @@ func (n *Node) appendHistory(ctx context.Context, o *observation, e consul.Histo
 		return
 	}
 	n.historyPending = nil
+	o.history = h // what the key holds now, for the rest of the cycle (recordTimeline)
 }
 
 // retryHistory writes this node's promotion entry again when its first write failed (a
@@ -444,6 +445,44 @@ func (n *Node) retryHistory(ctx context.Context, o *observation) {
 	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer cancel()
 	n.appendHistory(cctx, o, *e)
+}
+
+// recordTimeline makes the history key hold the switch that began this leader's timeline,
+// whatever promoted it: a promotion whose entry was never written (a leader that started a
+// standby's data directory under the lock and promoted it, a promotion whose call failed
+// after the server had promoted) or was removed from the key is read from the server's
+// timeline history file and recorded. The file is read once per timeline, and only when the
+// key lacks an entry for the timeline before this one. Loop goroutine only.
+func (n *Node) recordTimeline(ctx context.Context, o *observation) {
+	tl := o.in.PG.Timeline
+	if n.historyPending != nil || tl <= 1 || !o.in.ConsulOK || !o.in.HoldsLock() ||
+		!o.in.PG.Running || o.in.PG.InRecovery || o.in.PG.Unknown {
+		return
+	}
+	parent := tl - 1 // PostgreSQL takes the next free number: usually, not always, this one
+	if n.tlSwitch.timeline == tl {
+		parent = n.tlSwitch.Parent
+	}
+	if !historyMissing(o.history, consul.HistoryEntry{Timeline: parent}) {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
+	defer cancel()
+	if n.tlSwitch.timeline != tl {
+		cur, switches, err := pg.PrimaryTimeline(cctx, n.pg.LocalConn())
+		if err != nil || cur != tl || len(switches) == 0 {
+			n.logger.Warn("read this primary's timeline history; tried again next cycle", "timeline", tl, "read", cur, "switches", len(switches), "err", err)
+			return
+		}
+		n.tlSwitch.timeline, n.tlSwitch.TimelineSwitch = tl, switches[len(switches)-1]
+		if !historyMissing(o.history, consul.HistoryEntry{Timeline: n.tlSwitch.Parent}) {
+			return
+		}
+	}
+	n.logger.Info("history key lacks this primary's timeline switch: recording it from the timeline history file",
+		"timeline", tl, "parent", n.tlSwitch.Parent, "lsn", n.tlSwitch.LSN)
+	n.appendHistory(cctx, o, consul.HistoryEntry{Timeline: n.tlSwitch.Parent, LSN: uint64(n.tlSwitch.LSN), Reason: "promoted",
+		Timestamp: time.Now(), NewLeader: n.cfg.Name})
 }
 
 // historyMissing reports whether history lacks the entry of e's timeline switch.

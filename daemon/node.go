@@ -78,6 +78,12 @@ type Node struct {
 	// historyPending is this leader's promotion entry that the history key does not hold yet
 	// (its write failed); retried every cycle while the lock is held (lead.go).
 	historyPending *consul.HistoryEntry
+	// tlSwitch is the last line of this primary's timeline history file, read once per
+	// timeline when the history key lacked its entry (recordTimeline, lead.go).
+	tlSwitch struct {
+		timeline int
+		pg.TimelineSwitch
+	}
 	slotsGoneSince map[string]time.Time
 	lastPlan       string
 	lastRole       Role

@@ -116,6 +116,16 @@ func (c cycleClock) bound(ctx context.Context, d time.Duration) (context.Context
 	return context.WithDeadline(ctx, c.at(d))
 }
 
+// newObservation starts an observation at one clock reading, which the decision's Now is
+// too: every silence and step of the observation counts from it. (An observation with no
+// reading would count a server's silence from the monotonic clock's zero, which reads as
+// silent since boot.)
+func newObservation(members map[string]consul.Member) observation {
+	o := observation{members: members, clock: readClock()}
+	o.in.Now = o.clock.mono
+	return o
+}
+
 // leaderSteps bounds the steps of a cycle starting at now: a node that holds a confirmed
 // lock must confirm it again, or have failed to, before its fencing deadline, whatever
 // Consul or PostgreSQL do meanwhile. With failsafe mode on (as last applied), the Consul
@@ -131,14 +141,12 @@ func (n *Node) leaderSteps(now time.Duration) ha.Steps {
 // observe reads the local PostgreSQL and the cluster's keys. It never fails: what could not
 // be read becomes a fact in the input (ConsulOK false, PG not running).
 func (n *Node) observe(ctx context.Context) observation {
-	clock := readClock()
-	now := clock.mono
-	o := observation{members: map[string]consul.Member{}, clock: clock, steps: n.leaderSteps(now)}
+	o := newObservation(map[string]consul.Member{})
+	o.steps = n.leaderSteps(o.clock.mono)
 	// A leader's whole observation ends before its heartbeat's deadline.
-	ctx, cancel := clock.bound(ctx, o.steps.Consul)
+	ctx, cancel := o.clock.bound(ctx, o.steps.Consul)
 	defer cancel()
 	in := &o.in
-	in.Now = now
 	in.Name = n.cfg.Name
 	in.Timings = n.timings()
 	in.NoFailover = n.cfg.tagBool("nofailover")

@@ -29,11 +29,9 @@ func (n *Node) setState(s string) {
 func (n *Node) publish(ctx context.Context, o *observation, p ha.Plan) {
 	// Re-read the local server after acting: the plan may have changed its role.
 	if len(p.Actions) > 0 && !(len(p.Actions) == 1 && p.Actions[0].Kind == ha.ActHeartbeat) {
-		// With a clock of its own: the silence of a server first seen silent here is counted
-		// from this reading, not from a zero one (which read as silent since boot, and fenced
-		// a primary one cycle into a short stall).
-		fresh := observation{members: o.members, clock: readClock()}
-		fresh.in.Now = fresh.clock.mono
+		// With a clock reading of its own: a server first seen silent here is silent from
+		// now (a zero reading fenced a primary one cycle into a short stall).
+		fresh := newObservation(o.members)
 		n.observePG(ctx, &fresh)
 		o.pg, o.control, o.in.PG = fresh.pg, fresh.control, fresh.in.PG
 	}

@@ -456,11 +456,6 @@ func runScenario(t *testing.T, tp *topology, sc scenario, jitter bool) result {
 	t.Logf("%s: primaries %v, %d acknowledged, %d failed, %d unknown, lost %d, longest gap %s from %s, fault %s..%s, history key %v",
 		sc.name, r.Primaries, r.Acked, r.Failed, r.Unknown, res.lost, res.gap.Round(time.Millisecond), stamp(gapFrom),
 		stamp(marks.start), stamp(marks.heal), hist)
-	for _, e := range c.LogEvents("msg=role", "fencing", "leader lock", "synchronous standbys step", "rewind", "msg=plan") {
-		if at := logTime(e); !at.IsZero() && at.After(marks.start.Add(-time.Second)) {
-			t.Log(e)
-		}
-	}
 	if !res.newFirst.IsZero() {
 		t.Logf("%s: fault at %s; old primary %s last acknowledged a write ending %s (+%s); new primary %s first acknowledged a write starting %s (+%s); no-writer window %s",
 			sc.name, stamp(marks.start), p.Name, stamp(res.oldLast), res.oldLast.Sub(marks.start).Round(time.Millisecond),
@@ -472,9 +467,14 @@ func runScenario(t *testing.T, tp *topology, sc scenario, jitter bool) result {
 	// What the cluster reported (API roles, the history key) and unexpected failovers: a
 	// failure, unless the scenario names a known, documented issue (RAMD_FAULTS_STRICT=1
 	// makes those fail too).
-	report := t.Errorf
+	failedBefore, found := t.Failed(), false
+	report := func(format string, args ...any) {
+		found = true
+		t.Errorf(format, args...)
+	}
 	if sc.known != "" && !strict() {
 		report = func(format string, args ...any) {
+			found = true
 			t.Logf("KNOWN ISSUE (%s): "+format, append([]any{sc.known}, args...)...)
 		}
 	}
@@ -489,6 +489,15 @@ func runScenario(t *testing.T, tp *topology, sc scenario, jitter bool) result {
 	}
 	if sc.failover > 0 && !res.newFirst.IsZero() && !res.oldLast.Before(res.newFirst) {
 		t.Errorf("%s: the old primary acknowledged a write ending %s, after the new one's first began %s", sc.name, stamp(res.oldLast), stamp(res.newFirst))
+	}
+	// What the nodes did from the fault on: always in make test (shown when a scenario
+	// fails), and in make chaos's many runs only for one that failed or showed a known issue.
+	if !jitter || found || (t.Failed() && !failedBefore) {
+		for _, e := range c.LogEvents("msg=role", "fencing", "leader lock", "synchronous standbys step", "rewind", "msg=plan", "msg=promoted", "history key") {
+			if at := logTime(e); !at.IsZero() && at.After(marks.start.Add(-time.Second)) {
+				t.Logf("%s: %s", sc.name, e)
+			}
+		}
 	}
 	return res
 }

@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -337,6 +339,14 @@ func TestSwitchover(t *testing.T) {
 	c.WaitReplicas(120 * time.Second)
 	w.WaitAcked(t, 10, 30*time.Second)
 
+	// The history key names the switchover. With its entries gone, the new primary records
+	// its timeline's switch again, read from its timeline history file.
+	histKey := "service/" + c.Scope + "/history"
+	tl := timeline(t, target)
+	waitHistory(t, addr, histKey, tl-1, target.Name, "switchover")
+	putKV(t, addr, histKey, "[]")
+	waitHistory(t, addr, histKey, tl-1, target.Name, "promoted")
+
 	// To the best replica (no candidate named).
 	code, body = post(t, target.APIURL()+"/switchover", fmt.Sprintf(`{"leader":%q}`, target.Name))
 	if code != http.StatusOK {
@@ -387,6 +397,28 @@ func TestSwitchover(t *testing.T) {
 	c.WaitReplicas(120 * time.Second)
 	w.WaitAcked(t, 10, 30*time.Second)
 	report(t, c, w)
+}
+
+// waitHistory waits until the history key holds the switch from timeline parent to leader,
+// for reason.
+func waitHistory(t *testing.T, addr, key string, parent int, leader, reason string) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
+		v, ok := kvValue(t, addr, key)
+		if !ok {
+			return errors.New("no history key")
+		}
+		var h [][]any
+		if err := json.Unmarshal([]byte(v), &h); err != nil {
+			return fmt.Errorf("history key %q: %w", v, err)
+		}
+		for _, e := range h {
+			if len(e) == 5 && e[0] == float64(parent) && e[2] == reason && e[4] == leader {
+				return nil
+			}
+		}
+		return fmt.Errorf("history key %s has no switch from timeline %d to %s for %q", v, parent, leader, reason)
+	})
 }
 
 // TestPauseNoFailover: in pause a node loss causes no failover; after resume it does.
