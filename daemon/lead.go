@@ -466,10 +466,12 @@ func (n *Node) recordTimeline(ctx context.Context, o *observation) {
 	if !historyMissing(o.history, consul.HistoryEntry{Timeline: parent}) {
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
-	defer cancel()
 	if n.tlSwitch.timeline != tl {
-		cur, switches, err := pg.PrimaryTimeline(cctx, n.pg.LocalConn())
+		// A local read, bounded as the probes are: a server that stalls meanwhile must not
+		// hold the loop (and a leader's next heartbeat) for a Consul call's whole timeout.
+		pctx, pcancel := context.WithTimeout(ctx, probeTimeout(o.in.Timings))
+		cur, switches, err := pg.PrimaryTimeline(pctx, n.pg.LocalConn())
+		pcancel()
 		if err != nil || cur != tl || len(switches) == 0 {
 			n.logger.Warn("read this primary's timeline history; tried again next cycle", "timeline", tl, "read", cur, "switches", len(switches), "err", err)
 			return
@@ -481,6 +483,8 @@ func (n *Node) recordTimeline(ctx context.Context, o *observation) {
 	}
 	n.logger.Info("history key lacks this primary's timeline switch: recording it from the timeline history file",
 		"timeline", tl, "parent", n.tlSwitch.Parent, "lsn", n.tlSwitch.LSN)
+	cctx, cancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
+	defer cancel()
 	n.appendHistory(cctx, o, consul.HistoryEntry{Timeline: n.tlSwitch.Parent, LSN: uint64(n.tlSwitch.LSN), Reason: "promoted",
 		Timestamp: time.Now(), NewLeader: n.cfg.Name})
 }
