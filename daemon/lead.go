@@ -364,11 +364,21 @@ func (n *Node) promote(ctx context.Context, o *observation) error {
 	if o.failover != nil && (o.failover.Member == n.cfg.Name || o.failover.Leader != "") {
 		reason = "switchover" // named or not, a planned handover
 	}
-	n.logger.Info("promoted", "timeline", oldTL+1, "lsn", pg.LSN(lsn), "reason", reason)
+	// The history entry names the switch as the new timeline's history file has it: a
+	// standby's timeline read before the promotion can lag (no WAL receiver, no restartpoint
+	// since its last timeline switch), and PostgreSQL may skip a timeline number.
+	entry := consul.HistoryEntry{Timeline: oldTL, LSN: uint64(lsn), Reason: reason, Timestamp: time.Now(), NewLeader: n.cfg.Name}
+	newTL := oldTL + 1
+	if tl, sw, err := n.timelineSwitch(ctx); err == nil {
+		newTL, entry.Timeline, entry.LSN = tl, sw.Parent, uint64(sw.LSN)
+	} else {
+		n.logger.Warn("read the new timeline's history; the entry names the timeline read before promoting", "timeline", oldTL, "err", err)
+	}
+	n.logger.Info("promoted", "timeline", newTL, "lsn", pg.LSN(lsn), "reason", reason)
 	cctx, ccancel := context.WithTimeout(ctx, n.timings().RetryTimeout)
 	defer ccancel()
 	n.maintainSlots(cctx, o)
-	n.appendHistory(cctx, o, consul.HistoryEntry{Timeline: oldTL, LSN: uint64(lsn), Reason: reason, Timestamp: time.Now(), NewLeader: n.cfg.Name})
+	n.appendHistory(cctx, o, entry)
 	if o.failover != nil {
 		n.finishSwitchover(cctx, o, true, "")
 	}
@@ -467,16 +477,14 @@ func (n *Node) recordTimeline(ctx context.Context, o *observation) {
 		return
 	}
 	if n.tlSwitch.timeline != tl {
-		// A local read, bounded as the probes are: a server that stalls meanwhile must not
-		// hold the loop (and a leader's next heartbeat) for a Consul call's whole timeout.
-		pctx, pcancel := context.WithTimeout(ctx, probeTimeout(o.in.Timings))
-		cur, switches, err := pg.PrimaryTimeline(pctx, n.pg.LocalConn())
-		pcancel()
-		if err != nil || cur != tl || len(switches) == 0 {
-			n.logger.Warn("read this primary's timeline history; tried again next cycle", "timeline", tl, "read", cur, "switches", len(switches), "err", err)
+		cur, _, err := n.timelineSwitch(ctx)
+		if err == nil && cur != tl {
+			err = fmt.Errorf("the server is on timeline %d now", cur)
+		}
+		if err != nil {
+			n.logger.Warn("read this primary's timeline history; tried again next cycle", "timeline", tl, "err", err)
 			return
 		}
-		n.tlSwitch.timeline, n.tlSwitch.TimelineSwitch = tl, switches[len(switches)-1]
 		if !historyMissing(o.history, consul.HistoryEntry{Timeline: n.tlSwitch.Parent}) {
 			return
 		}
@@ -487,6 +495,24 @@ func (n *Node) recordTimeline(ctx context.Context, o *observation) {
 	defer cancel()
 	n.appendHistory(cctx, o, consul.HistoryEntry{Timeline: n.tlSwitch.Parent, LSN: uint64(n.tlSwitch.LSN), Reason: "promoted",
 		Timestamp: time.Now(), NewLeader: n.cfg.Name})
+}
+
+// timelineSwitch reads the switch that began this primary's timeline, the last line of its
+// timeline history file, and remembers it (tlSwitch). It is a local read, bounded as the
+// probes are: a server that stalls meanwhile must not hold the loop, and a leader's next
+// heartbeat, for a Consul call's whole timeout.
+func (n *Node) timelineSwitch(ctx context.Context) (int, pg.TimelineSwitch, error) {
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout(n.timings()))
+	defer cancel()
+	tl, switches, err := pg.PrimaryTimeline(pctx, n.pg.LocalConn())
+	if err != nil {
+		return 0, pg.TimelineSwitch{}, err
+	}
+	if len(switches) == 0 {
+		return 0, pg.TimelineSwitch{}, fmt.Errorf("timeline %d has no switch in its history", tl)
+	}
+	n.tlSwitch.timeline, n.tlSwitch.TimelineSwitch = tl, switches[len(switches)-1]
+	return tl, n.tlSwitch.TimelineSwitch, nil
 }
 
 // historyMissing reports whether history lacks the entry of e's timeline switch.
