@@ -469,14 +469,11 @@ func (n *Node) recordTimeline(ctx context.Context, o *observation) {
 		!o.in.PG.Running || o.in.PG.InRecovery || o.in.PG.Unknown {
 		return
 	}
-	parent := tl - 1 // PostgreSQL takes the next free number: usually, not always, this one
-	if n.tlSwitch.timeline == tl {
-		parent = n.tlSwitch.Parent
-	}
-	if !historyMissing(o.history, consul.HistoryEntry{Timeline: parent}) {
-		return
-	}
 	if n.tlSwitch.timeline != tl {
+		// Usually the key names the timeline before this one, and nothing need be read.
+		if !historyMissing(o.history, consul.HistoryEntry{Timeline: tl - 1}) {
+			return
+		}
 		cur, _, err := n.timelineSwitch(ctx)
 		if err == nil && cur != tl {
 			err = fmt.Errorf("the server is on timeline %d now", cur)
@@ -485,9 +482,10 @@ func (n *Node) recordTimeline(ctx context.Context, o *observation) {
 			n.logger.Warn("read this primary's timeline history; tried again next cycle", "timeline", tl, "err", err)
 			return
 		}
-		if !historyMissing(o.history, consul.HistoryEntry{Timeline: n.tlSwitch.Parent}) {
-			return
-		}
+	}
+	// PostgreSQL takes the next free timeline number: the parent is usually, not always, tl-1.
+	if !historyMissing(o.history, consul.HistoryEntry{Timeline: n.tlSwitch.Parent}) {
+		return
 	}
 	n.logger.Info("history key lacks this primary's timeline switch: recording it from the timeline history file",
 		"timeline", tl, "parent", n.tlSwitch.Parent, "lsn", n.tlSwitch.LSN)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ramd-project/ramd/consul"
 	"github.com/ramd-project/ramd/daemon/fence"
 	"github.com/ramd-project/ramd/test/harness"
 	"github.com/ramd-project/ramd/test/testenv"
@@ -408,12 +409,12 @@ func waitHistory(t *testing.T, addr, key string, parent int, leader, reason stri
 		if !ok {
 			return errors.New("no history key")
 		}
-		var h [][]any
+		var h []consul.HistoryEntry
 		if err := json.Unmarshal([]byte(v), &h); err != nil {
 			return fmt.Errorf("history key %q: %w", v, err)
 		}
 		for _, e := range h {
-			if len(e) == 5 && e[0] == float64(parent) && e[2] == reason && e[4] == leader {
+			if e.Timeline == parent && e.Reason == reason && e.NewLeader == leader {
 				return nil
 			}
 		}
